@@ -1,0 +1,62 @@
+/**
+ * The registry of built-in connectors, by the name used in a config's `path`.
+ * A `path` that is not a built-in name is loaded as a module (default export or `source` /
+ * `destination` named export: a descriptor made with defineSource / defineDestination).
+ */
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { DestinationConnector, SourceConnector } from '../lib/connector.js';
+import { ConnectorNotFoundError, type ErrorContext } from '../lib/errors.js';
+import { testSource } from './test-source.js';
+import { fileSource } from './file/source.js';
+import { fileDestination } from './file/destination.js';
+
+export const SOURCES: Record<string, SourceConnector<any>> = {
+  test: testSource,
+  file: fileSource,
+};
+
+export const DESTINATIONS: Record<string, DestinationConnector<any>> = {
+  file: fileDestination,
+};
+
+function looksLikeModulePath(p: string): boolean {
+  return p.startsWith('.') || p.startsWith('/') || /\.(m?js|cjs|ts)$/.test(p);
+}
+
+async function loadModule(p: string, baseDir: string): Promise<Record<string, unknown>> {
+  const url = p.startsWith('/') || p.startsWith('.') ? pathToFileURL(path.resolve(baseDir, p)).href : p;
+  return (await import(url)) as Record<string, unknown>;
+}
+
+export async function resolveSource(p: string, baseDir: string, context: ErrorContext = {}): Promise<SourceConnector> {
+  const builtin = SOURCES[p];
+  if (builtin) return builtin;
+  if (!looksLikeModulePath(p)) throw new ConnectorNotFoundError(p, Object.keys(SOURCES), context);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await loadModule(p, baseDir);
+  } catch (err) {
+    throw new ConnectorNotFoundError(p, Object.keys(SOURCES), context, err);
+  }
+  const c = (mod.source ?? mod.default) as SourceConnector | undefined;
+  if (!c || c.kind !== 'source') throw new ConnectorNotFoundError(p, Object.keys(SOURCES), { ...context, phase: 'module has no source descriptor (export default defineSource({...}))' });
+  return c;
+}
+
+export async function resolveDestination(p: string, baseDir: string, context: ErrorContext = {}): Promise<DestinationConnector> {
+  const builtin = DESTINATIONS[p];
+  if (builtin) return builtin;
+  if (!looksLikeModulePath(p)) throw new ConnectorNotFoundError(p, Object.keys(DESTINATIONS), context);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await loadModule(p, baseDir);
+  } catch (err) {
+    throw new ConnectorNotFoundError(p, Object.keys(DESTINATIONS), context, err);
+  }
+  const c = (mod.destination ?? mod.default) as DestinationConnector | undefined;
+  if (!c || c.kind !== 'destination') throw new ConnectorNotFoundError(p, Object.keys(DESTINATIONS), { ...context, phase: 'module has no destination descriptor (export default defineDestination({...}))' });
+  return c;
+}
+
+export { testSource, fileSource, fileDestination };

@@ -1,0 +1,57 @@
+/**
+ * The validated, frozen config the engine runs on (SPEC §2). Produced only by lib/config/load.ts.
+ */
+import type { MigrateMode, PkMode, WriteMode } from '../messages.js';
+
+/** where a plugin document came from, for error messages */
+export interface Origin {
+  file: string;
+  /** 1-based index of the YAML document in its file */
+  document: number;
+  /** directory relative connector paths resolve against */
+  baseDir: string;
+}
+
+export interface BackendOptions {
+  table_name: string;
+  connection: string;
+}
+
+export interface SourceSpec {
+  name: string;
+  path: string;
+  tables: string[];
+  skip_tables: string[];
+  destinations: string[];
+  deterministic_cq_id: boolean;
+  backend_options?: BackendOptions;
+  /** connector-specific spec, validated against the connector's configSchema */
+  spec: Record<string, unknown>;
+  origin: Origin;
+}
+
+export interface DestinationSpec {
+  name: string;
+  path: string;
+  write_mode: WriteMode;
+  migrate_mode: MigrateMode;
+  pk_mode: PkMode;
+  transformers: string[];
+  spec: Record<string, unknown>;
+  origin: Origin;
+}
+
+export interface TransformerSpec {
+  name: string;
+  path: string;
+  spec: Record<string, unknown>;
+  origin: Origin;
+}
+
+export interface LoadedConfig {
+  sources: SourceSpec[];
+  destinations: DestinationSpec[];
+  transformers: TransformerSpec[];
+  /** values that must be redacted from every log line (interpolated env vars, passwords) */
+  secrets: string[];
+}

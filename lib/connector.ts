@@ -1,0 +1,113 @@
+/**
+ * Connector contracts. A connector is a descriptor registered by name (connectors/index.ts) or
+ * loaded from a module path; `create` opens nothing until the engine uses the result.
+ */
+import type * as A from 'apache-arrow';
+import type { JSONSchemaType } from 'ajv';
+import type { MigrateMode, SyncMessage, WriteMode, DeleteStaleMessage } from './messages.js';
+import type { Logger } from './logger.js';
+
+/** A JSON schema (draft-07) for a connector's own `spec`, checked at config load. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type SpecSchema = JSONSchemaType<any> | Record<string, unknown>;
+
+export interface ConnectorContext {
+  /** the plugin `name` from config */
+  name: string;
+  logger: Logger;
+  /** directory of the config file the spec came from; relative paths resolve against it */
+  baseDir: string;
+  /** invocation id (`--invocation-id`), for templates such as {{SYNC_ID}} */
+  invocationId: string;
+  /** sync start time */
+  syncTime: Date;
+}
+
+export interface ReadOptions {
+  signal: AbortSignal;
+  /** saved incremental state for this source (empty without a backend) */
+  state: ReadonlyMap<string, string>;
+  /** `--shard n/t` (1-based n) */
+  shard?: { num: number; total: number };
+}
+
+export interface SourceClient {
+  /** every table this source can produce (for `tables`, selection and migrations) */
+  tables(): Promise<A.Schema[]>;
+  /**
+   * Stream `insert` messages (and optionally `checkpoint` / `table-error`) for the selected
+   * tables. Sources pull: nothing is read until the consumer asks. A table that fails emits a
+   * `table-error` and stops; other tables continue.
+   */
+  read(tables: A.Schema[], opts: ReadOptions): AsyncIterable<SyncMessage>;
+  close?(): Promise<void>;
+}
+
+export interface SourceConnector<Spec = unknown> {
+  kind: 'source';
+  name: string;
+  configSchema: SpecSchema;
+  create(spec: Spec, ctx: ConnectorContext): SourceClient | Promise<SourceClient>;
+}
+
+export interface DestinationCapabilities {
+  writeModes: readonly WriteMode[];
+  /** default batch caps, overridable by spec batch_size / batch_size_bytes / batch_timeout */
+  batch: { rows: number; bytes: number; timeoutMs: number };
+}
+
+export interface MigrateOptions {
+  migrateMode: MigrateMode;
+  /** only compute and return the plan (DDL), execute nothing */
+  plan?: boolean;
+}
+
+/**
+ * What a destination implements; lib/batch-writer.ts does the batching and ordering around it.
+ * `close(undefined)` means commit everything; `close(err)` means roll back what is not committed.
+ */
+export interface DestinationClient {
+  /** all tables of the sync, before the first insert; returns the DDL it ran or would run */
+  migrateTables(tables: A.Schema[], opts: MigrateOptions): Promise<string[]>;
+  /** one flushed batch of one table (several RecordBatches of the same schema) */
+  writeBatch(table: A.Schema, batches: A.RecordBatch[]): Promise<void>;
+  deleteStale?(msgs: DeleteStaleMessage[]): Promise<void>;
+  /** make everything written so far durable (called at checkpoints) */
+  commit?(): Promise<void>;
+  close(err?: Error): Promise<void>;
+}
+
+export interface DestinationConnector<Spec = unknown> {
+  kind: 'destination';
+  name: string;
+  configSchema: SpecSchema;
+  capabilities: DestinationCapabilities;
+  create(spec: Spec, ctx: ConnectorContext): DestinationClient | Promise<DestinationClient>;
+}
+
+export type Connector = SourceConnector | DestinationConnector;
+
+export function defineSource<Spec>(c: Omit<SourceConnector<Spec>, 'kind'>): SourceConnector<Spec> {
+  return { kind: 'source', ...c };
+}
+
+export function defineDestination<Spec>(c: Omit<DestinationConnector<Spec>, 'kind'>): DestinationConnector<Spec> {
+  return { kind: 'destination', ...c };
+}
+
+/** The batching keys every destination spec accepts (SPEC §2); the engine's batch writer reads them. */
+export const BATCH_SPEC_PROPERTIES = {
+  batch_size: { type: 'integer', minimum: 0 },
+  batch_size_bytes: { type: 'integer', minimum: 0 },
+  batch_timeout: { type: ['string', 'integer'], pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)?$' },
+} as const;
+
+/** Parse "60s", "500ms", "2m", "1h" or a number of seconds into milliseconds. */
+export function parseDuration(v: string | number): number {
+  if (typeof v === 'number') return v * 1000;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) throw new Error(`invalid duration "${v}" (use e.g. 500ms, 30s, 2m)`);
+  const n = Number(m[1]);
+  const unit = m[2] ?? 's';
+  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!;
+}

@@ -1,0 +1,65 @@
+/**
+ * What flows through every cq-pipe stream (SPEC §1): a typed message union.
+ * An insert's batch also names its table in schema metadata (`cq:table_name`).
+ */
+import type * as A from 'apache-arrow';
+import type { CqPipeError } from './errors.js';
+
+export interface MigrateTableMessage {
+  kind: 'migrate-table';
+  /** the table: an Arrow schema with cq:table_name and column flags */
+  table: A.Schema;
+}
+
+export interface InsertMessage {
+  kind: 'insert';
+  table: string;
+  batch: A.RecordBatch;
+}
+
+export interface DeleteStaleMessage {
+  kind: 'delete-stale';
+  table: string;
+  sourceName: string;
+  syncTime: Date;
+}
+
+export interface CheckpointMessage {
+  kind: 'checkpoint';
+  id: string;
+  /** state keys → values, durable once every row before this message is committed */
+  state: Record<string, string>;
+}
+
+export interface TableErrorMessage {
+  kind: 'table-error';
+  table: string;
+  error: CqPipeError;
+}
+
+export interface SyncEndMessage {
+  kind: 'sync-end';
+}
+
+export type SyncMessage =
+  | MigrateTableMessage
+  | InsertMessage
+  | DeleteStaleMessage
+  | CheckpointMessage
+  | TableErrorMessage
+  | SyncEndMessage;
+
+export type MessageKind = SyncMessage['kind'];
+export const MESSAGE_KINDS: readonly MessageKind[] = ['migrate-table', 'insert', 'delete-stale', 'checkpoint', 'table-error', 'sync-end'];
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected message: ${JSON.stringify(x)}`);
+}
+
+/** Closed vocabularies, defined once (SPEC §2). */
+export const WRITE_MODES = ['overwrite-delete-stale', 'overwrite', 'append'] as const;
+export type WriteMode = typeof WRITE_MODES[number];
+export const MIGRATE_MODES = ['safe', 'forced'] as const;
+export type MigrateMode = typeof MIGRATE_MODES[number];
+export const PK_MODES = ['default', 'cq-id-only'] as const;
+export type PkMode = typeof PK_MODES[number];
