@@ -34,7 +34,7 @@ export class CqPipeError extends Error {
   }
 
   /** instanceof works across two installed copies of cq-pipe */
-  static [Symbol.hasInstance](obj: unknown): boolean {
+  static override [Symbol.hasInstance](obj: unknown): boolean {
     return typeof obj === 'object' && obj !== null && (obj as Record<symbol, unknown>)[kCqPipeError] === true;
   }
 
