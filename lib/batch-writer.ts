@@ -1,0 +1,171 @@
+/**
+ * The Writable at the end of every destination branch. It turns the message stream into calls on a
+ * DestinationClient, in CloudQuery's order (reference §2.3):
+ *   migrate-table … (all collected, applied in one call before the first insert)
+ *   insert          (grouped per table; flushed at rows / bytes / timeout)
+ *   delete-stale    (a barrier: pending inserts are flushed first)
+ *   checkpoint      (a barrier: flush, commit, then acknowledge)
+ * `finish` means committed (client.close()), `destroy(err)` means rolled back (client.close(err)).
+ */
+import { Writable } from 'node:stream';
+import type * as A from 'apache-arrow';
+import type { DestinationClient, MigrateOptions } from './connector.js';
+import type { CheckpointMessage, DeleteStaleMessage, SyncMessage } from './messages.js';
+import { TableBatcher, type BatchCaps } from './batcher.js';
+import { DestinationWriteError, SchemaIncompatibleError, toCqPipeError } from './errors.js';
+import { tableName } from './schema.js';
+
+export interface BatchWriterOptions {
+  client: DestinationClient;
+  destination: string;
+  caps: BatchCaps & { timeoutMs: number };
+  migrate: MigrateOptions | false;
+  /** called once every row before the checkpoint is committed */
+  onCheckpoint?: (msg: CheckpointMessage) => Promise<void> | void;
+  /** called after each flushed group, for progress and summaries */
+  onFlush?: (table: string, rows: number) => void;
+  highWaterMark?: number;
+}
+
+export class BatchWriter extends Writable {
+  readonly #opts: BatchWriterOptions;
+  readonly #tables = new Map<string, A.Schema>();
+  readonly #batchers = new Map<string, TableBatcher>();
+  #pendingMigrations: A.Schema[] = [];
+  #pendingDeletes: DeleteStaleMessage[] = [];
+  #queue: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #failed: Error | undefined;
+  /** DDL the migrations ran (or planned) */
+  readonly ddl: string[] = [];
+  rowsWritten = 0;
+
+  constructor(opts: BatchWriterOptions) {
+    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 1 });
+    this.#opts = opts;
+  }
+
+  /** run fn after everything queued before it (writes and timer flushes never overlap) */
+  #serial(fn: () => Promise<void>): Promise<void> {
+    const p = this.#queue.then(() => {
+      if (this.#failed) throw this.#failed;
+      return fn();
+    });
+    this.#queue = p.catch((err) => {
+      this.#failed ??= err;
+    });
+    return p;
+  }
+
+  override _write(msg: SyncMessage, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#serial(() => this.#handle(msg)).then(() => cb(), (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })));
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#clearTimer();
+    this.#serial(async () => {
+      await this.#flushAll();
+      await this.#opts.client.close();
+    }).then(() => cb(), (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })));
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#clearTimer();
+    // a destroy without an error before the end is an abort, never a silent success
+    const reason = err ?? (this.writableFinished ? null : new DestinationWriteError('destination closed before the sync ended', { connector: this.#opts.destination }));
+    if (!reason) return cb(null);
+    this.#queue.finally(() => this.#opts.client.close(reason)).then(() => cb(reason), (closeErr) => cb(reason ?? closeErr));
+  }
+
+  async #handle(msg: SyncMessage): Promise<void> {
+    if (msg.kind !== 'migrate-table') await this.#applyMigrations();
+    if (msg.kind !== 'delete-stale') await this.#applyDeletes();
+    switch (msg.kind) {
+      case 'migrate-table':
+        this.#tables.set(tableName(msg.table), msg.table);
+        this.#pendingMigrations.push(msg.table);
+        return;
+      case 'insert':
+        return this.#insert(msg.table, msg.batch);
+      case 'delete-stale':
+        await this.#flushAll();
+        this.#pendingDeletes.push(msg);
+        return;
+      case 'checkpoint':
+        await this.#flushAll();
+        await this.#opts.client.commit?.();
+        await this.#opts.onCheckpoint?.(msg);
+        return;
+      case 'table-error':
+        return;
+      case 'sync-end':
+        await this.#flushAll();
+        return;
+    }
+  }
+
+  async #applyMigrations(): Promise<void> {
+    if (!this.#pendingMigrations.length) return;
+    const tables = this.#pendingMigrations;
+    this.#pendingMigrations = [];
+    if (this.#opts.migrate) this.ddl.push(...(await this.#opts.client.migrateTables(tables, this.#opts.migrate)));
+  }
+
+  async #applyDeletes(): Promise<void> {
+    if (!this.#pendingDeletes.length) return;
+    const msgs = this.#pendingDeletes;
+    this.#pendingDeletes = [];
+    await this.#opts.client.deleteStale?.(msgs);
+  }
+
+  async #insert(table: string, batch: A.RecordBatch): Promise<void> {
+    let schema = this.#tables.get(table);
+    if (!schema) {
+      // inserts without a preceding migrate-table (e.g. --no-migrate pipes) define the table
+      schema = batch.schema;
+      this.#tables.set(table, schema);
+    } else if (schema.fields.length !== batch.schema.fields.length || schema.fields.some((f, i) => f.name !== batch.schema.fields[i]!.name)) {
+      throw new SchemaIncompatibleError(
+        `batch columns (${batch.schema.fields.map((f) => f.name).join(', ')}) do not match table ${table} (${schema.fields.map((f) => f.name).join(', ')})`,
+        { connector: this.#opts.destination, table, phase: 'write' },
+        'emit a migrate-table message for the new shape before its rows',
+      );
+    }
+    let batcher = this.#batchers.get(table);
+    if (!batcher) {
+      batcher = new TableBatcher(this.#opts.caps);
+      this.#batchers.set(table, batcher);
+    }
+    for (const group of batcher.add(batch)) await this.#write(table, group);
+    if (!batcher.empty) this.#armTimer();
+  }
+
+  async #write(table: string, group: A.RecordBatch[]): Promise<void> {
+    const schema = this.#tables.get(table)!;
+    await this.#opts.client.writeBatch(schema, group);
+    const rows = group.reduce((n, b) => n + b.numRows, 0);
+    this.rowsWritten += rows;
+    this.#opts.onFlush?.(table, rows);
+  }
+
+  async #flushAll(): Promise<void> {
+    this.#clearTimer();
+    for (const [table, batcher] of this.#batchers) {
+      if (!batcher.empty) await this.#write(table, batcher.take());
+    }
+  }
+
+  #armTimer(): void {
+    if (this.#timer || !(this.#opts.caps.timeoutMs > 0)) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      this.#serial(() => this.#flushAll()).catch((err) => this.destroy(toCqPipeError(err, { connector: this.#opts.destination })));
+    }, this.#opts.caps.timeoutMs);
+    this.#timer.unref();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

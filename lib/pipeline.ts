@@ -1,0 +1,241 @@
+/**
+ * The map of cq-pipe. One sync = one pipeline per source, run one source after another:
+ *
+ *   source.read()                         per destination branch (fan-out: slowest sets the pace)
+ *   ──► engine messages ──► internal ──► FanOut ─┬─► write/pk modes ─► transforms ─► BatchWriter ─► client
+ *      (migrate-table,       columns             └─► write/pk modes ─► transforms ─► BatchWriter ─► client
+ *       insert, checkpoint,  (_cq_sync_time,
+ *       delete-stale,         _cq_source_name,
+ *       sync-end)             _cq_id, _cq_parent_id)
+ *
+ * Every stage is a Node stream or an async generator joined with stream.pipeline; backpressure
+ * holds end to end, so memory is bounded by batch caps and high-water marks, not by input size.
+ */
+import { PassThrough, Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { randomUUID } from 'node:crypto';
+import type * as A from 'apache-arrow';
+import type { LoadedConfig, SourceSpec, DestinationSpec } from './config/types.js';
+import type { ConnectorContext, DestinationConnector, SourceClient } from './connector.js';
+import { parseDuration } from './connector.js';
+import type { SyncMessage } from './messages.js';
+import { BatchWriter } from './batch-writer.js';
+import { FanOut } from './fan-out.js';
+import { selectTables } from './table-select.js';
+import { isIncrementalTable, tableName } from './schema.js';
+import { SyncStats, perTable, peakRssBytes, type SyncSummary } from './stats.js';
+import { AbortedError, CqPipeError, UnsupportedError, toCqPipeError } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
+import { internalColumns } from '../transforms/internal-columns.js';
+import { writeMode } from '../transforms/write-mode.js';
+import { resolveDestination, resolveSource } from '../connectors/index.js';
+import { VERSION } from './version.js';
+
+export interface Shard {
+  num: number;
+  total: number;
+}
+
+export interface RunSyncOptions {
+  config: LoadedConfig;
+  logger?: Logger;
+  invocationId?: string;
+  /** skip migrations (delete-stale still runs) */
+  noMigrate?: boolean;
+  shard?: Shard;
+  signal?: AbortSignal;
+  /** called with live stats of the source being synced (progress display) */
+  onStats?: (source: string, stats: SyncStats) => void;
+}
+
+export interface SyncResult {
+  summaries: SyncSummary[];
+  /** every table error and the fatal error, if any */
+  errors: CqPipeError[];
+  fatal?: CqPipeError;
+  resources: number;
+  durationMs: number;
+  exitCode: 0 | 1 | 2 | 3;
+}
+
+/** Run every source of the config into its destinations (`cq-pipe sync`). */
+export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
+  const logger = opts.logger ?? createLogger({ level: 'warn' });
+  const invocationId = opts.invocationId ?? randomUUID();
+  // µs precision: the same value lands in every row of this run
+  const syncTime = new Date(Math.floor(Date.now()));
+  const started = Date.now();
+  const summaries: SyncSummary[] = [];
+  const errors: CqPipeError[] = [];
+  let fatal: CqPipeError | undefined;
+  let resources = 0;
+
+  for (const source of opts.config.sources) {
+    const stats = new SyncStats();
+    opts.onStats?.(source.name, stats);
+    const dests = source.destinations.map((name) => {
+      const d = opts.config.destinations.find((x) => x.name === name);
+      if (!d) throw new UnsupportedError(`source ${source.name} names destination ${name}, which the config does not define`);
+      return d;
+    });
+    try {
+      await syncSource(source, dests, { ...opts, logger, invocationId, syncTime, stats });
+    } catch (err) {
+      fatal = toCqPipeError(err);
+      if (opts.signal?.aborted && !(fatal.code === 'CQ_ERR_ABORTED')) fatal = new AbortedError('sync aborted', err);
+    }
+    errors.push(...stats.errors);
+    resources += stats.resources;
+    const sourceName = sourceNameFor(source, opts.shard);
+    for (const d of dests) {
+      summaries.push({
+        cli_version: VERSION,
+        sync_id: invocationId,
+        sync_time: syncTime.toISOString(),
+        sync_duration_ms: Date.now() - stats.startedAt,
+        resources: stats.resources,
+        source_name: source.name,
+        source_path: source.path,
+        source_errors: stats.errorCount + (fatal ? 1 : 0),
+        source_warnings: stats.warnings,
+        source_tables: [...stats.tables.keys()],
+        destination_name: d.name,
+        destination_path: d.path,
+        destination_errors: fatal ? 1 : 0,
+        destination_warnings: 0,
+        ...(opts.shard ? { shard_num: opts.shard.num, shard_total: opts.shard.total } : {}),
+        ...perTable(stats),
+        rows_written: stats.resources,
+        peak_rss_bytes: peakRssBytes(),
+      });
+    }
+    logger.debug('source synced', { source: sourceName, rows: stats.resources, errors: stats.errorCount });
+    if (fatal) break;
+  }
+  if (fatal) errors.push(fatal);
+  const exitCode = fatal ? (fatal.exitCode === 2 ? 2 : 1) : errors.length ? 1 : 0;
+  return { summaries, errors, fatal, resources, durationMs: Date.now() - started, exitCode };
+}
+
+export function sourceNameFor(source: SourceSpec, shard?: Shard): string {
+  return shard ? `${source.name}_${shard.num}_${shard.total}` : source.name;
+}
+
+interface SyncContext extends RunSyncOptions {
+  logger: Logger;
+  invocationId: string;
+  syncTime: Date;
+  stats: SyncStats;
+}
+
+function connectorContext(name: string, origin: { baseDir: string }, ctx: SyncContext): ConnectorContext {
+  return { name, logger: ctx.logger.child({ plugin: name }), baseDir: origin.baseDir, invocationId: ctx.invocationId, syncTime: ctx.syncTime };
+}
+
+/** Open a source and select its tables (also used by `cq-pipe tables`). */
+export async function openSource(source: SourceSpec, ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'>): Promise<{ client: SourceClient; tables: A.Schema[]; all: A.Schema[] }> {
+  const connector = await resolveSource(source.path, source.origin.baseDir, { file: source.origin.file, document: source.origin.document, keyPath: 'spec.path' });
+  const client = await connector.create(source.spec, connectorContext(source.name, source.origin, ctx as SyncContext));
+  const all = await client.tables();
+  return { client, all, tables: selectTables(all, source.tables, source.skip_tables, source.name) };
+}
+
+/** The engine's message stream for one source: migrations, rows, then delete-stale and sync-end. */
+export async function* sourceMessages(
+  client: SourceClient,
+  tables: A.Schema[],
+  opts: { sourceName: string; syncTime: Date; signal: AbortSignal; stats: SyncStats; hasStateBackend: boolean; shard?: Shard; logger: Logger },
+): AsyncGenerator<SyncMessage> {
+  for (const t of tables) {
+    opts.stats.table(tableName(t));
+    yield { kind: 'migrate-table', table: t };
+  }
+  for await (const msg of client.read(tables, { signal: opts.signal, state: new Map(), shard: opts.shard })) {
+    opts.stats.record(msg);
+    if (msg.kind === 'table-error') {
+      opts.logger.error(`table ${msg.table} failed: ${msg.error.message}`, { table: msg.table, code: msg.error.code, where: msg.error.where() });
+    }
+    yield msg;
+  }
+  // delete-stale only after a fully successful read, never for incremental tables with state
+  if (opts.stats.errorCount === 0) {
+    for (const t of tables) {
+      if (opts.hasStateBackend && isIncrementalTable(t)) continue;
+      yield { kind: 'delete-stale', table: tableName(t), sourceName: opts.sourceName, syncTime: opts.syncTime };
+    }
+  }
+  yield { kind: 'sync-end' };
+}
+
+/** Batch caps of a destination: its spec's batch_* keys over the connector's defaults. */
+export function batchCaps(connector: DestinationConnector, spec: Record<string, unknown>): { rows: number; bytes: number; timeoutMs: number } {
+  const d = connector.capabilities.batch;
+  return {
+    rows: typeof spec.batch_size === 'number' ? spec.batch_size : d.rows,
+    bytes: typeof spec.batch_size_bytes === 'number' ? spec.batch_size_bytes : d.bytes,
+    timeoutMs: spec.batch_timeout !== undefined ? parseDuration(spec.batch_timeout as string | number) : d.timeoutMs,
+  };
+}
+
+/** Open a destination branch: a Writable of messages plus the promise of its pipeline. */
+export async function openDestination(
+  dest: DestinationSpec,
+  ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & { noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void },
+): Promise<{ input: Writable; done: Promise<void>; writer: BatchWriter }> {
+  const connector = await resolveDestination(dest.path, dest.origin.baseDir, { file: dest.origin.file, document: dest.origin.document, keyPath: 'spec.path' });
+  if (dest.transformers.length) {
+    throw new UnsupportedError(`destination ${dest.name} lists transformers (${dest.transformers.join(', ')}), which this version does not run yet`, { connector: dest.name });
+  }
+  const client = await connector.create(dest.spec, connectorContext(dest.name, dest.origin, ctx as SyncContext));
+  const writer = new BatchWriter({
+    client,
+    destination: dest.name,
+    caps: batchCaps(connector, dest.spec),
+    migrate: ctx.noMigrate ? false : { migrateMode: dest.migrate_mode },
+    onFlush: ctx.onFlush,
+  });
+  const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
+  const done = pipeline(input, writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode }), writer, ctx.signal ? { signal: ctx.signal } : {});
+  return { input, done, writer };
+}
+
+async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: SyncContext): Promise<void> {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(ctx.signal?.reason);
+  ctx.signal?.addEventListener('abort', onAbort, { once: true });
+  const sourceName = sourceNameFor(source, ctx.shard);
+  const log = ctx.logger.child({ source: sourceName });
+  let client: SourceClient | undefined;
+  try {
+    const opened = await openSource(source, ctx);
+    client = opened.client;
+    let tables = opened.tables;
+    if (ctx.shard) tables = tables.filter((_, i) => i % ctx.shard!.total === ctx.shard!.num - 1);
+    log.info('sync started', { tables: tables.length, destinations: dests.map((d) => d.name).join(',') });
+
+    const branches = await Promise.all(dests.map((d) => openDestination(d, { ...ctx, signal: ac.signal })));
+    const source$ = Readable.from(
+      sourceMessages(client, tables, {
+        sourceName, syncTime: ctx.syncTime, signal: ac.signal, stats: ctx.stats, logger: log,
+        hasStateBackend: source.backend_options !== undefined, shard: ctx.shard,
+      }),
+      { objectMode: true, highWaterMark: 1 },
+    );
+    const all = [
+      pipeline(source$, internalColumns({ sourceName, syncTime: ctx.syncTime, deterministicCqId: source.deterministic_cq_id }), new FanOut(branches.map((b) => b.input)), { signal: ac.signal }),
+      ...branches.map((b) => b.done),
+    ].map((p) => p.catch((err) => {
+      ac.abort(err);
+      throw err;
+    }));
+    const results = await Promise.allSettled(all);
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => toCqPipeError(r.reason));
+    if (failures.length) {
+      // the first failure that is not just the echo of our own abort
+      throw failures.find((e) => e.code !== 'CQ_ERR_ABORTED') ?? failures[0];
+    }
+  } finally {
+    ctx.signal?.removeEventListener('abort', onAbort);
+    await client?.close?.();
+  }
+}

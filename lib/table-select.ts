@@ -1,0 +1,34 @@
+/**
+ * Source table selection (reference §1.5): `tables` and `skip_tables` are globs over table names;
+ * a pattern that matches no table is an error naming the pattern and the tables that exist.
+ */
+import picomatch from 'picomatch';
+import { closest } from 'fastest-levenshtein';
+import type * as A from 'apache-arrow';
+import { tableName } from './schema.js';
+import { TablePatternError } from './errors.js';
+
+export function selectTables(all: A.Schema[], include: readonly string[], skip: readonly string[], source: string): A.Schema[] {
+  const names = all.map(tableName);
+  const check = (patterns: readonly string[], key: string) => {
+    for (const p of patterns) {
+      const m = picomatch(p);
+      if (!names.some((n) => m(n))) {
+        const near = names.length ? closest(p, names) : undefined;
+        throw new TablePatternError(
+          `${key} pattern "${p}" of source ${source} matches no table`,
+          { connector: source, keyPath: `spec.${key}` },
+          names.length ? `tables are: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''}${near ? ` — did you mean "${near}"?` : ''}` : 'the source has no tables',
+        );
+      }
+    }
+  };
+  check(include, 'tables');
+  check(skip, 'skip_tables');
+  const inc = include.map((p) => picomatch(p));
+  const exc = skip.map((p) => picomatch(p));
+  return all.filter((s) => {
+    const n = tableName(s);
+    return inc.some((m) => m(n)) && !exc.some((m) => m(n));
+  });
+}

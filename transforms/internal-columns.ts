@@ -1,0 +1,106 @@
+/**
+ * Adds the reserved columns (SPEC §4) to every table of one source:
+ *   _cq_sync_time, _cq_source_name, _cq_id, _cq_parent_id — values a source already sets are kept.
+ * A table with no primary key gets `_cq_id` as its key.
+ */
+import * as A from 'apache-arrow';
+import type { SyncMessage } from '../lib/messages.js';
+import {
+  CQ_ID, CQ_PARENT_ID, CQ_SOURCE_NAME, CQ_SYNC_TIME, MD_PRIMARY_KEY, MD_UNIQUE, MD_INCREMENTAL,
+  batchFromColumns, primaryKeys, tableName,
+} from '../lib/schema.js';
+import { fieldFor, parseColumnType } from '../lib/types.js';
+import { constantTimestampData, constantUtf8Data, nullData } from '../lib/arrow-build.js';
+import { deterministicCqIds, randomCqIds } from '../lib/cq-id.js';
+import { dateToMicros } from '../lib/time.js';
+import { SchemaIncompatibleError } from '../lib/errors.js';
+
+export interface InternalColumnsOptions {
+  sourceName: string;
+  syncTime: Date;
+  deterministicCqId: boolean;
+}
+
+type ColumnPlan = { from: number } | { make: typeof CQ_SYNC_TIME | typeof CQ_SOURCE_NAME | typeof CQ_ID | typeof CQ_PARENT_ID };
+
+interface TablePlan {
+  schema: A.Schema;
+  columns: ColumnPlan[];
+  /** source primary keys (for deterministic ids) */
+  pk: string[];
+  sourceSchema: A.Schema;
+}
+
+function flags(pk: boolean, unique: boolean): Map<string, string> {
+  return new Map([[MD_PRIMARY_KEY, String(pk)], [MD_UNIQUE, String(unique)], [MD_INCREMENTAL, 'false']]);
+}
+
+/** The destination-facing schema of a source table: reserved columns first. */
+export function addInternalColumns(source: A.Schema): { schema: A.Schema; columns: ColumnPlan[] } {
+  const hasPk = primaryKeys(source).length > 0;
+  const present = new Set(source.fields.map((f) => f.name));
+  const fields: A.Field[] = [];
+  const columns: ColumnPlan[] = [];
+  const reserved: [string, () => A.Field][] = [
+    [CQ_SYNC_TIME, () => fieldFor(CQ_SYNC_TIME, parseColumnType('timestamp'), true, flags(false, false))],
+    [CQ_SOURCE_NAME, () => fieldFor(CQ_SOURCE_NAME, parseColumnType('utf8'), true, flags(false, false))],
+    [CQ_ID, () => fieldFor(CQ_ID, parseColumnType('uuid'), false, flags(!hasPk, true))],
+    [CQ_PARENT_ID, () => fieldFor(CQ_PARENT_ID, parseColumnType('uuid'), true, flags(false, false))],
+  ];
+  for (const [name, make] of reserved) {
+    if (present.has(name)) continue;
+    fields.push(make());
+    columns.push({ make: name as never });
+  }
+  source.fields.forEach((f, i) => {
+    fields.push(f);
+    columns.push({ from: i });
+  });
+  return { schema: new A.Schema(fields, source.metadata), columns };
+}
+
+/** Stage: (source messages) → messages whose tables carry the reserved columns. */
+export function internalColumns(opts: InternalColumnsOptions) {
+  const plans = new Map<string, TablePlan>();
+  const syncMicros = dateToMicros(opts.syncTime);
+
+  const planFor = (name: string, sourceSchema: A.Schema): TablePlan => {
+    let p = plans.get(name);
+    if (!p || p.sourceSchema !== sourceSchema) {
+      const { schema, columns } = addInternalColumns(sourceSchema);
+      p = { schema, columns, pk: primaryKeys(sourceSchema), sourceSchema };
+      plans.set(name, p);
+    }
+    return p;
+  };
+
+  return async function* (source: AsyncIterable<SyncMessage>): AsyncGenerator<SyncMessage> {
+    for await (const msg of source) {
+      if (msg.kind === 'migrate-table') {
+        yield { kind: 'migrate-table', table: planFor(tableName(msg.table), msg.table).schema };
+      } else if (msg.kind === 'insert') {
+        const known = plans.get(msg.table);
+        if (known && known.sourceSchema.fields.length !== msg.batch.schema.fields.length) {
+          throw new SchemaIncompatibleError(
+            `batch of table ${msg.table} has ${msg.batch.schema.fields.length} columns, its table has ${known.sourceSchema.fields.length}`,
+            { table: msg.table, phase: 'internal-columns' },
+          );
+        }
+        const plan = known ?? planFor(msg.table, msg.batch.schema);
+        const n = msg.batch.numRows;
+        const cols = plan.columns.map((c) => {
+          if ('from' in c) return msg.batch.data.children[c.from]!;
+          switch (c.make) {
+            case CQ_SYNC_TIME: return constantTimestampData(syncMicros, n);
+            case CQ_SOURCE_NAME: return constantUtf8Data(opts.sourceName, n);
+            case CQ_ID: return opts.deterministicCqId && plan.pk.length > 0 ? deterministicCqIds(msg.batch, plan.pk) : randomCqIds(n);
+            case CQ_PARENT_ID: return nullData(new A.FixedSizeBinary(16), n);
+          }
+        });
+        yield { kind: 'insert', table: msg.table, batch: batchFromColumns(plan.schema, n, cols) };
+      } else {
+        yield msg;
+      }
+    }
+  };
+}
