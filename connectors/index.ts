@@ -10,6 +10,7 @@ import { ConnectorNotFoundError, type ErrorContext } from '../lib/errors.js';
 import { testSource } from './test-source.js';
 import { fileSource } from './file/source.js';
 import { fileDestination } from './file/destination.js';
+import { memoryDestination, memoryTables } from './memory.js';
 
 export const SOURCES: Record<string, SourceConnector<any>> = {
   test: testSource,
@@ -18,6 +19,7 @@ export const SOURCES: Record<string, SourceConnector<any>> = {
 
 export const DESTINATIONS: Record<string, DestinationConnector<any>> = {
   file: fileDestination,
+  memory: memoryDestination,
 };
 
 function looksLikeModulePath(p: string): boolean {
@@ -59,4 +61,4 @@ export async function resolveDestination(p: string, baseDir: string, context: Er
   return c;
 }
 
-export { testSource, fileSource, fileDestination };
+export { testSource, fileSource, fileDestination, memoryDestination, memoryTables };

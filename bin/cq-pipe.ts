@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+/** The cq-pipe CLI: argument parsing and dispatch only; the commands live in lib/commands/. */
+import { parseArgs } from 'node:util';
+import { GLOBAL_OPTIONS, reportError } from '../lib/commands/common.js';
+import { syncCommand } from '../lib/commands/sync.js';
+import { tablesCommand } from '../lib/commands/tables.js';
+import { validateConfigCommand } from '../lib/commands/validate-config.js';
+import { UsageError } from '../lib/errors.js';
+import { VERSION } from '../lib/version.js';
+
+const USAGE = `cq-pipe ${VERSION} — sync tables from sources to destinations
+
+Usage: cq-pipe <command> [options]
+
+Commands:
+  sync <config…>              every source to its destinations
+      --no-migrate              skip migrations (delete-stale still runs)
+      --shard n/t               run shard n of t
+      --summary-location FILE   append one JSON summary line per destination
+      --no-progress             no live progress on stderr
+  tables <config…>            list source tables, columns, types and keys
+      --format text|json
+  validate-config <config…>   check config; exit 0 or 2
+
+Options for every command:
+  --log-level debug|info|warn|error   (default info)
+  --log-format text|json              (default text)
+  --invocation-id ID                  sync id (default: random uuid)
+
+Exit codes: 0 success, 1 sync failed, 2 usage or config error, 3 rows rejected (dead letter written)
+`;
+
+const COMMANDS = {
+  sync: {
+    options: { ...GLOBAL_OPTIONS, 'no-migrate': { type: 'boolean' }, shard: { type: 'string' }, 'summary-location': { type: 'string' }, 'no-progress': { type: 'boolean' } },
+    run: (paths: string[], v: Record<string, unknown>) => syncCommand(paths, { ...v, progress: !v['no-progress'] }),
+  },
+  tables: { options: { ...GLOBAL_OPTIONS, format: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v) },
+  'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
+} as const;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === '--version' || command === '-v') {
+    process.stdout.write(VERSION + '\n');
+    return 0;
+  }
+  const cmd = COMMANDS[command as keyof typeof COMMANDS];
+  if (!cmd) return reportError(new UsageError(`unknown command "${command}"`, `commands: ${Object.keys(COMMANDS).join(', ')} (see cq-pipe --help)`), undefined);
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: cmd.options as never, allowPositionals: true, strict: true });
+  } catch (err) {
+    return reportError(new UsageError((err as Error).message, `see cq-pipe --help`), undefined);
+  }
+  if ((parsed.values as Record<string, unknown>).help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  return cmd.run(parsed.positionals, parsed.values as Record<string, unknown>);
+}
+
+// a closed stdout (| head) ends quietly
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+});
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err) => { process.exitCode = reportError(err, undefined); },
+);

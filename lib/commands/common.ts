@@ -1,0 +1,38 @@
+/** Shared CLI plumbing: options every command takes, logger set-up, error printing. */
+import { CqPipeError, UsageError, toCqPipeError } from '../errors.js';
+import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../logger.js';
+
+export interface GlobalOptions {
+  'log-level'?: string;
+  'log-format'?: string;
+  'invocation-id'?: string;
+}
+
+export const GLOBAL_OPTIONS = {
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  'invocation-id': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export function makeLogger(o: GlobalOptions, beforeWrite?: () => void): Logger {
+  const level = (o['log-level'] ?? 'info') as LogLevel;
+  const format = (o['log-format'] ?? 'text') as LogFormat;
+  if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
+  if (!LOG_FORMATS.includes(format)) throw new UsageError(`--log-format "${format}" is not one of ${LOG_FORMATS.join(', ')}`);
+  return createLogger({ level, format, beforeWrite });
+}
+
+/** Print an error for humans (or as JSON), without a stack unless debugging. */
+export function reportError(err: unknown, logger: Logger | undefined): number {
+  const e = toCqPipeError(err);
+  const debug = logger?.level === 'debug';
+  const where = e.where();
+  const text = `Error ${e.code}: ${e.message}${where && !e.message.includes(where) ? ` (${where})` : ''}${e.hint ? `\n  hint: ${e.hint}` : ''}`;
+  if (logger) {
+    logger.error(text, debug ? { stack: e.stack, cause: e.cause instanceof Error ? e.cause.stack : e.cause } : {});
+  } else {
+    process.stderr.write(text + '\n');
+  }
+  return e instanceof CqPipeError ? e.exitCode : 1;
+}

@@ -1,0 +1,69 @@
+/** `cq-pipe sync <config…>` */
+import { appendFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { loadConfig } from '../config/index.js';
+import { runSync, type Shard } from '../pipeline.js';
+import { UsageError } from '../errors.js';
+import { summaryLine } from '../stats.js';
+import { createProgress } from '../progress.js';
+import { makeLogger, reportError, type GlobalOptions } from './common.js';
+
+export interface SyncOptions extends GlobalOptions {
+  'no-migrate'?: boolean;
+  shard?: string;
+  'summary-location'?: string;
+  progress?: boolean;
+}
+
+export function parseShard(s: string | undefined): Shard | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(s);
+  const num = m ? Number(m[1]) : NaN;
+  const total = m ? Number(m[2]) : NaN;
+  if (!m || total < 1 || num < 1 || num > total) throw new UsageError(`--shard "${s}" must be n/t with 1 ≤ n ≤ t, e.g. --shard 2/4`);
+  return { num, total };
+}
+
+export async function syncCommand(paths: string[], o: SyncOptions): Promise<number> {
+  const progress = createProgress(process.stderr, { enabled: o.progress !== false });
+  const logger = makeLogger(o, () => progress.clear());
+  const ac = new AbortController();
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signalled = sig;
+    logger.warn(`received ${sig}, stopping; committed data is kept`);
+    ac.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    if (!paths.length) throw new UsageError('sync needs at least one config file or directory', 'cq-pipe sync examples/quickstart.yml');
+    const shard = parseShard(o.shard);
+    const config = await loadConfig(paths, { requireDestinations: true });
+    for (const s of config.secrets) logger.addSecret(s);
+    const result = await runSync({
+      config, logger, shard, signal: ac.signal,
+      invocationId: o['invocation-id'],
+      noMigrate: o['no-migrate'],
+      onStats: (source, stats) => progress.track(source, stats),
+    });
+    progress.stop();
+    if (result.fatal) reportError(result.fatal, logger);
+    if (o['summary-location']) {
+      const file = path.resolve(o['summary-location']);
+      await mkdir(path.dirname(file), { recursive: true });
+      await appendFile(file, result.summaries.map((s) => JSON.stringify(s) + '\n').join(''));
+    }
+    const peak = Math.max(0, ...result.summaries.map((s) => s.peak_rss_bytes));
+    logger.info('sync finished', { rows: result.resources, errors: result.errors.length, peak_rss_mb: Math.round(peak / 1048576) });
+    process.stderr.write(summaryLine(result.resources, result.errors.length, 0, result.durationMs) + '\n');
+    if (signalled) return signalled === 'SIGINT' ? 130 : 143;
+    return result.exitCode;
+  } catch (err) {
+    progress.stop();
+    return reportError(err, logger);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * cq-pipe's public library API. Everything here is usable inside your own `stream.pipeline()`:
+ * sources are async iterables of SyncMessages, stages are async-generator functions, and
+ * destinations are Writables (`openDestination` / `BatchWriter`).
+ */
+export { runSync, openSource, openDestination, sourceMessages, batchCaps, type RunSyncOptions, type SyncResult, type Shard } from './pipeline.js';
+export { loadConfig } from './config/index.js';
+export type { LoadedConfig, SourceSpec, DestinationSpec, TransformerSpec } from './config/types.js';
+export { defineSource, defineDestination, parseDuration, BATCH_SPEC_PROPERTIES } from './connector.js';
+export type { SourceConnector, DestinationConnector, SourceClient, DestinationClient, ConnectorContext, ReadOptions, MigrateOptions } from './connector.js';
+export * from './messages.js';
+export * from './errors.js';
+export { defineTable, tableName, primaryKeys, relabel, batchFromColumns, type TableDef, type ColumnDef } from './schema.js';
+export { parseColumnType, typeName, TYPE_NAMES } from './types.js';
+export { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
+export { FanOut } from './fan-out.js';
+export { TableBatcher } from './batcher.js';
+export { SyncStats, summaryLine, type SyncSummary } from './stats.js';
+export { createLogger, type Logger } from './logger.js';
+export { internalColumns, addInternalColumns } from '../transforms/internal-columns.js';
+export { writeMode, rewriteSchema } from '../transforms/write-mode.js';
+export { testSource, fileSource, fileDestination, memoryDestination, memoryTables } from '../connectors/index.js';
