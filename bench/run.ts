@@ -1,0 +1,87 @@
+/**
+ * `npm run bench`: timed runs of the real CLI in child processes, reported as rows/s, ratios and
+ * peak RSS, and written to bench/results.json. Not a test: nothing here passes or fails.
+ *
+ *   BENCH_ROWS=1000000 (default) sets the dataset size (SPEC §5 dataset: the test source's bench preset).
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile, readdir, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
+const CLI = path.join(ROOT, 'dist/bin/cq-pipe.js');
+const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+
+interface Run {
+  name: string;
+  rows: number;
+  seconds: number;
+  rows_per_s: number;
+  peak_rss_mb: number;
+  output_mb?: number;
+}
+
+async function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ seconds: number; code: number; stderr: string }> {
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ seconds: Number(process.hrtime.bigint() - t0) / 1e9, code: code ?? 1, stderr }));
+  });
+}
+
+async function dirSize(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) n += (await stat(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name))).size;
+  }
+  return n;
+}
+
+async function syncRun(name: string, work: string, destSpec: string): Promise<Run> {
+  const cfg = path.join(work, `${name}.yml`);
+  const out = path.join(work, name);
+  await writeFile(cfg, `kind: source
+spec:
+  name: bench
+  path: test
+  destinations: [out]
+  spec: { num_rows: ${ROWS}, preset: bench }
+---
+kind: destination
+spec:
+  name: out
+  path: file
+  spec: { path: "${out}/{{TABLE}}/{{UUID}}.{{FORMAT}}", ${destSpec} }
+`);
+  const summary = path.join(work, `${name}.summary.jsonl`);
+  const r = await sh(process.execPath, [CLI, 'sync', cfg, '--summary-location', summary, '--no-progress', '--log-level', 'warn']);
+  if (r.code !== 0) throw new Error(`${name} failed (${r.code}): ${r.stderr}`);
+  const s = JSON.parse((await readFile(summary, 'utf8')).trim().split('\n').pop()!);
+  return { name, rows: s.resources, seconds: r.seconds, rows_per_s: Math.round(s.resources / r.seconds), peak_rss_mb: Math.round(s.peak_rss_bytes / 1048576), output_mb: Math.round((await dirSize(out)) / 1048576) };
+}
+
+async function main() {
+  const work = await mkdtemp(path.join(os.tmpdir(), 'cq-pipe-bench-'));
+  const runs: Run[] = [];
+  try {
+    runs.push(await syncRun('test_to_parquet', work, 'format: parquet'));
+    runs.push(await syncRun('test_to_ndjson', work, 'format: ndjson'));
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  for (const r of runs) {
+    process.stdout.write(`${r.name.padEnd(20)} ${r.rows.toLocaleString('en-US')} rows in ${r.seconds.toFixed(2)}s = ${r.rows_per_s.toLocaleString('en-US')} rows/s, peak RSS ${r.peak_rss_mb} MB${r.output_mb !== undefined ? `, output ${r.output_mb} MB` : ''}\n`);
+  }
+  const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, rows: ROWS, runs };
+  await writeFile(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
+  process.stdout.write(`wrote bench/results.json\n`);
+}
+
+main().catch((err) => {
+  process.stderr.write(String(err?.stack ?? err) + '\n');
+  process.exitCode = 1;
+});
