@@ -5,6 +5,7 @@ import { GLOBAL_OPTIONS, reportError } from '../lib/commands/common.js';
 import { syncCommand } from '../lib/commands/sync.js';
 import { tablesCommand } from '../lib/commands/tables.js';
 import { validateConfigCommand } from '../lib/commands/validate-config.js';
+import { migrateCommand } from '../lib/commands/migrate.js';
 import { UsageError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 
@@ -18,6 +19,8 @@ Commands:
       --shard n/t               run shard n of t
       --summary-location FILE   append one JSON summary line per destination
       --no-progress             no live progress on stderr
+  migrate <config…>           apply the DDL each destination needs
+      --plan                    print the DDL, execute nothing
   tables <config…>            list source tables, columns, types and keys
       --format text|json
   validate-config <config…>   check config; exit 0 or 2
@@ -35,6 +38,7 @@ const COMMANDS = {
     options: { ...GLOBAL_OPTIONS, 'no-migrate': { type: 'boolean' }, shard: { type: 'string' }, 'summary-location': { type: 'string' }, 'no-progress': { type: 'boolean' } },
     run: (paths: string[], v: Record<string, unknown>) => syncCommand(paths, { ...v, progress: !v['no-progress'] }),
   },
+  migrate: { options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => migrateCommand(paths, v) },
   tables: { options: { ...GLOBAL_OPTIONS, format: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v) },
   'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
 } as const;

@@ -74,6 +74,8 @@ export interface DestinationClient {
   deleteStale?(msgs: DeleteStaleMessage[]): Promise<void>;
   /** make everything written so far durable (called at checkpoints) */
   commit?(): Promise<void>;
+  /** rows rejected so far and written to a dead-letter file (a sync with any exits 3) */
+  rejectedRows?(): number;
   close(err?: Error): Promise<void>;
 }
 

@@ -16,7 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import type * as A from 'apache-arrow';
 import type { LoadedConfig, SourceSpec, DestinationSpec } from './config/types.js';
-import type { ConnectorContext, DestinationConnector, SourceClient } from './connector.js';
+import type { ConnectorContext, DestinationClient, DestinationConnector, SourceClient } from './connector.js';
 import { parseDuration } from './connector.js';
 import type { SyncMessage } from './messages.js';
 import { BatchWriter } from './batch-writer.js';
@@ -54,6 +54,8 @@ export interface SyncResult {
   errors: CqPipeError[];
   fatal?: CqPipeError;
   resources: number;
+  /** rows destinations rejected into dead-letter files */
+  rejectedRows: number;
   durationMs: number;
   exitCode: 0 | 1 | 2 | 3;
 }
@@ -69,6 +71,7 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
   const errors: CqPipeError[] = [];
   let fatal: CqPipeError | undefined;
   let resources = 0;
+  let rejectedRows = 0;
 
   for (const source of opts.config.sources) {
     const stats = new SyncStats();
@@ -79,7 +82,7 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
       return d;
     });
     try {
-      await syncSource(source, dests, { ...opts, logger, invocationId, syncTime, stats });
+      rejectedRows += await syncSource(source, dests, { ...opts, logger, invocationId, syncTime, stats });
     } catch (err) {
       fatal = toCqPipeError(err);
       if (opts.signal?.aborted && !(fatal.code === 'CQ_ERR_ABORTED')) fatal = new AbortedError('sync aborted', err);
@@ -113,8 +116,8 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
     if (fatal) break;
   }
   if (fatal) errors.push(fatal);
-  const exitCode = fatal ? (fatal.exitCode === 2 ? 2 : 1) : errors.length ? 1 : 0;
-  return { summaries, errors, fatal, resources, durationMs: Date.now() - started, exitCode };
+  const exitCode = fatal ? (fatal.exitCode === 2 ? 2 : 1) : errors.length ? 1 : rejectedRows > 0 ? 3 : 0;
+  return { summaries, errors, fatal, resources, rejectedRows, durationMs: Date.now() - started, exitCode };
 }
 
 export function sourceNameFor(source: SourceSpec, shard?: Shard): string {
@@ -181,7 +184,7 @@ export function batchCaps(connector: DestinationConnector, spec: Record<string, 
 export async function openDestination(
   dest: DestinationSpec,
   ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & { noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void },
-): Promise<{ input: Writable; done: Promise<void>; writer: BatchWriter }> {
+): Promise<{ input: Writable; done: Promise<void>; writer: BatchWriter; client: DestinationClient }> {
   const connector = await resolveDestination(dest.path, dest.origin.baseDir, { file: dest.origin.file, document: dest.origin.document, keyPath: 'spec.path' });
   if (dest.transformers.length) {
     throw new UnsupportedError(`destination ${dest.name} lists transformers (${dest.transformers.join(', ')}), which this version does not run yet`, { connector: dest.name });
@@ -196,10 +199,11 @@ export async function openDestination(
   });
   const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
   const done = pipeline(input, writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode }), writer, ctx.signal ? { signal: ctx.signal } : {});
-  return { input, done, writer };
+  return { input, done, writer, client };
 }
 
-async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: SyncContext): Promise<void> {
+/** Sync one source into its destinations; returns the number of rows sent to dead-letter files. */
+async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: SyncContext): Promise<number> {
   const ac = new AbortController();
   const onAbort = () => ac.abort(ctx.signal?.reason);
   ctx.signal?.addEventListener('abort', onAbort, { once: true });
@@ -234,6 +238,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
       // the first failure that is not just the echo of our own abort
       throw failures.find((e) => e.code !== 'CQ_ERR_ABORTED') ?? failures[0];
     }
+    return branches.reduce((n, b) => n + (b.client.rejectedRows?.() ?? 0), 0);
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
     await client?.close?.();
