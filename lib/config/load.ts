@@ -1,0 +1,303 @@
+/**
+ * loadConfig: files/directories → one validated, frozen LoadedConfig (SPEC §2).
+ * Every problem in every document is collected and reported in one ConfigError (exit 2), each
+ * naming file:line, document, key path and, for near misses, a suggestion.
+ */
+import path from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { ConfigError, CqPipeError } from '../errors.js';
+import type { DestinationConnector, SourceConnector } from '../connector.js';
+import { DESTINATIONS, SOURCES, resolveDestination, resolveSource } from '../../connectors/index.js';
+import type { DestinationSpec, LoadedConfig, Origin, SourceSpec, TransformerSpec } from './types.js';
+import { KIND_SCHEMAS, KINDS, documentSchema, type Kind } from './schema.js';
+import { interpolate, PLUGIN_REF } from './interpolate.js';
+import { closest, didYouMean } from './suggest.js';
+import { expandPaths, readDocuments, type ConfigDocument, type KeyPath } from './yaml-docs.js';
+
+export interface LoadOptions {
+  /** every source must name destinations that exist (sync, migrate, validate-config) */
+  requireDestinations?: boolean;
+  /** environment for ${VAR}; defaults to process.env */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface ConfigProblem {
+  file: string;
+  document?: number;
+  line?: number;
+  keyPath?: string;
+  message: string;
+  hint?: string;
+}
+
+export function formatKeyPath(kp: KeyPath): string {
+  let s = '';
+  for (const k of kp) s += typeof k === 'number' ? `[${k}]` : s ? `.${k}` : k;
+  return s;
+}
+
+function formatProblem(p: ConfigProblem): string {
+  const where = `${p.file}${p.line !== undefined ? `:${p.line}` : ''}${p.document !== undefined ? ` (document ${p.document})` : ''}`;
+  return `${where}: ${p.keyPath ? `${p.keyPath}: ` : ''}${p.message}`;
+}
+
+/** One error for all problems; its context is the first problem's. */
+export class ConfigProblems extends ConfigError {
+  readonly problems: ConfigProblem[];
+  constructor(problems: ConfigProblem[]) {
+    const first = problems[0]!;
+    const message = problems.length === 1
+      ? formatProblem(first)
+      : `${problems.length} problems in config:\n${problems.map((p) => `  - ${formatProblem(p)}${p.hint ? ` — ${p.hint}` : ''}`).join('\n')}`;
+    super(message, { file: first.file, line: first.line, document: first.document, keyPath: first.keyPath }, problems.length === 1 ? first.hint : undefined);
+    this.problems = problems;
+  }
+
+  /** the message already names file, line, document and key of every problem */
+  override where(): string {
+    return '';
+  }
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+const kindValidators = Object.fromEntries(KINDS.map((k) => [k, ajv.compile(KIND_SCHEMAS[k])])) as Record<Kind, ValidateFunction>;
+const docValidator = ajv.compile(documentSchema);
+const connectorValidators = new WeakMap<object, ValidateFunction>();
+
+function pointerToPath(pointer: string): KeyPath {
+  if (!pointer) return [];
+  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+}
+
+/** ajv errors → problems, relative to `prefix` inside the document */
+function ajvProblems(errors: ErrorObject[], doc: ConfigDocument, prefix: KeyPath): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const seen = new Set<string>();
+  for (const e of errors) {
+    let kp = [...prefix, ...pointerToPath(e.instancePath)];
+    let message: string;
+    let hint: string | undefined;
+    switch (e.keyword) {
+      case 'additionalProperties': {
+        const key = (e.params as { additionalProperty: string }).additionalProperty;
+        kp = [...kp, key];
+        const known = Object.keys(((e.parentSchema ?? {}) as { properties?: object }).properties ?? {});
+        const near = closest(key, known);
+        message = `unknown key "${key}"${near ? ` (did you mean "${near}"?)` : ''}`;
+        hint = known.length ? `allowed keys here: ${known.join(', ')}` : undefined;
+        break;
+      }
+      case 'required':
+        message = `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
+        break;
+      case 'enum': {
+        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
+        message = `${JSON.stringify(e.data)} is not one of ${allowed.join(', ')}${typeof e.data === 'string' ? didYouMean(e.data, allowed) : ''}`;
+        break;
+      }
+      case 'type':
+        message = `must be ${(e.params as { type: string }).type}, got ${Array.isArray(e.data) ? 'array' : e.data === null ? 'null' : typeof e.data}`;
+        break;
+      default:
+        message = e.message ?? `invalid (${e.keyword})`;
+    }
+    const keyPath = formatKeyPath(kp);
+    const dedupe = `${keyPath}|${message}`;
+    if (seen.has(dedupe)) continue;
+    seen.add(dedupe);
+    out.push({ file: doc.file, document: doc.index, line: doc.lineOf(kp), keyPath, message, hint });
+  }
+  return out;
+}
+
+interface Entry {
+  kind: Kind;
+  doc: ConfigDocument;
+  spec: Record<string, unknown>;
+}
+
+export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promise<LoadedConfig> {
+  const env = opts.env ?? process.env;
+  const problems: ConfigProblem[] = [];
+  const secrets = new Set<string>();
+  if (paths.length === 0) throw new ConfigError('no config files given', {}, 'pass one or more YAML files or directories');
+
+  const { files, problems: pathProblems } = await expandPaths(paths);
+  problems.push(...pathProblems);
+  const entries: Entry[] = [];
+  // names of documents that failed validation: still "defined" for cross-reference checks
+  const invalidNames: Record<Kind, Set<string>> = { source: new Set(), destination: new Set(), transformer: new Set() };
+  for (const file of files) {
+    const { docs, problems: readProblems } = await readDocuments(file);
+    problems.push(...readProblems);
+    for (const doc of docs) {
+      if (!docValidator(doc.value)) {
+        problems.push(...ajvProblems(docValidator.errors ?? [], doc, []));
+        continue;
+      }
+      const raw = doc.value as { kind: Kind; spec: Record<string, unknown> };
+      const baseDir = path.dirname(path.resolve(doc.file));
+      const interp = interpolate(raw.spec, env, baseDir);
+      for (const p of interp.problems) {
+        const kp = ['spec', ...p.keyPath];
+        problems.push({ file: doc.file, document: doc.index, line: doc.lineOf(kp), keyPath: formatKeyPath(kp), message: p.message, hint: p.hint });
+      }
+      for (const s of interp.secrets) if (s.length >= 4) secrets.add(s);
+      const spec = interp.value as Record<string, unknown>;
+      const validate = kindValidators[raw.kind];
+      if (!validate(spec)) {
+        problems.push(...ajvProblems(validate.errors ?? [], doc, ['spec']));
+        if (typeof (spec as Record<string, unknown>).name === 'string') invalidNames[raw.kind].add((spec as Record<string, unknown>).name as string);
+        continue;
+      }
+      entries.push({ kind: raw.kind, doc, spec });
+    }
+  }
+  if (files.length > 0 && entries.length === 0 && problems.length === 0) {
+    problems.push({ file: files.join(', '), message: 'no source, destination or transformer documents found' });
+  }
+
+  const problemAt = (e: Entry, kp: KeyPath, message: string, hint?: string): void => {
+    problems.push({ file: e.doc.file, document: e.doc.index, line: e.doc.lineOf(kp), keyPath: formatKeyPath(kp), message, hint });
+  };
+
+  // names are unique per kind
+  const byKind: Record<Kind, Map<string, Entry>> = { source: new Map(), destination: new Map(), transformer: new Map() };
+  for (const e of entries) {
+    const name = e.spec.name as string;
+    const prior = byKind[e.kind].get(name);
+    if (prior) problemAt(e, ['spec', 'name'], `${e.kind} name "${name}" is already used in ${prior.doc.file} (document ${prior.doc.index})`, `${e.kind} names must be unique`);
+    else byKind[e.kind].set(name, e);
+  }
+
+  // @@plugins.<destination>.connection
+  const connectionOf = (name: string, stack: string[]): string | { error: string } => {
+    const d = byKind.destination.get(name);
+    if (!d) return { error: `@@plugins.${name}.connection names no destination${didYouMean(name, [...byKind.destination.keys()])}` };
+    if (stack.includes(name)) return { error: `@@plugins references form a cycle: ${[...stack, name].join(' → ')}` };
+    const inner = (d.spec.spec ?? {}) as Record<string, unknown>;
+    const conn = inner.connection_string ?? inner.connection;
+    if (typeof conn !== 'string') return { error: `destination "${name}" has no spec.connection_string to reference` };
+    return resolveRefs(conn, [...stack, name]);
+  };
+  const resolveRefs = (s: string, stack: string[]): string | { error: string } => {
+    let err: string | undefined;
+    const out = s.replace(PLUGIN_REF, (_w, name: string) => {
+      const v = connectionOf(name, stack);
+      if (typeof v === 'string') return v;
+      err ??= v.error;
+      return _w;
+    });
+    return err ? { error: err } : out;
+  };
+  for (const e of entries) {
+    if (e.kind === 'transformer') continue;
+    const self = e.kind === 'destination' ? [e.spec.name as string] : [];
+    const walk = (v: unknown, kp: KeyPath): unknown => {
+      if (typeof v === 'string') {
+        if (!v.includes('@@plugins.')) return v;
+        const r = resolveRefs(v, self);
+        if (typeof r === 'string') { secrets.add(r); return r; }
+        problemAt(e, kp, r.error);
+        return v;
+      }
+      if (Array.isArray(v)) return v.map((x, i) => walk(x, [...kp, i]));
+      if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...kp, k])]));
+      return v;
+    };
+    e.spec = walk(e.spec, ['spec']) as Record<string, unknown>;
+  }
+
+  // connectors and their own specs
+  const sources: SourceSpec[] = [];
+  const destinations: DestinationSpec[] = [];
+  const transformers: TransformerSpec[] = [];
+  for (const e of entries) {
+    const origin: Origin = Object.freeze({ file: e.doc.file, document: e.doc.index, baseDir: path.dirname(path.resolve(e.doc.file)) });
+    const p = e.spec.path as string;
+    if (e.kind === 'transformer') {
+      transformers.push({ name: e.spec.name as string, path: p, spec: e.spec.spec as Record<string, unknown>, origin });
+      continue;
+    }
+    let connector: SourceConnector | DestinationConnector;
+    try {
+      connector = e.kind === 'source' ? await resolveSource(p, origin.baseDir) : await resolveDestination(p, origin.baseDir);
+    } catch (err) {
+      const known = Object.keys(e.kind === 'source' ? SOURCES : DESTINATIONS);
+      const cause = err instanceof CqPipeError && err.cause instanceof Error ? `: ${err.cause.message.split('\n')[0]}` : '';
+      problemAt(e, ['spec', 'path'], `unknown ${e.kind} connector "${p}"${didYouMean(p, known)}${cause}`, `built-in ${e.kind}s: ${known.join(', ')}; or a module path such as ./my-connector.js`);
+      continue;
+    }
+    const inner = structuredClone(e.spec.spec ?? {}) as Record<string, unknown>;
+    let validate = connectorValidators.get(connector);
+    if (!validate) {
+      try {
+        validate = ajv.compile(connector.configSchema as object);
+      } catch (err) {
+        problemAt(e, ['spec', 'path'], `connector "${p}" has an invalid config schema: ${(err as Error).message}`);
+        continue;
+      }
+      connectorValidators.set(connector, validate);
+    }
+    if (!validate(inner)) {
+      problems.push(...ajvProblems(validate.errors ?? [], e.doc, ['spec', 'spec']));
+      continue;
+    }
+    if (e.kind === 'source') {
+      const s = e.spec;
+      sources.push({
+        name: s.name as string, path: p,
+        tables: s.tables as string[], skip_tables: s.skip_tables as string[],
+        destinations: s.destinations as string[],
+        deterministic_cq_id: s.deterministic_cq_id as boolean,
+        ...(s.backend_options ? { backend_options: s.backend_options as SourceSpec['backend_options'] } : {}),
+        spec: inner, origin,
+      });
+    } else {
+      const d = e.spec;
+      const modes = (connector as DestinationConnector).capabilities.writeModes;
+      let writeMode = d.write_mode as DestinationSpec['write_mode'] | undefined;
+      if (writeMode === undefined) {
+        writeMode = modes.includes('overwrite-delete-stale') ? 'overwrite-delete-stale' : modes[0]!;
+      } else if (!modes.includes(writeMode)) {
+        problemAt(e, ['spec', 'write_mode'], `the ${p} destination does not support write_mode "${writeMode}"`, `supported: ${modes.join(', ')}`);
+        continue;
+      }
+      destinations.push({
+        name: d.name as string, path: p, write_mode: writeMode,
+        migrate_mode: d.migrate_mode as DestinationSpec['migrate_mode'],
+        pk_mode: d.pk_mode as DestinationSpec['pk_mode'],
+        transformers: d.transformers as string[], spec: inner, origin,
+      });
+    }
+  }
+
+  // cross references
+  const destNames = [...byKind.destination.keys()];
+  const transformerNames = [...byKind.transformer.keys()];
+  for (const e of entries) {
+    if (e.kind === 'source' && opts.requireDestinations) {
+      const ds = e.spec.destinations as string[];
+      if (ds.length === 0) problemAt(e, ['spec', 'destinations'], `source "${e.spec.name as string}" has no destinations`, destNames.length ? `add destinations: [${destNames.join(', ')}]` : 'add a destination document and list it under destinations');
+      ds.forEach((n, i) => {
+        if (!byKind.destination.has(n) && !invalidNames.destination.has(n)) problemAt(e, ['spec', 'destinations', i], `destination "${n}" is not defined${didYouMean(n, destNames)}`, destNames.length ? `defined destinations: ${destNames.join(', ')}` : 'no destination documents were loaded');
+      });
+    }
+    if (e.kind === 'destination') {
+      (e.spec.transformers as string[]).forEach((n, i) => {
+        if (!byKind.transformer.has(n) && !invalidNames.transformer.has(n)) problemAt(e, ['spec', 'transformers', i], `transformer "${n}" is not defined${didYouMean(n, transformerNames)}`);
+      });
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigProblems(problems);
+  return deepFreeze({ sources, destinations, transformers, secrets: [...secrets] });
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}

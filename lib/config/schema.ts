@@ -1,0 +1,95 @@
+/**
+ * JSON schemas (ajv, draft-07) of the engine's part of a config document (SPEC §2). A connector's
+ * inner `spec` is checked separately against the connector's own schema.
+ * Keys CloudQuery configs carry that mean nothing here (`registry`, `version`, …) are accepted and
+ * ignored, so CloudQuery configs load unchanged; any other unknown key is an error.
+ */
+import { MIGRATE_MODES, PK_MODES, WRITE_MODES } from '../messages.js';
+
+export const KINDS = ['source', 'destination', 'transformer'] as const;
+export type Kind = (typeof KINDS)[number];
+
+const NAME = { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' } as const;
+const STRINGS = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
+
+/** CloudQuery keys accepted for compatibility and ignored. */
+const CQ_COMPAT = {
+  registry: { type: 'string' },
+  version: { type: 'string' },
+} as const;
+
+export const documentSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['kind', 'spec'],
+  properties: {
+    kind: { type: 'string', enum: [...KINDS] },
+    spec: { type: 'object' },
+  },
+} as const;
+
+export const sourceSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'path'],
+  properties: {
+    ...CQ_COMPAT,
+    name: NAME,
+    path: { type: 'string', minLength: 1 },
+    tables: { ...STRINGS, default: ['*'] },
+    skip_tables: { ...STRINGS, default: [] },
+    skip_dependent_tables: { type: 'boolean' },
+    destinations: { ...STRINGS, default: [] },
+    deterministic_cq_id: { type: 'boolean', default: false },
+    concurrency: { type: 'integer', minimum: 1 },
+    backend_options: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['table_name', 'connection'],
+      properties: {
+        table_name: { type: 'string', minLength: 1 },
+        connection: { type: 'string', minLength: 1 },
+      },
+    },
+    spec: { type: 'object', default: {} },
+  },
+} as const;
+
+export const destinationSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'path'],
+  properties: {
+    ...CQ_COMPAT,
+    name: NAME,
+    path: { type: 'string', minLength: 1 },
+    write_mode: { type: 'string', enum: [...WRITE_MODES] },
+    migrate_mode: { type: 'string', enum: [...MIGRATE_MODES], default: 'safe' },
+    pk_mode: { type: 'string', enum: [...PK_MODES], default: 'default' },
+    transformers: { ...STRINGS, default: [] },
+    send_sync_summary: { type: 'boolean' },
+    sync_group_id: { type: 'string' },
+    spec: { type: 'object', default: {} },
+  },
+} as const;
+
+export const transformerSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'path'],
+  properties: {
+    ...CQ_COMPAT,
+    name: NAME,
+    path: { type: 'string', minLength: 1 },
+    spec: { type: 'object', default: {} },
+  },
+} as const;
+
+export const KIND_SCHEMAS: Record<Kind, object> = {
+  source: sourceSchema,
+  destination: destinationSchema,
+  transformer: transformerSchema,
+};
+
+/** keys that hold secrets: values interpolated into them are redacted from logs */
+export const SECRET_KEY = /pass(word)?|secret|token|credential|connection|dsn|_key$|^key$|auth/i;
