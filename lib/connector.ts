@@ -43,10 +43,20 @@ export interface SourceClient {
   close?(): Promise<void>;
 }
 
+/** A problem a connector finds in its spec beyond what its JSON schema can say (e.g. type names). */
+export interface SpecProblem {
+  /** key path inside the connector's spec, e.g. ['tables', 0, 'columns', 2, 'type'] */
+  keyPath: (string | number)[];
+  message: string;
+  hint?: string;
+}
+
 export interface SourceConnector<Spec = unknown> {
   kind: 'source';
   name: string;
   configSchema: SpecSchema;
+  /** checks run at config load after the schema (defaults applied) */
+  validate?(spec: Spec): SpecProblem[];
   create(spec: Spec, ctx: ConnectorContext): SourceClient | Promise<SourceClient>;
 }
 
@@ -83,6 +93,8 @@ export interface DestinationConnector<Spec = unknown> {
   kind: 'destination';
   name: string;
   configSchema: SpecSchema;
+  /** checks run at config load after the schema (defaults applied) */
+  validate?(spec: Spec): SpecProblem[];
   capabilities: DestinationCapabilities;
   create(spec: Spec, ctx: ConnectorContext): DestinationClient | Promise<DestinationClient>;
 }

@@ -1,7 +1,311 @@
-// placeholder, replaced by the file source implementation
-import { defineSource } from '../../lib/connector.js';
-export const fileSource = defineSource<Record<string, unknown>>({
+/**
+ * The `file` source (SPEC §2, §4): tables from local files matched by globs, in ndjson, json, csv,
+ * parquet or arrow. Row formats take explicit `columns` or infer them from a sample; Parquet and
+ * Arrow keep their own schema. A malformed record or a value that does not fit its column fails
+ * its table (a table-error naming file and line); other tables continue.
+ */
+import path from 'node:path';
+import fg from 'fast-glob';
+import * as A from 'apache-arrow';
+import { defineSource, type ConnectorContext, type SourceClient, type SpecProblem } from '../../lib/connector.js';
+import { SourceDataError, SourceReadError, toCqPipeError, CqPipeError } from '../../lib/errors.js';
+import type { SyncMessage } from '../../lib/messages.js';
+import { RowBatchBuilder, ValueError } from '../../lib/row-builder.js';
+import { inferColumns } from '../../lib/infer.js';
+import { MD_PRIMARY_KEY, MD_TABLE_NAME, defineTable, relabel, tableName, withFieldMetadata, type ColumnDef } from '../../lib/schema.js';
+import { parseColumnType, TYPE_NAMES, dataTypeName } from '../../lib/types.js';
+import { FILE_FORMATS, FORMATS, formatFromName, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
+
+export interface FileTableSpec {
+  name: string;
+  files: string | string[];
+  format?: FileFormat;
+  primary_key?: string[];
+  columns?: ColumnDef[];
+  infer_rows?: number;
+  csv?: Partial<CsvOptions>;
+}
+
+export interface FileSourceSpec {
+  tables: FileTableSpec[];
+  batch_rows?: number;
+}
+
+const columnSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'type'],
+  properties: {
+    name: { type: 'string', minLength: 1 },
+    type: { type: 'string', minLength: 1 },
+    not_null: { type: 'boolean' },
+    primary_key: { type: 'boolean' },
+    unique: { type: 'boolean' },
+  },
+} as const;
+
+const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['tables'],
+  properties: {
+    batch_rows: { type: 'integer', minimum: 1, default: 10000 },
+    tables: {
+      type: 'array',
+      minItems: 1,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'files'],
+        properties: {
+          name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+          files: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } }] },
+          format: { type: 'string', enum: [...FILE_FORMATS] },
+          primary_key: { type: 'array', items: { type: 'string', minLength: 1 } },
+          columns: { type: 'array', minItems: 1, items: columnSchema },
+          infer_rows: { type: 'integer', minimum: 1, default: 1000 },
+          csv: {
+            type: 'object',
+            additionalProperties: false,
+            properties: {
+              delimiter: { type: 'string', minLength: 1, default: ',' },
+              quote: { type: 'string', maxLength: 1, default: '"' },
+              escape: { type: 'string', maxLength: 1, default: '"' },
+              header: { type: 'boolean', default: true },
+              column_names: { type: 'array', items: { type: 'string', minLength: 1 } },
+            },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
+function validate(spec: FileSourceSpec): SpecProblem[] {
+  const problems: SpecProblem[] = [];
+  const names = new Set<string>();
+  spec.tables.forEach((t, i) => {
+    if (names.has(t.name)) problems.push({ keyPath: ['tables', i, 'name'], message: `table "${t.name}" is defined twice` });
+    names.add(t.name);
+    const patterns = Array.isArray(t.files) ? t.files : [t.files];
+    if (!t.format && patterns.some((p) => !formatFromName(p))) {
+      problems.push({ keyPath: ['tables', i, 'format'], message: `cannot tell the format of "${patterns.find((p) => !formatFromName(p))}" from its name`, hint: `set format: one of ${FILE_FORMATS.join(', ')}` });
+    }
+    const format = t.format ?? formatFromName(patterns[0]!);
+    if (t.columns && (format === 'parquet' || format === 'arrow')) {
+      problems.push({ keyPath: ['tables', i, 'columns'], message: `${format} files carry their own schema; columns is only for ndjson, json and csv` });
+    }
+    t.columns?.forEach((c, j) => {
+      try {
+        parseColumnType(c.type as string);
+      } catch (err) {
+        problems.push({ keyPath: ['tables', i, 'columns', j, 'type'], message: `unknown column type "${c.type}": ${(err as Error).message}`, hint: `types: ${TYPE_NAMES.join(', ')}` });
+      }
+    });
+    const colNames = t.columns?.map((c) => c.name);
+    t.primary_key?.forEach((k, j) => {
+      if (colNames && !colNames.includes(k)) problems.push({ keyPath: ['tables', i, 'primary_key', j], message: `primary key column "${k}" is not among the columns` });
+    });
+    if (t.csv?.header === false && !t.csv.column_names && !t.columns) {
+      problems.push({ keyPath: ['tables', i, 'csv', 'column_names'], message: 'a CSV without a header needs csv.column_names or columns' });
+    }
+  });
+  return problems;
+}
+
+/** Timestamps of any unit or zone → µs UTC (the engine's one timestamp type); tz-less means UTC. */
+function normalizeField(f: A.Field): A.Field {
+  if (f.type.typeId === A.Type.Timestamp) {
+    const t = f.type as A.Timestamp;
+    if (t.unit !== A.TimeUnit.MICROSECOND || t.timezone !== 'UTC') return new A.Field(f.name, new A.TimestampMicrosecond('UTC'), f.nullable, f.metadata);
+  }
+  return f;
+}
+
+function normalizeColumn(data: A.Data, from: A.DataType, to: A.DataType): A.Data {
+  if (from.typeId !== A.Type.Timestamp || from === to) return data;
+  const unit = (from as A.Timestamp).unit;
+  if (unit === A.TimeUnit.MICROSECOND) return A.makeData({ ...data, type: to } as never);
+  const src = data.values as unknown as BigInt64Array | Int32Array;
+  const out = new BigInt64Array(data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = BigInt(src[data.offset + i] as bigint | number);
+    out[i] = unit === A.TimeUnit.NANOSECOND ? v / 1000n : unit === A.TimeUnit.MILLISECOND ? v * 1000n : v * 1_000_000n;
+  }
+  return A.makeData({ type: to, length: data.length, nullCount: data.nullCount, nullBitmap: data.nullBitmap ? sliceBitmap(data) : undefined, data: out } as never);
+}
+
+function sliceBitmap(data: A.Data): Uint8Array {
+  if (data.offset === 0) return data.nullBitmap!;
+  const out = new Uint8Array((data.length + 7) >> 3);
+  for (let i = 0; i < data.length; i++) if (data.getValid(i)) out[i >> 3]! |= 1 << (i & 7);
+  return out;
+}
+
+function sameShape(a: A.Schema, b: A.Schema): string | undefined {
+  if (a.fields.length !== b.fields.length) return `has ${b.fields.length} columns, the table has ${a.fields.length}`;
+  for (let i = 0; i < a.fields.length; i++) {
+    const x = a.fields[i]!;
+    const y = normalizeField(b.fields[i]!);
+    if (x.name !== y.name) return `column ${i + 1} is "${y.name}", expected "${x.name}"`;
+    if (!A.util.compareTypes(x.type, y.type)) return `column "${x.name}" is ${dataTypeName(y.type)}, expected ${dataTypeName(x.type)}`;
+  }
+  return undefined;
+}
+
+interface TablePlan {
+  spec: FileTableSpec;
+  format: Format;
+  files: string[];
+  schema?: A.Schema;
+}
+
+export const fileSource = defineSource<FileSourceSpec>({
   name: 'file',
-  configSchema: { type: 'object' },
-  create() { throw new Error('file source not implemented yet'); },
+  configSchema,
+  validate,
+  create(spec, ctx: ConnectorContext): SourceClient {
+    const batchRows = spec.batch_rows ?? 10000;
+    const csvOf = (t: FileTableSpec): CsvOptions => ({ delimiter: ',', quote: '"', escape: '"', header: true, ...t.csv });
+    let plans: Promise<TablePlan[]> | undefined;
+
+    const resolveFiles = async (t: FileTableSpec): Promise<string[]> => {
+      const patterns = (Array.isArray(t.files) ? t.files : [t.files]).map((p) => (path.isAbsolute(p) ? p : path.join(ctx.baseDir, p)).split(path.sep).join('/'));
+      const files = await fg(patterns, { onlyFiles: true, unique: true, absolute: true });
+      return files.sort();
+    };
+
+    const schemaOf = async (plan: TablePlan): Promise<A.Schema> => {
+      const t = plan.spec;
+      const pk = new Set(t.primary_key ?? []);
+      if (t.columns) {
+        return defineTable({ name: t.name, columns: t.columns.map((c) => ({ ...c, primary_key: c.primary_key || pk.has(c.name) })) });
+      }
+      if (plan.files.length === 0) {
+        throw new SourceReadError(`no files match ${JSON.stringify(t.files)} (relative to ${ctx.baseDir}), so the columns cannot be inferred`, { connector: ctx.name, table: t.name }, undefined);
+      }
+      let columns: ColumnDef[];
+      if (plan.format.kind === 'columnar') {
+        const own = await plan.format.schema(plan.files[0]!);
+        const fields = own.fields.map((f) => {
+          const n = normalizeField(f);
+          return pk.has(f.name) ? withFieldMetadata(n, { [MD_PRIMARY_KEY]: 'true' }, false) : n;
+        });
+        const missing = [...pk].find((k) => !own.fields.some((f) => f.name === k));
+        if (missing) throw new SourceReadError(`primary key column "${missing}" is not in ${plan.files[0]}`, { connector: ctx.name, table: t.name, file: plan.files[0] });
+        return new A.Schema(fields, new Map([[MD_TABLE_NAME, t.name]]));
+      }
+      const sample: Record<string, unknown>[] = [];
+      const limit = t.infer_rows ?? 1000;
+      for (const file of plan.files) {
+        for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length })) sample.push(...chunk.rows);
+        if (sample.length >= limit) break;
+      }
+      columns = inferColumns(sample, plan.format.text).map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name) }));
+      if (columns.length === 0) throw new SourceReadError(`no rows to infer the columns from in ${plan.files.length} file(s); set columns explicitly`, { connector: ctx.name, table: t.name });
+      const missing = [...pk].find((k) => !columns.some((c) => c.name === k));
+      if (missing) throw new SourceReadError(`primary key column "${missing}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name }, undefined);
+      return defineTable({ name: t.name, columns });
+    };
+
+    const getPlans = (): Promise<TablePlan[]> => {
+      plans ??= Promise.all(spec.tables.map(async (t) => {
+        const format = FORMATS[t.format ?? formatFromName(Array.isArray(t.files) ? t.files[0]! : t.files)!];
+        const plan: TablePlan = { spec: t, format, files: await resolveFiles(t) };
+        plan.schema = await schemaOf(plan);
+        return plan;
+      }));
+      return plans;
+    };
+
+    async function* readRows(plan: TablePlan, format: RowFormat, schema: A.Schema, signal: AbortSignal): AsyncIterable<SyncMessage> {
+      const t = plan.spec;
+      const name = tableName(schema);
+      const known = new Set(schema.fields.map((f) => f.name));
+      let warned = false;
+      for (const file of plan.files) {
+        const builder = new RowBatchBuilder(schema, format.text);
+        let lines: number[] = [];
+        const flush = (): A.RecordBatch => {
+          try {
+            return builder.finish();
+          } catch (err) {
+            if (!(err instanceof ValueError)) throw err;
+            const pos = lines[err.index];
+            throw new SourceDataError(err.message, format.position === 'line' ? { table: name, file, line: pos, column: err.column } : { table: name, file, row: pos, column: err.column });
+          }
+        };
+        let checked = 0;
+        for await (const chunk of format.read(file, { signal, csv: csvOf(t) })) {
+          if (!warned && checked < 100) {
+            for (const row of chunk.rows.slice(0, 100 - checked)) {
+              const extra = Object.keys(row).find((k) => !known.has(k));
+              if (extra !== undefined && !warned) {
+                warned = true;
+                ctx.logger.warn(`table ${name}: ${file} has a column "${extra}" that is not in the table's columns; it is ignored`, { table: name });
+              }
+            }
+            checked += chunk.rows.length;
+          }
+          const rows = chunk.rows;
+          for (let i = 0; i < rows.length; i++) {
+            builder.push(rows[i]!);
+            lines.push(chunk.lines[i]!);
+            if (builder.length >= batchRows) {
+              yield { kind: 'insert', table: name, batch: flush() };
+              lines = [];
+            }
+          }
+          if (signal.aborted) return;
+        }
+        if (builder.length > 0) yield { kind: 'insert', table: name, batch: flush() };
+      }
+    }
+
+    async function* readColumnar(plan: TablePlan, schema: A.Schema, signal: AbortSignal): AsyncIterable<SyncMessage> {
+      const name = tableName(schema);
+      for (const file of plan.files) {
+        if (plan.format.kind !== 'columnar') return;
+        const own = await plan.format.schema(file);
+        const mismatch = sameShape(schema, own);
+        if (mismatch) throw new SourceDataError(`schema differs from the table's (taken from ${plan.files[0]}): ${mismatch}`, { table: name, file });
+        const needsCast = own.fields.some((f, i) => f.type.typeId === A.Type.Timestamp && !A.util.compareTypes(f.type, schema.fields[i]!.type));
+        for await (const batch of plan.format.read(file, { signal, csv: csvOf(plan.spec), batchRows })) {
+          let b = batch;
+          if (needsCast) {
+            const children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f.type));
+            b = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
+          } else {
+            b = relabel(batch, schema);
+          }
+          if (b.numRows > 0) yield { kind: 'insert', table: name, batch: b };
+          if (signal.aborted) return;
+        }
+      }
+    }
+
+    return {
+      async tables() {
+        return (await getPlans()).map((p) => p.schema!);
+      },
+      async *read(tables, opts): AsyncIterable<SyncMessage> {
+        const all = await getPlans();
+        for (const schema of tables) {
+          const name = tableName(schema);
+          const plan = all.find((p) => p.spec.name === name);
+          if (!plan) continue;
+          try {
+            if (plan.format.kind === 'rows') yield* readRows(plan, plan.format, schema, opts.signal);
+            else yield* readColumnar(plan, schema, opts.signal);
+          } catch (err) {
+            if (opts.signal.aborted) return;
+            const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: name });
+            e.context.table ??= name;
+            e.context.connector ??= ctx.name;
+            yield { kind: 'table-error', table: name, error: e };
+          }
+        }
+      },
+    };
+  },
 });

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError, CqPipeError } from '../errors.js';
-import type { DestinationConnector, SourceConnector } from '../connector.js';
+import type { DestinationConnector, SourceConnector, SpecProblem } from '../connector.js';
 import { DESTINATIONS, SOURCES, resolveDestination, resolveSource } from '../../connectors/index.js';
 import type { DestinationSpec, LoadedConfig, Origin, SourceSpec, TransformerSpec } from './types.js';
 import { KIND_SCHEMAS, KINDS, documentSchema, type Kind } from './schema.js';
@@ -243,6 +243,9 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
       problems.push(...ajvProblems(validate.errors ?? [], e.doc, ['spec', 'spec']));
       continue;
     }
+    const own = (connector.validate as ((s: unknown) => SpecProblem[]) | undefined)?.(inner) ?? [];
+    for (const sp of own) problemAt(e, ['spec', 'spec', ...sp.keyPath], sp.message, sp.hint);
+    if (own.length > 0) continue;
     if (e.kind === 'source') {
       const s = e.spec;
       sources.push({

@@ -1,0 +1,58 @@
+/** CSV with csv-parse (streaming, RFC 4180 quoting); the header row names the columns. */
+import { parse } from 'csv-parse';
+import { SourceDataError } from '../../../lib/errors.js';
+import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+
+const CHUNK = 2000;
+
+export const csvFormat: RowFormat = {
+  kind: 'rows',
+  text: true,
+  position: 'line',
+  async *read(file: string, ctx: ReadContext): AsyncIterable<RowChunk> {
+    const o = ctx.csv;
+    const input = openText(file);
+    const parser = parse({
+      delimiter: o.delimiter, quote: o.quote, escape: o.escape,
+      bom: true, skip_empty_lines: true, info: true, relax_column_count: false,
+    });
+    input.on('error', (e) => parser.destroy(e));
+    input.pipe(parser);
+    let header: string[] | undefined = o.header ? undefined : o.column_names;
+    const limit = ctx.limit ?? Infinity;
+    let chunk: RowChunk = { rows: [], lines: [] };
+    let count = 0;
+    try {
+      for await (const rec of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+        const cells = rec.record;
+        if (!header) {
+          header = cells.map((c) => c.trim());
+          const dup = header.find((h, i) => header!.indexOf(h) !== i);
+          if (dup !== undefined) throw new SourceDataError(`the header names column "${dup}" twice`, { file, line: rec.info.lines });
+          continue;
+        }
+        if (cells.length !== header.length) {
+          throw new SourceDataError(`expected ${header.length} fields, got ${cells.length}`, { file, line: rec.info.lines });
+        }
+        const row: Record<string, unknown> = {};
+        for (let i = 0; i < header.length; i++) row[header[i]!] = cells[i];
+        chunk.rows.push(row);
+        chunk.lines.push(rec.info.lines);
+        if (++count >= limit) break;
+        if (chunk.rows.length >= CHUNK) {
+          yield chunk;
+          chunk = { rows: [], lines: [] };
+          if (ctx.signal.aborted) return;
+        }
+      }
+    } catch (err) {
+      if (err instanceof SourceDataError) throw err;
+      const e = err as Error & { lines?: number; code?: string };
+      throw new SourceDataError(`malformed CSV: ${e.message}`, { file, line: e.lines }, err);
+    } finally {
+      input.destroy();
+      parser.destroy();
+    }
+    if (chunk.rows.length) yield chunk;
+  },
+};

@@ -1,0 +1,84 @@
+/**
+ * Readers of the file source's formats. Row formats (ndjson, json, csv) yield chunks of JS rows
+ * with their line numbers, which lib/row-builder.ts turns into Arrow batches; columnar formats
+ * (parquet, arrow) yield Arrow batches in the file's own schema.
+ */
+import fs from 'node:fs';
+import { createGunzip } from 'node:zlib';
+import type { Readable } from 'node:stream';
+import type * as A from 'apache-arrow';
+import { ndjsonFormat } from './ndjson.js';
+import { jsonFormat } from './json.js';
+import { csvFormat } from './csv.js';
+import { parquetFormat } from './parquet.js';
+import { arrowFormat } from './arrow.js';
+
+export const FILE_FORMATS = ['ndjson', 'json', 'csv', 'parquet', 'arrow'] as const;
+export type FileFormat = (typeof FILE_FORMATS)[number];
+
+export interface CsvOptions {
+  delimiter: string;
+  quote: string;
+  escape: string;
+  header: boolean;
+  /** column names when header is false */
+  column_names?: string[];
+}
+
+export interface RowChunk {
+  rows: Record<string, unknown>[];
+  /** per row: the 1-based line (ndjson, csv) or 0-based array index (json) */
+  lines: number[];
+}
+
+export interface ReadContext {
+  signal: AbortSignal;
+  csv: CsvOptions;
+  /** stop after this many rows (schema inference reads a sample) */
+  limit?: number;
+}
+
+export interface RowFormat {
+  kind: 'rows';
+  /** values are strings to be interpreted (csv) */
+  text: boolean;
+  /** how `lines` are named in errors */
+  position: 'line' | 'element';
+  read(file: string, ctx: ReadContext): AsyncIterable<RowChunk>;
+}
+
+export interface ColumnarFormat {
+  kind: 'columnar';
+  schema(file: string): Promise<A.Schema>;
+  read(file: string, ctx: ReadContext & { batchRows: number }): AsyncIterable<A.RecordBatch>;
+}
+
+export type Format = RowFormat | ColumnarFormat;
+
+export const FORMATS: Record<FileFormat, Format> = {
+  ndjson: ndjsonFormat,
+  json: jsonFormat,
+  csv: csvFormat,
+  parquet: parquetFormat,
+  arrow: arrowFormat,
+};
+
+const BY_EXTENSION: Record<string, FileFormat> = {
+  ndjson: 'ndjson', jsonl: 'ndjson', json: 'json', csv: 'csv', tsv: 'csv',
+  parquet: 'parquet', pq: 'parquet', arrow: 'arrow', arrows: 'arrow', ipc: 'arrow', feather: 'arrow',
+};
+
+/** the format a file name implies (`items.ndjson.gz` → ndjson), if any */
+export function formatFromName(file: string): FileFormat | undefined {
+  const m = /\.([a-z0-9]+)(?:\.gz)?$/i.exec(file);
+  return m ? BY_EXTENSION[m[1]!.toLowerCase()] : undefined;
+}
+
+/** a byte stream of a file, gunzipped when the name ends in .gz */
+export function openText(file: string): Readable {
+  const s = fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  if (!/\.gz$/i.test(file)) return s;
+  const gz = createGunzip();
+  s.on('error', (e) => gz.destroy(e));
+  return s.pipe(gz);
+}

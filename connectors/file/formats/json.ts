@@ -1,0 +1,44 @@
+/** JSON: a top-level array of objects, streamed element by element with stream-json. */
+import { streamArray } from 'stream-json/streamers/stream-array.js';
+import { SourceDataError } from '../../../lib/errors.js';
+import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+
+const CHUNK = 2000;
+
+export const jsonFormat: RowFormat = {
+  kind: 'rows',
+  text: false,
+  position: 'element',
+  async *read(file: string, ctx: ReadContext): AsyncIterable<RowChunk> {
+    const input = openText(file);
+    const items = streamArray.withParserAsStream();
+    input.on('error', (e) => items.destroy(e));
+    input.pipe(items);
+    const limit = ctx.limit ?? Infinity;
+    let chunk: RowChunk = { rows: [], lines: [] };
+    let count = 0;
+    try {
+      for await (const item of items as AsyncIterable<{ key: number; value: unknown }>) {
+        const v = item.value;
+        if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+          throw new SourceDataError(`array element ${item.key}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file });
+        }
+        chunk.rows.push(v as Record<string, unknown>);
+        chunk.lines.push(item.key);
+        if (++count >= limit) break;
+        if (chunk.rows.length >= CHUNK) {
+          yield chunk;
+          chunk = { rows: [], lines: [] };
+          if (ctx.signal.aborted) return;
+        }
+      }
+    } catch (err) {
+      if (err instanceof SourceDataError) throw err;
+      throw new SourceDataError(`malformed JSON after element ${count - 1 < 0 ? 'start' : count - 1}: ${(err as Error).message}`, { file }, err);
+    } finally {
+      input.destroy();
+      items.destroy();
+    }
+    if (chunk.rows.length) yield chunk;
+  },
+};

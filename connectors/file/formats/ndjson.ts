@@ -1,0 +1,58 @@
+/** NDJSON / JSON Lines: one JSON object per line; blank lines are skipped. */
+import { StringDecoder } from 'node:string_decoder';
+import { SourceDataError } from '../../../lib/errors.js';
+import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+
+export const ndjsonFormat: RowFormat = {
+  kind: 'rows',
+  text: false,
+  position: 'line',
+  async *read(file: string, ctx: ReadContext): AsyncIterable<RowChunk> {
+    const input = openText(file);
+    const decoder = new StringDecoder('utf8');
+    let tail = '';
+    let line = 0;
+    let count = 0;
+    const limit = ctx.limit ?? Infinity;
+    const parse = (text: string, chunk: RowChunk): void => {
+      line++;
+      if (text.length === 0 || (text.length < 8 && text.trim() === '')) return;
+      let v: unknown;
+      try {
+        v = JSON.parse(text);
+      } catch (err) {
+        throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file, line });
+      }
+      if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+        throw new SourceDataError(`expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file, line });
+      }
+      chunk.rows.push(v as Record<string, unknown>);
+      chunk.lines.push(line);
+      count++;
+    };
+    try {
+      for await (const buf of input) {
+        if (ctx.signal.aborted) return;
+        const text = tail + decoder.write(buf as Buffer);
+        const chunk: RowChunk = { rows: [], lines: [] };
+        let start = 0;
+        for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
+          parse(text.charCodeAt(nl - 1) === 13 ? text.slice(start, nl - 1) : text.slice(start, nl), chunk);
+          start = nl + 1;
+          if (count >= limit) break;
+        }
+        tail = text.slice(start);
+        if (chunk.rows.length) yield chunk;
+        if (count >= limit) return;
+      }
+      const rest = tail + decoder.end();
+      if (rest.trim() !== '') {
+        const chunk: RowChunk = { rows: [], lines: [] };
+        parse(rest, chunk);
+        if (chunk.rows.length) yield chunk;
+      }
+    } finally {
+      input.destroy();
+    }
+  },
+};
