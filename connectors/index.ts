@@ -11,6 +11,7 @@ import { testSource } from './test-source.js';
 import { fileSource } from './file/source.js';
 import { fileDestination } from './file/destination.js';
 import { memoryDestination, memoryTables } from './memory.js';
+import { postgresDestination } from './postgresql/destination.js';
 
 export const SOURCES: Record<string, SourceConnector<any>> = {
   test: testSource,
@@ -20,6 +21,7 @@ export const SOURCES: Record<string, SourceConnector<any>> = {
 export const DESTINATIONS: Record<string, DestinationConnector<any>> = {
   file: fileDestination,
   memory: memoryDestination,
+  postgresql: postgresDestination,
 };
 
 function looksLikeModulePath(p: string): boolean {
@@ -61,4 +63,4 @@ export async function resolveDestination(p: string, baseDir: string, context: Er
   return c;
 }
 
-export { testSource, fileSource, fileDestination, memoryDestination, memoryTables };
+export { testSource, fileSource, fileDestination, memoryDestination, memoryTables, postgresDestination };

@@ -1,0 +1,344 @@
+/**
+ * Arrow RecordBatch → Postgres binary COPY, encoded straight from the column buffers.
+ *
+ * Each column gets an encoder specialised for its (Arrow type, Postgres column type) pair that
+ * reads the typed arrays directly; rows are laid out tuple by tuple into ~1 MiB chunks. Text and
+ * bytea values are copied as bytes (binary COPY needs no escaping); NUL bytes, which Postgres text
+ * cannot hold, are dropped from text and json (also the `\u0000` escape, which jsonb rejects).
+ */
+import * as A from 'apache-arrow';
+import { extensionOf } from '../../lib/types.js';
+import { ELEMENT_OID, baseType } from './types.js';
+
+const PG_EPOCH_US = 946_684_800_000_000n;
+const PG_EPOCH_DAYS = 10_957;
+const CHUNK = 1 << 20;
+
+export const COPY_HEADER = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
+export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
+
+class Out {
+  buf = Buffer.allocUnsafe(CHUNK * 2);
+  view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  pos = 0;
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+  int16(v: number): void { this.ensure(2); this.view.setInt16(this.pos, v); this.pos += 2; }
+  int32(v: number): void { this.ensure(4); this.view.setInt32(this.pos, v); this.pos += 4; }
+  bytes(b: Uint8Array): void { this.ensure(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
+  /** hand over what was written and start a fresh buffer */
+  take(): Buffer {
+    const out = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafe(CHUNK * 2);
+    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.pos = 0;
+    return out;
+  }
+}
+
+/** writes one value (length prefix included) of row i (relative to the Data) */
+type Encoder = (out: Out, i: number) => void;
+
+export class EncodeError extends Error {}
+
+function isValidFn(data: A.Data): ((i: number) => boolean) | undefined {
+  if (!data.nullCount) return undefined;
+  const bm = data.nullBitmap!;
+  const off = data.offset;
+  return (i) => ((bm[(off + i) >> 3]! >> ((off + i) & 7)) & 1) === 1;
+}
+
+function withNulls(data: A.Data, enc: Encoder): Encoder {
+  const valid = isValidFn(data);
+  if (!valid) return enc;
+  return (out, i) => {
+    if (valid(i)) enc(out, i);
+    else out.int32(-1);
+  };
+}
+
+const NUL_ESCAPE = Buffer.from('\\u0000');
+
+function stripNul(b: Uint8Array, json: boolean): Uint8Array {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  let hasEscape = false;
+  if (buf.indexOf(0) === -1 && !(json && (hasEscape = buf.indexOf(NUL_ESCAPE) !== -1))) return b;
+  let s = buf.toString('utf8').replace(/\0/g, '');
+  if (json || hasEscape) s = s.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, '$1');
+  return Buffer.from(s, 'utf8');
+}
+
+function varBytes(data: A.Data): (i: number) => Uint8Array {
+  const values = data.values as Uint8Array;
+  const offsets = data.valueOffsets as Int32Array | BigInt64Array;
+  const off = data.offset;
+  if (offsets instanceof BigInt64Array) return (i) => values.subarray(Number(offsets[off + i]), Number(offsets[off + i + 1]));
+  return (i) => values.subarray(offsets[off + i]!, offsets[off + i + 1]!);
+}
+
+export function writeNumeric(out: Out, unscaled: bigint, scale: number): void {
+  const neg = unscaled < 0n;
+  const s = (neg ? -unscaled : unscaled).toString();
+  let intPart = s.length > scale ? s.slice(0, s.length - scale) : '';
+  let frac = s.length > scale ? s.slice(s.length - scale) : s.padStart(scale, '0');
+  intPart = intPart.replace(/^0+/, '');
+  intPart = intPart.padStart(Math.ceil(intPart.length / 4) * 4, '0');
+  frac = frac.padEnd(Math.ceil(frac.length / 4) * 4, '0');
+  const groups: number[] = [];
+  for (let k = 0; k < intPart.length; k += 4) groups.push(Number(intPart.slice(k, k + 4)));
+  for (let k = 0; k < frac.length; k += 4) groups.push(Number(frac.slice(k, k + 4)));
+  let weight = intPart.length / 4 - 1;
+  let first = 0;
+  while (first < groups.length && groups[first] === 0) { first++; weight--; }
+  let last = groups.length;
+  while (last > first && groups[last - 1] === 0) last--;
+  const digits = groups.slice(first, last);
+  if (digits.length === 0) weight = 0;
+  out.int32(8 + digits.length * 2);
+  out.int16(digits.length);
+  out.int16(weight);
+  out.int16(neg ? 0x4000 : 0);
+  out.int16(scale);
+  for (const d of digits) out.int16(d);
+}
+
+function decimalUnscaled(words: Uint32Array, idx: number, n: number): bigint {
+  let v = 0n;
+  for (let w = n - 1; w >= 0; w--) v = (v << 32n) | BigInt(words[idx * n + w]!);
+  return BigInt.asIntN(n * 32, v);
+}
+
+/** "a.b.c.d[/n]" or IPv6[/n] → Postgres binary inet */
+export function parseInet(s: string): Uint8Array | undefined {
+  const [addr, bitsText] = s.trim().split('/');
+  if (!addr) return undefined;
+  let bytes: number[];
+  let family: number;
+  if (addr.includes(':')) {
+    family = 3;
+    let text = addr;
+    const v4 = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(addr);
+    if (v4) {
+      const p = v4[2]!.split('.').map(Number);
+      if (p.some((x) => x > 255)) return undefined;
+      text = `${v4[1]}${((p[0]! << 8) | p[1]!).toString(16)}:${((p[2]! << 8) | p[3]!).toString(16)}`;
+    }
+    const halves = text.split('::');
+    if (halves.length > 2) return undefined;
+    const parse = (h: string) => (h === '' ? [] : h.split(':').map((x) => (/^[0-9a-f]{1,4}$/i.test(x) ? parseInt(x, 16) : NaN)));
+    const head = parse(halves[0]!);
+    const rest = halves.length === 2 ? parse(halves[1]!) : [];
+    const total = head.length + rest.length;
+    if (total > 8) return undefined;
+    const words = halves.length === 2 ? [...head, ...new Array(8 - total).fill(0), ...rest] : head;
+    if (words.length !== 8 || words.some((w) => Number.isNaN(w) || w < 0)) return undefined;
+    bytes = words.flatMap((w) => [w >> 8, w & 0xff]);
+  } else {
+    family = 2;
+    const p = addr.split('.');
+    if (p.length !== 4 || p.some((x) => !/^\d{1,3}$/.test(x) || Number(x) > 255)) return undefined;
+    bytes = p.map(Number);
+  }
+  const max = bytes.length * 8;
+  const bits = bitsText === undefined ? max : Number(bitsText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > max) return undefined;
+  return Uint8Array.from([family, bits, 0, bytes.length, ...bytes]);
+}
+
+function jsonReplacer(_k: string, v: unknown): unknown {
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
+  return v;
+}
+
+/** encoder for column data `data` of field `field` into a column of Postgres type `pgType` */
+export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encoder {
+  const t = data.type as A.DataType;
+  const ext = extensionOf(field);
+  const off = data.offset;
+  const base = baseType(pgType);
+  const mismatch = () => new EncodeError(`cannot write ${String(t)} column "${field.name}" into a Postgres ${pgType} column`);
+
+  if (pgType.endsWith('[]')) {
+    if (t.typeId !== A.Type.List) throw mismatch();
+    const child = data.children[0]!;
+    const childField = (t as A.List).children[0]!;
+    const elemType = pgType.slice(0, -2);
+    const oid = ELEMENT_OID[baseType(elemType)];
+    if (oid === undefined) throw mismatch();
+    const childEnc = makeEncoder(child, childField, elemType);
+    const childValid = isValidFn(child);
+    const offsets = data.valueOffsets as Int32Array;
+    return withNulls(data, (out, i) => {
+      const start = offsets[off + i]!;
+      const end = offsets[off + i + 1]!;
+      const lenPos = out.pos;
+      out.int32(0);
+      if (end === start) {
+        out.int32(0); out.int32(0); out.int32(oid);
+      } else {
+        let hasNull = 0;
+        if (childValid) for (let k = start; k < end; k++) if (!childValid(k)) { hasNull = 1; break; }
+        out.int32(1); out.int32(hasNull); out.int32(oid); out.int32(end - start); out.int32(1);
+        for (let k = start; k < end; k++) childEnc(out, k);
+      }
+      out.view.setInt32(lenPos, out.pos - lenPos - 4);
+    });
+  }
+
+  switch (base) {
+    case 'boolean': {
+      if (t.typeId !== A.Type.Bool) throw mismatch();
+      const v = data.values as Uint8Array;
+      return withNulls(data, (out, i) => {
+        out.ensure(5);
+        out.view.setInt32(out.pos, 1);
+        out.buf[out.pos + 4] = (v[(off + i) >> 3]! >> ((off + i) & 7)) & 1;
+        out.pos += 5;
+      });
+    }
+    case 'smallint':
+    case 'integer':
+    case 'bigint': {
+      if (t.typeId !== A.Type.Int) throw mismatch();
+      const v = data.values as ArrayLike<number | bigint>;
+      const width = base === 'smallint' ? 2 : base === 'integer' ? 4 : 8;
+      const big = (t as A.Int).bitWidth === 64;
+      if (width === 8 && big) {
+        return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, v[off + i] as bigint); out.pos += 12; });
+      }
+      if (big) throw mismatch();
+      if (width === 8) {
+        return withNulls(data, (out, i) => {
+          const x = v[off + i] as number;
+          out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setInt32(out.pos + 4, x < 0 ? -1 : 0); out.view.setUint32(out.pos + 8, x >>> 0); out.pos += 12;
+        });
+      }
+      if (width === 4) return withNulls(data, (out, i) => { out.ensure(8); out.view.setInt32(out.pos, 4); out.view.setInt32(out.pos + 4, v[off + i] as number); out.pos += 8; });
+      return withNulls(data, (out, i) => { out.ensure(6); out.view.setInt32(out.pos, 2); out.view.setInt16(out.pos + 4, v[off + i] as number); out.pos += 6; });
+    }
+    case 'real':
+    case 'double precision': {
+      if (t.typeId !== A.Type.Float) throw mismatch();
+      const v = data.values as Float32Array | Float64Array;
+      if (base === 'real') return withNulls(data, (out, i) => { out.ensure(8); out.view.setInt32(out.pos, 4); out.view.setFloat32(out.pos + 4, v[off + i]!); out.pos += 8; });
+      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setFloat64(out.pos + 4, v[off + i]!); out.pos += 12; });
+    }
+    case 'numeric': {
+      if (t.typeId === A.Type.Decimal) {
+        const dt = t as A.Decimal;
+        const words = data.values as Uint32Array;
+        const n = dt.bitWidth / 32;
+        return withNulls(data, (out, i) => writeNumeric(out, decimalUnscaled(words, off + i, n), dt.scale));
+      }
+      if (t.typeId === A.Type.Int) {
+        const v = data.values as ArrayLike<number | bigint>;
+        return withNulls(data, (out, i) => writeNumeric(out, BigInt(v[off + i]!), 0));
+      }
+      throw mismatch();
+    }
+    case 'text': {
+      if (t.typeId !== A.Type.Utf8 && t.typeId !== A.Type.LargeUtf8 && !(ext === 'inet')) throw mismatch();
+      const get = varBytes(data);
+      return withNulls(data, (out, i) => {
+        const b = stripNul(get(i), false);
+        out.ensure(4 + b.length); out.view.setInt32(out.pos, b.length); out.pos += 4;
+        out.buf.set(b, out.pos); out.pos += b.length;
+      });
+    }
+    case 'bytea': {
+      if (t.typeId === A.Type.FixedSizeBinary) {
+        const w = (t as A.FixedSizeBinary).byteWidth;
+        const v = data.values as Uint8Array;
+        return withNulls(data, (out, i) => { out.int32(w); out.bytes(v.subarray((off + i) * w, (off + i + 1) * w)); });
+      }
+      if (t.typeId !== A.Type.Binary && t.typeId !== A.Type.LargeBinary) throw mismatch();
+      const get = varBytes(data);
+      return withNulls(data, (out, i) => { const b = get(i); out.int32(b.length); out.bytes(b); });
+    }
+    case 'uuid': {
+      if (t.typeId !== A.Type.FixedSizeBinary || (t as A.FixedSizeBinary).byteWidth !== 16) throw mismatch();
+      const v = data.values as Uint8Array;
+      return withNulls(data, (out, i) => {
+        out.ensure(20); out.view.setInt32(out.pos, 16);
+        out.buf.set(v.subarray((off + i) * 16, (off + i) * 16 + 16), out.pos + 4); out.pos += 20;
+      });
+    }
+    case 'jsonb': {
+      if (t.typeId === A.Type.Binary || t.typeId === A.Type.Utf8 || t.typeId === A.Type.LargeBinary || t.typeId === A.Type.LargeUtf8) {
+        const get = varBytes(data);
+        return withNulls(data, (out, i) => {
+          const b = stripNul(get(i), true);
+          out.ensure(5 + b.length); out.view.setInt32(out.pos, b.length + 1); out.buf[out.pos + 4] = 1; out.pos += 5;
+          out.buf.set(b, out.pos); out.pos += b.length;
+        });
+      }
+      // struct and nested lists → JSON text
+      const vec = A.makeVector(data);
+      return withNulls(data, (out, i) => {
+        const v = vec.get(i) as { toJSON?: () => unknown } | null;
+        const text = JSON.stringify(v && typeof v === 'object' && 'toJSON' in v ? v.toJSON!() : v, jsonReplacer).replace(/\\u0000/g, '');
+        const b = Buffer.from(text, 'utf8');
+        out.int32(b.length + 1); out.ensure(1); out.buf[out.pos++] = 1; out.bytes(b);
+      });
+    }
+    case 'inet': {
+      const get = varBytes(data);
+      const dec = new TextDecoder();
+      return withNulls(data, (out, i) => {
+        const text = dec.decode(get(i));
+        const b = parseInet(text);
+        if (!b) throw new EncodeError(`column "${field.name}": "${text}" is not an IP address`);
+        out.int32(b.length); out.bytes(b);
+      });
+    }
+    case 'date': {
+      if (t.typeId !== A.Type.Date) throw mismatch();
+      const v = data.values as Int32Array | BigInt64Array;
+      if ((t as A.Date_).unit === A.DateUnit.DAY) return withNulls(data, (out, i) => { out.int32(4); out.int32((v[off + i] as number) - PG_EPOCH_DAYS); });
+      return withNulls(data, (out, i) => { out.int32(4); out.int32(Math.floor(Number(v[off + i]) / 86_400_000) - PG_EPOCH_DAYS); });
+    }
+    case 'time without time zone': {
+      if (t.typeId !== A.Type.Time) throw mismatch();
+      const unit = (t as A.Time).unit;
+      const v = data.values as BigInt64Array | Int32Array;
+      const toUs = unit === A.TimeUnit.MICROSECOND ? (x: bigint | number) => BigInt(x) : unit === A.TimeUnit.NANOSECOND ? (x: bigint | number) => BigInt(x) / 1000n : unit === A.TimeUnit.MILLISECOND ? (x: bigint | number) => BigInt(x) * 1000n : (x: bigint | number) => BigInt(x) * 1_000_000n;
+      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[off + i]!)); out.pos += 12; });
+    }
+    case 'timestamp with time zone':
+    case 'timestamp without time zone': {
+      if (t.typeId !== A.Type.Timestamp) throw mismatch();
+      const unit = (t as A.Timestamp).unit;
+      const v = data.values as BigInt64Array;
+      const toUs = unit === A.TimeUnit.MICROSECOND ? (x: bigint) => x : unit === A.TimeUnit.NANOSECOND ? (x: bigint) => x / 1000n : unit === A.TimeUnit.MILLISECOND ? (x: bigint) => x * 1000n : (x: bigint) => x * 1_000_000n;
+      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[off + i]!) - PG_EPOCH_US); out.pos += 12; });
+    }
+    default:
+      throw mismatch();
+  }
+}
+
+/**
+ * Tuples of `batch` (columns in `columns` order, each with its Postgres type) as binary COPY
+ * chunks. The caller sends COPY_HEADER first and COPY_TRAILER last.
+ */
+export function* encodeBatch(batch: A.RecordBatch, columns: { field: A.Field; pgType: string }[]): Generator<Buffer> {
+  const encoders = columns.map(({ field, pgType }) => {
+    const idx = batch.schema.fields.findIndex((f) => f.name === field.name);
+    return makeEncoder(batch.data.children[idx]!, field, pgType);
+  });
+  const out = new Out();
+  const n = batch.numRows;
+  const ncols = encoders.length;
+  for (let r = 0; r < n; r++) {
+    out.int16(ncols);
+    for (let c = 0; c < ncols; c++) encoders[c]!(out, r);
+    if (out.pos >= CHUNK) yield out.take();
+  }
+  if (out.pos > 0) yield out.take();
+}

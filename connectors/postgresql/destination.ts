@@ -1,0 +1,247 @@
+/**
+ * The `postgresql` destination (SPEC §4): migrations under an advisory lock, binary COPY loading
+ * straight from Arrow buffers, upserts through a per-session staging table in one transaction per
+ * batch, delete-stale scoped to the source name, and an optional dead-letter file for rows the
+ * server rejects.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type * as A from 'apache-arrow';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { BATCH_SPEC_PROPERTIES, defineDestination, type DestinationClient, type ConnectorContext } from '../../lib/connector.js';
+import { DestinationWriteError, SchemaIncompatibleError } from '../../lib/errors.js';
+import type { DeleteStaleMessage } from '../../lib/messages.js';
+import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../../lib/schema.js';
+import { rowObjects } from '../memory.js';
+import { pgIdent, quoteIdent, readTables } from './catalog.js';
+import { COPY_HEADER, COPY_TRAILER, EncodeError, encodeBatch } from './copy-binary.js';
+import { migrate } from './migrate.js';
+import { pgTypeOf } from './types.js';
+
+export interface PostgresDestinationSpec {
+  connection_string: string;
+  schema?: string;
+  dead_letter?: string;
+  batch_size?: number;
+  batch_size_bytes?: number;
+  batch_timeout?: string | number;
+}
+
+const configSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['connection_string'],
+  properties: {
+    connection_string: { type: 'string', minLength: 1 },
+    schema: { type: 'string', minLength: 1, default: 'public' },
+    dead_letter: { type: 'string', minLength: 1 },
+    ...BATCH_SPEC_PROPERTIES,
+  },
+} as const;
+
+interface TableInfo {
+  name: string;
+  qualified: string;
+  /** columns written, in batch order, with the column's type in the database */
+  columns: { field: A.Field; name: string; pgType: string }[];
+  /** database columns the batches lack: they receive NULL (also on upsert) */
+  extra: string[];
+  pk: string[];
+  staging?: string;
+}
+
+/** SQLSTATE classes of errors a row causes (bad value, constraint): candidates for dead-lettering */
+function isRowError(err: unknown): boolean {
+  if (err instanceof EncodeError) return true;
+  const code = (err as { code?: string }).code;
+  return typeof code === 'string' && (code.startsWith('22') || code.startsWith('23'));
+}
+
+/** "COPY items, line 3, column id: ..." → 2 (0-based tuple index) */
+function copyRow(err: unknown): number | undefined {
+  const where = (err as { where?: string }).where;
+  const m = where ? /COPY [^,]+, line (\d+)/.exec(where) : null;
+  return m ? Number(m[1]) - 1 : undefined;
+}
+
+function describePgError(err: unknown): string {
+  const e = err as { message?: string; detail?: string; code?: string };
+  return `${e.message ?? String(err)}${e.detail ? ` (${e.detail})` : ''}${e.code ? ` [SQLSTATE ${e.code}]` : ''}`;
+}
+
+export const postgresDestination = defineDestination<PostgresDestinationSpec>({
+  name: 'postgresql',
+  configSchema,
+  capabilities: { writeModes: ['overwrite-delete-stale', 'overwrite', 'append'], batch: { rows: 10000, bytes: 100_000_000, timeoutMs: 60_000 } },
+  async create(spec, ctx: ConnectorContext): Promise<DestinationClient> {
+    const schema = spec.schema ?? 'public';
+    const client = new pg.Client({ connectionString: spec.connection_string, application_name: 'cq-pipe' });
+    client.on('error', (err) => ctx.logger.warn(`postgres connection error: ${err.message}`));
+    try {
+      await client.connect();
+      await client.query("SET TIME ZONE 'UTC'");
+    } catch (err) {
+      throw new DestinationWriteError(`cannot connect to Postgres: ${(err as Error).message}`, { connector: ctx.name, phase: 'connect' }, err);
+    }
+    const infos = new Map<string, TableInfo>();
+    let deadLetter: WriteStream | undefined;
+    let rejected = 0;
+
+    const info = async (s: A.Schema): Promise<TableInfo> => {
+      const name = pgIdent(tableName(s));
+      const cached = infos.get(name);
+      if (cached && cached.columns.length === s.fields.length && cached.columns.every((c, i) => c.field.name === s.fields[i]!.name)) return cached;
+      const existing = (await readTables(client, schema, [name])).get(name);
+      if (!existing) {
+        throw new DestinationWriteError(`table ${schema}.${name} does not exist`, { connector: ctx.name, table: name }, undefined);
+      }
+      const columns = s.fields.map((f) => {
+        const col = existing.columns.get(pgIdent(f.name));
+        if (!col) throw new SchemaIncompatibleError(`table ${schema}.${name} has no column "${f.name}"`, { connector: ctx.name, table: name, column: f.name }, 'run the sync without --no-migrate, or `cq-pipe migrate`');
+        return { field: f, name: col.name, pgType: col.type };
+      });
+      const extra = [...existing.columns.keys()].filter((c) => !columns.some((x) => x.name === c));
+      const ti: TableInfo = { name, qualified: `${quoteIdent(schema)}.${quoteIdent(name)}`, columns, extra, pk: primaryKeys(s).map(pgIdent) };
+      infos.set(name, ti);
+      return ti;
+    };
+
+    const copyInto = async (target: string, ti: TableInfo, batches: A.RecordBatch[]): Promise<void> => {
+      const cols = ti.columns.map((c) => quoteIdent(c.name)).join(', ');
+      const stream = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN (FORMAT binary)`));
+      const encoded = ti.columns.map((c) => ({ field: c.field, pgType: c.pgType }));
+      function* chunks(): Generator<Buffer> {
+        yield COPY_HEADER;
+        for (const b of batches) yield* encodeBatch(b, encoded);
+        yield COPY_TRAILER;
+      }
+      await pipeline(Readable.from(chunks(), { objectMode: false }), stream);
+    };
+
+    const upsertSql = (ti: TableInfo, dedupe: boolean): string => {
+      const cols = ti.columns.map((c) => quoteIdent(c.name));
+      const pk = ti.pk.map(quoteIdent);
+      const sets = [
+        ...ti.columns.filter((c) => !ti.pk.includes(c.name)).map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`),
+        ...ti.extra.map((c) => `${quoteIdent(c)} = NULL`),
+      ];
+      const select = dedupe
+        ? `SELECT DISTINCT ON (${pk.join(', ')}) ${cols.join(', ')} FROM ${ti.staging} ORDER BY ${pk.join(', ')}, ctid DESC`
+        : `SELECT ${cols.join(', ')} FROM ${ti.staging}`;
+      return `INSERT INTO ${ti.qualified} (${cols.join(', ')}) ${select} ON CONFLICT (${pk.join(', ')}) DO ${sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING'}`;
+    };
+
+    /** one transaction: COPY (append) or COPY into staging + upsert (tables with a primary key) */
+    const writeOnce = async (ti: TableInfo, batches: A.RecordBatch[]): Promise<void> => {
+      await client.query('BEGIN');
+      try {
+        if (ti.pk.length === 0) {
+          await copyInto(ti.qualified, ti, batches);
+        } else {
+          ti.staging ??= quoteIdent(pgIdent(`cq_stage_${ti.name}`));
+          await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${ti.staging} (LIKE ${ti.qualified}) ON COMMIT DELETE ROWS`);
+          await copyInto(ti.staging, ti, batches);
+          await client.query('SAVEPOINT cq_upsert');
+          try {
+            await client.query(upsertSql(ti, false));
+          } catch (err) {
+            // duplicate keys inside the batch: the last row wins
+            if ((err as { code?: string }).code !== '21000') throw err;
+            await client.query('ROLLBACK TO SAVEPOINT cq_upsert');
+            await client.query(upsertSql(ti, true));
+          }
+        }
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw err;
+      }
+    };
+
+    const toDeadLetter = async (ti: TableInfo, batch: A.RecordBatch, err: unknown): Promise<void> => {
+      if (!deadLetter) {
+        const p = path.resolve(ctx.baseDir, spec.dead_letter!);
+        await mkdir(path.dirname(p), { recursive: true });
+        deadLetter = createWriteStream(p, { flags: 'a' });
+      }
+      const reason = err instanceof EncodeError ? err.message : describePgError(err);
+      for (const row of rowObjects(batch)) {
+        const line = JSON.stringify({ table: ti.name, reason, row }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n';
+        if (!deadLetter.write(line)) await new Promise((r) => deadLetter!.once('drain', () => r(undefined)));
+        rejected++;
+      }
+    };
+
+    /** bisect a failing batch down to the rows the server rejects */
+    const writeIsolating = async (ti: TableInfo, batch: A.RecordBatch): Promise<void> => {
+      try {
+        await writeOnce(ti, [batch]);
+      } catch (err) {
+        if (!isRowError(err)) throw err;
+        if (batch.numRows <= 1) return toDeadLetter(ti, batch, err);
+        const mid = batch.numRows >> 1;
+        await writeIsolating(ti, batch.slice(0, mid));
+        await writeIsolating(ti, batch.slice(mid));
+      }
+    };
+
+    return {
+      async migrateTables(tables, opts) {
+        try {
+          const r = await migrate(client, schema, tables, opts.migrateMode, opts.plan ?? false, ctx.name);
+          infos.clear();
+          return r.ddl;
+        } catch (err) {
+          if (err instanceof SchemaIncompatibleError) throw err;
+          throw new DestinationWriteError(`migration failed: ${describePgError(err)}`, { connector: ctx.name, phase: 'migrate' }, err);
+        }
+      },
+      async writeBatch(s, batches) {
+        const ti = await info(s);
+        try {
+          await writeOnce(ti, batches);
+        } catch (err) {
+          if (spec.dead_letter && isRowError(err)) {
+            for (const b of batches) await writeIsolating(ti, b);
+            return;
+          }
+          const row = copyRow(err);
+          let rowText = '';
+          if (row !== undefined) {
+            let r = row;
+            for (const b of batches) {
+              if (r < b.numRows) { rowText = ` — row ${JSON.stringify(rowObjects(b.slice(r, r + 1))[0], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`; break; }
+              r -= b.numRows;
+            }
+          }
+          throw new DestinationWriteError(
+            `Postgres rejected a batch of ${batches.reduce((n, b) => n + b.numRows, 0)} rows for table ${ti.name}: ${err instanceof EncodeError ? err.message : describePgError(err)}${rowText}`,
+            { connector: ctx.name, table: ti.name, ...(row !== undefined ? { row: row + 1 } : {}) }, err);
+        }
+      },
+      async deleteStale(msgs: DeleteStaleMessage[]) {
+        await client.query('BEGIN');
+        try {
+          for (const m of msgs) {
+            await client.query(`DELETE FROM ${quoteIdent(schema)}.${quoteIdent(pgIdent(m.table))} WHERE ${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} < $2`, [m.sourceName, m.syncTime]);
+          }
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw new DestinationWriteError(`delete-stale failed: ${describePgError(err)}`, { connector: ctx.name, table: msgs[0]?.table, phase: 'delete-stale' }, err);
+        }
+      },
+      rejectedRows: () => rejected,
+      async close() {
+        if (deadLetter) await new Promise<void>((r) => deadLetter!.end(r));
+        await client.end().catch(() => {});
+      },
+    };
+  },
+});
+
+export { pgTypeOf };
