@@ -1,0 +1,29 @@
+/** CSV: a header row, then one row per record, RFC 4180 quoting (rendering: lib/arrow-json.ts). */
+import type * as A from 'apache-arrow';
+import { batchToCsv, csvHeader } from '../../../lib/arrow-json.js';
+import type { FileSink } from './sink.js';
+import { chunks, type FormatWriter } from './index.js';
+
+export class CsvWriter implements FormatWriter {
+  rows = 0;
+  private constructor(readonly sink: FileSink) {}
+  static async open(sink: FileSink, schema: A.Schema): Promise<CsvWriter> {
+    await sink.write(csvHeader(schema));
+    return new CsvWriter(sink);
+  }
+  get path(): string {
+    return this.sink.path;
+  }
+  async write(batches: A.RecordBatch[]): Promise<void> {
+    for (const b of chunks(batches, 16384)) {
+      await this.sink.write(batchToCsv(b));
+      this.rows += b.numRows;
+    }
+  }
+  finish(): Promise<void> {
+    return this.sink.end();
+  }
+  discard(): Promise<void> {
+    return this.sink.discard();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * Format writers of the file destination: one open file, written batch by batch and finished
+ * (footer, gzip trailer) or discarded. Each format lives in its own module; this one picks.
+ */
+import type * as A from 'apache-arrow';
+import { FileSink } from './sink.js';
+import { NdjsonWriter } from './ndjson.js';
+import { CsvWriter } from './csv.js';
+import { ArrowWriter } from './arrow.js';
+import { ParquetWriter } from './parquet.js';
+
+export const FILE_FORMATS = ['parquet', 'ndjson', 'csv', 'arrow'] as const;
+export type FileFormat = typeof FILE_FORMATS[number];
+export const COMPRESSIONS = ['none', 'gzip'] as const;
+export type Compression = typeof COMPRESSIONS[number];
+/** formats that may be gzip-compressed (parquet and arrow compress inside the format) */
+export const GZIP_FORMATS: readonly FileFormat[] = ['ndjson', 'csv'];
+
+export interface FormatWriter {
+  /** temp file being written */
+  readonly path: string;
+  /** rows written so far */
+  readonly rows: number;
+  /** append batches (same columns as the first); resolves when the bytes are accepted */
+  write(batches: A.RecordBatch[]): Promise<void>;
+  /** write the trailer (footer, gzip end) and close: the file is complete */
+  finish(): Promise<void>;
+  /** stop, close and delete the file; never throws */
+  discard(): Promise<void>;
+}
+
+/** `{{FORMAT}}` and the file extension: "parquet", "ndjson.gz", … */
+export function formatExtension(format: FileFormat, compression: Compression): string {
+  return compression === 'gzip' ? `${format}.gz` : format;
+}
+
+export async function openFormatWriter(format: FileFormat, compression: Compression, file: string, schema: A.Schema): Promise<FormatWriter> {
+  if (format === 'parquet') return ParquetWriter.open(file, schema);
+  const sink = await FileSink.open(file, compression === 'gzip');
+  switch (format) {
+    case 'ndjson': return new NdjsonWriter(sink);
+    case 'csv': return CsvWriter.open(sink, schema);
+    case 'arrow': return new ArrowWriter(sink, schema);
+  }
+}
+
+/** Slices of at most `rows` rows (text formats render a bounded amount at a time). */
+export function* chunks(batches: A.RecordBatch[], rows: number): Iterable<A.RecordBatch> {
+  for (const b of batches) {
+    if (b.numRows <= rows) yield b;
+    else for (let off = 0; off < b.numRows; off += rows) yield b.slice(off, Math.min(b.numRows, off + rows));
+  }
+}

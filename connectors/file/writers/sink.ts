@@ -1,0 +1,83 @@
+/**
+ * The byte sink under every format writer: a temp file, optionally through gzip, with
+ * backpressure (`write` resolves once the stream can take more) and one place for errors.
+ * Nothing here knows about the final name: the destination renames the temp file on success.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { createGzip } from 'node:zlib';
+import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export class FileSink {
+  readonly path: string;
+  readonly #head: Writable;
+  readonly #done: Promise<void>;
+  #error: Error | undefined;
+  #ended = false;
+  bytesIn = 0;
+
+  private constructor(file: string, gzip: boolean) {
+    this.path = file;
+    const out = createWriteStream(file, { flags: 'wx' });
+    if (gzip) {
+      const z = createGzip();
+      this.#head = z;
+      this.#done = pipeline(z, out);
+    } else {
+      this.#head = out;
+      this.#done = new Promise<void>((resolve, reject) => {
+        out.once('error', reject);
+        out.once('close', () => (this.#error ? reject(this.#error) : resolve()));
+      });
+    }
+    this.#done.catch((err: Error) => {
+      this.#error ??= err;
+    });
+  }
+
+  /** Create the temp file (and its directory); gzip-compress everything written when asked. */
+  static async open(file: string, gzip: boolean): Promise<FileSink> {
+    await mkdir(path.dirname(file), { recursive: true });
+    return new FileSink(file, gzip);
+  }
+
+  /** Write a chunk; resolves when the stream is below its high-water mark again. */
+  async write(chunk: Uint8Array | string): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (this.#ended) throw new Error(`write after end of ${this.path}`);
+    if (typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0) return;
+    this.bytesIn += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (this.#head.write(chunk)) return;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = () => { cleanup(); resolve(); };
+      const onFail = (err: unknown) => { cleanup(); reject(err instanceof Error ? err : this.#error ?? new Error(`${this.path} closed`)); };
+      const cleanup = () => {
+        this.#head.off('drain', onDrain);
+        this.#head.off('close', onFail);
+      };
+      this.#head.once('drain', onDrain);
+      this.#head.once('close', onFail);
+      this.#done.catch(onFail);
+    });
+    if (this.#error) throw this.#error;
+  }
+
+  /** Flush and close; resolves when every byte is in the file. */
+  async end(): Promise<void> {
+    if (this.#error) throw this.#error;
+    this.#ended = true;
+    this.#head.end();
+    await this.#done;
+  }
+
+  /** Stop writing, close the file and remove it. Never throws. */
+  async discard(): Promise<void> {
+    this.#ended = true;
+    this.#error ??= new Error(`${this.path} discarded`);
+    this.#head.destroy();
+    await this.#done.catch(() => {});
+    await rm(this.path, { force: true }).catch(() => {});
+  }
+}
