@@ -25,7 +25,7 @@ export function parquetWasm(): Promise<ParquetWasm> {
   return wasm;
 }
 
-export const ROW_GROUP_ROWS = 128 * 1024;
+export const ROW_GROUP_ROWS = 64 * 1024;
 
 const HEX = Array.from({ length: 16 }, (_, i) => '0123456789abcdef'.charCodeAt(i));
 
