@@ -102,6 +102,18 @@ export function toParquetBatch(batch: A.RecordBatch, source: A.Schema, target: A
   return new A.RecordBatch(target, A.makeData({ type: new A.Struct(target.fields), length: batch.numRows, nullCount: 0, children }));
 }
 
+/** The dotted path of the first union inside a field, if any. */
+function unionPath(f: A.Field, prefix = ''): string | undefined {
+  const name = prefix + f.name;
+  if (f.type.typeId === A.Type.Union) return name;
+  if (f.type.typeId === A.Type.Dictionary) return unionPath(new A.Field(f.name, (f.type as A.Dictionary).dictionary), prefix);
+  for (const c of f.type.children ?? []) {
+    const bad = unionPath(c, name + '.');
+    if (bad) return bad;
+  }
+  return undefined;
+}
+
 function sameShape(a: A.Schema, b: A.Schema): boolean {
   return a.fields.length === b.fields.length && a.fields.every((f, i) => f.name === b.fields[i]!.name && A.util.compareTypes(f.type, b.fields[i]!.type) && extensionOf(f) === extensionOf(b.fields[i]!));
 }
@@ -139,6 +151,13 @@ export class ParquetWriter implements FormatWriter {
   }
 
   static async open(file: string, schema: A.Schema): Promise<ParquetWriter> {
+    for (const f of schema.fields) {
+      const bad = unionPath(f);
+      if (bad) {
+        // checked up front: parquet-wasm aborts the WebAssembly instance on dense unions
+        throw new SchemaIncompatibleError(`column ${bad} is a union, which Parquet cannot store`, { column: f.name, phase: 'write' }, 'write this table with format arrow or ndjson');
+      }
+    }
     const pw = await parquetWasm();
     const sink = await FileSink.open(file, false);
     return new ParquetWriter(pw, sink, schema);

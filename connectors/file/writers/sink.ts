@@ -14,6 +14,8 @@ export class FileSink {
   readonly path: string;
   readonly #head: Writable;
   readonly #done: Promise<void>;
+  /** resolves once the file exists (open errors surface from `open`) */
+  readonly #opened: Promise<void>;
   #error: Error | undefined;
   #ended = false;
   bytesIn = 0;
@@ -21,6 +23,10 @@ export class FileSink {
   private constructor(file: string, gzip: boolean) {
     this.path = file;
     const out = createWriteStream(file, { flags: 'wx' });
+    this.#opened = new Promise<void>((resolve, reject) => {
+      out.once('ready', resolve);
+      out.once('error', reject);
+    });
     if (gzip) {
       const z = createGzip();
       this.#head = z;
@@ -40,7 +46,9 @@ export class FileSink {
   /** Create the temp file (and its directory); gzip-compress everything written when asked. */
   static async open(file: string, gzip: boolean): Promise<FileSink> {
     await mkdir(path.dirname(file), { recursive: true });
-    return new FileSink(file, gzip);
+    const sink = new FileSink(file, gzip);
+    await sink.#opened;
+    return sink;
   }
 
   /** Write a chunk; resolves when the stream is below its high-water mark again. */
