@@ -15,7 +15,7 @@ export interface ConnectorContext {
   /** the plugin `name` from config */
   name: string;
   logger: Logger;
-  /** directory of the config file the spec came from; relative paths resolve against it */
+  /** directory relative data paths resolve against: the working directory, as in CloudQuery */
   baseDir: string;
   /** invocation id (`--invocation-id`), for templates such as {{SYNC_ID}} */
   invocationId: string;

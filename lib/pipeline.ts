@@ -131,8 +131,8 @@ interface SyncContext extends RunSyncOptions {
   stats: SyncStats;
 }
 
-function connectorContext(name: string, origin: { baseDir: string }, ctx: SyncContext): ConnectorContext {
-  return { name, logger: ctx.logger.child({ plugin: name }), baseDir: origin.baseDir, invocationId: ctx.invocationId, syncTime: ctx.syncTime };
+function connectorContext(name: string, _origin: { baseDir: string }, ctx: SyncContext): ConnectorContext {
+  return { name, logger: ctx.logger.child({ plugin: name }), baseDir: process.cwd(), invocationId: ctx.invocationId, syncTime: ctx.syncTime };
 }
 
 /** Open a source and select its tables (also used by `cq-pipe tables`). */

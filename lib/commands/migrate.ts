@@ -28,7 +28,7 @@ export async function migrateCommand(paths: string[], o: MigrateCommandOptions, 
       for (const name of source.destinations) {
         const dest = config.destinations.find((d) => d.name === name)!;
         const connector = await resolveDestination(dest.path, dest.origin.baseDir);
-        const client = await connector.create(dest.spec, { name: dest.name, logger: logger.child({ plugin: dest.name }), baseDir: dest.origin.baseDir, invocationId: '', syncTime });
+        const client = await connector.create(dest.spec, { name: dest.name, logger: logger.child({ plugin: dest.name }), baseDir: process.cwd(), invocationId: '', syncTime });
         try {
           const ddl = await client.migrateTables(withCq.map((t) => rewriteSchema(t, { writeMode: dest.write_mode, pkMode: dest.pk_mode })), { migrateMode: dest.migrate_mode, plan: o.plan });
           out.write(`-- ${o.plan ? 'plan for' : 'applied to'} destination ${dest.name} (source ${sourceNameFor(source)})\n`);
