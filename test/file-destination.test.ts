@@ -294,6 +294,10 @@ t.test('one file per batch (rotation), unique names', async (t) => {
   const c = await client({ format: 'ndjson' }, dir);
   for (let k = 0; k < 3; k++) await c.writeBatch(ITEMS, [itemsBatch([{ id: k, name: `n${k}`, value: k }])]);
   await c.writeBatch(ITEMS, [itemsBatch([])]);
+  await c.commit!();
+  const committed = await listFiles(dir);
+  t.equal(committed.length, 3, 'commit() waits until every accepted file is published');
+  t.notOk(committed.some((f) => f.includes('.tmp-')), 'no temp file after commit');
   await c.close();
   const files = await listFiles(dir);
   t.equal(files.length, 3, 'one file per non-empty batch');

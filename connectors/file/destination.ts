@@ -98,6 +98,9 @@ class FileDestinationClient implements DestinationClient {
   readonly #inFlight = new Set<FormatWriter>();
   /** final path → table, so two tables never share one no_rotate file */
   readonly #claimed = new Map<string, string>();
+  /** rotating files whose trailer and rename are still running */
+  readonly #pending = new Set<Promise<void>>();
+  #pendingError: CqPipeError | undefined;
   #warnedCommit = false;
   #closed = false;
   filesWritten: string[] = [];
@@ -132,22 +135,45 @@ class FileDestinationClient implements DestinationClient {
     const fileSchema = batches[0]!.schema;
     if (this.#s.noRotate) return this.#append(table, fileSchema, batches);
 
+    await this.#settleTo(MAX_PENDING - 1);
     const final = this.#finalPath(table);
     let writer: FormatWriter | undefined;
     try {
       writer = await openFormatWriter(this.#s.format, this.#s.compression, tempPath(final), fileSchema);
       this.#inFlight.add(writer);
       await writer.write(batches);
-      await writer.finish();
-      await rename(writer.path, final);
     } catch (err) {
+      if (writer) this.#inFlight.delete(writer);
       await writer?.discard();
       throw this.#fail(err, table, final, 'writing');
-    } finally {
-      if (writer) this.#inFlight.delete(writer);
     }
-    this.filesWritten.push(final);
-    this.#ctx.logger.debug('file written', { table, file: final, rows });
+    // the trailer, flush and rename run while the engine prepares the next batch;
+    // commit() and close() wait for them (at most MAX_PENDING at a time)
+    const w = writer;
+    const done: Promise<void> = this.#publish(w, table, final, rows).finally(() => {
+      this.#inFlight.delete(w);
+      this.#pending.delete(done);
+    });
+    this.#pending.add(done);
+  }
+
+  /** finish a rotating file and rename it into place; a failure removes it and is rethrown later */
+  async #publish(w: FormatWriter, table: string, final: string, rows: number): Promise<void> {
+    try {
+      await w.finish();
+      await rename(w.path, final);
+      this.filesWritten.push(final);
+      this.#ctx.logger.debug('file written', { table, file: final, rows });
+    } catch (err) {
+      await w.discard();
+      this.#pendingError ??= this.#fail(err, table, final, 'finishing');
+    }
+  }
+
+  /** wait until at most `n` files are still being finished; rethrow a failure of any */
+  async #settleTo(n: number): Promise<void> {
+    while (this.#pending.size > n) await Promise.race(this.#pending);
+    if (this.#pendingError) throw this.#pendingError;
   }
 
   async #append(table: string, fileSchema: A.Schema, batches: A.RecordBatch[]): Promise<void> {
@@ -181,6 +207,7 @@ class FileDestinationClient implements DestinationClient {
   }
 
   async commit(): Promise<void> {
+    await this.#settleTo(0);
     // rotating files are already complete; no_rotate files are published at close
     if (this.#s.noRotate && this.#open.size && !this.#warnedCommit) {
       this.#warnedCommit = true;
@@ -193,11 +220,13 @@ class FileDestinationClient implements DestinationClient {
     this.#closed = true;
     const open = [...this.#open.values()];
     this.#open.clear();
+    // rotating files accepted before now are completed (or removed if that fails)
+    while (this.#pending.size) await Promise.race(this.#pending);
     if (err) {
       await Promise.all([...open.map((f) => f.writer.discard()), ...[...this.#inFlight].map((w) => w.discard())]);
       return;
     }
-    let first: CqPipeError | undefined;
+    let first: CqPipeError | undefined = this.#pendingError;
     for (const f of open) {
       try {
         await f.writer.finish();
@@ -212,6 +241,9 @@ class FileDestinationClient implements DestinationClient {
     if (first) throw first;
   }
 }
+
+/** rotating files finished in the background at once (each holds at most one sink buffer) */
+const MAX_PENDING = 2;
 
 /** `<final>.tmp-<random>` beside the final file, so the rename is atomic. */
 function tempPath(final: string): string {

@@ -6,9 +6,12 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { createGzip } from 'node:zlib';
+import { createGzip, type ZlibOptions } from 'node:zlib';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+
+/** bytes buffered before `write` waits: lets the next batch render while this one is written */
+export const SINK_HIGH_WATER_MARK = 8 * 1024 * 1024;
 
 export class FileSink {
   readonly path: string;
@@ -22,13 +25,13 @@ export class FileSink {
 
   private constructor(file: string, gzip: boolean) {
     this.path = file;
-    const out = createWriteStream(file, { flags: 'wx' });
+    const out = createWriteStream(file, { flags: 'wx', highWaterMark: SINK_HIGH_WATER_MARK });
     this.#opened = new Promise<void>((resolve, reject) => {
       out.once('ready', resolve);
       out.once('error', reject);
     });
     if (gzip) {
-      const z = createGzip();
+      const z = createGzip({ highWaterMark: SINK_HIGH_WATER_MARK } as ZlibOptions);
       this.#head = z;
       this.#done = pipeline(z, out);
     } else {
