@@ -2,7 +2,8 @@
 import type * as A from 'apache-arrow';
 import { batchToCsv, csvHeader } from '../../../lib/arrow-json.js';
 import type { FileSink } from './sink.js';
-import { chunks, type FormatWriter } from './index.js';
+import type { FormatWriter } from './index.js';
+import { slices } from './slices.js';
 
 export class CsvWriter implements FormatWriter {
   rows = 0;
@@ -15,7 +16,7 @@ export class CsvWriter implements FormatWriter {
     return this.sink.path;
   }
   async write(batches: A.RecordBatch[]): Promise<void> {
-    for (const b of chunks(batches, 16384)) {
+    for (const b of slices(batches, 16384)) {
       await this.sink.write(batchToCsv(b));
       this.rows += b.numRows;
     }

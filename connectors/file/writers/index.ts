@@ -43,11 +43,3 @@ export async function openFormatWriter(format: FileFormat, compression: Compress
     case 'arrow': return new ArrowWriter(sink, schema);
   }
 }
-
-/** Slices of at most `rows` rows (text formats render a bounded amount at a time). */
-export function* chunks(batches: A.RecordBatch[], rows: number): Iterable<A.RecordBatch> {
-  for (const b of batches) {
-    if (b.numRows <= rows) yield b;
-    else for (let off = 0; off < b.numRows; off += rows) yield b.slice(off, Math.min(b.numRows, off + rows));
-  }
-}

@@ -2,7 +2,8 @@
 import type * as A from 'apache-arrow';
 import { batchToNdjson } from '../../../lib/arrow-json.js';
 import type { FileSink } from './sink.js';
-import { chunks, type FormatWriter } from './index.js';
+import type { FormatWriter } from './index.js';
+import { slices } from './slices.js';
 
 export class NdjsonWriter implements FormatWriter {
   rows = 0;
@@ -11,7 +12,7 @@ export class NdjsonWriter implements FormatWriter {
     return this.sink.path;
   }
   async write(batches: A.RecordBatch[]): Promise<void> {
-    for (const b of chunks(batches, 16384)) {
+    for (const b of slices(batches, 16384)) {
       await this.sink.write(batchToNdjson(b));
       this.rows += b.numRows;
     }

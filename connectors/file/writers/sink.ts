@@ -21,7 +21,6 @@ export class FileSink {
   readonly #opened: Promise<void>;
   #error: Error | undefined;
   #ended = false;
-  bytesIn = 0;
 
   private constructor(file: string, gzip: boolean) {
     this.path = file;
@@ -59,7 +58,6 @@ export class FileSink {
     if (this.#error) throw this.#error;
     if (this.#ended) throw new Error(`write after end of ${this.path}`);
     if (typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0) return;
-    this.bytesIn += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (this.#head.write(chunk)) return;
     await new Promise<void>((resolve, reject) => {
       const onDrain = () => { cleanup(); resolve(); };
