@@ -5,7 +5,7 @@
  *   spec: { path: "./cq-output/{{TABLE}}/{{UUID}}.{{FORMAT}}", format: parquet,
  *           compression: none | gzip (ndjson, csv), no_rotate: false }
  *
- * Append-only. By default every flushed batch becomes its own file; with `no_rotate` each table
+ * Relative paths resolve against ctx.baseDir (the working directory). Append-only. By default every flushed batch becomes its own file; with `no_rotate` each table
  * gets one file for the whole sync, streamed batch by batch and published at the end. A file is
  * written to `<final>.tmp-<random>` and renamed when complete, so readers never see a partial file
  * and a failed batch or sync leaves none behind. docs/file-destination.md has the details.
