@@ -129,7 +129,7 @@ function normalizeColumn(data: A.Data, from: A.DataType, to: A.DataType): A.Data
   const src = data.values as unknown as BigInt64Array | Int32Array;
   const out = new BigInt64Array(data.length);
   for (let i = 0; i < data.length; i++) {
-    const v = BigInt(src[data.offset + i] as bigint | number);
+    const v = BigInt(src[i] as bigint | number); // fixed-width values are sliced with the Data
     out[i] = unit === A.TimeUnit.NANOSECOND ? v / 1000n : unit === A.TimeUnit.MILLISECOND ? v * 1000n : v * 1_000_000n;
   }
   return A.makeData({ type: to, length: data.length, nullCount: data.nullCount, nullBitmap: data.nullBitmap ? sliceBitmap(data) : undefined, data: out } as never);

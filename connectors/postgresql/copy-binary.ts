@@ -76,9 +76,9 @@ function stripNul(b: Uint8Array, json: boolean): Uint8Array {
 function varBytes(data: A.Data): (i: number) => Uint8Array {
   const values = data.values as Uint8Array;
   const offsets = data.valueOffsets as Int32Array | BigInt64Array;
-  const off = data.offset;
-  if (offsets instanceof BigInt64Array) return (i) => values.subarray(Number(offsets[off + i]), Number(offsets[off + i + 1]));
-  return (i) => values.subarray(offsets[off + i]!, offsets[off + i + 1]!);
+  // apache-arrow slices offsets (and fixed-width values) with the Data; bitmaps keep `offset`
+  if (offsets instanceof BigInt64Array) return (i) => values.subarray(Number(offsets[i]), Number(offsets[i + 1]));
+  return (i) => values.subarray(offsets[i]!, offsets[i + 1]!);
 }
 
 export function writeNumeric(out: Out, unscaled: bigint, scale: number): void {
@@ -175,8 +175,8 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
     const childValid = isValidFn(child);
     const offsets = data.valueOffsets as Int32Array;
     return withNulls(data, (out, i) => {
-      const start = offsets[off + i]!;
-      const end = offsets[off + i + 1]!;
+      const start = offsets[i]!;
+      const end = offsets[i + 1]!;
       const lenPos = out.pos;
       out.int32(0);
       if (end === start) {
@@ -210,35 +210,35 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       const width = base === 'smallint' ? 2 : base === 'integer' ? 4 : 8;
       const big = (t as A.Int).bitWidth === 64;
       if (width === 8 && big) {
-        return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, v[off + i] as bigint); out.pos += 12; });
+        return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, v[i] as bigint); out.pos += 12; });
       }
       if (big) throw mismatch();
       if (width === 8) {
         return withNulls(data, (out, i) => {
-          const x = v[off + i] as number;
+          const x = v[i] as number;
           out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setInt32(out.pos + 4, x < 0 ? -1 : 0); out.view.setUint32(out.pos + 8, x >>> 0); out.pos += 12;
         });
       }
-      if (width === 4) return withNulls(data, (out, i) => { out.ensure(8); out.view.setInt32(out.pos, 4); out.view.setInt32(out.pos + 4, v[off + i] as number); out.pos += 8; });
-      return withNulls(data, (out, i) => { out.ensure(6); out.view.setInt32(out.pos, 2); out.view.setInt16(out.pos + 4, v[off + i] as number); out.pos += 6; });
+      if (width === 4) return withNulls(data, (out, i) => { out.ensure(8); out.view.setInt32(out.pos, 4); out.view.setInt32(out.pos + 4, v[i] as number); out.pos += 8; });
+      return withNulls(data, (out, i) => { out.ensure(6); out.view.setInt32(out.pos, 2); out.view.setInt16(out.pos + 4, v[i] as number); out.pos += 6; });
     }
     case 'real':
     case 'double precision': {
       if (t.typeId !== A.Type.Float) throw mismatch();
       const v = data.values as Float32Array | Float64Array;
-      if (base === 'real') return withNulls(data, (out, i) => { out.ensure(8); out.view.setInt32(out.pos, 4); out.view.setFloat32(out.pos + 4, v[off + i]!); out.pos += 8; });
-      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setFloat64(out.pos + 4, v[off + i]!); out.pos += 12; });
+      if (base === 'real') return withNulls(data, (out, i) => { out.ensure(8); out.view.setInt32(out.pos, 4); out.view.setFloat32(out.pos + 4, v[i]!); out.pos += 8; });
+      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setFloat64(out.pos + 4, v[i]!); out.pos += 12; });
     }
     case 'numeric': {
       if (t.typeId === A.Type.Decimal) {
         const dt = t as A.Decimal;
         const words = data.values as Uint32Array;
         const n = dt.bitWidth / 32;
-        return withNulls(data, (out, i) => writeNumeric(out, decimalUnscaled(words, off + i, n), dt.scale));
+        return withNulls(data, (out, i) => writeNumeric(out, decimalUnscaled(words, i, n), dt.scale));
       }
       if (t.typeId === A.Type.Int) {
         const v = data.values as ArrayLike<number | bigint>;
-        return withNulls(data, (out, i) => writeNumeric(out, BigInt(v[off + i]!), 0));
+        return withNulls(data, (out, i) => writeNumeric(out, BigInt(v[i]!), 0));
       }
       throw mismatch();
     }
@@ -255,7 +255,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       if (t.typeId === A.Type.FixedSizeBinary) {
         const w = (t as A.FixedSizeBinary).byteWidth;
         const v = data.values as Uint8Array;
-        return withNulls(data, (out, i) => { out.int32(w); out.bytes(v.subarray((off + i) * w, (off + i + 1) * w)); });
+        return withNulls(data, (out, i) => { out.int32(w); out.bytes(v.subarray(i * w, (i + 1) * w)); });
       }
       if (t.typeId !== A.Type.Binary && t.typeId !== A.Type.LargeBinary) throw mismatch();
       const get = varBytes(data);
@@ -266,7 +266,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       const v = data.values as Uint8Array;
       return withNulls(data, (out, i) => {
         out.ensure(20); out.view.setInt32(out.pos, 16);
-        out.buf.set(v.subarray((off + i) * 16, (off + i) * 16 + 16), out.pos + 4); out.pos += 20;
+        out.buf.set(v.subarray(i * 16, i * 16 + 16), out.pos + 4); out.pos += 20;
       });
     }
     case 'jsonb': {
@@ -300,15 +300,15 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
     case 'date': {
       if (t.typeId !== A.Type.Date) throw mismatch();
       const v = data.values as Int32Array | BigInt64Array;
-      if ((t as A.Date_).unit === A.DateUnit.DAY) return withNulls(data, (out, i) => { out.int32(4); out.int32((v[off + i] as number) - PG_EPOCH_DAYS); });
-      return withNulls(data, (out, i) => { out.int32(4); out.int32(Math.floor(Number(v[off + i]) / 86_400_000) - PG_EPOCH_DAYS); });
+      if ((t as A.Date_).unit === A.DateUnit.DAY) return withNulls(data, (out, i) => { out.int32(4); out.int32((v[i] as number) - PG_EPOCH_DAYS); });
+      return withNulls(data, (out, i) => { out.int32(4); out.int32(Math.floor(Number(v[i]) / 86_400_000) - PG_EPOCH_DAYS); });
     }
     case 'time without time zone': {
       if (t.typeId !== A.Type.Time) throw mismatch();
       const unit = (t as A.Time).unit;
       const v = data.values as BigInt64Array | Int32Array;
       const toUs = unit === A.TimeUnit.MICROSECOND ? (x: bigint | number) => BigInt(x) : unit === A.TimeUnit.NANOSECOND ? (x: bigint | number) => BigInt(x) / 1000n : unit === A.TimeUnit.MILLISECOND ? (x: bigint | number) => BigInt(x) * 1000n : (x: bigint | number) => BigInt(x) * 1_000_000n;
-      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[off + i]!)); out.pos += 12; });
+      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[i]!)); out.pos += 12; });
     }
     case 'timestamp with time zone':
     case 'timestamp without time zone': {
@@ -316,7 +316,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       const unit = (t as A.Timestamp).unit;
       const v = data.values as BigInt64Array;
       const toUs = unit === A.TimeUnit.MICROSECOND ? (x: bigint) => x : unit === A.TimeUnit.NANOSECOND ? (x: bigint) => x / 1000n : unit === A.TimeUnit.MILLISECOND ? (x: bigint) => x * 1000n : (x: bigint) => x * 1_000_000n;
-      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[off + i]!) - PG_EPOCH_US); out.pos += 12; });
+      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[i]!) - PG_EPOCH_US); out.pos += 12; });
     }
     default:
       throw mismatch();
