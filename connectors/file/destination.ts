@@ -254,6 +254,17 @@ export const fileDestination = defineDestination<FileDestinationSpec>({
   name: 'file',
   configSchema: fileDestinationSchema,
   capabilities: { writeModes: ['append'], batch: { rows: 10000, bytes: 50 * 1024 * 1024, timeoutMs: 30000 } },
+  /** at config load: the same checks create() makes (templates, format/compression pairs) */
+  validate(spec) {
+    try {
+      fileSettings(spec ?? {}, 'file');
+      return [];
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      const key = (err.context.keyPath ?? 'spec').replace(/^spec\.?/, '');
+      return [{ keyPath: key ? key.split('.') : [], message: err.message, hint: err.hint }];
+    }
+  },
   create(spec, ctx): DestinationClient {
     return new FileDestinationClient(fileSettings(spec ?? {}, ctx.name), ctx);
   },
