@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { postgresBench } from './postgres.js';
 
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
 const CLI = path.join(ROOT, 'dist/bin/cq-pipe.js');
@@ -64,19 +65,43 @@ spec:
   return { name, rows: s.resources, seconds: r.seconds, rows_per_s: Math.round(s.resources / r.seconds), peak_rss_mb: Math.round(s.peak_rss_bytes / 1048576), output_mb: Math.round((await dirSize(out)) / 1048576) };
 }
 
+/** one timed `cq-pipe sync` of an existing config */
+async function timedSync(name: string, cfg: string, work: string): Promise<{ seconds: number; rows: number; peakRssMb: number }> {
+  const summary = path.join(work, `${name}.summary.jsonl`);
+  const r = await sh(process.execPath, [CLI, 'sync', cfg, '--summary-location', summary, '--no-progress', '--log-level', 'warn']);
+  if (r.code !== 0) throw new Error(`${name} failed (${r.code}): ${r.stderr}`);
+  const s = JSON.parse((await readFile(summary, 'utf8')).trim().split('\n').pop()!);
+  return { seconds: r.seconds, rows: s.resources, peakRssMb: Math.round(s.peak_rss_bytes / 1048576) };
+}
+
 async function main() {
   const work = await mkdtemp(path.join(os.tmpdir(), 'cq-pipe-bench-'));
   const runs: Run[] = [];
+  let postgres: unknown;
+  const only = process.env.BENCH_ONLY;
   try {
-    runs.push(await syncRun('test_to_parquet', work, 'format: parquet'));
-    runs.push(await syncRun('test_to_ndjson', work, 'format: ndjson'));
+    if (!only || only === 'file') {
+      runs.push(await syncRun('test_to_parquet', work, 'format: parquet'));
+      runs.push(await syncRun('test_to_ndjson', work, 'format: ndjson'));
+    }
+    if (!only || only === 'postgres') {
+      postgres = await postgresBench(work, ROWS, (name, cfg) => timedSync(name, cfg, work), (m) => process.stdout.write(`  ${m}\n`));
+      const p = postgres as Record<string, number | string>;
+      if (!('skipped' in p)) {
+        process.stdout.write(`psql \\copy CSV          ${p.psql_copy_seconds}s\n`);
+        process.stdout.write(`NDJSON → PG append     ${p.append_seconds}s = ${p.rows_per_s_append} rows/s, ratio ${p.append_ratio}× psql (target ≤ 1.5×), peak RSS ${p.append_peak_rss_mb} MB\n`);
+        process.stdout.write(`NDJSON → PG overwrite  ${p.overwrite_seconds}s = ${p.rows_per_s_overwrite} rows/s, ratio ${p.overwrite_ratio}× psql (target ≤ 3×), peak RSS ${p.overwrite_peak_rss_mb} MB\n`);
+      } else {
+        process.stdout.write(`postgres bench skipped: ${p.skipped}\n`);
+      }
+    }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
   for (const r of runs) {
     process.stdout.write(`${r.name.padEnd(20)} ${r.rows.toLocaleString('en-US')} rows in ${r.seconds.toFixed(2)}s = ${r.rows_per_s.toLocaleString('en-US')} rows/s, peak RSS ${r.peak_rss_mb} MB${r.output_mb !== undefined ? `, output ${r.output_mb} MB` : ''}\n`);
   }
-  const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, rows: ROWS, runs };
+  const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, rows: ROWS, runs, postgres };
   await writeFile(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
   process.stdout.write(`wrote bench/results.json\n`);
 }

