@@ -13,7 +13,7 @@
  */
 import * as A from 'apache-arrow';
 import { uuidFromString } from './arrow-build.js';
-import { toMicros } from './time.js';
+import { isoToMicrosNumber, toMicros } from './time.js';
 import { extensionOf } from './types.js';
 
 export class ValueError extends Error {
@@ -197,31 +197,48 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
     case A.Type.Binary:
     case A.Type.LargeBinary: {
       const isText = t.typeId === A.Type.Utf8 || t.typeId === A.Type.LargeUtf8;
+      const large = t.typeId === A.Type.LargeUtf8 || t.typeId === A.Type.LargeBinary;
+      if (isText || ext === 'json' || ext === 'inet') {
+        // every value as a JS string, then one UTF-8 encode of the whole column
+        const strs: string[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          if (nul(i)) { strs[i] = ''; continue; }
+          const v = values[i];
+          if (ext === 'json') {
+            if (text && typeof v === 'string') {
+              try { JSON.parse(v); } catch { fail(field, i, v, 'valid JSON'); }
+              strs[i] = v;
+            } else {
+              strs[i] = JSON.stringify(v);
+            }
+          } else {
+            strs[i] = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+          }
+        }
+        const joined = strs.join('');
+        const data = Buffer.from(joined, 'utf8');
+        if (!large && data.length > 0x7fffffff) throw new ValueError(field.name, n - 1, `column "${field.name}": more than 2 GiB of data in one batch; lower batch_rows`);
+        const offsets = large ? new BigInt64Array(n + 1) : new Int32Array(n + 1);
+        const ascii = data.length === joined.length;
+        let off = 0;
+        for (let i = 0; i < n; i++) {
+          off += ascii ? strs[i]!.length : Buffer.byteLength(strs[i]!, 'utf8');
+          if (large) (offsets as BigInt64Array)[i + 1] = BigInt(off);
+          else (offsets as Int32Array)[i + 1] = off;
+        }
+        return A.makeData({ ...base, valueOffsets: offsets, data: new Uint8Array(data.buffer, data.byteOffset, data.length) } as never);
+      }
       const bytes: (Uint8Array | null)[] = new Array(n);
       let total = 0;
       for (let i = 0; i < n; i++) {
         if (nul(i)) { bytes[i] = null; continue; }
         const v = values[i];
-        let b: Uint8Array;
-        if (ext === 'json') {
-          if (text && typeof v === 'string') {
-            try { JSON.parse(v); } catch { fail(field, i, v, 'valid JSON'); }
-            b = encoder.encode(v);
-          } else {
-            b = encoder.encode(JSON.stringify(v));
-          }
-        } else if (isText || ext === 'inet') {
-          b = encoder.encode(typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v));
-        } else {
-          if (typeof v !== 'string') fail(field, i, v, 'base64 text');
-          b = Buffer.from(v, 'base64');
-        }
+        if (typeof v !== 'string') fail(field, i, v, 'base64 text');
+        const b = Buffer.from(v, 'base64');
         bytes[i] = b;
         total += b.length;
       }
-      const large = t.typeId === A.Type.LargeUtf8 || t.typeId === A.Type.LargeBinary;
       const offsets = large ? new BigInt64Array(n + 1) : new Int32Array(n + 1);
-      if (!large && total > 0x7fffffff) throw new ValueError(field.name, n - 1, `column "${field.name}": more than 2 GiB of data in one batch; lower batch_rows`);
       const data = new Uint8Array(total);
       let off = 0;
       for (let i = 0; i < n; i++) {
@@ -252,10 +269,20 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
     case A.Type.Timestamp: {
       const unit = (t as A.Timestamp).unit;
       const per = unit === A.TimeUnit.SECOND ? 1_000_000 : unit === A.TimeUnit.MILLISECOND ? 1000 : unit === A.TimeUnit.MICROSECOND ? 1 : 0.001;
-      const data = new BigInt64Array(n);
+      // int64 written as two int32 words, so the common case needs no BigInt per value
+      const words = new Int32Array(n * 2);
+      const data = new BigInt64Array(words.buffer);
       for (let i = 0; i < n; i++) {
         if (nul(i)) continue;
         const v = values[i];
+        if (per === 1) {
+          const fast = typeof v === 'string' ? isoToMicrosNumber(v) : NaN;
+          if (fast === fast) { // not NaN
+            words[2 * i] = fast | 0;
+            words[2 * i + 1] = Math.floor(fast / 4294967296) | 0;
+            continue;
+          }
+        }
         let us: bigint;
         if (typeof v === 'string') {
           try { us = toMicros(v); } catch { fail(field, i, v, 'an ISO-8601 timestamp'); }

@@ -36,6 +36,30 @@ export const ndjsonFormat: RowFormat = {
         const text = tail + decoder.write(buf as Buffer);
         const chunk: RowChunk = { rows: [], lines: [] };
         let start = 0;
+        const last = text.lastIndexOf('\n');
+        if (last > 0 && count + 5000 < limit) {
+          // fast path: the chunk's complete lines parsed as one JSON array (one call instead of
+          // thousands); anything unusual (blank lines, two values on a line, a non-object) falls
+          // back to line by line, which names the offending line
+          const body = text.slice(0, text.charCodeAt(last - 1) === 13 ? last - 1 : last);
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(`[${body.replaceAll('\n', ',')}]`);
+          } catch {
+            parsed = undefined;
+          }
+          let lineCount = 1;
+          for (let k = body.indexOf('\n'); k !== -1; k = body.indexOf('\n', k + 1)) lineCount++;
+          if (Array.isArray(parsed) && parsed.length === lineCount && parsed.every((v) => v !== null && typeof v === 'object' && !Array.isArray(v))) {
+            for (let k = 0; k < parsed.length; k++) {
+              chunk.rows.push(parsed[k] as Record<string, unknown>);
+              chunk.lines.push(line + k + 1);
+            }
+            line += parsed.length;
+            count += parsed.length;
+            start = last + 1;
+          }
+        }
         for (let nl = text.indexOf('\n', start); nl !== -1; nl = text.indexOf('\n', start)) {
           parse(text.charCodeAt(nl - 1) === 13 ? text.slice(start, nl - 1) : text.slice(start, nl), chunk);
           start = nl + 1;
