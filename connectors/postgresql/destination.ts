@@ -43,6 +43,20 @@ const configSchema = {
   },
 } as const;
 
+/** rows per transaction of a streaming load before it is committed */
+const LOAD_ROWS = 500_000;
+
+interface OpenLoad {
+  ti: TableInfo;
+  stream: NodeJS.WritableStream & { destroy(err?: Error): void };
+  done: Promise<void>;
+  error?: Error;
+  rows: number;
+  staged: boolean;
+  /** the trailer was sent */
+  ended?: boolean;
+}
+
 interface TableInfo {
   name: string;
   qualified: string;
@@ -91,10 +105,20 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
     let deadLetter: WriteStream | undefined;
     let rejected = 0;
 
+    // --- streaming loads -------------------------------------------------------------------
+    // Without a dead-letter file, consecutive batches of a table stream into one COPY inside one
+    // transaction (the server works while the next batch is read and encoded); the load is
+    // finished (and upserted from staging for keyed tables) and committed at checkpoints, on
+    // delete-stale, at close, when another table's batch arrives, or every LOAD_ROWS rows.
+    let inTx = false;
+    let load: OpenLoad | undefined;
+
     const info = async (s: A.Schema): Promise<TableInfo> => {
       const name = pgIdent(tableName(s));
       const cached = infos.get(name);
       if (cached && cached.columns.length === s.fields.length && cached.columns.every((c, i) => c.field.name === s.fields[i]!.name)) return cached;
+      // a query behind an open COPY would wait forever: finish the load first
+      if (load) await finishLoad();
       const existing = (await readTables(client, schema, [name])).get(name);
       if (!existing) {
         throw new DestinationWriteError(`table ${schema}.${name} does not exist`, { connector: ctx.name, table: name }, undefined);
@@ -189,6 +213,99 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
       }
     };
 
+    const begin = async (): Promise<void> => {
+      if (!inTx) { await client.query('BEGIN'); inTx = true; }
+    };
+
+    const ensureStaging = async (ti: TableInfo): Promise<string> => {
+      ti.staging ??= quoteIdent(pgIdent(`cq_stage_${ti.name}`));
+      await client.query(`CREATE TEMP TABLE IF NOT EXISTS ${ti.staging} (LIKE ${ti.qualified}) ON COMMIT DELETE ROWS`);
+      return ti.staging;
+    };
+
+    const upsertFromStaging = async (ti: TableInfo): Promise<void> => {
+      await client.query('SAVEPOINT cq_upsert');
+      try {
+        await client.query(upsertSql(ti, false));
+      } catch (err) {
+        // duplicate keys among the staged rows: the last row wins
+        if ((err as { code?: string }).code !== '21000') throw err;
+        await client.query('ROLLBACK TO SAVEPOINT cq_upsert');
+        await client.query(upsertSql(ti, true));
+      }
+      await client.query('RELEASE SAVEPOINT cq_upsert');
+    };
+
+    const openLoad = async (ti: TableInfo): Promise<OpenLoad> => {
+      await begin();
+      const staged = ti.pk.length > 0;
+      const target = staged ? await ensureStaging(ti) : ti.qualified;
+      const cols = ti.columns.map((c) => quoteIdent(c.name)).join(', ');
+      const stream = client.query(copyFrom(`COPY ${target} (${cols}) FROM STDIN (FORMAT binary)`));
+      const l: OpenLoad = { ti, stream, rows: 0, staged, done: Promise.resolve() };
+      l.done = new Promise<void>((resolve, reject) => {
+        stream.on('finish', resolve);
+        stream.on('error', (e: Error) => { l.error = e; reject(e); });
+      });
+      l.done.catch(() => {}); // observed through l.error / finishLoad
+      stream.write(COPY_HEADER);
+      return l;
+    };
+
+    const writeToLoad = async (l: OpenLoad, batches: A.RecordBatch[]): Promise<void> => {
+      const encoded = l.ti.columns.map((c) => ({ field: c.field, pgType: c.pgType }));
+      for (const b of batches) {
+        for (const chunk of encodeBatch(b, encoded)) {
+          if (l.error) throw l.error;
+          if (!l.stream.write(chunk)) {
+            await new Promise<void>((resolve) => {
+              const done = () => { l.stream.removeListener('drain', done); l.stream.removeListener('error', done); resolve(); };
+              l.stream.once('drain', done);
+              l.stream.once('error', done);
+            });
+          }
+        }
+        l.rows += b.numRows;
+      }
+      if (l.error) throw l.error;
+    };
+
+    const finishLoad = async (): Promise<void> => {
+      const l = load;
+      if (!l) return;
+      if (!l.error && !l.ended) { l.ended = true; l.stream.end(COPY_TRAILER); }
+      await l.done;
+      if (l.staged) {
+        await upsertFromStaging(l.ti);
+        await client.query(`TRUNCATE ${l.ti.staging}`);
+      }
+      load = undefined;
+    };
+
+    /** make everything loaded so far durable */
+    const commitAll = async (): Promise<void> => {
+      try {
+        await finishLoad();
+        if (inTx) { await client.query('COMMIT'); inTx = false; }
+      } catch (err) {
+        throw await failLoad(err);
+      }
+    };
+
+    /** roll back the open transaction and turn `err` into a DestinationWriteError */
+    const failLoad = async (err: unknown): Promise<Error> => {
+      const l = load;
+      load = undefined;
+      if (l && !l.error && !l.ended) l.stream.destroy(err instanceof Error ? err : new Error(String(err)));
+      if (inTx) { await client.query('ROLLBACK').catch(() => {}); inTx = false; }
+      if (err instanceof DestinationWriteError || err instanceof SchemaIncompatibleError) return err;
+      const table = l?.ti.name;
+      const row = copyRow(err);
+      return new DestinationWriteError(
+        `Postgres rejected rows for table ${table ?? '?'}: ${err instanceof EncodeError ? err.message : describePgError(err)}${row !== undefined ? ` (row ${row + 1} of the load)` : ''}; the transaction was rolled back`,
+        { connector: ctx.name, table, ...(row !== undefined ? { row: row + 1 } : {}) }, err);
+    };
+
     return {
       async migrateTables(tables, opts) {
         try {
@@ -202,28 +319,30 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
       },
       async writeBatch(s, batches) {
         const ti = await info(s);
+        if (!spec.dead_letter) {
+          try {
+            if (load && load.ti !== ti) await finishLoad();
+            load ??= await openLoad(ti);
+            await writeToLoad(load, batches);
+            if (load.rows >= LOAD_ROWS) await commitAll();
+          } catch (err) {
+            throw await failLoad(err);
+          }
+          return;
+        }
+        // with a dead-letter file: one transaction per batch, so a rejected batch can be bisected
         try {
           await writeOnce(ti, batches);
         } catch (err) {
-          if (spec.dead_letter && isRowError(err)) {
-            for (const b of batches) await writeIsolating(ti, b);
-            return;
-          }
-          const row = copyRow(err);
-          let rowText = '';
-          if (row !== undefined) {
-            let r = row;
-            for (const b of batches) {
-              if (r < b.numRows) { rowText = ` — row ${JSON.stringify(rowObjects(b.slice(r, r + 1))[0], (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`; break; }
-              r -= b.numRows;
-            }
-          }
-          throw new DestinationWriteError(
-            `Postgres rejected a batch of ${batches.reduce((n, b) => n + b.numRows, 0)} rows for table ${ti.name}: ${err instanceof EncodeError ? err.message : describePgError(err)}${rowText}`,
-            { connector: ctx.name, table: ti.name, ...(row !== undefined ? { row: row + 1 } : {}) }, err);
+          if (!isRowError(err)) throw await failLoad(err);
+          for (const b of batches) await writeIsolating(ti, b);
         }
       },
+      async commit() {
+        await commitAll();
+      },
       async deleteStale(msgs: DeleteStaleMessage[]) {
+        await commitAll();
         await client.query('BEGIN');
         try {
           for (const m of msgs) {
@@ -236,9 +355,14 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
         }
       },
       rejectedRows: () => rejected,
-      async close() {
-        if (deadLetter) await new Promise<void>((r) => deadLetter!.end(r));
-        await client.end().catch(() => {});
+      async close(err?: Error) {
+        try {
+          if (err) await failLoad(err);
+          else await commitAll();
+        } finally {
+          if (deadLetter) await new Promise<void>((r) => deadLetter!.end(r));
+          await client.end().catch(() => {});
+        }
       },
     };
   },

@@ -24,6 +24,9 @@ export function parseShard(s: string | undefined): Shard | undefined {
   return { num, total };
 }
 
+/** how long a signalled sync may take to roll back and close */
+const GRACE_MS = 30_000;
+
 export async function syncCommand(paths: string[], o: SyncOptions): Promise<number> {
   const progress = createProgress(process.stderr, { enabled: o.progress !== false });
   const logger = makeLogger(o, () => progress.clear());
@@ -31,8 +34,13 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
   let signalled: NodeJS.Signals | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
     signalled = sig;
-    logger.warn(`received ${sig}, stopping; committed data is kept`);
+    logger.warn(`received ${sig}, stopping; committed data is kept (a second ${sig} exits at once)`);
     ac.abort();
+    // a destination stuck on the network must not keep the process alive forever
+    setTimeout(() => {
+      logger.error(`did not stop within ${GRACE_MS / 1000}s of ${sig}; exiting without waiting further`);
+      process.exit(sig === 'SIGINT' ? 130 : 143);
+    }, GRACE_MS).unref();
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
