@@ -6,6 +6,7 @@ import { syncCommand } from '../lib/commands/sync.js';
 import { tablesCommand } from '../lib/commands/tables.js';
 import { validateConfigCommand } from '../lib/commands/validate-config.js';
 import { migrateCommand } from '../lib/commands/migrate.js';
+import { stateCommand } from '../lib/commands/state.js';
 import { UsageError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 
@@ -21,6 +22,8 @@ Commands:
       --no-progress             no live progress on stderr
   migrate <config…>           apply the DDL each destination needs
       --plan                    print the DDL, execute nothing
+  state get|set|reset <config…> --source NAME [KEY] [VALUE]
+                              read or edit a source's incremental state
   tables <config…>            list source tables, columns, types and keys
       --format text|json
   validate-config <config…>   check config; exit 0 or 2
@@ -41,6 +44,7 @@ const COMMANDS = {
   migrate: { options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => migrateCommand(paths, v) },
   tables: { options: { ...GLOBAL_OPTIONS, format: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v) },
   'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
+  state: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' } }, run: (args: string[], v: Record<string, unknown>) => stateCommand(args, v) },
 } as const;
 
 async function main(argv: string[]): Promise<number> {

@@ -18,7 +18,9 @@ import type * as A from 'apache-arrow';
 import type { LoadedConfig, SourceSpec, DestinationSpec } from './config/types.js';
 import type { ConnectorContext, DestinationClient, DestinationConnector, SourceClient } from './connector.js';
 import { parseDuration } from './connector.js';
-import type { SyncMessage } from './messages.js';
+import type { CheckpointMessage, SyncMessage } from './messages.js';
+import { CheckpointTracker } from './checkpoints.js';
+import { openState, type StateBackend } from './state/index.js';
 import { BatchWriter } from './batch-writer.js';
 import { FanOut } from './fan-out.js';
 import { selectTables } from './table-select.js';
@@ -147,13 +149,13 @@ export async function openSource(source: SourceSpec, ctx: Pick<SyncContext, 'log
 export async function* sourceMessages(
   client: SourceClient,
   tables: A.Schema[],
-  opts: { sourceName: string; syncTime: Date; signal: AbortSignal; stats: SyncStats; hasStateBackend: boolean; shard?: Shard; logger: Logger },
+  opts: { sourceName: string; syncTime: Date; signal: AbortSignal; stats: SyncStats; hasStateBackend: boolean; shard?: Shard; logger: Logger; state?: ReadonlyMap<string, string> },
 ): AsyncGenerator<SyncMessage> {
   for (const t of tables) {
     opts.stats.table(tableName(t));
     yield { kind: 'migrate-table', table: t };
   }
-  for await (const msg of client.read(tables, { signal: opts.signal, state: new Map(), shard: opts.shard })) {
+  for await (const msg of client.read(tables, { signal: opts.signal, state: opts.state ?? new Map(), shard: opts.shard })) {
     opts.stats.record(msg);
     if (msg.kind === 'table-error') {
       opts.logger.error(`table ${msg.table} failed: ${msg.error.message}`, { table: msg.table, code: msg.error.code, where: msg.error.where() });
@@ -183,7 +185,7 @@ export function batchCaps(connector: DestinationConnector, spec: Record<string, 
 /** Open a destination branch: a Writable of messages plus the promise of its pipeline. */
 export async function openDestination(
   dest: DestinationSpec,
-  ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & { noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void },
+  ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & { noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void; onCheckpoint?: (msg: CheckpointMessage) => Promise<void> },
 ): Promise<{ input: Writable; done: Promise<void>; writer: BatchWriter; client: DestinationClient }> {
   const connector = await resolveDestination(dest.path, dest.origin.baseDir, { file: dest.origin.file, document: dest.origin.document, keyPath: 'spec.path' });
   if (dest.transformers.length) {
@@ -196,6 +198,7 @@ export async function openDestination(
     caps: batchCaps(connector, dest.spec),
     migrate: ctx.noMigrate ? false : { migrateMode: dest.migrate_mode },
     onFlush: ctx.onFlush,
+    onCheckpoint: ctx.onCheckpoint,
   });
   const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
   const done = pipeline(input, writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode }), writer, ctx.signal ? { signal: ctx.signal } : {});
@@ -210,18 +213,21 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
   const sourceName = sourceNameFor(source, ctx.shard);
   const log = ctx.logger.child({ source: sourceName });
   let client: SourceClient | undefined;
+  let state: StateBackend | undefined;
   try {
+    state = await openState(source.backend_options, sourceName);
     const opened = await openSource(source, ctx);
     client = opened.client;
     let tables = opened.tables;
     if (ctx.shard) tables = tables.filter((_, i) => i % ctx.shard!.total === ctx.shard!.num - 1);
     log.info('sync started', { tables: tables.length, destinations: dests.map((d) => d.name).join(',') });
 
-    const branches = await Promise.all(dests.map((d) => openDestination(d, { ...ctx, signal: ac.signal })));
+    const tracker = new CheckpointTracker(dests.length, state, log);
+    const branches = await Promise.all(dests.map((d) => openDestination(d, { ...ctx, signal: ac.signal, onCheckpoint: (m) => tracker.ack(m) })));
     const source$ = Readable.from(
       sourceMessages(client, tables, {
         sourceName, syncTime: ctx.syncTime, signal: ac.signal, stats: ctx.stats, logger: log,
-        hasStateBackend: source.backend_options !== undefined, shard: ctx.shard,
+        hasStateBackend: source.backend_options !== undefined, shard: ctx.shard, state: state.entries(),
       }),
       { objectMode: true, highWaterMark: 1 },
     );
@@ -242,5 +248,6 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
     await client?.close?.();
+    await state?.close();
   }
 }

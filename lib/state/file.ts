@@ -1,0 +1,34 @@
+/** `file://dir`: one JSON file per state table, replaced atomically (write to a temp file, rename). */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { MemoryState } from './types.js';
+
+export class FileState extends MemoryState {
+  override readonly description: string;
+  private constructor(private readonly file: string) {
+    super();
+    this.description = `file ${file}`;
+  }
+
+  static async open(dir: string, table: string): Promise<FileState> {
+    const s = new FileState(path.join(dir, `${table}.json`));
+    try {
+      const doc = JSON.parse(await readFile(s.file, 'utf8')) as Record<string, { value: string; version: string }>;
+      for (const [k, v] of Object.entries(doc)) s.values.set(k, { value: v.value, version: BigInt(v.version) });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    return s;
+  }
+
+  override async flush(): Promise<void> {
+    if (this.dirty.size === 0) return;
+    await mkdir(path.dirname(this.file), { recursive: true });
+    const doc = Object.fromEntries([...this.values].map(([k, v]) => [k, { value: v.value, version: v.version.toString() }]));
+    const tmp = `${this.file}.tmp-${randomBytes(4).toString('hex')}`;
+    await writeFile(tmp, JSON.stringify(doc, null, 2) + '\n');
+    await rename(tmp, this.file);
+    this.dirty.clear();
+  }
+}
