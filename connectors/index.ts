@@ -12,10 +12,12 @@ import { fileSource } from './file/source.js';
 import { fileDestination } from './file/destination.js';
 import { memoryDestination, memoryTables } from './memory.js';
 import { postgresDestination } from './postgresql/destination.js';
+import { postgresSource } from './postgresql/source.js';
 
 export const SOURCES: Record<string, SourceConnector<any>> = {
   test: testSource,
   file: fileSource,
+  postgresql: postgresSource,
 };
 
 export const DESTINATIONS: Record<string, DestinationConnector<any>> = {
@@ -63,4 +65,4 @@ export async function resolveDestination(p: string, baseDir: string, context: Er
   return c;
 }
 
-export { testSource, fileSource, fileDestination, memoryDestination, memoryTables, postgresDestination };
+export { testSource, fileSource, fileDestination, memoryDestination, memoryTables, postgresDestination, postgresSource };

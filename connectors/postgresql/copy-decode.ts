@@ -1,0 +1,341 @@
+/**
+ * Postgres binary COPY → Arrow columns, decoded straight from the wire bytes into typed arrays
+ * (no per-value JS objects for fixed-width types; text, json and bytea are copied as bytes).
+ */
+import * as A from 'apache-arrow';
+import { extensionOf } from '../../lib/types.js';
+
+const PG_EPOCH_US = 946_684_800_000_000n;
+const PG_EPOCH_DAYS = 10_957;
+
+export class DecodeError extends Error {}
+
+/** one column being filled; `push` reads a value of `len` bytes at `pos` of `buf` */
+export interface ColumnDecoder {
+  push(buf: Buffer, pos: number, len: number): void;
+  pushNull(): void;
+  /** the last value as state text (for cursors) */
+  lastText(): string | undefined;
+  finish(): A.Data;
+  readonly length: number;
+}
+
+class Validity {
+  bits = new Uint8Array(1024);
+  nulls = 0;
+  set(i: number, valid: boolean): void {
+    if ((i >> 3) >= this.bits.length) {
+      const b = new Uint8Array(this.bits.length * 2);
+      b.set(this.bits);
+      this.bits = b;
+    }
+    if (valid) this.bits[i >> 3]! |= 1 << (i & 7);
+    else this.nulls++;
+  }
+  take(n: number): { nullBitmap?: Uint8Array; nullCount: number } {
+    const r = this.nulls ? { nullBitmap: this.bits.slice(0, (n + 7) >> 3), nullCount: this.nulls } : { nullCount: 0 };
+    this.bits = new Uint8Array(1024);
+    this.nulls = 0;
+    return r;
+  }
+}
+
+function grow<T extends Int32Array | Float32Array | Float64Array | Int16Array | Uint32Array | Uint8Array | BigInt64Array>(a: T, need: number): T {
+  if (need <= a.length) return a;
+  const C = a.constructor as new (n: number) => T;
+  const b = new C(Math.max(need, a.length * 2));
+  b.set(a as never);
+  return b;
+}
+
+type Reader = (buf: Buffer, pos: number, len: number) => number | bigint;
+
+/** fixed-width numbers (ints, floats, dates, times, timestamps) */
+class FixedDecoder implements ColumnDecoder {
+  length = 0;
+  private values: Int16Array | Int32Array | Float32Array | Float64Array | BigInt64Array;
+  private valid = new Validity();
+  constructor(private readonly type: A.DataType, private readonly read: Reader, private readonly text: (v: number | bigint) => string,
+    Ctor: new (n: number) => Int16Array | Int32Array | Float32Array | Float64Array | BigInt64Array) {
+    this.values = new Ctor(1024);
+  }
+  push(buf: Buffer, pos: number, len: number): void {
+    this.values = grow(this.values, this.length + 1);
+    (this.values as unknown as (number | bigint)[])[this.length] = this.read(buf, pos, len);
+    this.valid.set(this.length++, true);
+  }
+  pushNull(): void {
+    this.values = grow(this.values, this.length + 1);
+    this.valid.set(this.length++, false);
+  }
+  lastText(): string | undefined {
+    return this.length ? this.text((this.values as unknown as (number | bigint)[])[this.length - 1]!) : undefined;
+  }
+  finish(): A.Data {
+    const n = this.length;
+    const data = this.values.slice(0, n);
+    const v = this.valid.take(n);
+    this.length = 0;
+    return A.makeData({ type: this.type, length: n, ...v, data } as never);
+  }
+}
+
+class BoolDecoder implements ColumnDecoder {
+  length = 0;
+  private values = new Validity();
+  private valid = new Validity();
+  push(buf: Buffer, pos: number): void {
+    this.values.set(this.length, buf[pos] === 1);
+    this.valid.set(this.length++, true);
+  }
+  pushNull(): void {
+    this.values.set(this.length, false);
+    this.valid.set(this.length++, false);
+  }
+  lastText(): string | undefined { return undefined; }
+  finish(): A.Data {
+    const n = this.length;
+    const data = this.values.bits.slice(0, (n + 7) >> 3);
+    this.values = new Validity();
+    const v = this.valid.take(n);
+    this.length = 0;
+    return A.makeData({ type: new A.Bool(), length: n, ...v, data } as never);
+  }
+}
+
+/** utf8 / binary / json: bytes copied as they are (json: jsonb's version byte dropped) */
+class VarDecoder implements ColumnDecoder {
+  length = 0;
+  private offsets = new Int32Array(1025);
+  private data = new Uint8Array(1 << 16);
+  private size = 0;
+  private valid = new Validity();
+  constructor(private readonly type: A.DataType, private readonly skip = 0) {}
+  push(buf: Buffer, pos: number, len: number): void {
+    const n = len - this.skip;
+    this.data = grow(this.data, this.size + n);
+    buf.copy(this.data, this.size, pos + this.skip, pos + len);
+    this.size += n;
+    this.offsets = grow(this.offsets, this.length + 2);
+    this.offsets[this.length + 1] = this.size;
+    this.valid.set(this.length++, true);
+  }
+  pushNull(): void {
+    this.offsets = grow(this.offsets, this.length + 2);
+    this.offsets[this.length + 1] = this.size;
+    this.valid.set(this.length++, false);
+  }
+  lastText(): string | undefined {
+    if (!this.length) return undefined;
+    return Buffer.from(this.data.buffer, this.data.byteOffset + this.offsets[this.length - 1]!, this.offsets[this.length]! - this.offsets[this.length - 1]!).toString('utf8');
+  }
+  finish(): A.Data {
+    const n = this.length;
+    const r = A.makeData({ type: this.type, length: n, ...this.valid.take(n), valueOffsets: this.offsets.slice(0, n + 1), data: this.data.slice(0, this.size) } as never);
+    this.offsets = new Int32Array(1025);
+    this.size = 0;
+    this.length = 0;
+    return r;
+  }
+}
+
+class UuidDecoder implements ColumnDecoder {
+  length = 0;
+  private data = new Uint8Array(16 * 1024);
+  private valid = new Validity();
+  push(buf: Buffer, pos: number): void {
+    this.data = grow(this.data, (this.length + 1) * 16);
+    buf.copy(this.data, this.length * 16, pos, pos + 16);
+    this.valid.set(this.length++, true);
+  }
+  pushNull(): void {
+    this.data = grow(this.data, (this.length + 1) * 16);
+    this.valid.set(this.length++, false);
+  }
+  lastText(): string | undefined { return undefined; }
+  finish(): A.Data {
+    const n = this.length;
+    const r = A.makeData({ type: new A.FixedSizeBinary(16), length: n, ...this.valid.take(n), data: this.data.slice(0, n * 16) } as never);
+    this.length = 0;
+    return r;
+  }
+}
+
+/** numeric (binary: ndigits, weight, sign, dscale, base-10000 digits) → decimal128 at the column scale */
+export function numericToUnscaled(buf: Buffer, pos: number, scale: number): bigint | null {
+  const ndigits = buf.readInt16BE(pos);
+  const weight = buf.readInt16BE(pos + 2);
+  const sign = buf.readUInt16BE(pos + 4);
+  if (sign === 0xc000 || sign === 0xd000 || sign === 0xf000) return null; // NaN, ±Infinity
+  let v = 0n;
+  // value = sum(digit_i * 10000^(weight - i)); scaled by 10^scale
+  for (let i = 0; i < ndigits; i++) v = v * 10000n + BigInt(buf.readInt16BE(pos + 8 + i * 2));
+  // v currently = value * 10000^(ndigits - 1 - weight)
+  const exp10 = 4 * (ndigits - 1 - weight); // value = v / 10^exp10
+  const shift = scale - exp10;
+  if (shift >= 0) v *= 10n ** BigInt(shift);
+  else v /= 10n ** BigInt(-shift);
+  return sign === 0x4000 ? -v : v;
+}
+
+class DecimalDecoder implements ColumnDecoder {
+  length = 0;
+  private data = new Uint32Array(4 * 1024);
+  private valid = new Validity();
+  private last?: bigint;
+  constructor(private readonly type: A.Decimal, private readonly column: string) {}
+  push(buf: Buffer, pos: number): void {
+    const v = numericToUnscaled(buf, pos, this.type.scale);
+    if (v === null) throw new DecodeError(`column "${this.column}": NaN or Infinity does not fit decimal(${this.type.precision},${this.type.scale})`);
+    this.data = grow(this.data, (this.length + 1) * 4);
+    let u = BigInt.asUintN(128, v);
+    for (let w = 0; w < 4; w++) { this.data[this.length * 4 + w] = Number(u & 0xffffffffn); u >>= 32n; }
+    this.last = v;
+    this.valid.set(this.length++, true);
+  }
+  pushNull(): void {
+    this.data = grow(this.data, (this.length + 1) * 4);
+    this.valid.set(this.length++, false);
+  }
+  lastText(): string | undefined {
+    if (this.last === undefined) return undefined;
+    const s = (this.last < 0n ? -this.last : this.last).toString().padStart(this.type.scale + 1, '0');
+    const txt = this.type.scale ? `${s.slice(0, -this.type.scale)}.${s.slice(-this.type.scale)}` : s;
+    return this.last < 0n ? `-${txt}` : txt;
+  }
+  finish(): A.Data {
+    const n = this.length;
+    const r = A.makeData({ type: this.type, length: n, ...this.valid.take(n), data: this.data.slice(0, n * 4) } as never);
+    this.length = 0;
+    return r;
+  }
+}
+
+/** one-dimensional arrays → list<T> */
+class ListDecoder implements ColumnDecoder {
+  length = 0;
+  private offsets = new Int32Array(1025);
+  private valid = new Validity();
+  constructor(private readonly type: A.List, private readonly child: ColumnDecoder) {}
+  push(buf: Buffer, pos: number): void {
+    const ndim = buf.readInt32BE(pos);
+    let p = pos + 12;
+    if (ndim > 1) throw new DecodeError('multi-dimensional arrays are not supported');
+    if (ndim === 1) {
+      const n = buf.readInt32BE(p);
+      p += 8;
+      for (let i = 0; i < n; i++) {
+        const len = buf.readInt32BE(p);
+        p += 4;
+        if (len < 0) this.child.pushNull();
+        else { this.child.push(buf, p, len); p += len; }
+      }
+    }
+    this.offsets = grow(this.offsets, this.length + 2);
+    this.offsets[this.length + 1] = this.child.length;
+    this.valid.set(this.length++, true);
+  }
+  pushNull(): void {
+    this.offsets = grow(this.offsets, this.length + 2);
+    this.offsets[this.length + 1] = this.child.length;
+    this.valid.set(this.length++, false);
+  }
+  lastText(): string | undefined { return undefined; }
+  finish(): A.Data {
+    const n = this.length;
+    const r = A.makeData({ type: this.type, length: n, ...this.valid.take(n), valueOffsets: this.offsets.slice(0, n + 1), child: this.child.finish() } as never);
+    this.offsets = new Int32Array(1025);
+    this.length = 0;
+    return r;
+  }
+}
+
+const fmtInt = (v: number | bigint) => String(v);
+
+/** a decoder for a column of Arrow field `f` whose wire type is Postgres `pgType` (format_type name) */
+export function decoderFor(f: A.Field, pgType: string): ColumnDecoder {
+  const t = f.type as A.DataType;
+  const ext = extensionOf(f);
+  if (ext === 'uuid') return new UuidDecoder();
+  if (ext === 'json') return new VarDecoder(new A.Binary(), pgType === 'jsonb' ? 1 : 0);
+  if (ext === 'inet') return new VarDecoder(new A.Binary()); // selected as text
+  switch (t.typeId) {
+    case A.Type.Bool: return new BoolDecoder();
+    case A.Type.Int: {
+      const bw = (t as A.Int).bitWidth;
+      if (bw === 16) return new FixedDecoder(t, (b, p) => b.readInt16BE(p), fmtInt, Int16Array);
+      if (bw === 32) return new FixedDecoder(t, (b, p) => b.readInt32BE(p), fmtInt, Int32Array);
+      return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p), fmtInt, BigInt64Array);
+    }
+    case A.Type.Float:
+      if ((t as A.Float).precision === A.Precision.SINGLE) return new FixedDecoder(t, (b, p) => b.readFloatBE(p), fmtInt, Float32Array);
+      return new FixedDecoder(t, (b, p) => b.readDoubleBE(p), fmtInt, Float64Array);
+    case A.Type.Decimal: return new DecimalDecoder(t as A.Decimal, f.name);
+    case A.Type.Utf8: case A.Type.Binary: return new VarDecoder(t);
+    case A.Type.Date: return new FixedDecoder(t, (b, p) => b.readInt32BE(p) + PG_EPOCH_DAYS, (v) => new Date(Number(v) * 86_400_000).toISOString().slice(0, 10), Int32Array);
+    case A.Type.Time: return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p), fmtInt, BigInt64Array);
+    case A.Type.Timestamp: return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p) + PG_EPOCH_US, (v) => microsText(v as bigint), BigInt64Array);
+    case A.Type.List: {
+      const child = (t as A.List).children[0]!;
+      return new ListDecoder(t as A.List, decoderFor(child, pgType.replace(/\[\]$/, '')));
+    }
+    default: throw new DecodeError(`no decoder for ${String(t)}`);
+  }
+}
+
+function microsText(us: bigint): string {
+  const ms = us / 1000n - (us % 1000n < 0n ? 1n : 0n);
+  const sub = ((us % 1_000_000n) + 1_000_000n) % 1_000_000n;
+  return `${new Date(Number(ms)).toISOString().slice(0, 19)}.${sub.toString().padStart(6, '0')}Z`;
+}
+
+/**
+ * Splits a binary COPY byte stream into tuples and feeds the decoders. Tuples may span chunks.
+ * Returns after each chunk; `rows` counts complete tuples.
+ */
+export class CopyTupleParser {
+  private pending: Buffer | undefined;
+  private headerDone = false;
+  ended = false;
+  constructor(private readonly decoders: ColumnDecoder[]) {}
+
+  /** feed a chunk; calls onRow after each complete tuple (to cut batches) */
+  feed(chunk: Buffer, onRow: () => void): void {
+    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
+    let pos = 0;
+    if (!this.headerDone) {
+      if (buf.length < 19) { this.pending = buf; return; }
+      const extLen = buf.readInt32BE(15);
+      if (buf.length < 19 + extLen) { this.pending = buf; return; }
+      pos = 19 + extLen;
+      this.headerDone = true;
+    }
+    const ncols = this.decoders.length;
+    while (pos + 2 <= buf.length) {
+      const n = buf.readInt16BE(pos);
+      if (n === -1) { this.ended = true; return; }
+      if (n !== ncols) throw new DecodeError(`COPY tuple has ${n} fields, expected ${ncols}`);
+      // check the whole tuple is here before decoding any of it
+      let p = pos + 2;
+      let complete = true;
+      for (let c = 0; c < ncols; c++) {
+        if (p + 4 > buf.length) { complete = false; break; }
+        const len = buf.readInt32BE(p);
+        p += 4 + (len > 0 ? len : 0);
+        if (p > buf.length) { complete = false; break; }
+      }
+      if (!complete) break;
+      p = pos + 2;
+      for (let c = 0; c < ncols; c++) {
+        const len = buf.readInt32BE(p);
+        p += 4;
+        if (len < 0) this.decoders[c]!.pushNull();
+        else { this.decoders[c]!.push(buf, p, len); p += len; }
+      }
+      pos = p;
+      onRow();
+    }
+    if (pos < buf.length) this.pending = buf.subarray(pos);
+  }
+}
