@@ -12,6 +12,14 @@ import { batchToCsv, batchToNdjson, csvHeader } from '../lib/arrow-json.js';
 import { startEmbeddedPostgres } from '../test/helpers/pg-server.js';
 
 export interface PgFigures {
+  psql_copy_out_seconds: number;
+  pg_to_parquet_seconds: number;
+  pg_to_parquet_ratio: number;
+  pg_to_parquet_peak_rss_mb: number;
+  psql_pipe_seconds: number;
+  pg_to_pg_seconds: number;
+  pg_to_pg_ratio: number;
+  pg_to_pg_peak_rss_mb: number;
   psql_copy_seconds: number;
   append_seconds: number;
   append_ratio: number;
@@ -121,8 +129,61 @@ export async function postgresBench(work: string, rows: number, sync: SyncFn, lo
     await sync('ndjson_to_pg_overwrite_first', overCfg);
     log('NDJSON → Postgres overwrite into the loaded table ...');
     const over = await sync('ndjson_to_pg_overwrite', overCfg);
+    // Postgres → Parquet, against psql \copy (select …) TO a CSV file
+    log('psql \\copy (select …) TO csv ...');
+    const t1 = process.hrtime.bigint();
+    const out = spawnSync(psql, [url, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (SELECT * FROM psql_items) TO '${path.join(work, 'out.csv')}' WITH (FORMAT csv)`], { encoding: 'utf8' });
+    const psqlOutSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
+    if (out.status !== 0) throw new Error(`psql \\copy TO failed: ${out.stderr}`);
+    const toParquetCfg = path.join(work, 'pg-to-parquet.yml');
+    await writeFile(toParquetCfg, `kind: source
+spec: { name: pgsrc, path: postgresql, tables: [psql_items], destinations: [lake], spec: { connection_string: "${url}" } }
+---
+kind: destination
+spec: { name: lake, path: file, spec: { path: "${path.join(work, 'pq')}/{{TABLE}}/{{UUID}}.{{FORMAT}}", format: parquet } }
+`);
+    log('Postgres → Parquet ...');
+    const toParquet = await sync('pg_to_parquet', toParquetCfg);
+
+    // Postgres → Postgres, against psql \copy … TO STDOUT | psql \copy … FROM STDIN
+    const admin2 = new pg.Client({ connectionString: server.url });
+    await admin2.connect();
+    for (const db of ['cq_bench_dst', 'cq_bench_psql']) {
+      await admin2.query(`DROP DATABASE IF EXISTS ${db}`);
+      await admin2.query(`CREATE DATABASE ${db}`);
+    }
+    await admin2.end();
+    const dbUrl = (name: string) => { const x = new URL(server.url); x.pathname = `/${name}`; return x.toString(); };
+    const c2 = new pg.Client({ connectionString: dbUrl('cq_bench_psql') });
+    await c2.connect();
+    await c2.query(`CREATE TABLE psql_items (id uuid, name text, category text, country text, created_at timestamptz,
+      quantity bigint, active boolean, price double precision, attrs jsonb)`);
+    await c2.end();
+    log('psql \\copy TO STDOUT | psql \\copy FROM STDIN ...');
+    const t2 = process.hrtime.bigint();
+    const pipe = spawnSync('sh', ['-c', `"${psql}" "${url}" -v ON_ERROR_STOP=1 -c '\\copy psql_items TO STDOUT' | "${psql}" "${dbUrl('cq_bench_psql')}" -v ON_ERROR_STOP=1 -c '\\copy psql_items FROM STDIN'`], { encoding: 'utf8' });
+    const psqlPipeSeconds = Number(process.hrtime.bigint() - t2) / 1e9;
+    if (pipe.status !== 0) throw new Error(`psql pipe failed: ${pipe.stderr}`);
+    const pgToPgCfg = path.join(work, 'pg-to-pg.yml');
+    await writeFile(pgToPgCfg, `kind: source
+spec: { name: pgsrc, path: postgresql, tables: [psql_items], destinations: [pg2], spec: { connection_string: "${url}" } }
+---
+kind: destination
+spec: { name: pg2, path: postgresql, write_mode: append, spec: { connection_string: "${dbUrl('cq_bench_dst')}" } }
+`);
+    log('Postgres → Postgres (append) ...');
+    const pgToPg = await sync('pg_to_pg', pgToPgCfg);
+
     return {
       psql,
+      psql_copy_out_seconds: round(psqlOutSeconds),
+      pg_to_parquet_seconds: round(toParquet.seconds),
+      pg_to_parquet_ratio: round(toParquet.seconds / psqlOutSeconds),
+      pg_to_parquet_peak_rss_mb: toParquet.peakRssMb,
+      psql_pipe_seconds: round(psqlPipeSeconds),
+      pg_to_pg_seconds: round(pgToPg.seconds),
+      pg_to_pg_ratio: round(pgToPg.seconds / psqlPipeSeconds),
+      pg_to_pg_peak_rss_mb: pgToPg.peakRssMb,
       psql_copy_seconds: round(psqlSeconds),
       append_seconds: round(append.seconds),
       append_ratio: round(append.seconds / psqlSeconds),

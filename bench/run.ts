@@ -91,6 +91,8 @@ async function main() {
         process.stdout.write(`psql \\copy CSV          ${p.psql_copy_seconds}s\n`);
         process.stdout.write(`NDJSON → PG append     ${p.append_seconds}s = ${p.rows_per_s_append} rows/s, ratio ${p.append_ratio}× psql (target ≤ 1.5×), peak RSS ${p.append_peak_rss_mb} MB\n`);
         process.stdout.write(`NDJSON → PG overwrite  ${p.overwrite_seconds}s = ${p.rows_per_s_overwrite} rows/s, ratio ${p.overwrite_ratio}× psql (target ≤ 3×), peak RSS ${p.overwrite_peak_rss_mb} MB\n`);
+        process.stdout.write(`PG → Parquet           ${p.pg_to_parquet_seconds}s vs psql \\copy TO csv ${p.psql_copy_out_seconds}s: ratio ${p.pg_to_parquet_ratio}× (target ≤ 2×), peak RSS ${p.pg_to_parquet_peak_rss_mb} MB\n`);
+        process.stdout.write(`PG → PG (append)       ${p.pg_to_pg_seconds}s vs psql copy|copy ${p.psql_pipe_seconds}s: ratio ${p.pg_to_pg_ratio}× (target ≤ 1.5×), peak RSS ${p.pg_to_pg_peak_rss_mb} MB\n`);
       } else {
         process.stdout.write(`postgres bench skipped: ${p.skipped}\n`);
       }
