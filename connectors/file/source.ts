@@ -12,8 +12,9 @@ import { SourceDataError, SourceReadError, toCqPipeError, CqPipeError } from '..
 import type { SyncMessage } from '../../lib/messages.js';
 import { RowBatchBuilder, ValueError } from '../../lib/row-builder.js';
 import { inferColumns } from '../../lib/infer.js';
-import { MD_PRIMARY_KEY, MD_TABLE_NAME, defineTable, relabel, tableName, withFieldMetadata, type ColumnDef } from '../../lib/schema.js';
+import { MD_INCREMENTAL, MD_PRIMARY_KEY, MD_TABLE_INCREMENTAL, MD_TABLE_NAME, defineTable, relabel, tableName, withFieldMetadata, type ColumnDef } from '../../lib/schema.js';
 import { parseColumnType, TYPE_NAMES, dataTypeName } from '../../lib/types.js';
+import { atOrPast, fileSignature, maxOf, parseFileState } from './incremental.js';
 import { FILE_FORMATS, FORMATS, formatFromName, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
 
 export interface FileTableSpec {
@@ -24,6 +25,8 @@ export interface FileTableSpec {
   columns?: ColumnDef[];
   infer_rows?: number;
   csv?: Partial<CsvOptions>;
+  /** true: skip files already loaded (same path, mtime and size); {cursor}: also keep only rows at or past the saved cursor */
+  incremental?: boolean | { cursor: string };
 }
 
 export interface FileSourceSpec {
@@ -64,6 +67,7 @@ const configSchema = {
           primary_key: { type: 'array', items: { type: 'string', minLength: 1 } },
           columns: { type: 'array', minItems: 1, items: columnSchema },
           infer_rows: { type: 'integer', minimum: 1, default: 1000 },
+          incremental: { anyOf: [{ type: 'boolean' }, { type: 'object', additionalProperties: false, required: ['cursor'], properties: { cursor: { type: 'string', minLength: 1 } } }] },
           csv: {
             type: 'object',
             additionalProperties: false,
@@ -154,6 +158,8 @@ function sameShape(a: A.Schema, b: A.Schema): string | undefined {
 }
 
 interface TablePlan {
+  /** warned about columns missing from the schema */
+  warned?: boolean;
   spec: FileTableSpec;
   format: Format;
   files: string[];
@@ -178,8 +184,10 @@ export const fileSource = defineSource<FileSourceSpec>({
     const schemaOf = async (plan: TablePlan): Promise<A.Schema> => {
       const t = plan.spec;
       const pk = new Set(t.primary_key ?? []);
+      const incremental = t.incremental !== undefined && t.incremental !== false;
+      const cursor = typeof t.incremental === 'object' ? t.incremental.cursor : undefined;
       if (t.columns) {
-        return defineTable({ name: t.name, columns: t.columns.map((c) => ({ ...c, primary_key: c.primary_key || pk.has(c.name) })) });
+        return defineTable({ name: t.name, incremental, columns: t.columns.map((c) => ({ ...c, primary_key: c.primary_key || pk.has(c.name), incremental: c.name === cursor })) });
       }
       if (plan.files.length === 0) {
         throw new SourceReadError(`no files match ${JSON.stringify(t.files)} (relative to ${ctx.baseDir}), so the columns cannot be inferred`, { connector: ctx.name, table: t.name }, undefined);
@@ -193,7 +201,10 @@ export const fileSource = defineSource<FileSourceSpec>({
         });
         const missing = [...pk].find((k) => !own.fields.some((f) => f.name === k));
         if (missing) throw new SourceReadError(`primary key column "${missing}" is not in ${plan.files[0]}`, { connector: ctx.name, table: t.name, file: plan.files[0] });
-        return new A.Schema(fields, new Map([[MD_TABLE_NAME, t.name]]));
+        if (cursor && !fields.some((f) => f.name === cursor)) throw new SourceReadError(`incremental cursor "${cursor}" is not a column of ${plan.files[0]}`, { connector: ctx.name, table: t.name, file: plan.files[0] });
+        const md = new Map([[MD_TABLE_NAME, t.name]]);
+        if (incremental) md.set(MD_TABLE_INCREMENTAL, 'true');
+        return new A.Schema(fields.map((f) => (f.name === cursor ? withFieldMetadata(f, { [MD_INCREMENTAL]: 'true' }) : f)), md);
       }
       const sample: Record<string, unknown>[] = [];
       const limit = t.infer_rows ?? 1000;
@@ -201,11 +212,12 @@ export const fileSource = defineSource<FileSourceSpec>({
         for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length })) sample.push(...chunk.rows);
         if (sample.length >= limit) break;
       }
-      columns = inferColumns(sample, plan.format.text).map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name) }));
+      columns = inferColumns(sample, plan.format.text).map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name), incremental: c.name === cursor }));
+      if (cursor && !columns.some((c) => c.name === cursor)) throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
       if (columns.length === 0) throw new SourceReadError(`no rows to infer the columns from in ${plan.files.length} file(s); set columns explicitly`, { connector: ctx.name, table: t.name });
       const missing = [...pk].find((k) => !columns.some((c) => c.name === k));
       if (missing) throw new SourceReadError(`primary key column "${missing}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name }, undefined);
-      return defineTable({ name: t.name, columns });
+      return defineTable({ name: t.name, columns, incremental });
     };
 
     const getPlans = (): Promise<TablePlan[]> => {
@@ -218,12 +230,11 @@ export const fileSource = defineSource<FileSourceSpec>({
       return plans;
     };
 
-    async function* readRows(plan: TablePlan, format: RowFormat, schema: A.Schema, signal: AbortSignal): AsyncIterable<SyncMessage> {
+    async function* readRows(plan: TablePlan, format: RowFormat, schema: A.Schema, signal: AbortSignal, file: string): AsyncIterable<SyncMessage> {
       const t = plan.spec;
       const name = tableName(schema);
       const known = new Set(schema.fields.map((f) => f.name));
-      let warned = false;
-      for (const file of plan.files) {
+      {
         const builder = new RowBatchBuilder(schema, format.text);
         let lines: number[] = [];
         const flush = (): A.RecordBatch => {
@@ -237,11 +248,11 @@ export const fileSource = defineSource<FileSourceSpec>({
         };
         let checked = 0;
         for await (const chunk of format.read(file, { signal, csv: csvOf(t) })) {
-          if (!warned && checked < 100) {
+          if (!plan.warned && checked < 100) {
             for (const row of chunk.rows.slice(0, 100 - checked)) {
               const extra = Object.keys(row).find((k) => !known.has(k));
-              if (extra !== undefined && !warned) {
-                warned = true;
+              if (extra !== undefined && !plan.warned) {
+                plan.warned = true;
                 ctx.logger.warn(`table ${name}: ${file} has a column "${extra}" that is not in the table's columns; it is ignored`, { table: name });
               }
             }
@@ -262,9 +273,9 @@ export const fileSource = defineSource<FileSourceSpec>({
       }
     }
 
-    async function* readColumnar(plan: TablePlan, schema: A.Schema, signal: AbortSignal): AsyncIterable<SyncMessage> {
+    async function* readColumnar(plan: TablePlan, schema: A.Schema, signal: AbortSignal, file: string): AsyncIterable<SyncMessage> {
       const name = tableName(schema);
-      for (const file of plan.files) {
+      {
         if (plan.format.kind !== 'columnar') return;
         const own = await plan.format.schema(file);
         const mismatch = sameShape(schema, own);
@@ -295,8 +306,28 @@ export const fileSource = defineSource<FileSourceSpec>({
           const plan = all.find((p) => p.spec.name === name);
           if (!plan) continue;
           try {
-            if (plan.format.kind === 'rows') yield* readRows(plan, plan.format, schema, opts.signal);
-            else yield* readColumnar(plan, schema, opts.signal);
+            const inc = plan.spec.incremental;
+            const cursor = typeof inc === 'object' ? inc.cursor : undefined;
+            const saved = inc ? parseFileState(opts.state.get(name)) : { files: {} };
+            let maxCursor = saved.cursor;
+            for (const file of plan.files) {
+              const sig = inc ? await fileSignature(file) : '';
+              if (inc && saved.files[file] === sig) continue; // loaded by an earlier sync, unchanged
+              const messages = plan.format.kind === 'rows' ? readRows(plan, plan.format, schema, opts.signal, file) : readColumnar(plan, schema, opts.signal, file);
+              for await (const m of messages) {
+                if (m.kind !== 'insert' || !cursor) { yield m; continue; }
+                for (const part of atOrPast(m.batch, cursor, saved.cursor)) {
+                  maxCursor = maxOf(maxCursor, part.max);
+                  yield { kind: 'insert', table: name, batch: part.batch };
+                }
+              }
+              if (opts.signal.aborted) return;
+              if (inc) {
+                saved.files[file] = sig;
+                // durable once every row before it is committed: the file is then skipped next time
+                yield { kind: 'checkpoint', id: `${name}:${file}`, state: { [name]: JSON.stringify({ files: saved.files, ...(maxCursor !== undefined ? { cursor: maxCursor } : {}) }) } };
+              }
+            }
           } catch (err) {
             if (opts.signal.aborted) return;
             const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: name });
