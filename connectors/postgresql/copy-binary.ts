@@ -73,6 +73,16 @@ function stripNul(b: Uint8Array, json: boolean): Uint8Array {
   return Buffer.from(s, 'utf8');
 }
 
+/** one scan of a whole var-width column for NUL bytes (and, for json, the \u0000 escape) */
+function columnHasNul(data: A.Data, json: boolean): boolean {
+  const values = data.values as Uint8Array;
+  const offsets = data.valueOffsets as Int32Array | BigInt64Array;
+  const start = Number(offsets[0]);
+  const end = Number(offsets[data.length]);
+  const region = Buffer.from(values.buffer, values.byteOffset + start, end - start);
+  return region.indexOf(0) !== -1 || (json && region.indexOf(NUL_ESCAPE) !== -1);
+}
+
 function varBytes(data: A.Data): (i: number) => Uint8Array {
   const values = data.values as Uint8Array;
   const offsets = data.valueOffsets as Int32Array | BigInt64Array;
@@ -245,8 +255,9 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
     case 'text': {
       if (t.typeId !== A.Type.Utf8 && t.typeId !== A.Type.LargeUtf8 && !(ext === 'inet')) throw mismatch();
       const get = varBytes(data);
+      const clean = !columnHasNul(data, false);
       return withNulls(data, (out, i) => {
-        const b = stripNul(get(i), false);
+        const b = clean ? get(i) : stripNul(get(i), false);
         out.ensure(4 + b.length); out.view.setInt32(out.pos, b.length); out.pos += 4;
         out.buf.set(b, out.pos); out.pos += b.length;
       });
@@ -272,8 +283,9 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
     case 'jsonb': {
       if (t.typeId === A.Type.Binary || t.typeId === A.Type.Utf8 || t.typeId === A.Type.LargeBinary || t.typeId === A.Type.LargeUtf8) {
         const get = varBytes(data);
+        const clean = !columnHasNul(data, true);
         return withNulls(data, (out, i) => {
-          const b = stripNul(get(i), true);
+          const b = clean ? get(i) : stripNul(get(i), true);
           out.ensure(5 + b.length); out.view.setInt32(out.pos, b.length + 1); out.buf[out.pos + 4] = 1; out.pos += 5;
           out.buf.set(b, out.pos); out.pos += b.length;
         });

@@ -114,7 +114,14 @@ class VarDecoder implements ColumnDecoder {
   push(buf: Buffer, pos: number, len: number): void {
     const n = len - this.skip;
     this.data = grow(this.data, this.size + n);
-    buf.copy(this.data, this.size, pos + this.skip, pos + len);
+    const from = pos + this.skip;
+    if (n < 48) {
+      // short values: a byte loop beats the native copy's call overhead
+      const d = this.data;
+      for (let k = 0, o = this.size; k < n; k++) d[o + k] = buf[from + k]!;
+    } else {
+      buf.copy(this.data, this.size, from, pos + len);
+    }
     this.size += n;
     this.offsets = grow(this.offsets, this.length + 2);
     this.offsets[this.length + 1] = this.size;
