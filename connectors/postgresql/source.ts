@@ -194,7 +194,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         ready.push({ batch: new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: n, nullCount: 0, children })), cursor });
       };
       function* drain(): Generator<SyncMessage> {
-        while (ready.length) {
+        while (ready.length && !signal.aborted) {
           const r = ready.shift()!;
           yield { kind: 'insert', table: t.cqName, batch: r.batch };
           if (r.cursor !== undefined) yield { kind: 'checkpoint', id: `${t.cqName}:${++batchNo}`, state: { [t.cqName]: r.cursor } };
