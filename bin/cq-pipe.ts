@@ -7,6 +7,9 @@ import { tablesCommand } from '../lib/commands/tables.js';
 import { validateConfigCommand } from '../lib/commands/validate-config.js';
 import { migrateCommand } from '../lib/commands/migrate.js';
 import { stateCommand } from '../lib/commands/state.js';
+import { readCommand } from '../lib/commands/read.js';
+import { writeCommand } from '../lib/commands/write.js';
+import { inspectCommand } from '../lib/commands/inspect.js';
 import { UsageError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 
@@ -22,6 +25,13 @@ Commands:
       --no-progress             no live progress on stderr
   migrate <config…>           apply the DDL each destination needs
       --plan                    print the DDL, execute nothing
+  read <config…>              run a source, write its stream to stdout
+      --source NAME             which source (needed when the config has several)
+      --format arrow|ndjson|singer
+  write <config…>             read a stream (arrow, ndjson or singer) from stdin into a destination
+      --destination NAME        which destination
+      --source-name S           the _cq_source_name to write (default: the stream's source)
+  inspect                     pretty-print a stream from stdin
   state get|set|reset <config…> --source NAME [KEY] [VALUE]
                               read or edit a source's incremental state
   tables <config…>            list source tables, columns, types and keys
@@ -44,6 +54,9 @@ const COMMANDS = {
   migrate: { options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => migrateCommand(paths, v) },
   tables: { options: { ...GLOBAL_OPTIONS, format: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v) },
   'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
+  read: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' }, format: { type: 'string' }, shard: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => readCommand(paths, v) },
+  write: { options: { ...GLOBAL_OPTIONS, destination: { type: 'string' }, 'source-name': { type: 'string' }, 'no-migrate': { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => writeCommand(paths, v) },
+  inspect: { options: GLOBAL_OPTIONS, run: (_paths: string[], v: Record<string, unknown>) => inspectCommand(v) },
   state: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' } }, run: (args: string[], v: Record<string, unknown>) => stateCommand(args, v) },
 } as const;
 

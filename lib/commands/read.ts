@@ -1,0 +1,76 @@
+/**
+ * `cq-pipe read <config…> [--source NAME] [--format arrow|ndjson|singer]`: run a source and write
+ * its stream to stdout (SPEC §3). Delete-stale is not sent: `write` decides it, with its own sync
+ * time, once the stream ended without errors. Saved incremental state is read (to resume) but
+ * never written here; `write` persists checkpoints after its destination commits.
+ */
+import { once } from 'node:events';
+import { loadConfig } from '../config/index.js';
+import { UsageError } from '../errors.js';
+import { openSource, sourceMessages, sourceNameFor } from '../pipeline.js';
+import { openState } from '../state/index.js';
+import { SyncStats } from '../stats.js';
+import { encodeMessage, type PipeMessage } from '../pipe/arrow-stream.js';
+import { encodeNdjson } from '../pipe/ndjson-stream.js';
+import { encodeSinger } from '../pipe/singer.js';
+import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { parseShard } from './sync.js';
+
+export interface ReadOptions extends GlobalOptions {
+  source?: string;
+  format?: string;
+  shard?: string;
+}
+
+export const PIPE_FORMATS = ['arrow', 'ndjson', 'singer'] as const;
+
+export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<number> {
+  const logger = makeLogger(o);
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const format = (o.format ?? 'arrow') as (typeof PIPE_FORMATS)[number];
+    if (!PIPE_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${PIPE_FORMATS.join(', ')}`);
+    if (format === 'arrow' && out.isTTY) throw new UsageError('refusing to write a binary Arrow stream to a terminal', 'pipe it: cq-pipe read cfg.yml | cq-pipe inspect, or use --format ndjson');
+    if (!paths.length) throw new UsageError('read needs at least one config file or directory');
+    const shard = parseShard(o.shard);
+    const config = await loadConfig(paths);
+    for (const s of config.secrets) logger.addSecret(s);
+    const names = config.sources.map((s) => s.name);
+    if (!o.source && names.length !== 1) throw new UsageError(`--source is required (sources: ${names.join(', ')})`);
+    const source = config.sources.find((s) => s.name === (o.source ?? names[0]));
+    if (!source) throw new UsageError(`no source named "${o.source}" (sources: ${names.join(', ')})`);
+    const sourceName = sourceNameFor(source, shard);
+    const syncTime = new Date();
+    const state = await openState(source.backend_options, sourceName);
+    const saved = state.entries();
+    await state.close();
+    const { client, tables: selected } = await openSource(source, { logger, invocationId: o['invocation-id'] ?? '', syncTime });
+    const tables = shard ? selected.filter((_, i) => i % shard.total === shard.num - 1) : selected;
+    const stats = new SyncStats();
+    const encode = format === 'arrow' ? encodeMessage : format === 'ndjson' ? encodeNdjson : encodeSinger;
+    const emit = async (m: PipeMessage) => {
+      const bytes = encode(m);
+      if (bytes !== undefined && !out.write(bytes)) await once(out, 'drain');
+    };
+    try {
+      await emit({ kind: 'sync-start', sourceName, syncTime: syncTime.toISOString(), source: source.path });
+      for await (const m of sourceMessages(client, tables, { sourceName, syncTime, signal: ac.signal, stats, hasStateBackend: true, logger, state: saved })) {
+        if (m.kind === 'delete-stale') continue;
+        await emit(m);
+      }
+    } finally {
+      await client.close?.();
+    }
+    logger.info('read finished', { source: sourceName, rows: stats.resources, errors: stats.errorCount });
+    if (ac.signal.aborted) return 130;
+    return stats.errorCount ? 1 : 0;
+  } catch (err) {
+    return reportError(err, logger);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * `cq-pipe write <config…> [--destination NAME] [--source-name S]`: read a stream from stdin
+ * (Arrow, NDJSON or Singer, told by its first bytes) into a destination with its write, migrate
+ * and PK modes (SPEC §3). Reserved columns are added here, as `sync` does; checkpoints are
+ * persisted to the source's state backend once committed (Singer STATE is then echoed to stdout);
+ * delete-stale runs only when the stream ended cleanly without table errors.
+ */
+import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { loadConfig } from '../config/index.js';
+import { AbortedError, SourceDataError, UsageError, toCqPipeError } from '../errors.js';
+import { CheckpointTracker } from '../checkpoints.js';
+import type { SyncMessage } from '../messages.js';
+import { openDestination } from '../pipeline.js';
+import { isIncrementalTable, tableName } from '../schema.js';
+import { openState } from '../state/index.js';
+import { SyncStats, summaryLine } from '../stats.js';
+import { internalColumns } from '../../transforms/internal-columns.js';
+import { openPipeInput } from '../pipe/detect.js';
+import type { PipeMessage } from '../pipe/arrow-stream.js';
+import { SINGER_STATE_KEY } from '../pipe/singer.js';
+import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import type * as A from 'apache-arrow';
+
+export interface WriteOptions extends GlobalOptions {
+  destination?: string;
+  'source-name'?: string;
+  'no-migrate'?: boolean;
+}
+
+export async function writeCommand(paths: string[], o: WriteOptions, input: AsyncIterable<Uint8Array> = process.stdin, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+  const logger = makeLogger(o);
+  const ac = new AbortController();
+  let signalled: NodeJS.Signals | undefined;
+  const onSignal = (sig: NodeJS.Signals) => { signalled = sig; logger.warn(`received ${sig}, stopping; committed data and state are kept`); ac.abort(); };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const started = Date.now();
+  const stats = new SyncStats();
+  try {
+    if (!paths.length) throw new UsageError('write needs at least one config file or directory');
+    const config = await loadConfig(paths);
+    for (const s of config.secrets) logger.addSecret(s);
+    const dnames = config.destinations.map((d) => d.name);
+    if (!o.destination && dnames.length !== 1) throw new UsageError(`--destination is required (destinations: ${dnames.join(', ') || 'none'})`);
+    const dest = config.destinations.find((d) => d.name === (o.destination ?? dnames[0]));
+    if (!dest) throw new UsageError(`no destination named "${o.destination}" (destinations: ${dnames.join(', ')})`);
+    // the source feeding this destination in the config (if any) supplies state and cq-id settings
+    const source = config.sources.find((s) => s.destinations.includes(dest.name));
+
+    const { format, messages } = await openPipeInput(input);
+    const first = await messages.next();
+    const start = !first.done && first.value.kind === 'sync-start' ? first.value : undefined;
+    const sourceName = o['source-name'] ?? start?.sourceName ?? source?.name ?? 'pipe';
+    const syncTime = new Date();
+    const log = logger.child({ source: sourceName, destination: dest.name });
+    const state = await openState(source?.backend_options, sourceName);
+    const tracker = new CheckpointTracker(1, state, log);
+    try {
+      const branch = await openDestination(dest, {
+        logger, invocationId: o['invocation-id'] ?? '', syncTime, noMigrate: o['no-migrate'], signal: ac.signal,
+        onCheckpoint: async (m) => {
+          await tracker.ack(m);
+          // a Singer target prints each state once it is durable
+          const s = m.state[SINGER_STATE_KEY];
+          if (format === 'singer' && s !== undefined && !out.write(s + '\n')) await once(out, 'drain');
+        },
+      });
+      const tables: A.Schema[] = [];
+      async function* messagesOut(): AsyncGenerator<SyncMessage> {
+        let ended = false;
+        const handle = function* (m: PipeMessage): Generator<SyncMessage> {
+          if (m.kind === 'sync-start') return;
+          if (m.kind === 'sync-end') { ended = true; return; }
+          if (m.kind === 'delete-stale') return;
+          stats.record(m);
+          if (m.kind === 'migrate-table') { tables.push(m.table); stats.table(tableName(m.table)); }
+          if (m.kind === 'table-error') log.error(`table ${m.table} failed upstream: ${m.error.message}`, { table: m.table, code: m.error.code });
+          yield m;
+        };
+        if (!first.done && !start) yield* handle(first.value);
+        for await (const m of messages) {
+          if (ac.signal.aborted) throw new AbortedError();
+          yield* handle(m);
+        }
+        if (format === 'arrow' && !ended) throw new SourceDataError('the stream ended before its sync-end: the reading side failed or was stopped', { file: 'stdin' });
+        if (stats.errorCount === 0) {
+          for (const t of tables) {
+            if (source?.backend_options && isIncrementalTable(t)) continue;
+            yield { kind: 'delete-stale', table: tableName(t), sourceName, syncTime };
+          }
+        }
+        yield { kind: 'sync-end' };
+      }
+      await Promise.all([
+        pipeline(Readable.from(messagesOut(), { objectMode: true, highWaterMark: 1 }), internalColumns({ sourceName, syncTime, deterministicCqId: source?.deterministic_cq_id ?? false }), branch.input, { signal: ac.signal }),
+        branch.done,
+      ]);
+      const rejected = branch.client.rejectedRows?.() ?? 0;
+      process.stderr.write(summaryLine(stats.resources, stats.errorCount, 0, Date.now() - started) + '\n');
+      if (signalled) return signalled === 'SIGINT' ? 130 : 143;
+      return stats.errorCount ? 1 : rejected ? 3 : 0;
+    } finally {
+      await state.close();
+    }
+  } catch (err) {
+    const e = signalled ? new AbortedError(`write stopped by ${signalled}`, err) : toCqPipeError(err);
+    const code = reportError(e, logger);
+    process.stderr.write(summaryLine(stats.resources, stats.errorCount + 1, 0, Date.now() - started) + '\n');
+    if (signalled) return signalled === 'SIGINT' ? 130 : 143;
+    return code;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

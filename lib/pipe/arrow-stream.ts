@@ -1,0 +1,121 @@
+/**
+ * The pipe format (SPEC §3): a sequence of Arrow IPC streams ("segments"). A table segment is
+ * the table's schema (with cq:table_name and the column flags) and one batch of its rows. Control
+ * messages are segments whose schema metadata holds `cq:message` (migrate-table, delete-stale,
+ * checkpoint, table-error, sync-start, sync-end); migrate-table carries the table schema with one
+ * empty batch, the others one row with a JSON `payload`. Every segment is a complete, standalone
+ * Arrow IPC stream, readable by any Arrow reader.
+ */
+import type { Readable } from 'node:stream';
+import * as A from 'apache-arrow';
+import { utf8Data } from '../arrow-build.js';
+import { CqPipeError, SourceDataError } from '../errors.js';
+import type { SyncMessage } from '../messages.js';
+import { MD_TABLE_NAME, tableName, withSchemaMetadata } from '../schema.js';
+
+export const MD_MESSAGE = 'cq:message';
+
+/** first message of a `read` stream: who produced it */
+export interface SyncStartMessage {
+  kind: 'sync-start';
+  sourceName: string;
+  syncTime: string;
+  /** source path (connector), for messages */
+  source?: string;
+}
+
+export type PipeMessage = SyncMessage | SyncStartMessage;
+
+function payloadSegment(kind: string, payload: unknown): Uint8Array {
+  const schema = new A.Schema([new A.Field('payload', new A.Utf8(), false)], new Map([[MD_MESSAGE, kind]]));
+  const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 1, nullCount: 0, children: [utf8Data([JSON.stringify(payload)])] }));
+  return A.tableToIPC(new A.Table([batch]), 'stream');
+}
+
+export function encodeMessage(msg: PipeMessage): Uint8Array | undefined {
+  switch (msg.kind) {
+    case 'insert':
+      if (msg.batch.numRows === 0) return undefined;
+      return A.tableToIPC(new A.Table([msg.batch]), 'stream');
+    case 'migrate-table': {
+      const schema = withSchemaMetadata(msg.table, { [MD_MESSAGE]: 'migrate-table' });
+      // one empty batch: a stream without any batch would not end cleanly for readers
+      const children = schema.fields.map((f) => A.makeBuilder({ type: f.type }).finish().flush());
+      const empty = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 0, nullCount: 0, children }));
+      return A.tableToIPC(new A.Table([empty]), 'stream');
+    }
+    case 'delete-stale':
+      return payloadSegment('delete-stale', { table: msg.table, source_name: msg.sourceName, sync_time: msg.syncTime.toISOString() });
+    case 'checkpoint':
+      return payloadSegment('checkpoint', { id: msg.id, state: msg.state });
+    case 'table-error':
+      return payloadSegment('table-error', { table: msg.table, code: msg.error.code, message: msg.error.message, context: msg.error.context });
+    case 'sync-start':
+      return payloadSegment('sync-start', { source_name: msg.sourceName, sync_time: msg.syncTime, source: msg.source });
+    case 'sync-end':
+      return payloadSegment('sync-end', {});
+  }
+}
+
+function payloadOf(batch: A.RecordBatch): Record<string, unknown> {
+  const v = batch.getChild('payload')?.get(0);
+  if (typeof v !== 'string') throw new SourceDataError('a cq:message segment has no payload');
+  return JSON.parse(v) as Record<string, unknown>;
+}
+
+/** Decode a byte stream of segments (already detected as Arrow) into messages. */
+export async function* decodeArrowStream(input: Readable | AsyncIterable<Uint8Array>): AsyncGenerator<PipeMessage> {
+  let segment = 0;
+  try {
+    for await (const reader of A.RecordBatchReader.readAll(input as AsyncIterable<Uint8Array>) as AsyncIterable<A.RecordBatchReader>) {
+      segment++;
+      const kind = reader.schema.metadata.get(MD_MESSAGE);
+      if (kind === undefined) {
+        const table = reader.schema.metadata.get(MD_TABLE_NAME);
+        if (!table) throw new SourceDataError(`segment ${segment} names no table (schema metadata ${MD_TABLE_NAME})`);
+        for await (const batch of reader) if (batch.numRows > 0) yield { kind: 'insert', table, batch };
+        continue;
+      }
+      const batches: A.RecordBatch[] = [];
+      for await (const b of reader) batches.push(b);
+      switch (kind) {
+        case 'migrate-table': {
+          const md = new Map<string, string>(reader.schema.metadata);
+          md.delete(MD_MESSAGE);
+          yield { kind: 'migrate-table', table: new A.Schema(reader.schema.fields, md) };
+          break;
+        }
+        case 'delete-stale': {
+          const p = payloadOf(batches[0]!);
+          yield { kind: 'delete-stale', table: String(p.table), sourceName: String(p.source_name), syncTime: new Date(String(p.sync_time)) };
+          break;
+        }
+        case 'checkpoint': {
+          const p = payloadOf(batches[0]!);
+          yield { kind: 'checkpoint', id: String(p.id), state: p.state as Record<string, string> };
+          break;
+        }
+        case 'table-error': {
+          const p = payloadOf(batches[0]!);
+          yield { kind: 'table-error', table: String(p.table), error: new CqPipeError(String(p.code ?? 'CQ_ERR_SOURCE_READ'), String(p.message), { context: (p.context ?? {}) as never }) };
+          break;
+        }
+        case 'sync-start': {
+          const p = payloadOf(batches[0]!);
+          yield { kind: 'sync-start', sourceName: String(p.source_name), syncTime: String(p.sync_time), source: p.source as string | undefined };
+          break;
+        }
+        case 'sync-end':
+          yield { kind: 'sync-end' };
+          break;
+        default:
+          throw new SourceDataError(`segment ${segment}: unknown cq:message "${kind}"`);
+      }
+    }
+  } catch (err) {
+    if (err instanceof CqPipeError) throw err;
+    throw new SourceDataError(`stdin is not a valid cq-pipe Arrow stream (segment ${segment + 1}): ${(err as Error).message}`, { file: 'stdin' }, err);
+  }
+}
+
+export { tableName };

@@ -1,0 +1,93 @@
+/**
+ * The `ndjson` pipe format: one JSON object a line. `{"kind":"migrate-table","table":…,"columns":
+ * [{name,type,primary_key,not_null}]}` declares a table; `{"table":…,"row":{…}}` is a row; other
+ * control messages are `{"kind":"checkpoint"|"delete-stale"|"table-error"|"sync-start"|"sync-end",…}`.
+ */
+import { SourceDataError, CqPipeError } from '../errors.js';
+import { defineTable, isPrimaryKey, tableName } from '../schema.js';
+import { RowBatchBuilder, ValueError } from '../row-builder.js';
+import { typeName } from '../types.js';
+import { batchToJsonObjects } from '../arrow-json.js';
+import { linesOf } from './lines.js';
+import type { PipeMessage } from './arrow-stream.js';
+
+export function encodeNdjson(msg: PipeMessage): string | undefined {
+  switch (msg.kind) {
+    case 'migrate-table':
+      return JSON.stringify({ kind: 'migrate-table', table: tableName(msg.table), columns: msg.table.fields.map((f) => ({ name: f.name, type: typeName(f), primary_key: isPrimaryKey(f), not_null: !f.nullable })) }) + '\n';
+    case 'insert':
+      return batchToJsonObjects(msg.batch).map((row) => JSON.stringify({ table: msg.table, row })).join('\n') + '\n';
+    case 'checkpoint':
+      return JSON.stringify({ kind: 'checkpoint', id: msg.id, state: msg.state }) + '\n';
+    case 'delete-stale':
+      return JSON.stringify({ kind: 'delete-stale', table: msg.table, source_name: msg.sourceName, sync_time: msg.syncTime.toISOString() }) + '\n';
+    case 'table-error':
+      return JSON.stringify({ kind: 'table-error', table: msg.table, code: msg.error.code, message: msg.error.message }) + '\n';
+    case 'sync-start':
+      return JSON.stringify({ kind: 'sync-start', source_name: msg.sourceName, sync_time: msg.syncTime }) + '\n';
+    case 'sync-end':
+      return JSON.stringify({ kind: 'sync-end' }) + '\n';
+  }
+}
+
+export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, batchRows = 10000): AsyncGenerator<PipeMessage> {
+  const builders = new Map<string, { builder: RowBatchBuilder; lines: number[] }>();
+  function* flush(which?: string): Generator<PipeMessage> {
+    for (const [table, b] of builders) {
+      if ((which !== undefined && which !== table) || b.builder.length === 0) continue;
+      try {
+        yield { kind: 'insert', table, batch: b.builder.finish() };
+      } catch (err) {
+        if (err instanceof ValueError) throw new SourceDataError(err.message, { file: 'stdin', line: b.lines[err.index], table, column: err.column });
+        throw err;
+      }
+      b.lines = [];
+    }
+  }
+  for await (const { line, text } of linesOf(input)) {
+    let m: Record<string, unknown>;
+    try {
+      m = JSON.parse(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: 'stdin', line });
+    }
+    if (m.kind === undefined) {
+      const b = builders.get(String(m.table));
+      if (!b) throw new SourceDataError(`row for table "${String(m.table)}" before its migrate-table line`, { file: 'stdin', line });
+      b.builder.push((m.row ?? {}) as Record<string, unknown>);
+      b.lines.push(line);
+      if (b.builder.length >= batchRows) yield* flush(String(m.table));
+      continue;
+    }
+    switch (m.kind) {
+      case 'migrate-table': {
+        const columns = m.columns as { name: string; type: string; primary_key?: boolean; not_null?: boolean }[];
+        const table = defineTable({ name: String(m.table), columns });
+        yield* flush(String(m.table));
+        builders.set(String(m.table), { builder: new RowBatchBuilder(table), lines: [] });
+        yield { kind: 'migrate-table', table };
+        break;
+      }
+      case 'checkpoint':
+        yield* flush();
+        yield { kind: 'checkpoint', id: String(m.id), state: m.state as Record<string, string> };
+        break;
+      case 'table-error':
+        yield* flush();
+        yield { kind: 'table-error', table: String(m.table), error: new CqPipeError(String(m.code), String(m.message)) };
+        break;
+      case 'sync-start':
+        yield { kind: 'sync-start', sourceName: String(m.source_name), syncTime: String(m.sync_time) };
+        break;
+      case 'sync-end':
+        yield* flush();
+        yield { kind: 'sync-end' };
+        break;
+      case 'delete-stale':
+        break; // `write` decides delete-stale itself
+      default:
+        throw new SourceDataError(`unknown message kind "${String(m.kind)}"`, { file: 'stdin', line });
+    }
+  }
+  yield* flush();
+}
