@@ -1,0 +1,136 @@
+/** Unix pipes: read | write equals sync; Singer in and out; ndjson; inspect; TTY and EPIPE behaviour. */
+import { spawnSync } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import t from 'tap';
+import { readCommand } from '../lib/commands/read.js';
+import { CLI, tmpDir } from './helpers/index.js';
+import { freshDatabase, query } from './helpers/postgres.js';
+
+const sh = (cmd: string, env: NodeJS.ProcessEnv = {}) => spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { encoding: 'utf8', env: { ...process.env, ...env } });
+const cli = `"${process.execPath}" "${CLI}"`;
+
+async function pgConfig(dir: string, url: string, name = 'c.yml', extra = ''): Promise<string> {
+  const p = path.join(dir, name);
+  await writeFile(p, `kind: source
+spec:
+  name: demo
+  path: test
+  destinations: [pg]
+  deterministic_cq_id: true
+  spec: { num_tables: 2, num_rows: 3000, batch_rows: 700, preset: all-types }
+${extra}---
+kind: destination
+spec: { name: pg, path: postgresql, write_mode: overwrite-delete-stale, spec: { connection_string: "${url}" } }
+`);
+  return p;
+}
+
+/** table contents without the per-run sync time, as one digest per table */
+async function digest(url: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const tbl of ['test_table_0', 'test_table_1']) {
+    const [r] = await query<{ n: string; d: string }>(url, `SELECT count(*)::text AS n, md5(string_agg((to_jsonb(x) - '_cq_sync_time')::text, '|' ORDER BY id)) AS d FROM ${tbl} x`);
+    out[tbl] = `${r!.n}:${r!.d}`;
+  }
+  return out;
+}
+
+t.test('read | write gives the same destination contents as sync', async (t) => {
+  const dir = await tmpDir(t);
+  const a = await freshDatabase();
+  const b = await freshDatabase();
+  const viaSync = sh(`${cli} sync "${await pgConfig(dir, a, 'a.yml')}" --no-progress`);
+  t.equal(viaSync.status, 0, viaSync.stderr);
+  const cfgB = await pgConfig(dir, b, 'b.yml');
+  const viaPipe = sh(`${cli} read "${cfgB}" | ${cli} write "${cfgB}"`);
+  t.equal(viaPipe.status, 0, viaPipe.stderr);
+  t.match(viaPipe.stderr, /Sync completed successfully\. Resources: 6000/);
+  const [da, db] = [await digest(a), await digest(b)];
+  t.same(db, da, 'same rows, same values, same _cq_id and _cq_source_name');
+  t.equal(da.test_table_0!.split(':')[0], '3000');
+  // through the ndjson pipe format too
+  const c = await freshDatabase();
+  const cfgC = await pgConfig(dir, c, 'c.yml');
+  const viaNdjson = sh(`${cli} read "${cfgC}" --format ndjson | ${cli} write "${cfgC}"`);
+  t.equal(viaNdjson.status, 0, viaNdjson.stderr);
+  t.same(await digest(c), da, 'ndjson pipe format gives the same contents');
+});
+
+t.test('a failing read leaves no delete-stale: write sees no sync-end and exits 1', async (t) => {
+  const dir = await tmpDir(t);
+  const url = await freshDatabase();
+  const cfg = await pgConfig(dir, url);
+  t.equal(sh(`${cli} read "${cfg}" | ${cli} write "${cfg}"`).status, 0);
+  // truncate the stream: the second run's rows stay, the first run's rows are not deleted
+  const r = sh(`${cli} read "${cfg}" | head -c 20000 | ${cli} write "${cfg}"`);
+  t.not(r.status, 0);
+  t.match(r.stderr, /ended before its sync-end|not a valid cq-pipe Arrow stream/);
+  const [n] = await query<{ n: string }>(url, 'SELECT count(*)::text AS n FROM test_table_0');
+  t.equal(n!.n, '3000', 'nothing deleted');
+});
+
+t.test('Singer tap → write: SCHEMA/RECORD/STATE; state persisted after commit and echoed', async (t) => {
+  const dir = await tmpDir(t);
+  const url = await freshDatabase();
+  const cfg = path.join(dir, 's.yml');
+  await writeFile(cfg, `kind: source
+spec:
+  name: tap
+  path: test
+  destinations: [pg]
+  backend_options: { table_name: st, connection: "file://${dir}/state" }
+---
+kind: destination
+spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_string: "${url}" } }
+`);
+  const lines = [
+    { type: 'SCHEMA', stream: 'users', schema: { properties: { id: { type: 'integer' }, name: { type: ['string', 'null'] }, at: { type: 'string', format: 'date-time' } } }, key_properties: ['id'] },
+    ...Array.from({ length: 5 }, (_, i) => ({ type: 'RECORD', stream: 'users', record: { id: i, name: `u${i}`, at: '2024-01-01T00:00:00Z' } })),
+    { type: 'STATE', value: { bookmarks: { users: 4 } } },
+    { type: 'RECORD', stream: 'users', record: { id: 2, name: 'changed', at: '2024-01-02T00:00:00Z' } },
+    { type: 'STATE', value: { bookmarks: { users: 5 } } },
+  ];
+  await writeFile(path.join(dir, 'tap.out'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+  const r = sh(`cat "${path.join(dir, 'tap.out')}" | ${cli} write "${cfg}" | tail -1`);
+  t.equal(r.status, 0, r.stderr);
+  t.same(JSON.parse(r.stdout), { bookmarks: { users: 5 } }, 'the last durable state on stdout');
+  const rows = await query<{ id: string; name: string }>(url, 'SELECT id::text, name FROM users ORDER BY id');
+  t.same(rows.map((x) => [x.id, x.name]), [['0', 'u0'], ['1', 'u1'], ['2', 'changed'], ['3', 'u3'], ['4', 'u4']]);
+  const pk = await query<{ col: string }>(url, "SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'users'::regclass AND i.indisprimary");
+  t.same(pk.map((x) => x.col), ['id'], 'key_properties become the primary key');
+  const saved = JSON.parse(await readFile(path.join(dir, 'state', 'st.json'), 'utf8')) as Record<string, { value: string }>;
+  t.same(JSON.parse(saved.singer_state!.value), { bookmarks: { users: 5 } });
+});
+
+t.test('read --format singer feeds Singer targets; inspect summarizes a stream', async (t) => {
+  const dir = await tmpDir(t);
+  const cfg = path.join(dir, 'x.yml');
+  await writeFile(cfg, 'kind: source\nspec: { name: demo, path: test, destinations: [m], spec: { num_rows: 1200, batch_rows: 500, incremental: true } }\n---\nkind: destination\nspec: { name: m, path: memory }\n');
+  const singer = sh(`${cli} read "${cfg}" --format singer`);
+  t.equal(singer.status, 0, singer.stderr);
+  const msgs = singer.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; value?: Record<string, string> });
+  t.equal(msgs.filter((m) => m.type === 'SCHEMA').length, 1);
+  t.equal(msgs.filter((m) => m.type === 'RECORD').length, 1200);
+  t.equal(msgs.filter((m) => m.type === 'STATE').length, 3, 'one STATE per checkpoint');
+  const inspect = sh(`${cli} read "${cfg}" | ${cli} inspect`);
+  t.equal(inspect.status, 0, inspect.stderr);
+  t.match(inspect.stdout, /format: arrow/);
+  t.match(inspect.stdout, /table +test_table_0/);
+  t.match(inspect.stdout, /test_table_0 +1200 rows in 3 batches/);
+  t.match(inspect.stdout, /checkpoint +test_table_0:1200/);
+});
+
+t.test('no binary to a terminal; a closed pipe ends quietly', async (t) => {
+  const dir = await tmpDir(t);
+  const cfg = path.join(dir, 'x.yml');
+  await writeFile(cfg, 'kind: source\nspec: { name: demo, path: test, destinations: [m], spec: { num_rows: 200000 } }\n---\nkind: destination\nspec: { name: m, path: memory }\n');
+  const tty = Object.assign(new PassThrough(), { isTTY: true });
+  const code = await readCommand([cfg], { 'log-level': 'error' }, tty);
+  t.equal(code, 2, 'usage error');
+  t.equal(tty.read(), null, 'nothing written to the terminal');
+  const head = sh(`${cli} read "${cfg}" | head -c 1000 > /dev/null; echo "\${PIPESTATUS[0]}"`);
+  t.equal(head.stdout.trim(), '0', 'EPIPE exits 0');
+  t.notMatch(head.stderr, /EPIPE|Error/);
+});
