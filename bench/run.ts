@@ -78,11 +78,29 @@ async function main() {
   const work = await mkdtemp(path.join(os.tmpdir(), 'cq-pipe-bench-'));
   const runs: Run[] = [];
   let postgres: unknown;
+  let pipe: { sync_seconds: number; read_write_seconds: number; ratio: number } | undefined;
   const only = process.env.BENCH_ONLY;
   try {
     if (!only || only === 'file') {
       runs.push(await syncRun('test_to_parquet', work, 'format: parquet'));
       runs.push(await syncRun('test_to_ndjson', work, 'format: ndjson'));
+    }
+    if (!only || only === 'pipe') {
+      // read | write against sync on the same config (SPEC §5: ≤ 1.2×)
+      const cfg = path.join(work, 'pipe.yml');
+      await writeFile(cfg, `kind: source
+spec: { name: bench, path: test, destinations: [out], spec: { num_rows: ${ROWS}, preset: bench } }
+---
+kind: destination
+spec: { name: out, path: file, spec: { path: "${work}/pipe-out/{{TABLE}}/{{UUID}}.{{FORMAT}}", format: parquet } }
+`);
+      const viaSync = await timedSync('pipe_sync', cfg, work);
+      const t0 = process.hrtime.bigint();
+      const r = await sh('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" read "${cfg}" --log-level warn | "${process.execPath}" "${CLI}" write "${cfg}" --log-level warn`]);
+      const pipeSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (r.code !== 0) throw new Error(`read | write failed: ${r.stderr}`);
+      pipe = { sync_seconds: Math.round(viaSync.seconds * 100) / 100, read_write_seconds: Math.round(pipeSeconds * 100) / 100, ratio: Math.round((pipeSeconds / viaSync.seconds) * 100) / 100 };
+      process.stdout.write(`read | write           ${pipe.read_write_seconds}s vs sync ${pipe.sync_seconds}s: ratio ${pipe.ratio}× (target ≤ 1.2×)\n`);
     }
     if (!only || only === 'postgres') {
       postgres = await postgresBench(work, ROWS, (name, cfg) => timedSync(name, cfg, work), (m) => process.stdout.write(`  ${m}\n`));
@@ -103,7 +121,7 @@ async function main() {
   for (const r of runs) {
     process.stdout.write(`${r.name.padEnd(20)} ${r.rows.toLocaleString('en-US')} rows in ${r.seconds.toFixed(2)}s = ${r.rows_per_s.toLocaleString('en-US')} rows/s, peak RSS ${r.peak_rss_mb} MB${r.output_mb !== undefined ? `, output ${r.output_mb} MB` : ''}\n`);
   }
-  const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, rows: ROWS, runs, postgres };
+  const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, rows: ROWS, runs, pipe, postgres };
   await writeFile(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
   process.stdout.write(`wrote bench/results.json\n`);
 }
