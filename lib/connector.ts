@@ -40,6 +40,11 @@ export interface SourceClient {
    * `table-error` and stops; other tables continue.
    */
   read(tables: A.Schema[], opts: ReadOptions): AsyncIterable<SyncMessage>;
+  /**
+   * The source splits its own work units by `ReadOptions.shard` (e.g. the files of a file source);
+   * the engine then hands it every selected table instead of splitting tables between shards.
+   */
+  shardsItself?: boolean;
   close?(): Promise<void>;
 }
 

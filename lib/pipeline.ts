@@ -219,7 +219,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
     const opened = await openSource(source, ctx);
     client = opened.client;
     let tables = opened.tables;
-    if (ctx.shard) tables = tables.filter((_, i) => i % ctx.shard!.total === ctx.shard!.num - 1);
+    if (ctx.shard && !client.shardsItself) tables = tables.filter((_, i) => i % ctx.shard!.total === ctx.shard!.num - 1);
     log.info('sync started', { tables: tables.length, destinations: dests.map((d) => d.name).join(',') });
 
     const tracker = new CheckpointTracker(dests.length, state, log);

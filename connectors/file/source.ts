@@ -296,11 +296,15 @@ export const fileSource = defineSource<FileSourceSpec>({
     }
 
     return {
+      // --shard n/t splits files (across all selected tables), not just tables
+      shardsItself: true,
       async tables() {
         return (await getPlans()).map((p) => p.schema!);
       },
       async *read(tables, opts): AsyncIterable<SyncMessage> {
         const all = await getPlans();
+        let unit = 0;
+        const mine = (): boolean => !opts.shard || unit++ % opts.shard.total === opts.shard.num - 1;
         for (const schema of tables) {
           const name = tableName(schema);
           const plan = all.find((p) => p.spec.name === name);
@@ -311,6 +315,7 @@ export const fileSource = defineSource<FileSourceSpec>({
             const saved = inc ? parseFileState(opts.state.get(name)) : { files: {} };
             let maxCursor = saved.cursor;
             for (const file of plan.files) {
+              if (!mine()) continue;
               const sig = inc ? await fileSignature(file) : '';
               if (inc && saved.files[file] === sig) continue; // loaded by an earlier sync, unchanged
               const messages = plan.format.kind === 'rows' ? readRows(plan, plan.format, schema, opts.signal, file) : readColumnar(plan, schema, opts.signal, file);

@@ -48,7 +48,7 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
     const saved = state.entries();
     await state.close();
     const { client, tables: selected } = await openSource(source, { logger, invocationId: o['invocation-id'] ?? '', syncTime });
-    const tables = shard ? selected.filter((_, i) => i % shard.total === shard.num - 1) : selected;
+    const tables = shard && !client.shardsItself ? selected.filter((_, i) => i % shard.total === shard.num - 1) : selected;
     const stats = new SyncStats();
     const encode = format === 'arrow' ? encodeMessage : format === 'ndjson' ? encodeNdjson : encodeSinger;
     const emit = async (m: PipeMessage) => {
