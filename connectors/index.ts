@@ -13,6 +13,7 @@ import { fileDestination } from './file/destination.js';
 import { memoryDestination, memoryTables } from './memory.js';
 import { postgresDestination } from './postgresql/destination.js';
 import { postgresSource } from './postgresql/source.js';
+import { s3Destination } from './s3/destination.js';
 
 export const SOURCES: Record<string, SourceConnector<any>> = {
   test: testSource,
@@ -24,6 +25,7 @@ export const DESTINATIONS: Record<string, DestinationConnector<any>> = {
   file: fileDestination,
   memory: memoryDestination,
   postgresql: postgresDestination,
+  s3: s3Destination,
 };
 
 function looksLikeModulePath(p: string): boolean {

@@ -6,7 +6,7 @@
 import * as A from 'apache-arrow';
 import { SchemaIncompatibleError } from '../../../lib/errors.js';
 import { relabel } from '../../../lib/schema.js';
-import type { FileSink } from './sink.js';
+import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
 
 const EOS = Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
@@ -25,7 +25,7 @@ function sameShape(a: A.Schema, b: A.Schema): boolean {
 export class ArrowWriter implements FormatWriter {
   rows = 0;
   #header: Uint8Array | undefined;
-  constructor(readonly sink: FileSink, readonly schema: A.Schema) {}
+  constructor(readonly sink: ByteSink, readonly schema: A.Schema) {}
   get path(): string {
     return this.sink.path;
   }

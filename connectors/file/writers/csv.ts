@@ -1,14 +1,14 @@
 /** CSV: a header row, then one row per record, RFC 4180 quoting (rendering: lib/arrow-json.ts). */
 import type * as A from 'apache-arrow';
 import { batchToCsv, csvHeader } from '../../../lib/arrow-json.js';
-import type { FileSink } from './sink.js';
+import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
 import { slices } from './slices.js';
 
 export class CsvWriter implements FormatWriter {
   rows = 0;
-  private constructor(readonly sink: FileSink) {}
-  static async open(sink: FileSink, schema: A.Schema): Promise<CsvWriter> {
+  private constructor(readonly sink: ByteSink) {}
+  static async open(sink: ByteSink, schema: A.Schema): Promise<CsvWriter> {
     await sink.write(csvHeader(schema));
     return new CsvWriter(sink);
   }

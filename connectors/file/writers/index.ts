@@ -4,6 +4,7 @@
  */
 import type * as A from 'apache-arrow';
 import { FileSink } from './sink.js';
+import type { ByteSink } from './byte-sink.js';
 import { NdjsonWriter } from './ndjson.js';
 import { CsvWriter } from './csv.js';
 import { ArrowWriter } from './arrow.js';
@@ -17,7 +18,7 @@ export type Compression = typeof COMPRESSIONS[number];
 export const GZIP_FORMATS: readonly FileFormat[] = ['ndjson', 'csv'];
 
 export interface FormatWriter {
-  /** temp file being written */
+  /** temp file (or object) being written */
   readonly path: string;
   /** rows written so far */
   readonly rows: number;
@@ -34,9 +35,14 @@ export function formatExtension(format: FileFormat, compression: Compression): s
   return compression === 'gzip' ? `${format}.gz` : format;
 }
 
-export async function openFormatWriter(format: FileFormat, compression: Compression, file: string, schema: A.Schema): Promise<FormatWriter> {
-  if (format === 'parquet') return ParquetWriter.open(file, schema);
-  const sink = await FileSink.open(file, compression === 'gzip');
+export function openFormatWriter(format: FileFormat, compression: Compression, file: string, schema: A.Schema): Promise<FormatWriter> {
+  return openFormatWriterOn(format, compression, (gzip) => FileSink.open(file, gzip), schema);
+}
+
+/** A format writer into any byte sink (a temp file, an S3 upload); `openSink(gzip)` makes it. */
+export async function openFormatWriterOn(format: FileFormat, compression: Compression, openSink: (gzip: boolean) => Promise<ByteSink>, schema: A.Schema): Promise<FormatWriter> {
+  if (format === 'parquet') return ParquetWriter.openOn(() => openSink(false), schema);
+  const sink = await openSink(compression === 'gzip');
   switch (format) {
     case 'ndjson': return new NdjsonWriter(sink);
     case 'csv': return CsvWriter.open(sink, schema);

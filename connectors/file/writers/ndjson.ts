@@ -1,13 +1,13 @@
 /** NDJSON: one JSON object per row and line (value rendering: lib/arrow-json.ts). */
 import type * as A from 'apache-arrow';
 import { batchToNdjson } from '../../../lib/arrow-json.js';
-import type { FileSink } from './sink.js';
+import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
 import { slices } from './slices.js';
 
 export class NdjsonWriter implements FormatWriter {
   rows = 0;
-  constructor(readonly sink: FileSink) {}
+  constructor(readonly sink: ByteSink) {}
   get path(): string {
     return this.sink.path;
   }

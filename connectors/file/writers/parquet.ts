@@ -15,6 +15,7 @@ import { ReadableStream, type ReadableStreamDefaultController } from 'node:strea
 import { extensionOf } from '../../../lib/types.js';
 import { SchemaIncompatibleError } from '../../../lib/errors.js';
 import { FileSink } from './sink.js';
+import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
 
 type ParquetWasm = typeof import('parquet-wasm');
@@ -120,7 +121,7 @@ function sameShape(a: A.Schema, b: A.Schema): boolean {
 
 export class ParquetWriter implements FormatWriter {
   rows = 0;
-  readonly #sink: FileSink;
+  readonly #sink: ByteSink;
   readonly #schema: A.Schema;
   readonly #target: A.Schema;
   readonly #pw: ParquetWasm;
@@ -130,7 +131,7 @@ export class ParquetWriter implements FormatWriter {
   #error: Error | undefined;
   readonly #input: ReadableStream<unknown>;
 
-  private constructor(pw: ParquetWasm, sink: FileSink, schema: A.Schema) {
+  private constructor(pw: ParquetWasm, sink: ByteSink, schema: A.Schema) {
     this.#pw = pw;
     this.#sink = sink;
     this.#schema = schema;
@@ -150,7 +151,12 @@ export class ParquetWriter implements FormatWriter {
     );
   }
 
-  static async open(file: string, schema: A.Schema): Promise<ParquetWriter> {
+  static open(file: string, schema: A.Schema): Promise<ParquetWriter> {
+    return ParquetWriter.openOn(() => FileSink.open(file, false), schema);
+  }
+
+  /** a writer into any sink (opened only after the schema checks pass) */
+  static async openOn(openSink: () => Promise<ByteSink>, schema: A.Schema): Promise<ParquetWriter> {
     for (const f of schema.fields) {
       const bad = unionPath(f);
       if (bad) {
@@ -159,7 +165,7 @@ export class ParquetWriter implements FormatWriter {
       }
     }
     const pw = await parquetWasm();
-    const sink = await FileSink.open(file, false);
+    const sink = await openSink();
     return new ParquetWriter(pw, sink, schema);
   }
 

@@ -1,0 +1,123 @@
+/**
+ * A ByteSink that streams into one S3 object with @aws-sdk/lib-storage's Upload: bytes are cut
+ * into parts of PART_SIZE as they come and uploaded PART_QUEUE at a time (multipart; an object
+ * under one part becomes a single PutObject), so no object is ever held whole in memory — at most
+ * PART_QUEUE parts plus the stream buffer. The object appears only when the upload completes, so
+ * readers never see a partial object; `discard` aborts the multipart upload (no parts are left).
+ */
+import { PassThrough, type Writable } from 'node:stream';
+import { createGzip, type ZlibOptions } from 'node:zlib';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { ByteSink } from '../file/writers/byte-sink.js';
+
+/** bytes per multipart part (S3's minimum is 5 MiB; 10,000 parts → objects up to ~78 GiB) */
+export const PART_SIZE = 8 * 1024 * 1024;
+/** parts uploaded concurrently per object */
+export const PART_QUEUE = 2;
+/** bytes buffered before `write` waits */
+const HIGH_WATER_MARK = 4 * 1024 * 1024;
+
+export interface S3SinkOptions {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  gzip: boolean;
+  contentType?: string;
+  /** called with the part count and bytes once the object is complete */
+  onDone?: (info: { parts: number; bytes: number; etag?: string }) => void;
+}
+
+export class S3Sink implements ByteSink {
+  readonly path: string;
+  readonly #head: Writable;
+  readonly #body: PassThrough;
+  readonly #upload: Upload;
+  readonly #done: Promise<void>;
+  #error: Error | undefined;
+  #ended = false;
+  #parts = 0;
+  #bytes = 0;
+
+  constructor(opts: S3SinkOptions) {
+    this.path = `s3://${opts.bucket}/${opts.key}`;
+    this.#body = new PassThrough({ highWaterMark: HIGH_WATER_MARK });
+    if (opts.gzip) {
+      const z = createGzip({ highWaterMark: HIGH_WATER_MARK } as ZlibOptions);
+      z.on('error', (e) => this.#body.destroy(e));
+      z.pipe(this.#body);
+      this.#head = z;
+    } else {
+      this.#head = this.#body;
+    }
+    this.#upload = new Upload({
+      client: opts.client,
+      params: {
+        Bucket: opts.bucket,
+        Key: opts.key,
+        Body: this.#body,
+        // .gz objects are stored as gzip files (no Content-Encoding, so no client unpacks them by surprise)
+        ...(opts.gzip ? { ContentType: 'application/gzip' } : opts.contentType ? { ContentType: opts.contentType } : {}),
+      },
+      partSize: PART_SIZE,
+      queueSize: PART_QUEUE,
+      leavePartsOnError: false,
+    });
+    this.#upload.on('httpUploadProgress', (p) => {
+      if (p.part !== undefined) this.#parts = Math.max(this.#parts, p.part);
+    });
+    this.#done = this.#upload.done().then(
+      (out) => {
+        opts.onDone?.({ parts: this.#parts, bytes: this.#bytes, etag: (out as { ETag?: string }).ETag });
+      },
+      (err: unknown) => {
+        const e = err instanceof Error ? err : new Error(String(err));
+        this.#error ??= e;
+        this.#head.destroy();
+        throw e;
+      },
+    );
+    this.#done.catch(() => {});
+  }
+
+  async write(chunk: Uint8Array | string): Promise<void> {
+    if (this.#error) throw this.#error;
+    if (this.#ended) throw new Error(`write after end of ${this.path}`);
+    const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+    if (n === 0) return;
+    this.#bytes += n;
+    if (this.#head.write(chunk)) return;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = () => { cleanup(); resolve(); };
+      const onFail = () => { cleanup(); reject(this.#error ?? new Error(`${this.path} closed`)); };
+      const cleanup = () => {
+        this.#head.off('drain', onDrain);
+        this.#head.off('close', onFail);
+      };
+      this.#head.once('drain', onDrain);
+      this.#head.once('close', onFail);
+      this.#done.catch(onFail);
+    });
+    if (this.#error) throw this.#error;
+  }
+
+  /** Flush and complete the upload; resolves when the object exists. */
+  async end(): Promise<void> {
+    if (this.#error) throw this.#error;
+    this.#ended = true;
+    this.#head.end();
+    await this.#done;
+  }
+
+  /**
+   * Stop and abort. The body fails (so the Upload never sends what it has as a complete object)
+   * and the Upload aborts its multipart upload before `done()` settles. Never throws.
+   */
+  async discard(): Promise<void> {
+    this.#ended = true;
+    const err = (this.#error ??= new Error(`${this.path} discarded`));
+    this.#body.destroy(err);
+    if (this.#head !== this.#body) this.#head.destroy();
+    await this.#done.catch(() => {});
+  }
+}

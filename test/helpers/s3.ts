@@ -1,0 +1,108 @@
+/**
+ * A real S3 HTTP API for tests: s3rver on a free loopback port, storing into a temp dir. Started
+ * once per test process (on first use) and stopped in tap.teardown. Every request it serves is
+ * logged (method and URL), so tests can count e.g. UploadPart calls.
+ */
+import { createRequire } from 'node:module';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import t from 'tap';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+
+interface S3rverInstance {
+  run(): Promise<{ port: number; address: string }>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}
+type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
+
+export const S3_ACCESS_KEY = 'S3RVER';
+export const S3_SECRET_KEY = 'S3RVER';
+
+export interface S3Server {
+  endpoint: string;
+  dir: string;
+  /** every request served: method and URL (path and query) */
+  requests: { method: string; url: string }[];
+}
+
+let started: Promise<S3Server> | undefined;
+
+export function s3Server(): Promise<S3Server> {
+  started ??= (async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cq-s3rver-'));
+    const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
+    const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, vhostBuckets: false });
+    const addr = await server.run();
+    const requests: S3Server['requests'] = [];
+    server.httpServer!.prependListener('request', (req) => requests.push({ method: req.method ?? '', url: req.url ?? '' }));
+    t.teardown(async () => {
+      server.httpServer?.closeAllConnections();
+      await server.close().catch(() => {});
+      await rm(dir, { recursive: true, force: true });
+    });
+    return { endpoint: `http://127.0.0.1:${addr.port}`, dir, requests };
+  })();
+  return started;
+}
+
+/** An SDK client of the test server (path-style, its static keys). */
+let shared: Promise<S3Client> | undefined;
+
+export function s3Client(): Promise<S3Client> {
+  shared ??= makeClient();
+  return shared;
+}
+
+async function makeClient(): Promise<S3Client> {
+  const { endpoint } = await s3Server();
+  const client = new S3Client({
+    endpoint, region: 'us-east-1', forcePathStyle: true,
+    credentials: { accessKeyId: S3_ACCESS_KEY, secretAccessKey: S3_SECRET_KEY },
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  t.teardown(() => client.destroy());
+  return client;
+}
+
+let buckets = 0;
+
+/** A new empty bucket with a unique name. */
+export async function createBucket(prefix = 'bkt'): Promise<string> {
+  const name = `${prefix}-${process.pid}-${++buckets}`;
+  const client = await s3Client();
+  await client.send(new CreateBucketCommand({ Bucket: name }));
+  return name;
+}
+
+/** The connection keys of an s3 connector spec pointing at the test server. */
+export async function s3Spec(bucket: string): Promise<Record<string, unknown>> {
+  const { endpoint } = await s3Server();
+  return { bucket, region: 'us-east-1', endpoint, use_path_style: true, access_key_id: S3_ACCESS_KEY, secret_access_key: S3_SECRET_KEY };
+}
+
+export async function putObject(bucket: string, key: string, body: Uint8Array | string): Promise<void> {
+  const client = await s3Client();
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+export async function getObject(bucket: string, key: string): Promise<Buffer> {
+  const client = await s3Client();
+  const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return Buffer.from(await out.Body!.transformToByteArray());
+}
+
+/** Every key under a prefix, sorted, with its size and ETag. */
+export async function listObjects(bucket: string, prefix = ''): Promise<{ key: string; size: number; etag: string }[]> {
+  const client = await s3Client();
+  const out: { key: string; size: number; etag: string }[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, etag: o.ETag ?? '' });
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
