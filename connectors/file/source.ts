@@ -14,7 +14,8 @@ import { RowBatchBuilder, ValueError } from '../../lib/row-builder.js';
 import { inferColumns } from '../../lib/infer.js';
 import { MD_INCREMENTAL, MD_PRIMARY_KEY, MD_TABLE_INCREMENTAL, MD_TABLE_NAME, defineTable, relabel, tableName, withFieldMetadata, type ColumnDef } from '../../lib/schema.js';
 import { parseColumnType, TYPE_NAMES, dataTypeName } from '../../lib/types.js';
-import { atOrPast, fileSignature, maxOf, parseFileState } from './incremental.js';
+import { atOrPast, maxOf, parseFileState } from './incremental.js';
+import { localFile, type InputFile } from './inputs.js';
 import { FILE_FORMATS, FORMATS, formatFromName, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
 
 export interface FileTableSpec {
@@ -47,7 +48,8 @@ const columnSchema = {
   },
 } as const;
 
-const configSchema = {
+/** The JSON schema of a file source spec (the s3 source extends it). */
+export const fileSourceSchema = {
   type: 'object',
   additionalProperties: false,
   required: ['tables'],
@@ -85,7 +87,8 @@ const configSchema = {
   },
 } as const;
 
-function validate(spec: FileSourceSpec): SpecProblem[] {
+/** Checks of a file source spec beyond its schema (the s3 source reuses them). */
+export function validateFileSource(spec: FileSourceSpec): SpecProblem[] {
   const problems: SpecProblem[] = [];
   const names = new Set<string>();
   spec.tables.forEach((t, i) => {
@@ -162,186 +165,214 @@ interface TablePlan {
   warned?: boolean;
   spec: FileTableSpec;
   format: Format;
-  files: string[];
+  files: InputFile[];
   schema?: A.Schema;
+}
+
+/**
+ * Where a table's files come from: the inputs matching its `files` patterns, in a stable order
+ * (local globs here, S3 key globs in connectors/s3/source.ts).
+ */
+export interface FileLister {
+  list(table: FileTableSpec): Promise<InputFile[]>;
+  /** where relative patterns point, for "no files match" messages */
+  describe(table: FileTableSpec): string;
+}
+
+/** Local files matched by fast-glob, relative patterns against `baseDir`. */
+export function localLister(baseDir: string): FileLister {
+  return {
+    async list(t) {
+      const patterns = (Array.isArray(t.files) ? t.files : [t.files]).map((p) => (path.isAbsolute(p) ? p : path.join(baseDir, p)).split(path.sep).join('/'));
+      const files = await fg(patterns, { onlyFiles: true, unique: true, absolute: true });
+      return files.sort().map(localFile);
+    },
+    describe: () => `relative to ${baseDir}`,
+  };
+}
+
+/**
+ * The table logic of the file source over any FileLister: formats, inference, row building,
+ * incremental state (keyed by InputFile.name, compared by InputFile.signature) and file sharding.
+ */
+export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContext, lister: FileLister): SourceClient {
+  const batchRows = spec.batch_rows ?? 10000;
+  const csvOf = (t: FileTableSpec): CsvOptions => ({ delimiter: ',', quote: '"', escape: '"', header: true, ...t.csv });
+  let plans: Promise<TablePlan[]> | undefined;
+
+  const resolveFiles = (t: FileTableSpec): Promise<InputFile[]> => lister.list(t);
+
+  const schemaOf = async (plan: TablePlan): Promise<A.Schema> => {
+    const t = plan.spec;
+    const pk = new Set(t.primary_key ?? []);
+    const incremental = t.incremental !== undefined && t.incremental !== false;
+    const cursor = typeof t.incremental === 'object' ? t.incremental.cursor : undefined;
+    if (t.columns) {
+      return defineTable({ name: t.name, incremental, columns: t.columns.map((c) => ({ ...c, primary_key: c.primary_key || pk.has(c.name), incremental: c.name === cursor })) });
+    }
+    if (plan.files.length === 0) {
+      throw new SourceReadError(`no files match ${JSON.stringify(t.files)} (${lister.describe(t)}), so the columns cannot be inferred`, { connector: ctx.name, table: t.name }, undefined);
+    }
+    let columns: ColumnDef[];
+    if (plan.format.kind === 'columnar') {
+      const own = await plan.format.schema(plan.files[0]!);
+      const fields = own.fields.map((f) => {
+        const n = normalizeField(f);
+        return pk.has(f.name) ? withFieldMetadata(n, { [MD_PRIMARY_KEY]: 'true' }, false) : n;
+      });
+      const missing = [...pk].find((k) => !own.fields.some((f) => f.name === k));
+      if (missing) throw new SourceReadError(`primary key column "${missing}" is not in ${plan.files[0]!.name}`, { connector: ctx.name, table: t.name, file: plan.files[0]!.name });
+      if (cursor && !fields.some((f) => f.name === cursor)) throw new SourceReadError(`incremental cursor "${cursor}" is not a column of ${plan.files[0]!.name}`, { connector: ctx.name, table: t.name, file: plan.files[0]!.name });
+      const md = new Map([[MD_TABLE_NAME, t.name]]);
+      if (incremental) md.set(MD_TABLE_INCREMENTAL, 'true');
+      return new A.Schema(fields.map((f) => (f.name === cursor ? withFieldMetadata(f, { [MD_INCREMENTAL]: 'true' }) : f)), md);
+    }
+    const sample: Record<string, unknown>[] = [];
+    const limit = t.infer_rows ?? 1000;
+    for (const file of plan.files) {
+      for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length })) sample.push(...chunk.rows);
+      if (sample.length >= limit) break;
+    }
+    columns = inferColumns(sample, plan.format.text).map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name), incremental: c.name === cursor }));
+    if (cursor && !columns.some((c) => c.name === cursor)) throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
+    if (columns.length === 0) throw new SourceReadError(`no rows to infer the columns from in ${plan.files.length} file(s); set columns explicitly`, { connector: ctx.name, table: t.name });
+    const missing = [...pk].find((k) => !columns.some((c) => c.name === k));
+    if (missing) throw new SourceReadError(`primary key column "${missing}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name }, undefined);
+    return defineTable({ name: t.name, columns, incremental });
+  };
+
+  const getPlans = (): Promise<TablePlan[]> => {
+    plans ??= Promise.all(spec.tables.map(async (t) => {
+      const format = FORMATS[t.format ?? formatFromName(Array.isArray(t.files) ? t.files[0]! : t.files)!];
+      const plan: TablePlan = { spec: t, format, files: await resolveFiles(t) };
+      plan.schema = await schemaOf(plan);
+      return plan;
+    }));
+    return plans;
+  };
+
+  async function* readRows(plan: TablePlan, format: RowFormat, schema: A.Schema, signal: AbortSignal, input: InputFile): AsyncIterable<SyncMessage> {
+    const file = input.name;
+    const t = plan.spec;
+    const name = tableName(schema);
+    const known = new Set(schema.fields.map((f) => f.name));
+    {
+      const builder = new RowBatchBuilder(schema, format.text);
+      let lines: number[] = [];
+      const flush = (): A.RecordBatch => {
+        try {
+          return builder.finish();
+        } catch (err) {
+          if (!(err instanceof ValueError)) throw err;
+          const pos = lines[err.index];
+          throw new SourceDataError(err.message, format.position === 'line' ? { table: name, file, line: pos, column: err.column } : { table: name, file, row: pos, column: err.column });
+        }
+      };
+      let checked = 0;
+      for await (const chunk of format.read(input, { signal, csv: csvOf(t) })) {
+        if (!plan.warned && checked < 100) {
+          for (const row of chunk.rows.slice(0, 100 - checked)) {
+            const extra = Object.keys(row).find((k) => !known.has(k));
+            if (extra !== undefined && !plan.warned) {
+              plan.warned = true;
+              ctx.logger.warn(`table ${name}: ${file} has a column "${extra}" that is not in the table's columns; it is ignored`, { table: name });
+            }
+          }
+          checked += chunk.rows.length;
+        }
+        const rows = chunk.rows;
+        for (let i = 0; i < rows.length; i++) {
+          builder.push(rows[i]!);
+          lines.push(chunk.lines[i]!);
+          if (builder.length >= batchRows) {
+            yield { kind: 'insert', table: name, batch: flush() };
+            lines = [];
+          }
+        }
+        if (signal.aborted) return;
+      }
+      if (builder.length > 0) yield { kind: 'insert', table: name, batch: flush() };
+    }
+  }
+
+  async function* readColumnar(plan: TablePlan, schema: A.Schema, signal: AbortSignal, input: InputFile): AsyncIterable<SyncMessage> {
+    const file = input.name;
+    const name = tableName(schema);
+    {
+      if (plan.format.kind !== 'columnar') return;
+      const own = await plan.format.schema(input);
+      const mismatch = sameShape(schema, own);
+      if (mismatch) throw new SourceDataError(`schema differs from the table's (taken from ${plan.files[0]!.name}): ${mismatch}`, { table: name, file });
+      const needsCast = own.fields.some((f, i) => f.type.typeId === A.Type.Timestamp && !A.util.compareTypes(f.type, schema.fields[i]!.type));
+      for await (const batch of plan.format.read(input, { signal, csv: csvOf(plan.spec), batchRows })) {
+        let b = batch;
+        if (needsCast) {
+          const children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f.type));
+          b = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
+        } else {
+          b = relabel(batch, schema);
+        }
+        if (b.numRows > 0) yield { kind: 'insert', table: name, batch: b };
+        if (signal.aborted) return;
+      }
+    }
+  }
+
+  return {
+    // --shard n/t splits files (across all selected tables), not just tables
+    shardsItself: true,
+    async tables() {
+      return (await getPlans()).map((p) => p.schema!);
+    },
+    async *read(tables, opts): AsyncIterable<SyncMessage> {
+      const all = await getPlans();
+      let unit = 0;
+      const mine = (): boolean => !opts.shard || unit++ % opts.shard.total === opts.shard.num - 1;
+      for (const schema of tables) {
+        const name = tableName(schema);
+        const plan = all.find((p) => p.spec.name === name);
+        if (!plan) continue;
+        try {
+          const inc = plan.spec.incremental;
+          const cursor = typeof inc === 'object' ? inc.cursor : undefined;
+          const saved = inc ? parseFileState(opts.state.get(name)) : { files: {} };
+          let maxCursor = saved.cursor;
+          for (const file of plan.files) {
+            if (!mine()) continue;
+            const sig = inc ? await file.signature() : '';
+            if (inc && saved.files[file.name] === sig) continue; // loaded by an earlier sync, unchanged
+            const messages = plan.format.kind === 'rows' ? readRows(plan, plan.format, schema, opts.signal, file) : readColumnar(plan, schema, opts.signal, file);
+            for await (const m of messages) {
+              if (m.kind !== 'insert' || !cursor) { yield m; continue; }
+              for (const part of atOrPast(m.batch, cursor, saved.cursor)) {
+                maxCursor = maxOf(maxCursor, part.max);
+                yield { kind: 'insert', table: name, batch: part.batch };
+              }
+            }
+            if (opts.signal.aborted) return;
+            if (inc) {
+              saved.files[file.name] = sig;
+              // durable once every row before it is committed: the file is then skipped next time
+              yield { kind: 'checkpoint', id: `${name}:${file.name}`, state: { [name]: JSON.stringify({ files: saved.files, ...(maxCursor !== undefined ? { cursor: maxCursor } : {}) }) } };
+            }
+          }
+        } catch (err) {
+          if (opts.signal.aborted) return;
+          const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: name });
+          e.context.table ??= name;
+          e.context.connector ??= ctx.name;
+          yield { kind: 'table-error', table: name, error: e };
+        }
+      }
+    },
+  };
 }
 
 export const fileSource = defineSource<FileSourceSpec>({
   name: 'file',
-  configSchema,
-  validate,
+  configSchema: fileSourceSchema,
+  validate: validateFileSource,
   create(spec, ctx: ConnectorContext): SourceClient {
-    const batchRows = spec.batch_rows ?? 10000;
-    const csvOf = (t: FileTableSpec): CsvOptions => ({ delimiter: ',', quote: '"', escape: '"', header: true, ...t.csv });
-    let plans: Promise<TablePlan[]> | undefined;
-
-    const resolveFiles = async (t: FileTableSpec): Promise<string[]> => {
-      const patterns = (Array.isArray(t.files) ? t.files : [t.files]).map((p) => (path.isAbsolute(p) ? p : path.join(ctx.baseDir, p)).split(path.sep).join('/'));
-      const files = await fg(patterns, { onlyFiles: true, unique: true, absolute: true });
-      return files.sort();
-    };
-
-    const schemaOf = async (plan: TablePlan): Promise<A.Schema> => {
-      const t = plan.spec;
-      const pk = new Set(t.primary_key ?? []);
-      const incremental = t.incremental !== undefined && t.incremental !== false;
-      const cursor = typeof t.incremental === 'object' ? t.incremental.cursor : undefined;
-      if (t.columns) {
-        return defineTable({ name: t.name, incremental, columns: t.columns.map((c) => ({ ...c, primary_key: c.primary_key || pk.has(c.name), incremental: c.name === cursor })) });
-      }
-      if (plan.files.length === 0) {
-        throw new SourceReadError(`no files match ${JSON.stringify(t.files)} (relative to ${ctx.baseDir}), so the columns cannot be inferred`, { connector: ctx.name, table: t.name }, undefined);
-      }
-      let columns: ColumnDef[];
-      if (plan.format.kind === 'columnar') {
-        const own = await plan.format.schema(plan.files[0]!);
-        const fields = own.fields.map((f) => {
-          const n = normalizeField(f);
-          return pk.has(f.name) ? withFieldMetadata(n, { [MD_PRIMARY_KEY]: 'true' }, false) : n;
-        });
-        const missing = [...pk].find((k) => !own.fields.some((f) => f.name === k));
-        if (missing) throw new SourceReadError(`primary key column "${missing}" is not in ${plan.files[0]}`, { connector: ctx.name, table: t.name, file: plan.files[0] });
-        if (cursor && !fields.some((f) => f.name === cursor)) throw new SourceReadError(`incremental cursor "${cursor}" is not a column of ${plan.files[0]}`, { connector: ctx.name, table: t.name, file: plan.files[0] });
-        const md = new Map([[MD_TABLE_NAME, t.name]]);
-        if (incremental) md.set(MD_TABLE_INCREMENTAL, 'true');
-        return new A.Schema(fields.map((f) => (f.name === cursor ? withFieldMetadata(f, { [MD_INCREMENTAL]: 'true' }) : f)), md);
-      }
-      const sample: Record<string, unknown>[] = [];
-      const limit = t.infer_rows ?? 1000;
-      for (const file of plan.files) {
-        for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length })) sample.push(...chunk.rows);
-        if (sample.length >= limit) break;
-      }
-      columns = inferColumns(sample, plan.format.text).map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name), incremental: c.name === cursor }));
-      if (cursor && !columns.some((c) => c.name === cursor)) throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
-      if (columns.length === 0) throw new SourceReadError(`no rows to infer the columns from in ${plan.files.length} file(s); set columns explicitly`, { connector: ctx.name, table: t.name });
-      const missing = [...pk].find((k) => !columns.some((c) => c.name === k));
-      if (missing) throw new SourceReadError(`primary key column "${missing}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name }, undefined);
-      return defineTable({ name: t.name, columns, incremental });
-    };
-
-    const getPlans = (): Promise<TablePlan[]> => {
-      plans ??= Promise.all(spec.tables.map(async (t) => {
-        const format = FORMATS[t.format ?? formatFromName(Array.isArray(t.files) ? t.files[0]! : t.files)!];
-        const plan: TablePlan = { spec: t, format, files: await resolveFiles(t) };
-        plan.schema = await schemaOf(plan);
-        return plan;
-      }));
-      return plans;
-    };
-
-    async function* readRows(plan: TablePlan, format: RowFormat, schema: A.Schema, signal: AbortSignal, file: string): AsyncIterable<SyncMessage> {
-      const t = plan.spec;
-      const name = tableName(schema);
-      const known = new Set(schema.fields.map((f) => f.name));
-      {
-        const builder = new RowBatchBuilder(schema, format.text);
-        let lines: number[] = [];
-        const flush = (): A.RecordBatch => {
-          try {
-            return builder.finish();
-          } catch (err) {
-            if (!(err instanceof ValueError)) throw err;
-            const pos = lines[err.index];
-            throw new SourceDataError(err.message, format.position === 'line' ? { table: name, file, line: pos, column: err.column } : { table: name, file, row: pos, column: err.column });
-          }
-        };
-        let checked = 0;
-        for await (const chunk of format.read(file, { signal, csv: csvOf(t) })) {
-          if (!plan.warned && checked < 100) {
-            for (const row of chunk.rows.slice(0, 100 - checked)) {
-              const extra = Object.keys(row).find((k) => !known.has(k));
-              if (extra !== undefined && !plan.warned) {
-                plan.warned = true;
-                ctx.logger.warn(`table ${name}: ${file} has a column "${extra}" that is not in the table's columns; it is ignored`, { table: name });
-              }
-            }
-            checked += chunk.rows.length;
-          }
-          const rows = chunk.rows;
-          for (let i = 0; i < rows.length; i++) {
-            builder.push(rows[i]!);
-            lines.push(chunk.lines[i]!);
-            if (builder.length >= batchRows) {
-              yield { kind: 'insert', table: name, batch: flush() };
-              lines = [];
-            }
-          }
-          if (signal.aborted) return;
-        }
-        if (builder.length > 0) yield { kind: 'insert', table: name, batch: flush() };
-      }
-    }
-
-    async function* readColumnar(plan: TablePlan, schema: A.Schema, signal: AbortSignal, file: string): AsyncIterable<SyncMessage> {
-      const name = tableName(schema);
-      {
-        if (plan.format.kind !== 'columnar') return;
-        const own = await plan.format.schema(file);
-        const mismatch = sameShape(schema, own);
-        if (mismatch) throw new SourceDataError(`schema differs from the table's (taken from ${plan.files[0]}): ${mismatch}`, { table: name, file });
-        const needsCast = own.fields.some((f, i) => f.type.typeId === A.Type.Timestamp && !A.util.compareTypes(f.type, schema.fields[i]!.type));
-        for await (const batch of plan.format.read(file, { signal, csv: csvOf(plan.spec), batchRows })) {
-          let b = batch;
-          if (needsCast) {
-            const children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f.type));
-            b = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
-          } else {
-            b = relabel(batch, schema);
-          }
-          if (b.numRows > 0) yield { kind: 'insert', table: name, batch: b };
-          if (signal.aborted) return;
-        }
-      }
-    }
-
-    return {
-      // --shard n/t splits files (across all selected tables), not just tables
-      shardsItself: true,
-      async tables() {
-        return (await getPlans()).map((p) => p.schema!);
-      },
-      async *read(tables, opts): AsyncIterable<SyncMessage> {
-        const all = await getPlans();
-        let unit = 0;
-        const mine = (): boolean => !opts.shard || unit++ % opts.shard.total === opts.shard.num - 1;
-        for (const schema of tables) {
-          const name = tableName(schema);
-          const plan = all.find((p) => p.spec.name === name);
-          if (!plan) continue;
-          try {
-            const inc = plan.spec.incremental;
-            const cursor = typeof inc === 'object' ? inc.cursor : undefined;
-            const saved = inc ? parseFileState(opts.state.get(name)) : { files: {} };
-            let maxCursor = saved.cursor;
-            for (const file of plan.files) {
-              if (!mine()) continue;
-              const sig = inc ? await fileSignature(file) : '';
-              if (inc && saved.files[file] === sig) continue; // loaded by an earlier sync, unchanged
-              const messages = plan.format.kind === 'rows' ? readRows(plan, plan.format, schema, opts.signal, file) : readColumnar(plan, schema, opts.signal, file);
-              for await (const m of messages) {
-                if (m.kind !== 'insert' || !cursor) { yield m; continue; }
-                for (const part of atOrPast(m.batch, cursor, saved.cursor)) {
-                  maxCursor = maxOf(maxCursor, part.max);
-                  yield { kind: 'insert', table: name, batch: part.batch };
-                }
-              }
-              if (opts.signal.aborted) return;
-              if (inc) {
-                saved.files[file] = sig;
-                // durable once every row before it is committed: the file is then skipped next time
-                yield { kind: 'checkpoint', id: `${name}:${file}`, state: { [name]: JSON.stringify({ files: saved.files, ...(maxCursor !== undefined ? { cursor: maxCursor } : {}) }) } };
-              }
-            }
-          } catch (err) {
-            if (opts.signal.aborted) return;
-            const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: name });
-            e.context.table ??= name;
-            e.context.connector ??= ctx.name;
-            yield { kind: 'table-error', table: name, error: e };
-          }
-        }
-      },
-    };
+    return createFileTableSource(spec, ctx, localLister(ctx.baseDir));
   },
 });

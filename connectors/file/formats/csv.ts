@@ -2,6 +2,7 @@
 import { parse } from 'csv-parse';
 import { SourceDataError } from '../../../lib/errors.js';
 import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+import type { InputFile } from '../inputs.js';
 
 const CHUNK = 2000;
 
@@ -9,7 +10,7 @@ export const csvFormat: RowFormat = {
   kind: 'rows',
   text: true,
   position: 'line',
-  async *read(file: string, ctx: ReadContext): AsyncIterable<RowChunk> {
+  async *read(file: InputFile, ctx: ReadContext): AsyncIterable<RowChunk> {
     const o = ctx.csv;
     const input = openText(file);
     const parser = parse({
@@ -28,11 +29,11 @@ export const csvFormat: RowFormat = {
         if (!header) {
           header = cells.map((c) => c.trim());
           const dup = header.find((h, i) => header!.indexOf(h) !== i);
-          if (dup !== undefined) throw new SourceDataError(`the header names column "${dup}" twice`, { file, line: rec.info.lines });
+          if (dup !== undefined) throw new SourceDataError(`the header names column "${dup}" twice`, { file: file.name, line: rec.info.lines });
           continue;
         }
         if (cells.length !== header.length) {
-          throw new SourceDataError(`expected ${header.length} fields, got ${cells.length}`, { file, line: rec.info.lines });
+          throw new SourceDataError(`expected ${header.length} fields, got ${cells.length}`, { file: file.name, line: rec.info.lines });
         }
         const row: Record<string, unknown> = {};
         for (let i = 0; i < header.length; i++) row[header[i]!] = cells[i];
@@ -48,7 +49,7 @@ export const csvFormat: RowFormat = {
     } catch (err) {
       if (err instanceof SourceDataError) throw err;
       const e = err as Error & { lines?: number; code?: string };
-      throw new SourceDataError(`malformed CSV: ${e.message}`, { file, line: e.lines }, err);
+      throw new SourceDataError(`malformed CSV: ${e.message}`, { file: file.name, line: e.lines }, err);
     } finally {
       input.destroy();
       parser.destroy();

@@ -3,7 +3,6 @@
  * with their line numbers, which lib/row-builder.ts turns into Arrow batches; columnar formats
  * (parquet, arrow) yield Arrow batches in the file's own schema.
  */
-import fs from 'node:fs';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type * as A from 'apache-arrow';
@@ -12,6 +11,7 @@ import { jsonFormat } from './json.js';
 import { csvFormat } from './csv.js';
 import { parquetFormat } from './parquet.js';
 import { arrowFormat } from './arrow.js';
+import type { InputFile } from '../inputs.js';
 
 export const FILE_FORMATS = ['ndjson', 'json', 'csv', 'parquet', 'arrow'] as const;
 export type FileFormat = (typeof FILE_FORMATS)[number];
@@ -44,13 +44,13 @@ export interface RowFormat {
   text: boolean;
   /** how `lines` are named in errors */
   position: 'line' | 'element';
-  read(file: string, ctx: ReadContext): AsyncIterable<RowChunk>;
+  read(file: InputFile, ctx: ReadContext): AsyncIterable<RowChunk>;
 }
 
 export interface ColumnarFormat {
   kind: 'columnar';
-  schema(file: string): Promise<A.Schema>;
-  read(file: string, ctx: ReadContext & { batchRows: number }): AsyncIterable<A.RecordBatch>;
+  schema(file: InputFile): Promise<A.Schema>;
+  read(file: InputFile, ctx: ReadContext & { batchRows: number }): AsyncIterable<A.RecordBatch>;
 }
 
 export type Format = RowFormat | ColumnarFormat;
@@ -74,10 +74,10 @@ export function formatFromName(file: string): FileFormat | undefined {
   return m ? BY_EXTENSION[m[1]!.toLowerCase()] : undefined;
 }
 
-/** a byte stream of a file, gunzipped when the name ends in .gz */
-export function openText(file: string): Readable {
-  const s = fs.createReadStream(file, { highWaterMark: 1 << 20 });
-  if (!/\.gz$/i.test(file)) return s;
+/** the bytes of an input, gunzipped when its name ends in .gz */
+export function openText(file: InputFile): Readable {
+  const s = file.stream();
+  if (!/\.gz$/i.test(file.name)) return s;
   const gz = createGunzip();
   s.on('error', (e) => gz.destroy(e));
   return s.pipe(gz);

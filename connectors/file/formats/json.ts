@@ -2,6 +2,7 @@
 import { streamArray } from 'stream-json/streamers/stream-array.js';
 import { SourceDataError } from '../../../lib/errors.js';
 import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+import type { InputFile } from '../inputs.js';
 
 const CHUNK = 2000;
 
@@ -9,7 +10,7 @@ export const jsonFormat: RowFormat = {
   kind: 'rows',
   text: false,
   position: 'element',
-  async *read(file: string, ctx: ReadContext): AsyncIterable<RowChunk> {
+  async *read(file: InputFile, ctx: ReadContext): AsyncIterable<RowChunk> {
     const input = openText(file);
     const items = streamArray.withParserAsStream();
     input.on('error', (e) => items.destroy(e));
@@ -21,7 +22,7 @@ export const jsonFormat: RowFormat = {
       for await (const item of items as AsyncIterable<{ key: number; value: unknown }>) {
         const v = item.value;
         if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-          throw new SourceDataError(`array element ${item.key}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file });
+          throw new SourceDataError(`array element ${item.key}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file: file.name });
         }
         chunk.rows.push(v as Record<string, unknown>);
         chunk.lines.push(item.key);
@@ -34,7 +35,7 @@ export const jsonFormat: RowFormat = {
       }
     } catch (err) {
       if (err instanceof SourceDataError) throw err;
-      throw new SourceDataError(`malformed JSON after element ${count - 1 < 0 ? 'start' : count - 1}: ${(err as Error).message}`, { file }, err);
+      throw new SourceDataError(`malformed JSON after element ${count - 1 < 0 ? 'start' : count - 1}: ${(err as Error).message}`, { file: file.name }, err);
     } finally {
       input.destroy();
       items.destroy();

@@ -2,12 +2,13 @@
 import { StringDecoder } from 'node:string_decoder';
 import { SourceDataError } from '../../../lib/errors.js';
 import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+import type { InputFile } from '../inputs.js';
 
 export const ndjsonFormat: RowFormat = {
   kind: 'rows',
   text: false,
   position: 'line',
-  async *read(file: string, ctx: ReadContext): AsyncIterable<RowChunk> {
+  async *read(file: InputFile, ctx: ReadContext): AsyncIterable<RowChunk> {
     const input = openText(file);
     const decoder = new StringDecoder('utf8');
     let tail = '';
@@ -21,10 +22,10 @@ export const ndjsonFormat: RowFormat = {
       try {
         v = JSON.parse(text);
       } catch (err) {
-        throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file, line });
+        throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: file.name, line });
       }
       if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-        throw new SourceDataError(`expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file, line });
+        throw new SourceDataError(`expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file: file.name, line });
       }
       chunk.rows.push(v as Record<string, unknown>);
       chunk.lines.push(line);
