@@ -22,6 +22,8 @@ Commands:
       --no-migrate              skip migrations (delete-stale still runs)
       --shard n/t               run shard n of t
       --summary-location FILE   append one JSON summary line per destination
+      --tables-metrics-location FILE
+                                per-table rows, errors and durations, rewritten every second
       --no-progress             no live progress on stderr
   migrate <config…>           apply the DDL each destination needs
       --plan                    print the DDL, execute nothing
@@ -48,7 +50,7 @@ Exit codes: 0 success, 1 sync failed, 2 usage or config error, 3 rows rejected (
 
 const COMMANDS = {
   sync: {
-    options: { ...GLOBAL_OPTIONS, 'no-migrate': { type: 'boolean' }, shard: { type: 'string' }, 'summary-location': { type: 'string' }, 'no-progress': { type: 'boolean' } },
+    options: { ...GLOBAL_OPTIONS, 'no-migrate': { type: 'boolean' }, shard: { type: 'string' }, 'summary-location': { type: 'string' }, 'tables-metrics-location': { type: 'string' }, 'no-progress': { type: 'boolean' } },
     run: (paths: string[], v: Record<string, unknown>) => syncCommand(paths, { ...v, progress: !v['no-progress'] }),
   },
   migrate: { options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => migrateCommand(paths, v) },

@@ -133,3 +133,14 @@ t.test('tables lists columns, types and keys (text and json)', async (t) => {
   t.match(JSON.stringify(out), /"test_table_0"/);
   t.match(JSON.stringify(out), /"_cq_id"/);
 });
+
+t.test('--tables-metrics-location writes per-table rows, errors and durations', async (t) => {
+  const dir = await tmpDir(t);
+  const metrics = path.join(dir, 'm', 'tables.json');
+  const r = cli(['sync', path.join(ROOT, 'examples/quickstart.yml'), '--tables-metrics-location', metrics, '--no-progress'], dir);
+  t.equal(r.status, 0, r.stderr);
+  const doc = JSON.parse(readFileSync(metrics, 'utf8')) as { status: string; tables: { source: string; table: string; rows: number; errors: number; duration_ms: number }[] };
+  t.equal(doc.status, 'succeeded');
+  t.same(doc.tables.map((x) => [x.source, x.table, x.rows, x.errors]), [['demo', 'test_table_0', 100000, 0], ['demo', 'test_table_1', 100000, 0]]);
+  t.ok(doc.tables.every((x) => x.duration_ms >= 0));
+});

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { loadConfig } from '../config/index.js';
 import { runSync, type Shard } from '../pipeline.js';
 import { UsageError } from '../errors.js';
+import { tableMetrics } from '../table-metrics.js';
 import { summaryLine } from '../stats.js';
 import { createProgress } from '../progress.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
@@ -12,6 +13,7 @@ export interface SyncOptions extends GlobalOptions {
   'no-migrate'?: boolean;
   shard?: string;
   'summary-location'?: string;
+  'tables-metrics-location'?: string;
   progress?: boolean;
 }
 
@@ -49,13 +51,15 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
     const shard = parseShard(o.shard);
     const config = await loadConfig(paths, { requireDestinations: true });
     for (const s of config.secrets) logger.addSecret(s);
+    const metrics = o['tables-metrics-location'] ? tableMetrics(o['tables-metrics-location']) : undefined;
     const result = await runSync({
       config, logger, shard, signal: ac.signal,
       invocationId: o['invocation-id'],
       noMigrate: o['no-migrate'],
-      onStats: (source, stats) => progress.track(source, stats),
+      onStats: (source, stats) => { progress.track(source, stats); metrics?.track(source, stats); },
     });
     progress.stop();
+    metrics?.stop(result.exitCode === 0 || result.exitCode === 3 ? 'succeeded' : 'failed');
     if (result.fatal) reportError(result.fatal, logger);
     if (o['summary-location']) {
       const file = path.resolve(o['summary-location']);
