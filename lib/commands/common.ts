@@ -1,4 +1,5 @@
 /** Shared CLI plumbing: options every command takes, logger set-up, error printing. */
+import { randomUUID } from 'node:crypto';
 import { CqPipeError, UsageError, toCqPipeError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../logger.js';
 
@@ -20,7 +21,10 @@ export function makeLogger(o: GlobalOptions, beforeWrite?: () => void): Logger {
   const format = (o['log-format'] ?? 'text') as LogFormat;
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
   if (!LOG_FORMATS.includes(format)) throw new UsageError(`--log-format "${format}" is not one of ${LOG_FORMATS.join(', ')}`);
-  return createLogger({ level, format, beforeWrite });
+  // one invocation id per run (--invocation-id or random): on every JSON log line, and the sync id
+  o['invocation-id'] ??= randomUUID();
+  const logger = createLogger({ level, format, beforeWrite });
+  return format === 'json' ? logger.child({ invocation_id: o['invocation-id'] }) : logger;
 }
 
 /** Print an error for humans (or as JSON), without a stack unless debugging. */
