@@ -15,7 +15,7 @@ import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import type * as A from 'apache-arrow';
-import type { LoadedConfig, SourceSpec, DestinationSpec } from './config/types.js';
+import type { LoadedConfig, SourceSpec, DestinationSpec, TransformerSpec } from './config/types.js';
 import type { ConnectorContext, DestinationClient, DestinationConnector, SourceClient } from './connector.js';
 import { parseDuration } from './connector.js';
 import type { CheckpointMessage, SyncMessage } from './messages.js';
@@ -30,6 +30,7 @@ import { AbortedError, CqPipeError, UnsupportedError, toCqPipeError } from './er
 import { createLogger, type Logger } from './logger.js';
 import { internalColumns } from '../transforms/internal-columns.js';
 import { writeMode } from '../transforms/write-mode.js';
+import { openTransformers } from '../transforms/index.js';
 import { resolveDestination, resolveSource } from '../connectors/index.js';
 import { VERSION } from './version.js';
 
@@ -185,12 +186,15 @@ export function batchCaps(connector: DestinationConnector, spec: Record<string, 
 /** Open a destination branch: a Writable of messages plus the promise of its pipeline. */
 export async function openDestination(
   dest: DestinationSpec,
-  ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & { noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void; onCheckpoint?: (msg: CheckpointMessage) => Promise<void> },
+  ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & {
+    noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void; onCheckpoint?: (msg: CheckpointMessage) => Promise<void>;
+    /** the config's transformer documents; the destination's `transformers` names are looked up here */
+    transformers?: readonly TransformerSpec[];
+  },
 ): Promise<{ input: Writable; done: Promise<void>; writer: BatchWriter; client: DestinationClient }> {
   const connector = await resolveDestination(dest.path, dest.origin.baseDir, { file: dest.origin.file, document: dest.origin.document, keyPath: 'spec.path' });
-  if (dest.transformers.length) {
-    throw new UnsupportedError(`destination ${dest.name} lists transformers (${dest.transformers.join(', ')}), which this version does not run yet`, { connector: dest.name });
-  }
+  // user transformers, in the destination's order, before write-mode rewriting (opened before the client: config errors leave nothing open)
+  const user = await openTransformers(dest.transformers, ctx.transformers ?? [], { destination: dest.name, logger: ctx.logger, syncTime: ctx.syncTime, invocationId: ctx.invocationId });
   const client = await connector.create(dest.spec, connectorContext(dest.name, dest.origin, ctx as SyncContext));
   const writer = new BatchWriter({
     client,
@@ -201,7 +205,9 @@ export async function openDestination(
     onCheckpoint: ctx.onCheckpoint,
   });
   const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
-  const done = pipeline(input, writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode }), writer, ctx.signal ? { signal: ctx.signal } : {});
+  const modes = writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode });
+  const stage = user ? (source: AsyncIterable<SyncMessage>) => modes(user(source)) : modes;
+  const done = pipeline(input, stage, writer, ctx.signal ? { signal: ctx.signal } : {});
   return { input, done, writer, client };
 }
 
@@ -223,7 +229,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
     log.info('sync started', { tables: tables.length, destinations: dests.map((d) => d.name).join(',') });
 
     const tracker = new CheckpointTracker(dests.length, state, log);
-    const branches = await Promise.all(dests.map((d) => openDestination(d, { ...ctx, signal: ac.signal, onCheckpoint: (m) => tracker.ack(m) })));
+    const branches = await Promise.all(dests.map((d) => openDestination(d, { ...ctx, transformers: ctx.config.transformers, signal: ac.signal, onCheckpoint: (m) => tracker.ack(m) })));
     const source$ = Readable.from(
       sourceMessages(client, tables, {
         sourceName, syncTime: ctx.syncTime, signal: ac.signal, stats: ctx.stats, logger: log,

@@ -13,6 +13,7 @@ import { KIND_SCHEMAS, KINDS, documentSchema, type Kind } from './schema.js';
 import { interpolate, PLUGIN_REF } from './interpolate.js';
 import { closest, didYouMean } from './suggest.js';
 import { expandPaths, readDocuments, type ConfigDocument, type KeyPath } from './yaml-docs.js';
+import { validateTransformer } from '../../transforms/index.js';
 
 export interface LoadOptions {
   /** every source must name destinations that exist (sync, migrate, validate-config) */
@@ -216,7 +217,9 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
     const origin: Origin = Object.freeze({ file: e.doc.file, document: e.doc.index, baseDir: path.dirname(path.resolve(e.doc.file)) });
     const p = e.spec.path as string;
     if (e.kind === 'transformer') {
-      transformers.push({ name: e.spec.name as string, path: p, spec: e.spec.spec as Record<string, unknown>, origin });
+      const own = await validateTransformer({ path: p, spec: e.spec.spec as Record<string, unknown>, baseDir: origin.baseDir });
+      for (const sp of own) problemAt(e, ['spec', ...sp.keyPath], sp.message, sp.hint);
+      if (own.length === 0) transformers.push({ name: e.spec.name as string, path: p, spec: e.spec.spec as Record<string, unknown>, origin });
       continue;
     }
     let connector: SourceConnector | DestinationConnector;
