@@ -14,11 +14,13 @@ import { memoryDestination, memoryTables } from './memory.js';
 import { postgresDestination } from './postgresql/destination.js';
 import { postgresSource } from './postgresql/source.js';
 import { s3Destination } from './s3/destination.js';
+import { s3Source } from './s3/source.js';
 
 export const SOURCES: Record<string, SourceConnector<any>> = {
   test: testSource,
   file: fileSource,
   postgresql: postgresSource,
+  s3: s3Source,
 };
 
 export const DESTINATIONS: Record<string, DestinationConnector<any>> = {

@@ -24,8 +24,8 @@ export const S3_SECRET_KEY = 'S3RVER';
 export interface S3Server {
   endpoint: string;
   dir: string;
-  /** every request served: method and URL (path and query) */
-  requests: { method: string; url: string }[];
+  /** every request served: method, URL (path and query) and Range header */
+  requests: { method: string; url: string; range?: string }[];
 }
 
 let started: Promise<S3Server> | undefined;
@@ -37,7 +37,7 @@ export function s3Server(): Promise<S3Server> {
     const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, vhostBuckets: false });
     const addr = await server.run();
     const requests: S3Server['requests'] = [];
-    server.httpServer!.prependListener('request', (req) => requests.push({ method: req.method ?? '', url: req.url ?? '' }));
+    server.httpServer!.prependListener('request', (req) => requests.push({ method: req.method ?? '', url: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}) }));
     t.teardown(async () => {
       server.httpServer?.closeAllConnections();
       await server.close().catch(() => {});

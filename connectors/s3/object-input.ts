@@ -1,0 +1,160 @@
+/**
+ * An S3 object as an InputFile of the file source's formats (connectors/file/inputs.ts):
+ *   - stream(): the GetObject body, resumed with a Range request from the last byte received if
+ *     the connection drops mid-object (up to max_attempts times);
+ *   - blob(): a Blob lookalike for parquet-wasm whose slice(a, b).arrayBuffer() is a ranged
+ *     GetObject, so Parquet is read footer first and then one row group's column chunks at a time;
+ *   - handle(): a FileHandle lookalike for apache-arrow (ranged reads through a read-ahead block),
+ *     for Arrow IPC files and streams;
+ *   - signature(): the ETag from the listing (incremental tables skip objects already loaded).
+ * Every read names the ETag it was listed with (If-Match), so an object replaced during a sync
+ * fails its table instead of mixing two versions.
+ */
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { SourceReadError } from '../../lib/errors.js';
+import type { BlobLike, InputFile, RandomAccessHandle } from '../file/inputs.js';
+import { s3Reason, s3Status } from './client.js';
+
+export interface S3ObjectRef {
+  bucket: string;
+  key: string;
+  size: number;
+  etag: string;
+}
+
+export interface S3InputOptions {
+  client: S3Client;
+  /** tries of a broken body stream (requests themselves are retried by the SDK) */
+  maxAttempts: number;
+  connector: string;
+}
+
+/** bytes fetched at once by the Arrow handle (sequential small reads are served from it) */
+const READ_AHEAD = 4 * 1024 * 1024;
+
+export class S3ObjectInput implements InputFile {
+  readonly name: string;
+  readonly #ref: S3ObjectRef;
+  readonly #o: S3InputOptions;
+  /** ranged GETs issued (for tests and debug logs) */
+  rangeRequests = 0;
+
+  constructor(ref: S3ObjectRef, opts: S3InputOptions) {
+    this.#ref = ref;
+    this.#o = opts;
+    this.name = `s3://${ref.bucket}/${ref.key}`;
+  }
+
+  get size(): number {
+    return this.#ref.size;
+  }
+
+  #error(what: string, err: unknown): SourceReadError {
+    const status = s3Status(err);
+    const reason = status === 412 ? 'the object changed since it was listed (ETag mismatch); run the sync again' : s3Reason(err);
+    return new SourceReadError(`${what} ${this.name} failed: ${reason}`, { connector: this.#o.connector, file: this.name }, err);
+  }
+
+  async #get(range?: string): Promise<GetObjectCommandOutput> {
+    const { bucket, key, etag } = this.#ref;
+    return this.#o.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(etag ? { IfMatch: etag } : {}), ...(range ? { Range: range } : {}) }));
+  }
+
+  /** bytes [start, end) of the object */
+  async range(start: number, end: number): Promise<Uint8Array> {
+    if (end <= start) return new Uint8Array(0);
+    this.rangeRequests++;
+    try {
+      const out = await this.#get(`bytes=${start}-${end - 1}`);
+      const bytes = await out.Body!.transformToByteArray();
+      if (bytes.byteLength !== end - start) throw new Error(`asked for bytes ${start}-${end - 1}, got ${bytes.byteLength} bytes`);
+      return bytes;
+    } catch (err) {
+      throw this.#error(`reading bytes ${start}-${end - 1} of`, err);
+    }
+  }
+
+  stream(): Readable {
+    const self = this;
+    async function* body(): AsyncGenerator<Uint8Array> {
+      let offset = 0;
+      let failures = 0;
+      while (true) {
+        let out: GetObjectCommandOutput;
+        try {
+          out = await self.#get(offset > 0 ? `bytes=${offset}-` : undefined);
+        } catch (err) {
+          throw self.#error('reading', err);
+        }
+        try {
+          for await (const chunk of out.Body as Readable) {
+            offset += (chunk as Uint8Array).byteLength;
+            yield chunk as Uint8Array;
+          }
+          return;
+        } catch (err) {
+          // the connection broke mid-object: continue from the next byte (same ETag)
+          if (++failures >= self.#o.maxAttempts || offset >= self.#ref.size) throw self.#error(`reading (at byte ${offset})`, err);
+          await sleep(Math.min(100 * 2 ** failures, 5000));
+        }
+      }
+    }
+    return Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
+  }
+
+  async blob(): Promise<BlobLike> {
+    return new RangeBlob(this, 0, this.#ref.size);
+  }
+
+  async handle(): Promise<RandomAccessHandle> {
+    const size = this.#ref.size;
+    let block: { start: number; bytes: Uint8Array } | undefined;
+    return {
+      fd: -1,
+      stat: async () => ({ size }),
+      read: async (buffer, offset, length, position) => {
+        const want = Math.max(0, Math.min(length, size - position));
+        if (want === 0) return { bytesRead: 0, buffer };
+        if (!block || position < block.start || position + want > block.start + block.bytes.byteLength) {
+          const end = Math.min(size, position + Math.max(want, READ_AHEAD));
+          block = { start: position, bytes: await this.range(position, end) };
+        }
+        const from = position - block.start;
+        buffer.set(block.bytes.subarray(from, from + want), offset);
+        return { bytesRead: want, buffer };
+      },
+      close: async () => {
+        block = undefined;
+      },
+    };
+  }
+
+  async signature(): Promise<string> {
+    return this.#ref.etag;
+  }
+}
+
+/** Blob semantics over ranged reads: slice() is free, arrayBuffer() fetches exactly its range. */
+class RangeBlob implements BlobLike {
+  constructor(readonly input: S3ObjectInput, readonly start: number, readonly end: number) {}
+
+  get size(): number {
+    return this.end - this.start;
+  }
+
+  slice(start = 0, end = this.size): BlobLike {
+    const clamp = (v: number) => Math.max(0, Math.min(this.size, v < 0 ? this.size + v : v));
+    const a = clamp(start);
+    const b = Math.max(a, clamp(end));
+    return new RangeBlob(this.input, this.start + a, this.start + b);
+  }
+
+  async arrayBuffer(): Promise<ArrayBuffer> {
+    const bytes = await this.input.range(this.start, this.end);
+    // parquet-wasm wants a plain ArrayBuffer holding exactly these bytes
+    if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer;
+    return bytes.slice().buffer as ArrayBuffer;
+  }
+}
