@@ -1,5 +1,4 @@
 /** NDJSON / JSON Lines: one JSON object per line; blank lines are skipped. */
-import { StringDecoder } from 'node:string_decoder';
 import { SourceDataError } from '../../../lib/errors.js';
 import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
 import type { InputFile } from '../inputs.js';
@@ -10,7 +9,17 @@ export const ndjsonFormat: RowFormat = {
   position: 'line',
   async *read(file: InputFile, ctx: ReadContext): AsyncIterable<RowChunk> {
     const input = openText(file);
-    const decoder = new StringDecoder('utf8');
+    // fatal: invalid UTF-8 is an error naming the line, not silently replaced by U+FFFD
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    const decode = (b?: Uint8Array): string => {
+      try {
+        return b ? decoder.decode(b, { stream: true }) : decoder.decode();
+      } catch {
+        // the line: newlines before the first replacement character of a lenient decode
+        const lenient = (tail + (b ? new TextDecoder().decode(b) : '')).split('\uFFFD')[0]!;
+        throw new SourceDataError('invalid UTF-8', { file: file.name, line: line + lenient.split('\n').length });
+      }
+    };
     let tail = '';
     let line = 0;
     let count = 0;
@@ -34,7 +43,7 @@ export const ndjsonFormat: RowFormat = {
     try {
       for await (const buf of input) {
         if (ctx.signal.aborted) return;
-        const text = tail + decoder.write(buf as Buffer);
+        const text = tail + decode(buf as Uint8Array);
         const chunk: RowChunk = { rows: [], lines: [] };
         let start = 0;
         const last = text.lastIndexOf('\n');
@@ -70,7 +79,7 @@ export const ndjsonFormat: RowFormat = {
         if (chunk.rows.length) yield chunk;
         if (count >= limit) return;
       }
-      const rest = tail + decoder.end();
+      const rest = tail + decode();
       if (rest.trim() !== '') {
         const chunk: RowChunk = { rows: [], lines: [] };
         parse(rest, chunk);
