@@ -250,3 +250,22 @@ t.test('config: key globs, bucket names and credential pairs are checked at load
   t.equal(e?.exitCode, 2);
   t.match(e?.message, /do not start with "\/"/);
 });
+
+t.test('--shard n/t splits the matched objects between shards', async (t) => {
+  const bucket = await createBucket('shard');
+  for (let k = 0; k < 5; k++) await putObject(bucket, `s/part-${k}.ndjson`, items(10, k * 10).map((r) => JSON.stringify(r)).join('\n'));
+  const spec = { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 's/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }] };
+  const ids: number[][] = [];
+  for (const num of [1, 2]) {
+    const client = await s3Source.create(spec as never, ctx());
+    t.equal(client.shardsItself, true);
+    const got: number[] = [];
+    for await (const m of client.read(await client.tables(), { signal: new AbortController().signal, state: new Map(), shard: { num, total: 2 } })) {
+      if (m.kind === 'insert') got.push(...rowObjects(m.batch).map((r) => Number(r.id)));
+    }
+    await client.close?.();
+    ids.push(got);
+  }
+  t.same(ids.map((x) => x.length), [30, 20], 'objects 0, 2, 4 and 1, 3');
+  t.same([...ids[0]!, ...ids[1]!].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i), 'together: every row once');
+});
