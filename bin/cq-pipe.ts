@@ -10,6 +10,7 @@ import { stateCommand } from '../lib/commands/state.js';
 import { readCommand } from '../lib/commands/read.js';
 import { writeCommand } from '../lib/commands/write.js';
 import { inspectCommand } from '../lib/commands/inspect.js';
+import { transformCommand } from '../lib/commands/transform.js';
 import { UsageError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 
@@ -33,6 +34,10 @@ Commands:
   write <config…>             read a stream (arrow, ndjson or singer) from stdin into a destination
       --destination NAME        which destination
       --source-name S           the _cq_source_name to write (default: the stream's source)
+  transform <config…> | ./module.js
+                              stdin stream → a transformer → stdout
+      --transformer NAME        which transformer of the config
+      --format arrow|ndjson|singer   output format (default: the input's)
   inspect                     pretty-print a stream from stdin
   state get|set|reset <config…> --source NAME [KEY] [VALUE]
                               read or edit a source's incremental state
@@ -58,6 +63,7 @@ const COMMANDS = {
   'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
   read: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' }, format: { type: 'string' }, shard: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => readCommand(paths, v) },
   write: { options: { ...GLOBAL_OPTIONS, destination: { type: 'string' }, 'source-name': { type: 'string' }, 'no-migrate': { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => writeCommand(paths, v) },
+  transform: { options: { ...GLOBAL_OPTIONS, transformer: { type: 'string' }, format: { type: 'string' } }, run: (args: string[], v: Record<string, unknown>) => transformCommand(args, v) },
   inspect: { options: GLOBAL_OPTIONS, run: (_paths: string[], v: Record<string, unknown>) => inspectCommand(v) },
   state: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' } }, run: (args: string[], v: Record<string, unknown>) => stateCommand(args, v) },
 } as const;

@@ -134,3 +134,48 @@ t.test('no binary to a terminal; a closed pipe ends quietly', async (t) => {
   t.equal(head.stdout.trim(), '0', 'EPIPE exits 0');
   t.notMatch(head.stderr, /EPIPE|Error/);
 });
+
+t.test('read | transform | write equals sync with the transformer on the destination', async (t) => {
+  const dir = await tmpDir(t);
+  const withT = await freshDatabase();
+  const piped = await freshDatabase();
+  const src = `kind: source
+spec:
+  name: demo
+  path: test
+  destinations: [pg]
+  deterministic_cq_id: true
+  spec: { num_tables: 1, num_rows: 2000, batch_rows: 500, preset: all-types }
+`;
+  const transformer = `---
+kind: transformer
+spec:
+  name: shout
+  path: basic
+  spec:
+    transformations:
+      - { kind: uppercase, tables: ["*"], columns: [utf8_col] }
+      - { kind: remove_columns, tables: ["*"], columns: [binary_col] }
+`;
+  const dest = (url: string, transformers: string) => `---
+kind: destination
+spec: { name: pg, path: postgresql, transformers: [${transformers}], spec: { connection_string: "${url}" } }
+`;
+  await writeFile(path.join(dir, 'a.yml'), src + transformer + dest(withT, 'shout'));
+  await writeFile(path.join(dir, 'b.yml'), src + transformer + dest(piped, ''));
+  const s = sh(`${cli} sync "${path.join(dir, 'a.yml')}" --no-progress`);
+  t.equal(s.status, 0, s.stderr);
+  const p = sh(`${cli} read "${path.join(dir, 'b.yml')}" | ${cli} transform "${path.join(dir, 'b.yml')}" --transformer shout | ${cli} write "${path.join(dir, 'b.yml')}"`);
+  t.equal(p.status, 0, p.stderr);
+  const q = `SELECT count(*)::text AS n, md5(string_agg((to_jsonb(x) - '_cq_sync_time')::text, '|' ORDER BY id)) AS d, bool_and(utf8_col = upper(utf8_col) OR utf8_col IS NULL) AS up FROM test_table_0 x`;
+  const [a] = await query(withT, q);
+  t.same(await query(piped, q), [a]);
+  t.match(a, { n: '2000', up: true });
+  const cols = await query<{ c: string }>(piped, "SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'test_table_0' AND column_name = 'binary_col'");
+  t.equal(cols.length, 0, 'the removed column never reached the table');
+  // a bare module path
+  await writeFile(path.join(dir, 'keep-two.mjs'), 'export default async function* (messages) { for await (const m of messages) yield m.kind === "insert" ? m.batch.slice(0, 2) : m; }');
+  const inspect = sh(`${cli} read "${path.join(dir, 'b.yml')}" | ${cli} transform "${path.join(dir, 'keep-two.mjs')}" | ${cli} inspect`);
+  t.equal(inspect.status, 0, inspect.stderr);
+  t.match(inspect.stdout, /test_table_0 +8 rows in 4 batches/);
+});

@@ -59,7 +59,7 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
     const tracker = new CheckpointTracker(1, state, log);
     try {
       const branch = await openDestination(dest, {
-        logger, invocationId: o['invocation-id'] ?? '', syncTime, noMigrate: o['no-migrate'], signal: ac.signal,
+        logger, invocationId: o['invocation-id'] ?? '', syncTime, noMigrate: o['no-migrate'], signal: ac.signal, transformers: config.transformers,
         onCheckpoint: async (m) => {
           await tracker.ack(m);
           // a Singer target prints each state once it is durable
