@@ -61,7 +61,7 @@ export function varData(type: A.DataType, rows: (Uint8Array | null)[]): A.Data {
     if (large) (offsets as BigInt64Array)[i + 1] = BigInt(p);
     else (offsets as Int32Array)[i + 1] = p;
   }
-  const { bitmap, nullCount } = bitmapOf(n, (i) => rows[i] === null);
+  const { bitmap, nullCount } = bitmapOf(n, (i) => rows[i] == null);
   return A.makeData({ type, length: n, nullCount, nullBitmap: bitmap, valueOffsets: offsets, data } as never) as unknown as A.Data;
 }
 

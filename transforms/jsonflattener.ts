@@ -273,7 +273,7 @@ export function jsonFlattener(spec: JsonFlattenerSpec, ctx: StageContext): Messa
   const rowsOf = (d: A.Data, keys: string[]): (Record<string, unknown> | undefined)[] => {
     const get = varBytes(d);
     const isNull = nullTest(d);
-    const out: (Record<string, unknown> | undefined)[] = new Array(d.length);
+    const out: (Record<string, unknown> | undefined)[] = new Array(d.length).fill(undefined);
     let chosen: ((r: Record<string, unknown>) => Record<string, unknown>) | undefined;
     const identity = (r: Record<string, unknown>) => r;
     const snake = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [toSnake(k), v]));
