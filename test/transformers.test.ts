@@ -19,6 +19,7 @@ import { memoryTables, rowObjects } from '../connectors/memory.js';
 import { ITEMS, ROOT, config, destSpec, inserts, itemsBatch, staticSource, tmpDir } from './helpers/index.js';
 import { validateTransformer, openTransformers, transformerStream } from '../transforms/index.js';
 import { basicSpecSchema } from '../transforms/basic.js';
+import { takeRows } from '../transforms/arrow-ops.js';
 
 // ---- a destination that records what it is asked to do ----------------------------------------
 
@@ -138,6 +139,39 @@ t.test('obfuscate_columns: CloudQuery\'s sha256 marker; include_sha: false; null
 
   const bare = await sync([basic('redact2', [{ kind: 'obfuscate_columns', columns: ['name'], include_sha: false }])], inserts('items', itemsBatch(ROWS)));
   t.same(bare.tables.get('items')!.rows.map((r) => r.name), ['Redacted by CloudQuery', 'Redacted by CloudQuery', null]);
+});
+
+t.test('JSON paths: remove_columns deletes keys and array elements; case changes strings, not keys', async (t) => {
+  const DOCS = defineTable({ name: 'docs', columns: [{ name: 'id', type: 'int64', primary_key: true }, { name: 'doc', type: 'json' }, { name: 'tags', type: 'json' }] });
+  const enc = new TextEncoder();
+  const id = A.makeBuilder({ type: new A.Int64() });
+  const doc = A.makeBuilder({ type: new A.Binary(), nullValues: [null] });
+  const tags = A.makeBuilder({ type: new A.Binary(), nullValues: [null] });
+  const docs = [
+    { a: { b: 1, c: 2 }, 'k.x': 'dot', list: ['p', 'q', 'r'], name: 'Ann' },
+    { a: { c: 3 }, name: 'Bob' },
+  ];
+  const raw2 = '{"a": {"c": 3},   "name": "Bob"}';
+  docs.forEach((d, i) => {
+    id.append(BigInt(i + 1));
+    doc.append(enc.encode(i === 1 ? raw2 : JSON.stringify(d)));
+    tags.append(enc.encode(JSON.stringify({ Env: 'Prod', list: ['A', true, null] })));
+  });
+  const batch = new A.RecordBatch(DOCS, A.makeData({ type: new A.Struct(DOCS.fields), length: 2, nullCount: 0, children: [id, doc, tags].map((b) => b.finish().flush()) }));
+  const key = `rec_${++seq}`;
+  const tr = basic('paths', [
+    { kind: 'remove_columns', columns: ['doc.a.b', 'doc.k\\.x', 'doc.list.1'] },
+    { kind: 'lowercase', columns: ['tags'] },
+    { kind: 'uppercase', columns: ['doc.name'] },
+  ]);
+  const { spec } = staticSource([DOCS], inserts('docs', batch), { destinations: ['rec'] });
+  const r = await runSync({ config: { ...config([spec], [destSpec({ name: 'rec', path: RECORDING_PATH, spec: { key }, transformers: ['paths'] })]), transformers: [tr] } });
+  t.equal(r.exitCode, 0, r.fatal?.message ?? 'ok');
+  const rows = recordings.get(key)!.writes[0]!.rows;
+  t.same(rows[0]!.doc, { a: { c: 2 }, list: ['p', 'r'], name: 'ANN' });
+  t.same(rows[1]!.doc, { a: { c: 3 }, name: 'BOB' });
+  t.same(rows.map((x) => x.tags), [{ Env: 'prod', list: ['a', true, null] }, { Env: 'prod', list: ['a', true, null] }], 'object keys and non-strings are kept');
+  t.same(userColumns(recordings.get(key)!.migrations[0]![0]!), ['id', 'doc', 'tags'], 'path removals do not change the schema');
 });
 
 t.test('obfuscate_sensitive_columns uses the table\'s cq:table_sensitive_columns', async (t) => {
@@ -269,6 +303,47 @@ t.test('drop_rows: value match (typed), null match, any listed column, non-conti
   t.equal(all.result.exitCode, 0);
   t.same(all.tables.get('items')!.rows.map((r) => Number(r.id)), [2], 'a batch with every row dropped is not sent');
   t.equal(all.result.resources, 2, 'resources count rows read from the source, before drops (as in CloudQuery)');
+});
+
+t.test('takeRows gathers every column type from buffers (sliced input too) and is zero-copy for one run', async (t) => {
+  const schema = new A.Schema([
+    new A.Field('b', new A.Bool(), true),
+    new A.Field('l', new A.List(new A.Field('item', new A.Int64(), true)), true),
+    new A.Field('s', new A.Struct([new A.Field('x', new A.Utf8(), true), new A.Field('y', new A.Float64(), true)]), true),
+    new A.Field('d', new A.Decimal(2, 10, 128), true),
+    new A.Field('u', new A.LargeUtf8(), true),
+    new A.Field('t', new A.TimestampMicrosecond('UTC'), true),
+  ]);
+  const n = 12;
+  const vec = (type: A.DataType, f: (i: number) => unknown) => {
+    const b = A.makeBuilder({ type, nullValues: [null] });
+    for (let i = 0; i < n; i++) b.append(f(i));
+    return b.finish().flush();
+  };
+  const cols = [
+    vec(schema.fields[0]!.type, (i) => (i % 5 === 0 ? null : i % 2 === 0)),
+    vec(schema.fields[1]!.type, (i) => (i === 3 ? null : Array.from({ length: i % 3 }, (_, k) => BigInt(i * 10 + k)))),
+    vec(schema.fields[2]!.type, (i) => (i === 4 ? null : { x: `x${i}`, y: i / 2 })),
+    vec(schema.fields[3]!.type, (i) => new Uint32Array([i * 100, 0, 0, 0])),
+    vec(schema.fields[4]!.type, (i) => (i === 6 ? null : `é${i}`)),
+    vec(schema.fields[5]!.type, (i) => i * 1000),
+  ];
+  const full = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: n, nullCount: 0, children: cols }));
+  const sliced = full.slice(2, 12); // rows 2..11
+  const keep = new Uint8Array(10);
+  [0, 1, 2, 4, 7, 9].forEach((i) => { keep[i] = 1; }); // original rows 2, 3, 4, 6, 9, 11
+  const out = takeRows(sliced.data.children as A.Data[], 10, keep);
+  t.equal(out.length, 6);
+  const got = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 6, nullCount: 0, children: out.cols }));
+  const want = [2, 3, 4, 6, 9, 11];
+  const json = (b: A.RecordBatch, rows: number[]) => rows.map((r) => JSON.stringify(b.get(r)?.toJSON(), (_k, v) => (typeof v === 'bigint' ? String(v) : v instanceof Uint32Array ? [...v] : v)));
+  t.same(json(got, [0, 1, 2, 3, 4, 5]), json(full, want), 'same rows, same values and nulls');
+  t.same(got.getChild('b')!.toArray().length, 6);
+  const run = new Uint8Array(10);
+  run.fill(1, 3, 7);
+  const contiguous = takeRows(sliced.data.children as A.Data[], 10, run);
+  t.equal(contiguous.length, 4);
+  t.equal(contiguous.cols[4]!.values, (sliced.data.children[4] as A.Data).values, 'one run: a slice sharing the buffers');
 });
 
 // ---- jsonflattener ------------------------------------------------------------------------------
