@@ -253,10 +253,8 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
       const s = e.spec;
       const conn = (s.backend_options as { connection?: string } | undefined)?.connection;
       if (conn !== undefined && !conn.includes('@@plugins.')) {
-        if (conn.startsWith('s3://')) {
-          problemAt(e, ['spec', 'backend_options', 'connection'], 'the s3:// state backend is not supported yet', 'use postgres://…, @@plugins.<postgres destination>.connection or file://./dir');
-        } else if (!/^(postgres|postgresql|file):\/\//.test(conn)) {
-          problemAt(e, ['spec', 'backend_options', 'connection'], `"${conn.split(':')[0]}" is not a state backend`, 'use postgres://…, @@plugins.<postgres destination>.connection or file://./dir');
+        if (!/^(postgres|postgresql|file|s3):\/\//.test(conn)) {
+          problemAt(e, ['spec', 'backend_options', 'connection'], `"${conn.split(':')[0]}" is not a state backend`, 'use postgres://…, @@plugins.<postgres destination>.connection, s3://bucket/prefix or file://./dir');
         }
       }
       sources.push({

@@ -5,6 +5,7 @@ import type { BackendOptions } from '../config/types.js';
 import { SourceReadError, UnsupportedError } from '../errors.js';
 import { FileState } from './file.js';
 import { PostgresState } from './postgres.js';
+import { S3State } from './s3.js';
 import { MemoryState, type StateBackend } from './types.js';
 
 export type { StateBackend } from './types.js';
@@ -17,6 +18,7 @@ export async function openState(options: BackendOptions | undefined, source: str
   const c = options.connection;
   try {
     if (c.startsWith('postgres://') || c.startsWith('postgresql://')) return await PostgresState.open(c, options.table_name);
+    if (c.startsWith('s3://')) return await S3State.open(c, options.table_name);
     if (c.startsWith('file://')) {
       const rest = c.slice('file://'.length);
       const dir = rest.startsWith('/') ? fileURLToPath(c) : path.resolve(process.cwd(), rest);
@@ -25,5 +27,5 @@ export async function openState(options: BackendOptions | undefined, source: str
   } catch (err) {
     throw new SourceReadError(`cannot open the state backend of source ${source}: ${(err as Error).message}`, { connector: source, phase: 'state' }, err);
   }
-  throw new UnsupportedError(`state backend "${c.split(':')[0]}" is not supported yet`, { connector: source, keyPath: 'spec.backend_options.connection' }, 'use postgres://…, @@plugins.<postgres destination>.connection or file://./dir');
+  throw new UnsupportedError(`state backend "${c.split(':')[0]}" is not supported yet`, { connector: source, keyPath: 'spec.backend_options.connection' }, 'use postgres://…, @@plugins.<postgres destination>.connection, s3://bucket/prefix or file://./dir');
 }
