@@ -7,7 +7,7 @@ import type * as A from 'apache-arrow';
 import { runSourceSuite } from './conformance/source.js';
 import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
 import { items, itemsTable, writeArrow, writeCsv, writeJsonArray, writeNdjson, writeParquet } from './helpers/files.js';
-import { createBucket, putObject, s3Server, s3Spec } from './helpers/s3.js';
+import { breakNextGet, createBucket, putObject, s3Server, s3Spec } from './helpers/s3.js';
 import { s3Source, listPrefix, type S3SourceSpec } from '../connectors/s3/source.js';
 import { fileSource } from '../connectors/file/source.js';
 import { memoryTables, rowObjects } from '../connectors/memory.js';
@@ -268,4 +268,37 @@ t.test('--shard n/t splits the matched objects between shards', async (t) => {
   }
   t.same(ids.map((x) => x.length), [30, 20], 'objects 0, 2, 4 and 1, 3');
   t.same([...ids[0]!, ...ids[1]!].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i), 'together: every row once');
+});
+
+t.test('a connection dropped in the middle of an object resumes from the next byte', async (t) => {
+  const server = await s3Server();
+  const bucket = await createBucket('resume');
+  const text = items(30_000).map((r) => JSON.stringify(r)).join('\n') + '\n'; // ~3.5 MB
+  await putObject(bucket, 'r/big.ndjson', text);
+  const spec = { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 'r/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }] };
+  breakNextGet((url) => url.startsWith(`/${bucket}/r/big.ndjson`), 1_000_000);
+  const before = server.requests.length;
+  const { rows, errors } = await read(spec);
+  t.same(errors, []);
+  t.equal(rows.items!.length, 30_000);
+  t.same(rows.items!.map((r) => Number(r.id)), Array.from({ length: 30_000 }, (_, i) => i), 'every row once, in order');
+  const gets = server.requests.slice(before).filter((r) => r.method === 'GET' && r.url.startsWith(`/${bucket}/r/big.ndjson`));
+  t.equal(gets.length, 2, 'the first GET broke, a second one resumed');
+  t.equal(gets[0]!.range, undefined);
+  t.match(gets[1]!.range, /^bytes=\d+-$/);
+  t.ok(Number(/bytes=(\d+)-/.exec(gets[1]!.range!)![1]) >= 1_000_000 - 65536, 'from where the first one stopped');
+
+  // a connection that keeps dropping fails the table after max_attempts, naming the object
+  for (let k = 0; k < 2; k++) breakNextGet((url) => url.startsWith(`/${bucket}/r/big.ndjson`), 500_000 * (k + 1));
+  const failing = await read({ ...spec, max_attempts: 2 });
+  t.equal(failing.errors.length, 1);
+  t.equal(failing.errors[0]!.code, 'CQ_ERR_SOURCE_READ');
+  t.equal(failing.errors[0]!.context.file, `s3://${bucket}/r/big.ndjson`);
+  t.match(failing.errors[0]!.message, /^reading \(at byte \d+\) s3:\/\/resume-\d+-\d+\/r\/big\.ndjson failed/);
+
+  // the same for a CSV object: a read failure stays a read failure, not "malformed CSV"
+  await putObject(bucket, 'r/big.csv', 'id\n' + Array.from({ length: 200_000 }, (_, i) => i).join('\n') + '\n');
+  for (let k = 0; k < 2; k++) breakNextGet((url) => url.startsWith(`/${bucket}/r/big.csv`), 300_000 * (k + 1));
+  const csv = await read({ ...spec, max_attempts: 2, tables: [{ name: 'c', files: 'r/*.csv', columns: [{ name: 'id', type: 'int64' }] }] });
+  t.same(csv.errors.map((e) => [e.code, e.context.file]), [['CQ_ERR_SOURCE_READ', `s3://${bucket}/r/big.csv`]]);
 });

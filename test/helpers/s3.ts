@@ -5,7 +5,7 @@
  */
 import { createRequire } from 'node:module';
 import { mkdtemp, rm } from 'node:fs/promises';
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
@@ -29,6 +29,32 @@ export interface S3Server {
 }
 
 let started: Promise<S3Server> | undefined;
+const breaks: { match: (url: string) => boolean; afterBytes: number }[] = [];
+
+/** send the first `afterBytes` body bytes of the response, then drop the connection */
+function cutAfter(res: ServerResponse, afterBytes: number): void {
+  let sent = 0;
+  const write = res.write.bind(res) as (chunk: Buffer, ...rest: unknown[]) => boolean;
+  res.write = ((chunk: Buffer | string, ...rest: unknown[]) => {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    if (sent + buf.byteLength <= afterBytes) {
+      sent += buf.byteLength;
+      return write(buf, ...rest);
+    }
+    write(buf.subarray(0, afterBytes - sent));
+    sent = afterBytes;
+    setImmediate(() => res.socket?.destroy());
+    return false;
+  }) as typeof res.write;
+}
+
+/**
+ * Fault injection: the next GET whose URL matches sends `afterBytes` bytes of its body, then the
+ * server drops the connection (a network failure in the middle of an object).
+ */
+export function breakNextGet(match: (url: string) => boolean, afterBytes: number): void {
+  breaks.push({ match, afterBytes });
+}
 
 export function s3Server(): Promise<S3Server> {
   started ??= (async () => {
@@ -37,7 +63,11 @@ export function s3Server(): Promise<S3Server> {
     const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, vhostBuckets: false });
     const addr = await server.run();
     const requests: S3Server['requests'] = [];
-    server.httpServer!.prependListener('request', (req) => requests.push({ method: req.method ?? '', url: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}) }));
+    server.httpServer!.prependListener('request', (req, res) => {
+      requests.push({ method: req.method ?? '', url: req.url ?? '', ...(req.headers.range ? { range: req.headers.range } : {}) });
+      const i = breaks.findIndex((b) => req.method === 'GET' && b.match(req.url ?? ''));
+      if (i >= 0) cutAfter(res, breaks.splice(i, 1)[0]!.afterBytes);
+    });
     t.teardown(async () => {
       server.httpServer?.closeAllConnections();
       await server.close().catch(() => {});

@@ -1,6 +1,6 @@
 /** CSV with csv-parse (streaming, RFC 4180 quoting); the header row names the columns. */
 import { parse } from 'csv-parse';
-import { SourceDataError } from '../../../lib/errors.js';
+import { CqPipeError, SourceDataError } from '../../../lib/errors.js';
 import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
 import type { InputFile } from '../inputs.js';
 
@@ -47,7 +47,7 @@ export const csvFormat: RowFormat = {
         }
       }
     } catch (err) {
-      if (err instanceof SourceDataError) throw err;
+      if (err instanceof CqPipeError) throw err; // typed already (bad data, or a failed read of the input)
       const e = err as Error & { lines?: number; code?: string };
       throw new SourceDataError(`malformed CSV: ${e.message}`, { file: file.name, line: e.lines }, err);
     } finally {

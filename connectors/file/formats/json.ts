@@ -1,6 +1,6 @@
 /** JSON: a top-level array of objects, streamed element by element with stream-json. */
 import { streamArray } from 'stream-json/streamers/stream-array.js';
-import { SourceDataError } from '../../../lib/errors.js';
+import { CqPipeError, SourceDataError } from '../../../lib/errors.js';
 import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
 import type { InputFile } from '../inputs.js';
 
@@ -34,7 +34,7 @@ export const jsonFormat: RowFormat = {
         }
       }
     } catch (err) {
-      if (err instanceof SourceDataError) throw err;
+      if (err instanceof CqPipeError) throw err; // typed already (bad data, or a failed read of the input)
       throw new SourceDataError(`malformed JSON after element ${count - 1 < 0 ? 'start' : count - 1}: ${(err as Error).message}`, { file: file.name }, err);
     } finally {
       input.destroy();
