@@ -104,3 +104,28 @@ t.test('table names: public.x → x, s.y → s_y; unknown per-table settings are
   const msgs: SyncMessage[] = [];
   void msgs;
 });
+
+t.test('--shard n/t splits a table into disjoint hash ranges whose union is the table', async (t) => {
+  const url = await freshDatabase();
+  await query(url, "CREATE TABLE big (id bigint PRIMARY KEY, v text); INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 3000) g; CREATE TABLE nokey (x int); INSERT INTO nokey SELECT g FROM generate_series(1, 300) g");
+  const seen = new Map<string, number>();
+  const perShard: number[] = [];
+  for (const num of [1, 2, 3]) {
+    const dest = `mem_shard_${num}`;
+    const r = await runSync({
+      shard: { num, total: 3 },
+      config: config([sourceSpec({ path: 'postgresql', destinations: [dest], spec: { connection_string: url } })], [destSpec({ name: dest, path: 'memory', write_mode: 'append' })]),
+    });
+    t.equal(r.exitCode, 0, r.errors.map((e) => e.message).join());
+    const rows = memoryTables(dest).get('big')!.rows;
+    perShard.push(rows.length);
+    for (const row of rows) seen.set(String(row.id), (seen.get(String(row.id)) ?? 0) + 1);
+    t.same([...new Set(rows.map((x) => x._cq_source_name))], [`src_${num}_3`]);
+    t.ok(memoryTables(dest).get('nokey')!.rows.length > 0, 'a table without a key is split by row hash');
+  }
+  t.equal(seen.size, 3000, 'every row in some shard');
+  t.ok([...seen.values()].every((n) => n === 1), 'no row in two shards');
+  t.ok(perShard.every((n) => n > 700 && n < 1300), `ranges are balanced: ${perShard.join(', ')}`);
+  const nokey = [1, 2, 3].reduce((n, num) => n + memoryTables(`mem_shard_${num}`).get('nokey')!.rows.length, 0);
+  t.equal(nokey, 300);
+});

@@ -9,6 +9,7 @@ import * as A from 'apache-arrow';
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { defineSource, type ConnectorContext, type SourceClient } from '../../lib/connector.js';
+import type { Shard } from '../../lib/pipeline.js';
 import { CqPipeError, SourceReadError, toCqPipeError } from '../../lib/errors.js';
 import type { SyncMessage } from '../../lib/messages.js';
 import { defineTable, tableName, type ColumnDef } from '../../lib/schema.js';
@@ -167,15 +168,20 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
       return [...byKey.values()];
     };
 
-    async function* readTable(t: PgTable, schema: A.Schema, saved: string | undefined, signal: AbortSignal): AsyncIterable<SyncMessage> {
+    async function* readTable(t: PgTable, schema: A.Schema, saved: string | undefined, signal: AbortSignal, shard: Shard | undefined, stateKey: string): AsyncIterable<SyncMessage> {
       const c = await connect();
       const select = t.columns.map((col) => (col.expr === quoteIdent(col.name) ? col.expr : `${col.expr} AS ${quoteIdent(col.name)}`)).join(', ');
       let sql = `SELECT ${select} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
-      const cursorCol = t.cursor ? t.columns.find((x) => x.name === t.cursor)! : undefined;
-      if (cursorCol) {
-        if (saved !== undefined) sql += ` WHERE ${quoteIdent(cursorCol.name)} >= ${c.escapeLiteral(saved)}::${cursorCol.type}`;
-        sql += ` ORDER BY ${quoteIdent(cursorCol.name)}`;
+      const where: string[] = [];
+      // --shard n/t: hash ranges of the primary key (or of the whole row), so every table is split
+      if (shard) {
+        const key = t.pk.length ? `(${t.pk.map((k) => quoteIdent(k)).join(', ')})` : `${quoteIdent(t.table)}.*`;
+        where.push(`mod(mod(hashtextextended(row(${key})::text, 0), ${shard.total}) + ${shard.total}, ${shard.total}) = ${shard.num - 1}`);
       }
+      const cursorCol = t.cursor ? t.columns.find((x) => x.name === t.cursor)! : undefined;
+      if (cursorCol && saved !== undefined) where.push(`${quoteIdent(cursorCol.name)} >= ${c.escapeLiteral(saved)}::${cursorCol.type}`);
+      if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
+      if (cursorCol) sql += ` ORDER BY ${quoteIdent(cursorCol.name)}`;
       const decoders: ColumnDecoder[] = schema.fields.map((f) => {
         const col = t.columns.find((x) => x.name === f.name)!;
         return decoderFor(f, col.expr === quoteIdent(col.name) ? col.type : 'text');
@@ -197,7 +203,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         while (ready.length && !signal.aborted) {
           const r = ready.shift()!;
           yield { kind: 'insert', table: t.cqName, batch: r.batch };
-          if (r.cursor !== undefined) yield { kind: 'checkpoint', id: `${t.cqName}:${++batchNo}`, state: { [t.cqName]: r.cursor } };
+          if (r.cursor !== undefined) yield { kind: 'checkpoint', id: `${t.cqName}:${++batchNo}`, state: { [stateKey]: r.cursor } };
         }
       }
       try {
@@ -219,6 +225,8 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
     }
 
     return {
+      // --shard n/t splits every table into hash ranges
+      shardsItself: true,
       async tables() {
         tables ??= listTables();
         return (await tables).map((t) => t.arrow!);
@@ -230,7 +238,9 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
           const t = all.find((x) => x.cqName === tableName(schema));
           if (!t) continue;
           try {
-            yield* readTable(t, schema, t.cursor ? opts.state.get(t.cqName) : undefined, opts.signal);
+            // each shard keeps its own cursor for its hash range
+            const stateKey = opts.shard ? `${t.cqName}#${opts.shard.num}/${opts.shard.total}` : t.cqName;
+            yield* readTable(t, schema, t.cursor ? opts.state.get(stateKey) : undefined, opts.signal, opts.shard, stateKey);
           } catch (err) {
             if (opts.signal.aborted) return;
             const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: t.cqName });
