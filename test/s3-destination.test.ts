@@ -7,7 +7,7 @@ import * as A from 'apache-arrow';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { runDestinationSuite } from './conformance/destination.js';
 import { duckdb, tmpDir, config, destSpec, staticSource, itemsBatch, ITEMS, inserts } from './helpers/index.js';
-import { createBucket, getObject, listObjects, s3Server, s3Spec } from './helpers/s3.js';
+import { createBucket, failNext, getObject, listObjects, s3Server, s3Spec } from './helpers/s3.js';
 import { s3Destination, DEFAULT_S3_PATH, type WrittenObject } from '../connectors/s3/destination.js';
 import { PART_SIZE } from '../connectors/s3/sink.js';
 import { rowObjects } from '../connectors/memory.js';
@@ -370,4 +370,37 @@ t.test('a whole sync: test source to parquet objects, read by DuckDB', async (t)
     t.equal(new Set(rows.map((r) => String(r._cq_id))).size, 2500);
     t.equal(new Set(rows.map((r) => String(r._cq_sync_time))).size, 1);
   }
+});
+
+t.test('throttling and 5xx answers are retried with backoff; a persistent failure fails the batch cleanly', async (t) => {
+  const server = await s3Server();
+  const bucket = await createBucket('retry');
+  const isPut = (prefix: string) => (method: string, url: string) => method === 'PUT' && url.startsWith(`/${bucket}/${prefix}`) && !url.includes('uploadId=');
+  const isPart = (n: number) => (method: string, url: string) => method === 'PUT' && url.startsWith(`/${bucket}/`) && new RegExp(`[?&]partNumber=${n}(&|$)`).test(url);
+  failNext(isPut('small/'), 503, 'SlowDown');
+  failNext(isPut('small/'), 500, 'InternalError');
+  failNext(isPart(2), 503, 'SlowDown');
+  const before = server.requests.length;
+  const c = await client(bucket, { path: '{{TABLE}}/{{UUID}}.{{FORMAT}}', format: 'ndjson' });
+  await c.writeBatch(withTableName(ITEMS, 'small'), [itemsBatch([{ id: 1, name: 'a', value: 1 }])]);
+  await c.writeBatch(withTableName(ITEMS, 'big'), [bigItems(10_000)]);
+  await c.close();
+  const reqs = server.requests.slice(before);
+  t.equal(reqs.filter((r) => isPut('small/')(r.method, r.url)).length, 3, 'PutObject: 503, 500, then 200');
+  t.equal(reqs.filter((r) => isPart(2)(r.method, r.url)).length, 2, 'UploadPart 2: 503, then 200');
+  t.same((await listObjects(bucket)).map((o) => o.key.split('/')[0]), ['big', 'small']);
+  t.equal((await readObjects(t, bucket, 'big/', 'ndjson')).length, 10_000, 'the multipart object is whole');
+  t.same((await readObjects(t, bucket, 'small/', 'ndjson')).map((r) => r.id), [1]);
+
+  // max_attempts: 2 and three failures in a row: the batch fails naming the object, nothing is left
+  const b2 = await createBucket('retry');
+  for (let k = 0; k < 3; k++) failNext((m, u) => m === 'PUT' && u.startsWith(`/${b2}/`), 503, 'SlowDown');
+  const c2 = await client(b2, { format: 'csv', max_attempts: 2 });
+  const err = await c2.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]).then(() => c2.commit!()).then(() => undefined, (e: CqPipeError) => e);
+  t.equal(err?.code, 'CQ_ERR_DEST_WRITE');
+  t.equal(err?.context.table, 'items');
+  t.match(err?.context.file, new RegExp(`^s3://${b2}/items/${UUID}\\.csv$`));
+  t.match(err?.message, /SlowDown \(HTTP 503\)/);
+  await c2.close(err);
+  t.same(await listObjects(b2), []);
 });

@@ -11,7 +11,17 @@ import path from 'node:path';
 import t from 'tap';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 
+interface KoaContext {
+  method: string;
+  url: string;
+  status: number;
+  type: string;
+  body: unknown;
+  req: { resume(): void };
+}
+
 interface S3rverInstance {
+  middleware: ((ctx: KoaContext, next: () => Promise<void>) => Promise<void>)[];
   run(): Promise<{ port: number; address: string }>;
   close(): Promise<void>;
   httpServer?: Server;
@@ -48,6 +58,16 @@ function cutAfter(res: ServerResponse, afterBytes: number): void {
   }) as typeof res.write;
 }
 
+const faults: { match: (method: string, url: string) => boolean; status: number; code: string }[] = [];
+
+/**
+ * Fault injection: the next request matching `match` (method, URL) is answered with an S3 error
+ * (503 SlowDown by default) instead of being served. Queue several for several failures.
+ */
+export function failNext(match: (method: string, url: string) => boolean, status = 503, code = 'SlowDown'): void {
+  faults.push({ match, status, code });
+}
+
 /**
  * Fault injection: the next GET whose URL matches sends `afterBytes` bytes of its body, then the
  * server drops the connection (a network failure in the middle of an object).
@@ -61,6 +81,16 @@ export function s3Server(): Promise<S3Server> {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'cq-s3rver-'));
     const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
     const server = new S3rver({ address: '127.0.0.1', port: 0, directory: dir, silent: true, vhostBuckets: false });
+    // fault injection ahead of every s3rver handler (see failNext)
+    server.middleware.unshift(async (ctx, next) => {
+      const i = faults.findIndex((f) => f.match(ctx.method, ctx.url));
+      if (i < 0) return next();
+      const f = faults.splice(i, 1)[0]!;
+      ctx.req.resume(); // drain the request body
+      ctx.status = f.status;
+      ctx.type = 'application/xml';
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${f.code}</Code><Message>injected by the test</Message></Error>`;
+    });
     const addr = await server.run();
     const requests: S3Server['requests'] = [];
     server.httpServer!.prependListener('request', (req, res) => {
