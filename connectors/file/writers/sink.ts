@@ -8,6 +8,9 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createGzip, type ZlibOptions } from 'node:zlib';
 import type { Writable } from 'node:stream';
+
+/** directories made by this process (a rotating destination opens one file per batch) */
+const madeDirs = new Set<string>();
 import { pipeline } from 'node:stream/promises';
 
 /** bytes buffered before `write` waits: lets the next batch render while this one is written */
@@ -47,10 +50,23 @@ export class FileSink {
 
   /** Create the temp file (and its directory); gzip-compress everything written when asked. */
   static async open(file: string, gzip: boolean): Promise<FileSink> {
-    await mkdir(path.dirname(file), { recursive: true });
-    const sink = new FileSink(file, gzip);
-    await sink.#opened;
-    return sink;
+    const dir = path.dirname(file);
+    if (!madeDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      madeDirs.add(dir);
+    }
+    try {
+      const sink = new FileSink(file, gzip);
+      await sink.#opened;
+      return sink;
+    } catch (err) {
+      // the directory went away since: make it again
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await mkdir(dir, { recursive: true });
+      const sink = new FileSink(file, gzip);
+      await sink.#opened;
+      return sink;
+    }
   }
 
   /** Write a chunk; resolves when the stream is below its high-water mark again. */
