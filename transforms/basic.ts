@@ -39,7 +39,7 @@ import { extensionOf, fieldFor, parseColumnType, typeName } from '../lib/types.j
 import { constantTimestampData, constantUtf8Data, uuidFromString } from '../lib/arrow-build.js';
 import { formatDecimal, dayToDateString } from '../lib/arrow-json.js';
 import { toMicros } from '../lib/time.js';
-import { bytesEqual, decoder, encoder, isVarBinary, mapVarColumn, nullTest, takeRows, varBytes } from './arrow-ops.js';
+import { bytesEqual, decoder, encoder, mapVarColumn, nullTest, takeRows, varBytes } from './arrow-ops.js';
 
 // ---- spec ---------------------------------------------------------------------------------------
 
