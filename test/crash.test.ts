@@ -32,25 +32,45 @@ spec:
   write_mode: overwrite
   spec: { connection_string: "${url}", batch_size: 500 }
 `);
-  const run = (killAfterMs?: number) => new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => {
+  const committed = async (): Promise<number> => {
+    const r = await query<{ n: string }>(url, 'SELECT count(*)::text AS n FROM test_table_0').catch(() => [{ n: '0' }]);
+    return Number(r[0]!.n);
+  };
+  /** run a sync and SIGKILL it once `when` says so (polled every 10 ms), independent of machine speed */
+  const run = (when?: (elapsedMs: number) => Promise<boolean>) => new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => {
     const p = spawn(process.execPath, [CLI, 'sync', cfg, '--no-progress'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
+    let done = false;
     p.stderr.on('data', (d) => { stderr += d; });
-    const timer = killAfterMs !== undefined ? setTimeout(() => p.kill('SIGKILL'), killAfterMs) : undefined;
-    p.on('close', (code, signal) => { if (timer) clearTimeout(timer); resolve({ code, signal, stderr }); });
+    p.on('close', (code, signal) => { done = true; resolve({ code, signal, stderr }); });
+    if (!when) return;
+    const t0 = Date.now();
+    const poll = async () => {
+      if (done) return;
+      if (await when(Date.now() - t0)) { p.kill('SIGKILL'); return; }
+      setTimeout(() => void poll(), 10);
+    };
+    void poll();
   });
   let killed = 0;
   let checked = 0;
-  // delays spread over a run (start-up, migration, loading, checkpoints)
-  const delays = Array.from({ length: KILLS }, (_, i) => 300 + Math.floor(((i + Math.random()) / KILLS) * 2500));
-  for (const delay of delays) {
-    const r = await run(delay);
+  // kill points: two early ones (start-up, migration), the rest once a random number of rows is committed
+  const points = [
+    { label: 'after 150 ms', when: async (ms: number) => ms >= 150 },
+    { label: 'after 400 ms', when: async (ms: number) => ms >= 400 },
+    ...Array.from({ length: KILLS - 2 }, (_, i) => {
+      const target = Math.floor(((i + Math.random()) / (KILLS - 2)) * ROWS * 0.9);
+      return { label: `at ≥${target} committed rows`, when: async () => (await committed()) >= target };
+    }),
+  ];
+  for (const { label, when } of points) {
+    const r = await run(when);
     if (r.signal === 'SIGKILL') killed++;
     const state = await query<{ value: string }>(url, "SELECT value FROM cq_state WHERE key = 'test_table_0'").catch(() => []);
     if (!state.length) continue;
     const cursorRow = Math.round((Date.parse(state[0]!.value) - BASE) / 1000);
     const [c] = await query<{ n: string }>(url, 'SELECT count(*)::text AS n FROM test_table_0 WHERE id <= $1', [cursorRow]);
-    t.equal(Number(c!.n), cursorRow + 1, `after a kill at ${delay} ms: cursor at row ${cursorRow}, and every row up to it is committed`);
+    t.equal(Number(c!.n), cursorRow + 1, `after a kill ${label}: cursor at row ${cursorRow}, and every row up to it is committed`);
     checked++;
   }
   t.ok(killed >= 1, `${killed} of ${KILLS} runs were killed mid-sync`);
