@@ -23,3 +23,6 @@ export { createLogger, type Logger } from './logger.js';
 export { internalColumns, addInternalColumns } from '../transforms/internal-columns.js';
 export { writeMode, rewriteSchema } from '../transforms/write-mode.js';
 export { testSource, fileSource, fileDestination, memoryDestination, memoryTables, postgresDestination, postgresSource } from '../connectors/index.js';
+export { openTransformer, openTransformers, composeStages, transformerStream, moduleTransformerSpec, BUILTIN_TRANSFORMERS, type MessageStage, type TransformContext, type TransformFunction } from '../transforms/index.js';
+export { s3Source } from '../connectors/s3/source.js';
+export { s3Destination } from '../connectors/s3/destination.js';

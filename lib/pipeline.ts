@@ -1,15 +1,17 @@
 /**
  * The map of cq-pipe. One sync = one pipeline per source, run one source after another:
  *
- *   source.read()                         per destination branch (fan-out: slowest sets the pace)
- *   ──► engine messages ──► internal ──► FanOut ─┬─► write/pk modes ─► transforms ─► BatchWriter ─► client
- *      (migrate-table,       columns             └─► write/pk modes ─► transforms ─► BatchWriter ─► client
- *       insert, checkpoint,  (_cq_sync_time,
- *       delete-stale,         _cq_source_name,
- *       sync-end)             _cq_id, _cq_parent_id)
+ *   state backend ─► source.read()        per destination branch (fan-out: slowest sets the pace)
+ *   ──► engine messages ──► internal ──► FanOut ─┬─► user transformers ─► write/pk modes ─► BatchWriter ─► client
+ *      (migrate-table,       columns             └─► user transformers ─► write/pk modes ─► BatchWriter ─► client
+ *       insert, checkpoint,  (_cq_sync_time,                                                   │ commit at checkpoints
+ *       delete-stale,         _cq_source_name,        CheckpointTracker ◄── ack after commit ◄──┘
+ *       sync-end)             _cq_id, _cq_parent_id)  (every destination acked → state flushed)
  *
  * Every stage is a Node stream or an async generator joined with stream.pipeline; backpressure
  * holds end to end, so memory is bounded by batch caps and high-water marks, not by input size.
+ * `cq-pipe read` runs the left half to stdout and `cq-pipe write` the right half from stdin
+ * (lib/commands/read.ts, write.ts; the format in lib/pipe/).
  */
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
