@@ -179,3 +179,37 @@ spec: { name: pg, path: postgresql, transformers: [${transformers}], spec: { con
   t.equal(inspect.status, 0, inspect.stderr);
   t.match(inspect.stdout, /test_table_0 +8 rows in 4 batches/);
 });
+
+t.test('SIGTERM to write: exit 143, the last committed checkpoint kept, never ahead of the rows', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const dir = await tmpDir(t);
+  const url = await freshDatabase();
+  const cfg = path.join(dir, 'sig.yml');
+  await writeFile(cfg, `kind: source
+spec:
+  name: demo
+  path: test
+  destinations: [pg]
+  backend_options: { table_name: st, connection: "file://${dir}/state" }
+  spec: { num_rows: 400000, batch_rows: 2000, preset: all-types, incremental: true }
+---
+kind: destination
+spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_string: "${url}", batch_size: 2000 } }
+`);
+  const reader = spawn(process.execPath, [CLI, 'read', cfg, '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const writer = spawn(process.execPath, [CLI, 'write', cfg, '--log-level', 'error'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  reader.stdout.pipe(writer.stdin);
+  writer.stdin.on('error', () => {});
+  const exited = new Promise<number | null>((resolve) => writer.on('close', (code) => resolve(code)));
+  const count = async () => Number((await query<{ n: string }>(url, 'SELECT count(*)::text AS n FROM test_table_0').catch(() => [{ n: '0' }]))[0]!.n);
+  while ((await count()) < 20000) await new Promise((r) => setTimeout(r, 20));
+  writer.kill('SIGTERM');
+  t.equal(await exited, 143, 'exit code 143');
+  reader.kill('SIGKILL');
+  const saved = JSON.parse(await readFile(path.join(dir, 'state', 'st.json'), 'utf8')) as Record<string, { value: string }>;
+  const cursorRow = Math.round((Date.parse(saved.test_table_0!.value) - Date.UTC(2024, 0, 1)) / 1000);
+  const [c] = await query<{ n: string }>(url, 'SELECT count(*)::text AS n FROM test_table_0 WHERE id <= $1', [cursorRow]);
+  t.ok(cursorRow >= 19999, `a checkpoint was kept (row ${cursorRow})`);
+  t.equal(Number(c!.n), cursorRow + 1, 'every row up to the kept cursor is committed');
+  t.ok(cursorRow < 399999, 'stopped before the end');
+});
