@@ -4,8 +4,6 @@ import { fileURLToPath } from 'node:url';
 import type { BackendOptions } from '../config/types.js';
 import { SourceReadError, UnsupportedError } from '../errors.js';
 import { FileState } from './file.js';
-import { PostgresState } from './postgres.js';
-import { S3State } from './s3.js';
 import { MemoryState, type StateBackend } from './types.js';
 
 export type { StateBackend } from './types.js';
@@ -17,8 +15,8 @@ export async function openState(options: BackendOptions | undefined, source: str
   if (!options) return new MemoryState();
   const c = options.connection;
   try {
-    if (c.startsWith('postgres://') || c.startsWith('postgresql://')) return await PostgresState.open(c, options.table_name);
-    if (c.startsWith('s3://')) return await S3State.open(c, options.table_name);
+    if (c.startsWith('postgres://') || c.startsWith('postgresql://')) return await (await import('./postgres.js')).PostgresState.open(c, options.table_name);
+    if (c.startsWith('s3://')) return await (await import('./s3.js')).S3State.open(c, options.table_name);
     if (c.startsWith('file://')) {
       const rest = c.slice('file://'.length);
       const dir = rest.startsWith('/') ? fileURLToPath(c) : path.resolve(process.cwd(), rest);
