@@ -15,7 +15,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { BATCH_SPEC_PROPERTIES, defineDestination, type DestinationClient, type ConnectorContext } from '../../lib/connector.js';
 import { DestinationWriteError, SchemaIncompatibleError } from '../../lib/errors.js';
 import type { DeleteStaleMessage } from '../../lib/messages.js';
-import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../../lib/schema.js';
+import { CQ_SOURCE_NAME, CQ_SYNC_TIME, batchByteSize, primaryKeys, tableName } from '../../lib/schema.js';
 import { rowObjects } from '../memory.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
 import { COPY_HEADER, COPY_TRAILER, EncodeError, encodeBatch } from './copy-binary.js';
@@ -43,8 +43,21 @@ const configSchema = {
   },
 } as const;
 
-/** rows per transaction of a streaming load before it is committed */
-const LOAD_ROWS = 500_000;
+/** rows / in-memory bytes per transaction of a streaming load before it is committed (also the replay buffer) */
+const LOAD_ROWS = 200_000;
+const LOAD_BYTES = 128 * 1024 * 1024;
+const MAX_RETRIES = 8;
+const RETRY_BASE_MS = 200;
+const RETRY_MAX_MS = 5000;
+
+/** errors worth a reconnect and a replay: connection loss, server restart, deadlock, serialization */
+export function isTransient(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  const code = e?.code ?? '';
+  if (/^(08|57P0[1-3]|53300)/.test(code) || code === '40001' || code === '40P01') return true;
+  if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNABORTED'].includes(code)) return true;
+  return /Connection terminated|connection (?:is )?(?:closed|ended)|Client has encountered a connection error|Client was closed|not queryable/i.test(e?.message ?? '');
+}
 
 interface OpenLoad {
   ti: TableInfo;
@@ -93,11 +106,21 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
   capabilities: { writeModes: ['overwrite-delete-stale', 'overwrite', 'append'], batch: { rows: 10000, bytes: 100_000_000, timeoutMs: 60_000 } },
   async create(spec, ctx: ConnectorContext): Promise<DestinationClient> {
     const schema = spec.schema ?? 'public';
-    const client = new pg.Client({ connectionString: spec.connection_string, application_name: 'cq-pipe' });
-    client.on('error', (err) => ctx.logger.warn(`postgres connection error: ${err.message}`));
+    const newClient = async (): Promise<pg.Client> => {
+      const c = new pg.Client({ connectionString: spec.connection_string, application_name: 'cq-pipe' });
+      c.on('error', (err) => ctx.logger.warn(`postgres connection error: ${err.message}`));
+      try {
+        await c.connect();
+        await c.query("SET TIME ZONE 'UTC'");
+      } catch (err) {
+        await c.end().catch(() => {});
+        throw err;
+      }
+      return c;
+    };
+    let client: pg.Client;
     try {
-      await client.connect();
-      await client.query("SET TIME ZONE 'UTC'");
+      client = await newClient();
     } catch (err) {
       throw new DestinationWriteError(`cannot connect to Postgres: ${(err as Error).message}`, { connector: ctx.name, phase: 'connect' }, err);
     }
@@ -112,6 +135,56 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
     // delete-stale, at close, when another table's batch arrives, or every LOAD_ROWS rows.
     let inTx = false;
     let load: OpenLoad | undefined;
+
+    // --- transient faults -------------------------------------------------------------------
+    // The batches of the open transaction are kept until it commits. A transient error (the
+    // connection dropped, the server restarting, a deadlock) rolls that transaction back on the
+    // server; we reconnect with bounded exponential backoff and jitter and replay exactly those
+    // batches — committed rows are never written twice, and none are skipped.
+    let pending: { ti: TableInfo; batches: A.RecordBatch[] }[] = [];
+    let pendingRows = 0;
+    let pendingBytes = 0;
+
+    const reconnectAndReplay = async (): Promise<void> => {
+      const old = load;
+      load = undefined;
+      inTx = false;
+      if (old && !old.error && !old.ended) old.stream.destroy(new Error('reconnecting'));
+      await client.end().catch(() => {});
+      client = await newClient();
+      for (const p of pending) {
+        if (load && (load as OpenLoad).ti !== p.ti) await finishLoad();
+        load ??= await openLoad(p.ti);
+        await writeToLoad(load, p.batches);
+      }
+    };
+
+    /** run `fn`; on a transient error reconnect (replaying the open transaction) and run it again */
+    const retrying = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await fn();
+        } catch (err) {
+          if (!isTransient(err) || attempt > MAX_RETRIES) throw err;
+          const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+          ctx.logger.warn(`transient Postgres error during ${what}: ${(err as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(delay)} ms (replaying ${pendingRows} uncommitted rows)`, { phase: what });
+          await new Promise((r) => setTimeout(r, delay));
+          // reconnecting may itself fail while the server comes back: that counts as an attempt
+          let recovered = false;
+          while (!recovered) {
+            try {
+              await reconnectAndReplay();
+              recovered = true;
+            } catch (e) {
+              if (!isTransient(e) || ++attempt > MAX_RETRIES) throw e;
+              const d = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+              ctx.logger.warn(`reconnecting to Postgres failed: ${(e as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms`, { phase: what });
+              await new Promise((r) => setTimeout(r, d));
+            }
+          }
+        }
+      }
+    };
 
     const info = async (s: A.Schema): Promise<TableInfo> => {
       const name = pgIdent(tableName(s));
@@ -285,17 +358,25 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
     /** make everything loaded so far durable */
     const commitAll = async (): Promise<void> => {
       try {
-        await finishLoad();
-        if (inTx) { await client.query('COMMIT'); inTx = false; }
+        await retrying('commit', async () => {
+          await finishLoad();
+          if (inTx) { await client.query('COMMIT'); inTx = false; }
+        });
       } catch (err) {
         throw await failLoad(err);
       }
+      pending = [];
+      pendingRows = 0;
+      pendingBytes = 0;
     };
 
     /** roll back the open transaction and turn `err` into a DestinationWriteError */
     const failLoad = async (err: unknown): Promise<Error> => {
       const l = load;
       load = undefined;
+      pending = [];
+      pendingRows = 0;
+      pendingBytes = 0;
       if (l && !l.error && !l.ended) l.stream.destroy(err instanceof Error ? err : new Error(String(err)));
       if (inTx) { await client.query('ROLLBACK').catch(() => {}); inTx = false; }
       if (err instanceof DestinationWriteError || err instanceof SchemaIncompatibleError) return err;
@@ -309,7 +390,7 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
     return {
       async migrateTables(tables, opts) {
         try {
-          const r = await migrate(client, schema, tables, opts.migrateMode, opts.plan ?? false, ctx.name);
+          const r = await retrying('migrate', () => migrate(client, schema, tables, opts.migrateMode, opts.plan ?? false, ctx.name));
           infos.clear();
           return r.ddl;
         } catch (err) {
@@ -318,16 +399,23 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
         }
       },
       async writeBatch(s, batches) {
-        const ti = await info(s);
+        const ti = await retrying('catalog', () => info(s));
         if (!spec.dead_letter) {
+          pending.push({ ti, batches });
+          for (const b of batches) { pendingRows += b.numRows; pendingBytes += batchByteSize(b); }
+          let first = true;
           try {
-            if (load && load.ti !== ti) await finishLoad();
-            load ??= await openLoad(ti);
-            await writeToLoad(load, batches);
-            if (load.rows >= LOAD_ROWS) await commitAll();
+            await retrying('load', async () => {
+              if (!first) return; // a retry already replayed this batch with the rest of the transaction
+              first = false;
+              if (load && load.ti !== ti) await finishLoad();
+              load ??= await openLoad(ti);
+              await writeToLoad(load, batches);
+            });
           } catch (err) {
             throw await failLoad(err);
           }
+          if (pendingRows >= LOAD_ROWS || pendingBytes >= LOAD_BYTES) await commitAll();
           return;
         }
         // with a dead-letter file: one transaction per batch, so a rejected batch can be bisected
@@ -343,14 +431,20 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
       },
       async deleteStale(msgs: DeleteStaleMessage[]) {
         await commitAll();
-        await client.query('BEGIN');
         try {
-          for (const m of msgs) {
-            await client.query(`DELETE FROM ${quoteIdent(schema)}.${quoteIdent(pgIdent(m.table))} WHERE ${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} < $2`, [m.sourceName, m.syncTime]);
-          }
-          await client.query('COMMIT');
+          await retrying('delete-stale', async () => {
+            await client.query('BEGIN');
+            try {
+              for (const m of msgs) {
+                await client.query(`DELETE FROM ${quoteIdent(schema)}.${quoteIdent(pgIdent(m.table))} WHERE ${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} < $2`, [m.sourceName, m.syncTime]);
+              }
+              await client.query('COMMIT');
+            } catch (e) {
+              await client.query('ROLLBACK').catch(() => {});
+              throw e;
+            }
+          });
         } catch (err) {
-          await client.query('ROLLBACK').catch(() => {});
           throw new DestinationWriteError(`delete-stale failed: ${describePgError(err)}`, { connector: ctx.name, table: msgs[0]?.table, phase: 'delete-stale' }, err);
         }
       },

@@ -7,6 +7,8 @@ import path from 'node:path';
 export interface PgServer {
   url: string;
   stop(): Promise<void>;
+  /** stop and start the server again on the same port and data (fault-injection tests) */
+  restart(downMs?: number): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -26,7 +28,8 @@ export async function startEmbeddedPostgres(flags: string[] = []): Promise<PgSer
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cq-pipe-pg-'));
   const port = await freePort();
   const instance = new EmbeddedPostgres({
-    databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: false,
+    // persistent: our stop() removes the directory itself, and a restart must keep the data
+    databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: true,
     createPostgresUser: process.getuid?.() === 0, onLog: () => {}, onError: () => {},
     postgresFlags: ['-c', 'max_connections=50', ...flags],
   });
@@ -40,5 +43,10 @@ export async function startEmbeddedPostgres(flags: string[] = []): Promise<PgSer
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   };
   process.once('exit', () => { if (!stopped) void instance.stop().catch(() => {}); });
-  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, stop };
+  const restart = async (downMs = 0) => {
+    await instance.stop();
+    if (downMs) await new Promise((r) => setTimeout(r, downMs));
+    await instance.start();
+  };
+  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, stop, restart };
 }
