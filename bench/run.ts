@@ -9,6 +9,7 @@ import { mkdtemp, readFile, rm, writeFile, readdir, stat } from 'node:fs/promise
 import os from 'node:os';
 import path from 'node:path';
 import { postgresBench } from './postgres.js';
+import { startEmbeddedPostgres } from '../test/helpers/pg-server.js';
 
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
 const CLI = path.join(ROOT, 'dist/bin/cq-pipe.js');
@@ -79,6 +80,7 @@ async function main() {
   const runs: Run[] = [];
   let postgres: unknown;
   let pipe: { sync_seconds: number; read_write_seconds: number; ratio: number } | undefined;
+  let memory: unknown;
   const only = process.env.BENCH_ONLY;
   try {
     if (!only || only === 'file') {
@@ -102,6 +104,42 @@ spec: { name: out, path: file, spec: { path: "${work}/pipe-out/{{TABLE}}/{{UUID}
       pipe = { sync_seconds: Math.round(viaSync.seconds * 100) / 100, read_write_seconds: Math.round(pipeSeconds * 100) / 100, ratio: Math.round((pipeSeconds / viaSync.seconds) * 100) / 100 };
       process.stdout.write(`read | write           ${pipe.read_write_seconds}s vs sync ${pipe.sync_seconds}s: ratio ${pipe.ratio}× (target ≤ 1.2×)\n`);
     }
+    if (!only || only === 'memory') {
+      // SPEC §5: peak RSS ≤ 300 MB, and 10M rows within 1.2× the peak of 1M rows
+      const big = Number(process.env.BENCH_BIG_ROWS ?? 10_000_000);
+      const pgs = await startEmbeddedPostgres();
+      try {
+        const cfgFor = (rows: number, dest: string) => `kind: source
+spec: { name: bench, path: test, destinations: [out], spec: { num_rows: ${rows}, preset: bench } }
+---
+kind: destination
+spec: ${dest}
+`;
+        const runs: Record<string, { rows: number; seconds: number; peak_rss_mb: number }> = {};
+        for (const [name, rows, dest] of [
+          ['parquet_1m', 1_000_000, `{ name: out, path: file, spec: { path: "${work}/mem1/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }`],
+          ['parquet_big', big, `{ name: out, path: file, spec: { path: "${work}/mem10/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }`],
+          ['postgres_1m', 1_000_000, `{ name: out, path: postgresql, write_mode: append, spec: { connection_string: "${pgs.url}", schema: m1 } }`],
+          ['postgres_big', big, `{ name: out, path: postgresql, write_mode: append, spec: { connection_string: "${pgs.url}", schema: m10 } }`],
+        ] as const) {
+          const cfg = path.join(work, `${name}.yml`);
+          await writeFile(cfg, cfgFor(rows, dest));
+          process.stdout.write(`  ${name} ...\n`);
+          const r = await timedSync(name, cfg, work);
+          runs[name] = { rows: r.rows, seconds: Math.round(r.seconds * 100) / 100, peak_rss_mb: r.peakRssMb };
+          await rm(path.join(work, name.startsWith('parquet_1m') ? 'mem1' : 'mem10'), { recursive: true, force: true }).catch(() => {});
+        }
+        memory = {
+          ...runs,
+          parquet_ratio: Math.round((runs.parquet_big!.peak_rss_mb / runs.parquet_1m!.peak_rss_mb) * 100) / 100,
+          postgres_ratio: Math.round((runs.postgres_big!.peak_rss_mb / runs.postgres_1m!.peak_rss_mb) * 100) / 100,
+        };
+        const m = memory as Record<string, number> & typeof runs;
+        process.stdout.write(`memory: Parquet ${big.toLocaleString('en-US')} rows peak ${runs.parquet_big!.peak_rss_mb} MB vs 1M ${runs.parquet_1m!.peak_rss_mb} MB (${m.parquet_ratio}×); Postgres ${runs.postgres_big!.peak_rss_mb} MB vs ${runs.postgres_1m!.peak_rss_mb} MB (${m.postgres_ratio}×) (targets ≤ 300 MB, ≤ 1.2×)\n`);
+      } finally {
+        await pgs.stop();
+      }
+    }
     if (!only || only === 'postgres') {
       postgres = await postgresBench(work, ROWS, (name, cfg) => timedSync(name, cfg, work), (m) => process.stdout.write(`  ${m}\n`));
       const p = postgres as Record<string, number | string>;
@@ -121,7 +159,7 @@ spec: { name: out, path: file, spec: { path: "${work}/pipe-out/{{TABLE}}/{{UUID}
   for (const r of runs) {
     process.stdout.write(`${r.name.padEnd(20)} ${r.rows.toLocaleString('en-US')} rows in ${r.seconds.toFixed(2)}s = ${r.rows_per_s.toLocaleString('en-US')} rows/s, peak RSS ${r.peak_rss_mb} MB${r.output_mb !== undefined ? `, output ${r.output_mb} MB` : ''}\n`);
   }
-  const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, rows: ROWS, runs, pipe, postgres };
+  const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, rows: ROWS, runs, pipe, memory, postgres };
   await writeFile(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
   process.stdout.write(`wrote bench/results.json\n`);
 }
