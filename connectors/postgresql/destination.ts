@@ -44,8 +44,8 @@ const configSchema = {
 } as const;
 
 /** rows / in-memory bytes per transaction of a streaming load before it is committed (also the replay buffer) */
-const LOAD_ROWS = 200_000;
-const LOAD_BYTES = 128 * 1024 * 1024;
+const LOAD_ROWS = 100_000;
+const LOAD_BYTES = 64 * 1024 * 1024;
 const MAX_RETRIES = 8;
 const RETRY_BASE_MS = 200;
 const RETRY_MAX_MS = 5000;
