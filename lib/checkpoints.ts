@@ -26,7 +26,8 @@ export class CheckpointTracker {
     this.#pending.delete(msg.id);
     // flushes in acknowledgement order, one at a time
     this.#chain = this.#chain.then(async () => {
-      for (const [k, v] of Object.entries(msg.state)) this.state.set(k, v);
+      // an empty value removes the key (e.g. a finished resumable read)
+      for (const [k, v] of Object.entries(msg.state)) { if (v === '') this.state.delete(k); else this.state.set(k, v); }
       await this.state.flush();
       this.persisted++;
       this.logger.debug('checkpoint persisted', { checkpoint: msg.id, keys: Object.keys(msg.state).join(',') });

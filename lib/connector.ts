@@ -45,6 +45,11 @@ export interface SourceClient {
    * the engine then hands it every selected table instead of splitting tables between shards.
    */
   shardsItself?: boolean;
+  /**
+   * Tables this read did not read in full (a resumed keyset read): the engine then runs no
+   * delete-stale for them, which would remove the rows of the interrupted run.
+   */
+  partialTables?(): ReadonlySet<string>;
   close?(): Promise<void>;
 }
 

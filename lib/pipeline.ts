@@ -167,8 +167,13 @@ export async function* sourceMessages(
   }
   // delete-stale only after a fully successful read, never for incremental tables with state
   if (opts.stats.errorCount === 0) {
+    const partial = client.partialTables?.() ?? new Set<string>();
     for (const t of tables) {
       if (opts.hasStateBackend && isIncrementalTable(t)) continue;
+      if (partial.has(tableName(t))) {
+        opts.logger.info(`table ${tableName(t)} resumed an interrupted read: no delete-stale this run`, { table: tableName(t) });
+        continue;
+      }
       yield { kind: 'delete-stale', table: tableName(t), sourceName: opts.sourceName, syncTime: opts.syncTime };
     }
   }

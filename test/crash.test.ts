@@ -82,3 +82,50 @@ spec:
   const [s] = await query<{ value: string }>(url, "SELECT value FROM cq_state WHERE key = 'test_table_0'");
   t.equal(Math.round((Date.parse(s!.value) - BASE) / 1000), ROWS - 1, 'the cursor ends at the last row');
 });
+
+t.test('resumable full reads: a killed read resumes after the last committed key; no delete-stale for the resumed table', async (t) => {
+  const src = await freshDatabase();
+  const dst = await freshDatabase();
+  const dir = await tmpDir(t);
+  await query(src, "CREATE TABLE big (id bigint PRIMARY KEY, v text); INSERT INTO big SELECT g, repeat('x', 50) || g FROM generate_series(1, 80000) g");
+  const cfg = path.join(dir, 'r.yml');
+  await writeFile(cfg, `kind: source
+spec:
+  name: resumer
+  path: postgresql
+  destinations: [pg]
+  backend_options: { table_name: st, connection: "file://${dir}/state" }
+  spec: { connection_string: "${src}", batch_rows: 1000, tables: [{ name: public.big, resumable: true }] }
+---
+kind: destination
+spec: { name: pg, path: postgresql, write_mode: overwrite-delete-stale, spec: { connection_string: "${dst}", batch_size: 1000 } }
+`);
+  const sync = (kill: boolean) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const p = spawn(process.execPath, [CLI, 'sync', cfg, '--no-progress', '--summary-location', path.join(dir, 's.jsonl')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.on('close', (code) => resolve({ code, stderr }));
+    if (!kill) return;
+    const poll = async () => {
+      const n = await query<{ n: string }>(dst, 'SELECT count(*)::text AS n FROM big').then((r) => Number(r[0]!.n), () => 0);
+      if (n >= 20000) p.kill('SIGKILL'); else setTimeout(() => void poll(), 10);
+    };
+    void poll();
+  });
+  const killed = await sync(true);
+  t.equal(killed.code, null, 'the first run was killed');
+  const [before] = await query<{ n: string }>(dst, 'SELECT count(*)::text AS n FROM big');
+  const resumed = await sync(false);
+  t.equal(resumed.code, 0, resumed.stderr);
+  t.match(resumed.stderr, /resuming the read of public\.big after key/);
+  const summary = (await import('node:fs')).readFileSync(path.join(dir, 's.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { resources: number });
+  t.ok(summary.at(-1)!.resources < 80000 - Number(before!.n) + 1000 + 1, `the rerun read ${summary.at(-1)!.resources} rows, not all 80000 (${before!.n} were committed)`);
+  const [all] = await query<{ n: string; d: string }>(dst, 'SELECT count(*)::text AS n, count(DISTINCT id)::text AS d FROM big');
+  t.same(all, { n: '80000', d: '80000' }, 'every row exactly once: the resumed run deleted none of the first run\'s rows');
+  const state = JSON.parse((await import('node:fs')).readFileSync(path.join(dir, 'state', 'st.json'), 'utf8')) as Record<string, unknown>;
+  t.notOk('big#resume' in state, 'a finished read forgets its keyset position');
+  const full = await sync(false);
+  t.equal(full.code, 0);
+  t.equal(summary.length + 1, (await import('node:fs')).readFileSync(path.join(dir, 's.jsonl'), 'utf8').trim().split('\n').length);
+  t.notMatch(full.stderr, /resuming/, 'the next run reads in full again');
+});

@@ -4,6 +4,7 @@
  */
 import * as A from 'apache-arrow';
 import { extensionOf } from '../../lib/types.js';
+import { uuidToString } from '../../lib/arrow-build.js';
 
 const PG_EPOCH_US = 946_684_800_000_000n;
 const PG_EPOCH_DAYS = 10_957;
@@ -159,7 +160,7 @@ class UuidDecoder implements ColumnDecoder {
     this.data = grow(this.data, (this.length + 1) * 16);
     this.valid.set(this.length++, false);
   }
-  lastText(): string | undefined { return undefined; }
+  lastText(): string | undefined { return this.length ? uuidToString(this.data, (this.length - 1) * 16) : undefined; }
   finish(): A.Data {
     const n = this.length;
     const r = A.makeData({ type: new A.FixedSizeBinary(16), length: n, ...this.valid.take(n), data: this.data.slice(0, n * 16) } as never);

@@ -21,6 +21,8 @@ import { CopyTupleParser, DecodeError, decoderFor, type ColumnDecoder } from './
 export interface PostgresSourceTableSpec {
   name: string;
   incremental?: { cursor: string };
+  /** full reads in primary-key order with a keyset checkpoint per batch: a killed sync resumes */
+  resumable?: boolean;
 }
 
 export interface PostgresSourceSpec {
@@ -45,6 +47,7 @@ const configSchema = {
         properties: {
           name: { type: 'string', minLength: 1 },
           incremental: { type: 'object', additionalProperties: false, required: ['cursor'], properties: { cursor: { type: 'string', minLength: 1 } } },
+          resumable: { type: 'boolean' },
         },
       },
     },
@@ -68,6 +71,7 @@ interface PgTable {
   columns: PgColumn[];
   pk: string[];
   cursor?: string;
+  resumable?: boolean;
   arrow?: A.Schema;
 }
 
@@ -157,6 +161,11 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
           throw new SourceReadError(`incremental cursor "${cursor}" is not a column of ${t.schema}.${t.table}`, { connector: ctx.name, table: t.cqName, column: cursor });
         }
         t.cursor = cursor;
+        if (s?.resumable) {
+          if (!t.pk.length) throw new SourceReadError(`resumable: true needs a primary key, and ${t.schema}.${t.table} has none`, { connector: ctx.name, table: t.cqName });
+          if (cursor) throw new SourceReadError(`${t.schema}.${t.table}: resumable is for full reads; an incremental table already resumes from its cursor`, { connector: ctx.name, table: t.cqName });
+          t.resumable = true;
+        }
         const defs: ColumnDef[] = t.columns.map((c) => ({ name: c.name, type: c.cq, not_null: c.notNull, primary_key: t.pk.includes(c.name), incremental: c.name === cursor }));
         t.arrow = withSchemaMetadata(defineTable({ name: t.cqName, columns: defs, incremental: cursor !== undefined }), { [MD_SOURCE_TABLE]: `${t.schema}.${t.table}` });
       }
@@ -180,13 +189,21 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
       }
       const cursorCol = t.cursor ? t.columns.find((x) => x.name === t.cursor)! : undefined;
       if (cursorCol && saved !== undefined) where.push(`${quoteIdent(cursorCol.name)} >= ${c.escapeLiteral(saved)}::${cursorCol.type}`);
+      // resumable full reads: primary-key order, resuming strictly after the last committed key
+      const pkCols = t.resumable ? t.pk.map((k) => t.columns.find((x) => x.name === k)!) : [];
+      if (t.resumable && saved) {
+        const last = JSON.parse(saved) as string[];
+        where.push(`(${pkCols.map((k) => quoteIdent(k.name)).join(', ')}) > (${pkCols.map((k, i) => `${c.escapeLiteral(last[i]!)}::${k.type}`).join(', ')})`);
+      }
       if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
       if (cursorCol) sql += ` ORDER BY ${quoteIdent(cursorCol.name)}`;
+      else if (t.resumable) sql += ` ORDER BY ${pkCols.map((k) => quoteIdent(k.name)).join(', ')}`;
       const decoders: ColumnDecoder[] = schema.fields.map((f) => {
         const col = t.columns.find((x) => x.name === f.name)!;
         return decoderFor(f, col.expr === quoteIdent(col.name) ? col.type : 'text');
       });
       const cursorIdx = cursorCol ? schema.fields.findIndex((f) => f.name === cursorCol.name) : -1;
+      const pkIdx = pkCols.map((k) => schema.fields.findIndex((f) => f.name === k.name));
       const parser = new CopyTupleParser(decoders);
       const stream = c.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT binary)`));
       let rows = 0;
@@ -195,7 +212,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
       const ready: { batch: A.RecordBatch; cursor?: string }[] = [];
       const cut = (): void => {
         const n = decoders[0]!.length;
-        const cursor = cursorIdx >= 0 ? decoders[cursorIdx]!.lastText() : undefined;
+        const cursor = cursorIdx >= 0 ? decoders[cursorIdx]!.lastText() : pkIdx.length ? JSON.stringify(pkIdx.map((i) => decoders[i]!.lastText())) : undefined;
         const children = decoders.map((d) => d.finish());
         ready.push({ batch: new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: n, nullCount: 0, children })), cursor });
       };
@@ -222,11 +239,15 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         cut();
         yield* drain();
       }
+      // a finished resumable read forgets its keyset position
+      if (t.resumable && !signal.aborted) yield { kind: 'checkpoint', id: `${t.cqName}:done`, state: { [stateKey]: '' } };
     }
 
+    const partial = new Set<string>();
     return {
       // --shard n/t splits every table into hash ranges
       shardsItself: true,
+      partialTables: () => partial,
       async tables() {
         tables ??= listTables();
         return (await tables).map((t) => t.arrow!);
@@ -239,8 +260,14 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
           if (!t) continue;
           try {
             // each shard keeps its own cursor for its hash range
-            const stateKey = opts.shard ? `${t.cqName}#${opts.shard.num}/${opts.shard.total}` : t.cqName;
-            yield* readTable(t, schema, t.cursor ? opts.state.get(stateKey) : undefined, opts.signal, opts.shard, stateKey);
+            const base = t.resumable ? `${t.cqName}#resume` : t.cqName;
+            const stateKey = opts.shard ? `${base}#${opts.shard.num}/${opts.shard.total}` : base;
+            const saved = t.cursor || t.resumable ? opts.state.get(stateKey) : undefined;
+            if (t.resumable && saved) {
+              partial.add(t.cqName);
+              ctx.logger.info(`resuming the read of ${t.schema}.${t.table} after key ${saved}`, { table: t.cqName });
+            }
+            yield* readTable(t, schema, saved, opts.signal, opts.shard, stateKey);
           } catch (err) {
             if (opts.signal.aborted) return;
             const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: t.cqName });
