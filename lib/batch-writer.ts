@@ -12,6 +12,7 @@ import type * as A from 'apache-arrow';
 import type { DestinationClient, MigrateOptions } from './connector.js';
 import type { CheckpointMessage, DeleteStaleMessage, SyncMessage } from './messages.js';
 import { TableBatcher, type BatchCaps } from './batcher.js';
+import { countRows, inSpan } from './telemetry.js';
 import { DestinationWriteError, SchemaIncompatibleError, toCqPipeError } from './errors.js';
 import { tableName } from './schema.js';
 
@@ -142,8 +143,10 @@ export class BatchWriter extends Writable {
 
   async #write(table: string, group: A.RecordBatch[]): Promise<void> {
     const schema = this.#tables.get(table)!;
-    await this.#opts.client.writeBatch(schema, group);
     const rows = group.reduce((n, b) => n + b.numRows, 0);
+    const attributes = { 'cq.destination': this.#opts.destination, 'cq.table': table, 'cq.rows': rows };
+    await inSpan('cq-pipe.write-batch', attributes, () => this.#opts.client.writeBatch(schema, group));
+    countRows(rows, { 'cq.destination': this.#opts.destination, 'cq.table': table });
     this.rowsWritten += rows;
     this.#opts.onFlush?.(table, rows);
   }

@@ -22,6 +22,7 @@ import type { ConnectorContext, DestinationClient, DestinationConnector, SourceC
 import { parseDuration } from './connector.js';
 import type { CheckpointMessage, SyncMessage } from './messages.js';
 import { CheckpointTracker } from './checkpoints.js';
+import { countTableError, inSpan } from './telemetry.js';
 import { openState, type StateBackend } from './state/index.js';
 import { BatchWriter } from './batch-writer.js';
 import { FanOut } from './fan-out.js';
@@ -87,7 +88,11 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
       return d;
     });
     try {
-      rejectedRows += await syncSource(source, dests, { ...opts, logger, invocationId, syncTime, stats });
+      rejectedRows += await inSpan('cq-pipe.sync', { 'cq.source': sourceNameFor(source, opts.shard), 'cq.source_path': source.path, 'cq.invocation_id': invocationId, 'cq.destinations': dests.map((d) => d.name).join(',') }, async (span) => {
+        const n = await syncSource(source, dests, { ...opts, logger, invocationId, syncTime, stats });
+        span.setAttributes({ 'cq.rows': stats.resources, 'cq.table_errors': stats.errorCount });
+        return n;
+      });
     } catch (err) {
       fatal = toCqPipeError(err);
       if (opts.signal?.aborted && !(fatal.code === 'CQ_ERR_ABORTED')) fatal = new AbortedError('sync aborted', err);
@@ -161,6 +166,7 @@ export async function* sourceMessages(
   for await (const msg of client.read(tables, { signal: opts.signal, state: opts.state ?? new Map(), shard: opts.shard })) {
     opts.stats.record(msg);
     if (msg.kind === 'table-error') {
+      countTableError({ 'cq.source': opts.sourceName, 'cq.table': msg.table, 'cq.code': msg.error.code });
       opts.logger.error(`table ${msg.table} failed: ${msg.error.message}`, { table: msg.table, code: msg.error.code, where: msg.error.where() });
     }
     yield msg;
