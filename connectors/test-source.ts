@@ -263,7 +263,7 @@ export const testSource = defineSource<TestSourceSpec>({
             yield { kind: 'insert', table: name, batch };
             if (incremental) {
               const lastUs = BASE_TIME_US + BigInt(start + n - 1) * 1_000_000n;
-              yield { kind: 'checkpoint', id: `${name}:${start + n}`, state: { [name]: microsToIso(lastUs) } };
+              yield { kind: 'checkpoint', id: `${name}:${start + n}`, table: name, state: { [name]: microsToIso(lastUs) } };
             }
           }
         }

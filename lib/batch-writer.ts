@@ -6,6 +6,10 @@
  *   delete-stale    (a barrier: pending inserts are flushed first)
  *   checkpoint      (a barrier: flush, commit, then acknowledge)
  * `finish` means committed (client.close()), `destroy(err)` means rolled back (client.close(err)).
+ *
+ * A client error marked `tableScoped` (lib/errors.ts `tableFailure`) fails only its table: the
+ * writer reports it (onTableError), drops that table's later rows and delete-stale, and answers
+ * its checkpoints with `committed: false`; the other tables go on. Any other error ends the branch.
  */
 import { Writable } from 'node:stream';
 import type * as A from 'apache-arrow';
@@ -13,7 +17,7 @@ import type { DestinationClient, MigrateOptions } from './connector.js';
 import type { CheckpointMessage, DeleteStaleMessage, SyncMessage } from './messages.js';
 import { TableBatcher, type BatchCaps } from './batcher.js';
 import { countRows, inSpan } from './telemetry.js';
-import { DestinationWriteError, SchemaIncompatibleError, toCqPipeError } from './errors.js';
+import { CqPipeError, DestinationWriteError, SchemaIncompatibleError, toCqPipeError } from './errors.js';
 import { tableName } from './schema.js';
 
 export interface BatchWriterOptions {
@@ -21,8 +25,13 @@ export interface BatchWriterOptions {
   destination: string;
   caps: BatchCaps & { timeoutMs: number };
   migrate: MigrateOptions | false;
-  /** called once every row before the checkpoint is committed */
-  onCheckpoint?: (msg: CheckpointMessage) => Promise<void> | void;
+  /**
+   * called once every row before the checkpoint is committed; `committed` is false when this
+   * destination failed the checkpoint's table (or, for a checkpoint naming no table, any table)
+   */
+  onCheckpoint?: (msg: CheckpointMessage, committed: boolean) => Promise<void> | void;
+  /** a table failed in this destination (a table-scoped client error); the others go on */
+  onTableError?: (table: string, err: CqPipeError) => void;
   /** called after each flushed group, for progress and summaries */
   onFlush?: (table: string, rows: number) => void;
   highWaterMark?: number;
@@ -40,6 +49,8 @@ export class BatchWriter extends Writable {
   /** DDL the migrations ran (or planned) */
   readonly ddl: string[] = [];
   rowsWritten = 0;
+  /** tables this destination failed, with their error and the rows dropped after it */
+  readonly failedTables = new Map<string, { error: CqPipeError; droppedRows: number }>();
 
   constructor(opts: BatchWriterOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 1 });
@@ -66,7 +77,14 @@ export class BatchWriter extends Writable {
     this.#clearTimer();
     this.#serial(async () => {
       await this.#flushAll();
-      await this.#opts.client.close();
+      try {
+        await this.#opts.client.close();
+      } catch (err) {
+        // a table that failed at the final commit (the client committed the others and closed)
+        const e = toCqPipeError(err, { connector: this.#opts.destination });
+        if (!e.tableScoped || !e.context.table) throw e;
+        this.#failTable(this.#tableNamed(e.context.table), e, 0);
+      }
     }).then(() => cb(), (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })));
   }
 
@@ -90,13 +108,15 @@ export class BatchWriter extends Writable {
         return this.#insert(msg.table, msg.batch);
       case 'delete-stale':
         await this.#flushAll();
-        this.#pendingDeletes.push(msg);
+        if (!this.failedTables.has(msg.table)) this.#pendingDeletes.push(msg);
         return;
-      case 'checkpoint':
+      case 'checkpoint': {
         await this.#flushAll();
-        await this.#opts.client.commit?.();
-        await this.#opts.onCheckpoint?.(msg);
+        await this.#commit();
+        const committed = msg.table !== undefined ? !this.failedTables.has(msg.table) : this.failedTables.size === 0;
+        await this.#opts.onCheckpoint?.(msg, committed);
         return;
+      }
       case 'table-error':
         return;
       case 'sync-end':
@@ -114,12 +134,30 @@ export class BatchWriter extends Writable {
 
   async #applyDeletes(): Promise<void> {
     if (!this.#pendingDeletes.length) return;
-    const msgs = this.#pendingDeletes;
+    const all = this.#pendingDeletes;
     this.#pendingDeletes = [];
-    await this.#opts.client.deleteStale?.(msgs);
+    for (;;) {
+      const msgs = all.filter((m) => !this.failedTables.has(m.table));
+      if (!msgs.length) return;
+      try {
+        await this.#opts.client.deleteStale?.(msgs);
+        return;
+      } catch (err) {
+        // the commit before the deletes failed one table (the others committed): delete for the rest
+        const e = toCqPipeError(err, { connector: this.#opts.destination });
+        const failed = e.tableScoped && e.context.table ? this.#tableNamed(e.context.table) : undefined;
+        if (!failed || this.failedTables.has(failed)) throw e;
+        this.#failTable(failed, e, 0);
+      }
+    }
   }
 
   async #insert(table: string, batch: A.RecordBatch): Promise<void> {
+    const failed = this.failedTables.get(table);
+    if (failed) {
+      failed.droppedRows += batch.numRows;
+      return;
+    }
     let schema = this.#tables.get(table);
     if (!schema) {
       // inserts without a preceding migrate-table (e.g. --no-migrate pipes) define the table
@@ -145,10 +183,53 @@ export class BatchWriter extends Writable {
     const schema = this.#tables.get(table)!;
     const rows = group.reduce((n, b) => n + b.numRows, 0);
     const attributes = { 'cq.destination': this.#opts.destination, 'cq.table': table, 'cq.rows': rows };
-    await inSpan('cq-pipe.write-batch', attributes, () => this.#opts.client.writeBatch(schema, group));
+    for (;;) {
+      try {
+        await inSpan('cq-pipe.write-batch', attributes, () => this.#opts.client.writeBatch(schema, group));
+        break;
+      } catch (err) {
+        const e = toCqPipeError(err, { connector: this.#opts.destination });
+        if (!e.tableScoped) throw e;
+        const failed = this.#tableNamed(e.context.table ?? table);
+        if (failed === table || this.failedTables.has(failed)) {
+          this.#failTable(table, e, rows);
+          return;
+        }
+        // a client that loads lazily found an earlier table's failure before taking this group:
+        // fail that table and hand the group over again
+        this.#failTable(failed, e, 0);
+      }
+    }
     countRows(rows, { 'cq.destination': this.#opts.destination, 'cq.table': table });
     this.rowsWritten += rows;
     this.#opts.onFlush?.(table, rows);
+  }
+
+  /** commit what the client holds; a table-scoped failure (the others were committed) fails its table */
+  async #commit(): Promise<void> {
+    try {
+      await this.#opts.client.commit?.();
+    } catch (err) {
+      const e = toCqPipeError(err, { connector: this.#opts.destination });
+      if (!e.tableScoped || !e.context.table) throw e;
+      this.#failTable(this.#tableNamed(e.context.table), e, 0);
+    }
+  }
+
+  /** the sync's name of a table a client names (clients may normalize case) */
+  #tableNamed(name: string): string {
+    if (this.#tables.has(name)) return name;
+    for (const t of this.#tables.keys()) if (t.toLowerCase() === name.toLowerCase()) return t;
+    return name;
+  }
+
+  #failTable(table: string, err: CqPipeError, rows: number): void {
+    if (this.failedTables.has(table)) return;
+    const batcher = this.#batchers.get(table);
+    const unwritten = batcher && !batcher.empty ? batcher.take().reduce((n, b) => n + b.numRows, 0) : 0;
+    this.#batchers.delete(table);
+    this.failedTables.set(table, { error: err, droppedRows: rows + unwritten });
+    this.#opts.onTableError?.(table, err);
   }
 
   async #flushAll(): Promise<void> {

@@ -23,6 +23,11 @@ export class CqPipeError extends Error {
   readonly context: ErrorContext;
   /** a short "how to fix" hint, printed after the message */
   readonly hint?: string;
+  /**
+   * Set by a destination (see `tableFailure`): only the table in `context.table` failed; its
+   * uncommitted rows were rolled back and the destination goes on with the other tables.
+   */
+  tableScoped = false;
 
   constructor(code: string, message: string, opts: { context?: ErrorContext; cause?: unknown; exitCode?: number; hint?: string } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -145,6 +150,17 @@ export class AbortedError extends CqPipeError {
     super('CQ_ERR_ABORTED', message, { cause, exitCode: 1 });
     this.name = 'AbortedError';
   }
+}
+
+/**
+ * Mark a destination error as confined to its table (`context.table` must be set): the
+ * destination has rolled back that table's uncommitted rows, kept every other table's, and can
+ * take more writes. The engine then fails only that table, drops its later rows and checkpoints,
+ * and lets the other tables finish. Without the mark a destination error fails the whole sync.
+ */
+export function tableFailure<E extends CqPipeError>(err: E): E {
+  if (err.context.table) err.tableScoped = true;
+  return err;
 }
 
 /** Wrap anything thrown into a CqPipeError (keeps CqPipeErrors as they are). */

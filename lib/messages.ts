@@ -29,6 +29,11 @@ export interface CheckpointMessage {
   id: string;
   /** state keys → values, durable once every row before this message is committed */
   state: Record<string, string>;
+  /**
+   * The table whose progress this checkpoint saves. A destination that failed that table never
+   * acknowledges it; a checkpoint without a table is held back by any failed table.
+   */
+  table?: string;
 }
 
 export interface TableErrorMessage {

@@ -97,7 +97,7 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
       fatal = toCqPipeError(err);
       if (opts.signal?.aborted && !(fatal.code === 'CQ_ERR_ABORTED')) fatal = new AbortedError('sync aborted', err);
     }
-    errors.push(...stats.errors);
+    errors.push(...stats.errors, ...stats.destinationErrors.map((e) => e.error));
     resources += stats.resources;
     const sourceName = sourceNameFor(source, opts.shard);
     for (const d of dests) {
@@ -114,7 +114,7 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
         source_tables: [...stats.tables.keys()],
         destination_name: d.name,
         destination_path: d.path,
-        destination_errors: fatal ? 1 : 0,
+        destination_errors: stats.destinationErrorCount(d.name) + (fatal ? 1 : 0),
         destination_warnings: 0,
         ...(opts.shard ? { shard_num: opts.shard.num, shard_total: opts.shard.total } : {}),
         ...perTable(stats),
@@ -200,7 +200,9 @@ export function batchCaps(connector: DestinationConnector, spec: Record<string, 
 export async function openDestination(
   dest: DestinationSpec,
   ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & {
-    noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void; onCheckpoint?: (msg: CheckpointMessage) => Promise<void>;
+    noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void;
+    onCheckpoint?: (msg: CheckpointMessage, committed: boolean) => Promise<void>;
+    onTableError?: (table: string, err: CqPipeError) => void;
     /** the config's transformer documents; the destination's `transformers` names are looked up here */
     transformers?: readonly TransformerSpec[];
   },
@@ -216,6 +218,7 @@ export async function openDestination(
     migrate: ctx.noMigrate ? false : { migrateMode: dest.migrate_mode },
     onFlush: ctx.onFlush,
     onCheckpoint: ctx.onCheckpoint,
+    onTableError: ctx.onTableError,
   });
   const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
   const modes = writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode });
@@ -242,7 +245,15 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
     log.info('sync started', { tables: tables.length, destinations: dests.map((d) => d.name).join(',') });
 
     const tracker = new CheckpointTracker(dests.length, state, log);
-    const branches = await Promise.all(dests.map((d) => openDestination(d, { ...ctx, transformers: ctx.config.transformers, signal: ac.signal, onCheckpoint: (m) => tracker.ack(m) })));
+    const onTableError = (destination: string) => (table: string, err: CqPipeError) => {
+      ctx.stats.recordDestinationError(destination, table, err);
+      countTableError({ 'cq.source': sourceName, 'cq.destination': destination, 'cq.table': table, 'cq.code': err.code });
+      log.error(`table ${table} failed in destination ${destination}: ${err.message} (the other tables go on; its saved state does not advance)`, { table, destination, code: err.code, where: err.where() });
+    };
+    const branches = await Promise.all(dests.map((d) => openDestination(d, {
+      ...ctx, transformers: ctx.config.transformers, signal: ac.signal,
+      onCheckpoint: (m, committed) => tracker.ack(m, committed), onTableError: onTableError(d.name),
+    })));
     const source$ = Readable.from(
       sourceMessages(client, tables, {
         sourceName, syncTime: ctx.syncTime, signal: ac.signal, stats: ctx.stats, logger: log,

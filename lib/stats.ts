@@ -14,7 +14,10 @@ export interface TableStats {
 
 export class SyncStats {
   readonly tables = new Map<string, TableStats>();
+  /** table errors of the source (they stop delete-stale for the whole source) */
   readonly errors: CqPipeError[] = [];
+  /** tables a destination failed (only that table, in that destination, stopped) */
+  readonly destinationErrors: { destination: string; table: string; error: CqPipeError }[] = [];
   resources = 0;
   warnings = 0;
   readonly startedAt = Date.now();
@@ -46,6 +49,19 @@ export class SyncStats {
     }
   }
 
+  /** a table failed in a destination */
+  recordDestinationError(destination: string, table: string, error: CqPipeError): void {
+    const t = this.table(table);
+    t.errors++;
+    t.endedAt = Date.now();
+    this.destinationErrors.push({ destination, table, error });
+  }
+
+  destinationErrorCount(destination: string): number {
+    return this.destinationErrors.filter((e) => e.destination === destination).length;
+  }
+
+  /** source table errors (destination table errors are in destinationErrors) */
   get errorCount(): number {
     return this.errors.length;
   }

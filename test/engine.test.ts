@@ -191,3 +191,77 @@ t.test('backpressure: a slow destination bounds what the source has produced ahe
   t.equal(fast.calls.filter((c) => c.startsWith('write')).length, 200);
   t.ok(maxAhead <= 10, `at most 10 batches in flight (saw ${maxAhead}), not 200`);
 });
+
+t.test('batch writer: a table-scoped client error fails that table only', async (t) => {
+  const { DestinationWriteError, tableFailure } = await import('../lib/errors.js');
+  const OTHER = new A.Schema(ITEMS.fields, new Map([...ITEMS.metadata, ['cq:table_name', 'other']]));
+  const written: string[] = [];
+  const deleted: string[] = [];
+  let failOther = true;
+  const client: DestinationClient = {
+    async migrateTables() { return []; },
+    async writeBatch(s, batches) {
+      const table = s.metadata.get('cq:table_name')!;
+      if (table === 'other' && failOther) {
+        failOther = false;
+        throw tableFailure(new DestinationWriteError('value too long', { table: 'other' }));
+      }
+      written.push(`${table}:${batches.reduce((n, b) => n + b.numRows, 0)}`);
+    },
+    async deleteStale(msgs) { deleted.push(...msgs.map((m) => m.table)); },
+    async close() {},
+  };
+  const acks: [string, boolean][] = [];
+  const failures: string[] = [];
+  const w = new BatchWriter({
+    client, destination: 'd', caps: { rows: 10, bytes: 0, timeoutMs: 0 }, migrate: { migrateMode: 'safe' },
+    onCheckpoint: (m, committed) => { acks.push([m.id, committed]); },
+    onTableError: (table, err) => { failures.push(`${table}: ${err.code}`); },
+  });
+  const now = new Date();
+  await pipeline(Readable.from([
+    { kind: 'migrate-table', table: ITEMS },
+    { kind: 'migrate-table', table: OTHER },
+    { kind: 'insert', table: 'items', batch: itemsBatch(rows(10)) },
+    { kind: 'insert', table: 'other', batch: itemsBatch(rows(10), OTHER) },
+    { kind: 'checkpoint', id: 'items-1', table: 'items', state: { items: '1' } },
+    { kind: 'checkpoint', id: 'other-1', table: 'other', state: { other: '1' } },
+    { kind: 'checkpoint', id: 'global', state: { g: '1' } },
+    { kind: 'insert', table: 'other', batch: itemsBatch(rows(7), OTHER) },
+    { kind: 'insert', table: 'items', batch: itemsBatch(rows(5)) },
+    { kind: 'delete-stale', table: 'items', sourceName: 's', syncTime: now },
+    { kind: 'delete-stale', table: 'other', sourceName: 's', syncTime: now },
+    { kind: 'sync-end' },
+  ] as SyncMessage[], { objectMode: true }), w);
+  t.same(failures, ['other: CQ_ERR_DEST_WRITE'], 'reported once');
+  t.same(written, ['items:10', 'items:5'], 'the failed table\'s later rows are dropped; the other table goes on');
+  t.same(acks, [['items-1', true], ['other-1', false], ['global', false]], 'its checkpoints, and those naming no table, are refused');
+  t.same(deleted, ['items'], 'no delete-stale for the failed table');
+  t.equal(w.failedTables.get('other')?.droppedRows, 17);
+});
+
+t.test('batch writer: an error without the table-scoped mark still fails the branch', async (t) => {
+  const { DestinationWriteError } = await import('../lib/errors.js');
+  const client: DestinationClient = {
+    async migrateTables() { return []; },
+    async writeBatch() { throw new DestinationWriteError('disk full', { table: 'items' }); },
+    async close() {},
+  };
+  const w = new BatchWriter({ client, destination: 'd', caps: { rows: 10, bytes: 0, timeoutMs: 0 }, migrate: false });
+  await t.rejects(pipeline(Readable.from([{ kind: 'insert', table: 'items', batch: itemsBatch(rows(10)) }, { kind: 'sync-end' }] as SyncMessage[], { objectMode: true }), w), { code: 'CQ_ERR_DEST_WRITE', message: 'disk full' });
+});
+
+t.test('checkpoint tracker: a checkpoint one destination refuses is dropped once all answered', async (t) => {
+  const { CheckpointTracker } = await import('../lib/checkpoints.js');
+  const { MemoryState } = await import('../lib/state/types.js');
+  const { createLogger } = await import('../lib/logger.js');
+  const state = new MemoryState();
+  const tracker = new CheckpointTracker(2, state, createLogger({ level: 'error' }));
+  await tracker.ack({ kind: 'checkpoint', id: 'a', table: 'x', state: { x: '1' } }, false);
+  await tracker.ack({ kind: 'checkpoint', id: 'a', table: 'x', state: { x: '1' } }, true);
+  await tracker.ack({ kind: 'checkpoint', id: 'b', table: 'y', state: { y: '2' } }, true);
+  await tracker.ack({ kind: 'checkpoint', id: 'b', table: 'y', state: { y: '2' } }, true);
+  t.same([...state.entries()], [['y', '2']]);
+  t.equal(tracker.refused, 1);
+  t.equal(tracker.persisted, 1);
+});

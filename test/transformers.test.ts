@@ -450,7 +450,7 @@ t.test('the factory composes stages; transformerStream is an object-mode Duplex'
   stream.write({ kind: 'delete-stale', table: 'items', sourceName: 's', syncTime: new Date(0) });
   stream.end();
   await done;
-  t.same(out.map((m) => `${m.kind}:${'table' in m ? (typeof m.table === 'string' ? m.table : m.table.metadata.get(MD_TABLE_NAME)) : ''}`), ['migrate-table:z_items', 'insert:z_items', 'delete-stale:z_items']);
+  t.same(out.map((m) => `${m.kind}:${'table' in m ? (typeof m.table === 'string' ? m.table : m.table?.metadata.get(MD_TABLE_NAME)) : ''}`), ['migrate-table:z_items', 'insert:z_items', 'delete-stale:z_items']);
   const ins = out[1] as Extract<SyncMessage, { kind: 'insert' }>;
   t.same(ins.batch.schema.fields.map((f) => f.name), ['id', 'name', 'value', 'x']);
   t.equal(ins.batch.numRows, 3);

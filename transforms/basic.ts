@@ -793,6 +793,12 @@ export function basicTransformer(spec: BasicSpec, ctx: StageContext): MessageSta
           yield to === msg.table ? msg : { ...msg, table: to };
           break;
         }
+        case 'checkpoint': {
+          // the table a checkpoint saves follows its renames (a destination that fails it refuses the checkpoint)
+          const to = msg.table === undefined ? undefined : renameOf(msg.table);
+          yield to === msg.table ? msg : { ...msg, table: to };
+          break;
+        }
         default:
           yield msg;
       }

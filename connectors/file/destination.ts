@@ -15,7 +15,7 @@ import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import type * as A from 'apache-arrow';
 import { BATCH_SPEC_PROPERTIES, defineDestination, type ConnectorContext, type DestinationClient } from '../../lib/connector.js';
-import { ConfigError, CqPipeError, DestinationWriteError, SchemaIncompatibleError } from '../../lib/errors.js';
+import { ConfigError, CqPipeError, DestinationWriteError, SchemaIncompatibleError, tableFailure } from '../../lib/errors.js';
 import { parsePathTemplate, type PathTemplate } from '../../lib/path-template.js';
 import { tableName } from '../../lib/schema.js';
 import {
@@ -116,7 +116,8 @@ class FileDestinationClient implements DestinationClient {
   }
 
   #fail(err: unknown, table: string, file: string, what: string): CqPipeError {
-    if (err instanceof SchemaIncompatibleError) return new SchemaIncompatibleError(err.message, { ...err.context, connector: this.#ctx.name, table, file }, err.hint);
+    // a table whose rows do not fit the format fails alone: its file is discarded, other tables' files are untouched
+    if (err instanceof SchemaIncompatibleError) return tableFailure(new SchemaIncompatibleError(err.message, { ...err.context, connector: this.#ctx.name, table, file }, err.hint));
     if (err instanceof CqPipeError) return err;
     const msg = err instanceof Error ? err.message : String(err);
     return new DestinationWriteError(`${what} ${file} failed: ${msg}`, { connector: this.#ctx.name, table, file, phase: 'write' }, err);

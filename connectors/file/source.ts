@@ -353,7 +353,7 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
             if (inc) {
               saved.files[file.name] = sig;
               // durable once every row before it is committed: the file is then skipped next time
-              yield { kind: 'checkpoint', id: `${name}:${file.name}`, state: { [name]: JSON.stringify({ files: saved.files, ...(maxCursor !== undefined ? { cursor: maxCursor } : {}) }) } };
+              yield { kind: 'checkpoint', id: `${name}:${file.name}`, table: name, state: { [name]: JSON.stringify({ files: saved.files, ...(maxCursor !== undefined ? { cursor: maxCursor } : {}) }) } };
             }
           }
         } catch (err) {

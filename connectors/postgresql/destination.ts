@@ -13,7 +13,7 @@ import type * as A from 'apache-arrow';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { BATCH_SPEC_PROPERTIES, defineDestination, type DestinationClient, type ConnectorContext } from '../../lib/connector.js';
-import { DestinationWriteError, SchemaIncompatibleError } from '../../lib/errors.js';
+import { CqPipeError, DestinationWriteError, SchemaIncompatibleError, tableFailure } from '../../lib/errors.js';
 import type { DeleteStaleMessage } from '../../lib/messages.js';
 import { CQ_SOURCE_NAME, CQ_SYNC_TIME, batchByteSize, primaryKeys, tableName } from '../../lib/schema.js';
 import { rowObjects } from '../memory.js';
@@ -71,6 +71,8 @@ interface OpenLoad {
 }
 
 interface TableInfo {
+  /** the table's name in the sync (before Postgres identifier rules) */
+  cqName: string;
   name: string;
   qualified: string;
   /** columns written, in batch order, with the column's type in the database */
@@ -93,6 +95,17 @@ function copyRow(err: unknown): number | undefined {
   const where = (err as { where?: string }).where;
   const m = where ? /COPY [^,]+, line (\d+)/.exec(where) : null;
   return m ? Number(m[1]) - 1 : undefined;
+}
+
+/**
+ * Errors that belong to one table's rows or definition — a bad value, a constraint, a missing or
+ * inaccessible table or column (SQLSTATE classes 22, 23, 42) — as opposed to the server or the
+ * connection (disk full, out of memory, internal errors), which fail the whole sync.
+ */
+function isTableError(err: unknown): boolean {
+  if (err instanceof EncodeError || err instanceof SchemaIncompatibleError) return true;
+  const code = (err as { code?: string }).code;
+  return typeof code === 'string' && /^(22|23|42)/.test(code);
 }
 
 function describePgError(err: unknown): string {
@@ -152,6 +165,11 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
       if (old && !old.error && !old.ended) old.stream.destroy(new Error('reconnecting'));
       await client.end().catch(() => {});
       client = await newClient();
+      await replayPending();
+    };
+
+    /** write the batches of the open transaction again (into a new transaction) */
+    const replayPending = async (): Promise<void> => {
       for (const p of pending) {
         if (load && (load as OpenLoad).ti !== p.ti) await finishLoad();
         load ??= await openLoad(p.ti);
@@ -194,15 +212,15 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
       if (load) await finishLoad();
       const existing = (await readTables(client, schema, [name])).get(name);
       if (!existing) {
-        throw new DestinationWriteError(`table ${schema}.${name} does not exist`, { connector: ctx.name, table: name }, undefined);
+        throw new DestinationWriteError(`table ${schema}.${name} does not exist`, { connector: ctx.name, table: tableName(s) }, undefined);
       }
       const columns = s.fields.map((f) => {
         const col = existing.columns.get(pgIdent(f.name));
-        if (!col) throw new SchemaIncompatibleError(`table ${schema}.${name} has no column "${f.name}"`, { connector: ctx.name, table: name, column: f.name }, 'run the sync without --no-migrate, or `cq-pipe migrate`');
+        if (!col) throw new SchemaIncompatibleError(`table ${schema}.${name} has no column "${f.name}"`, { connector: ctx.name, table: tableName(s), column: f.name }, 'run the sync without --no-migrate, or `cq-pipe migrate`');
         return { field: f, name: col.name, pgType: col.type };
       });
       const extra = [...existing.columns.keys()].filter((c) => !columns.some((x) => x.name === c));
-      const ti: TableInfo = { name, qualified: `${quoteIdent(schema)}.${quoteIdent(name)}`, columns, extra, pk: primaryKeys(s).map(pgIdent) };
+      const ti: TableInfo = { cqName: tableName(s), name, qualified: `${quoteIdent(schema)}.${quoteIdent(name)}`, columns, extra, pk: primaryKeys(s).map(pgIdent) };
       infos.set(name, ti);
       return ti;
     };
@@ -363,11 +381,56 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
           if (inTx) { await client.query('COMMIT'); inTx = false; }
         });
       } catch (err) {
+        // a table's load failed when finished (its upsert, or a row the server checks at the end):
+        // fail that table, keep and commit the others
+        const ti = load?.ti;
+        if (ti && isTableError(err)) {
+          const e = await isolateTable(ti, err);
+          await commitAll();
+          throw e;
+        }
         throw await failLoad(err);
       }
       pending = [];
       pendingRows = 0;
       pendingBytes = 0;
+    };
+
+    /**
+     * A non-transient error of one table: roll the transaction back, forget that table's
+     * uncommitted batches and replay every other table's into a new transaction, so only the
+     * failed table loses its uncommitted rows. Returns the table-scoped error to throw.
+     */
+    const isolateTable = async (ti: TableInfo, err: unknown): Promise<CqPipeError> => {
+      const e = describeLoadError(ti, err);
+      const l = load;
+      load = undefined;
+      if (l && !l.error && !l.ended) l.stream.destroy(err instanceof Error ? err : new Error(String(err)));
+      if (inTx) { await client.query('ROLLBACK').catch(() => {}); inTx = false; }
+      pending = pending.filter((p) => p.ti !== ti);
+      pendingRows = pending.reduce((n, p) => n + p.batches.reduce((m, b) => m + b.numRows, 0), 0);
+      pendingBytes = pending.reduce((n, p) => n + p.batches.reduce((m, b) => m + batchByteSize(b), 0), 0);
+      ctx.logger.debug(`table ${ti.cqName} failed; replaying ${pendingRows} uncommitted rows of other tables`, { table: ti.cqName });
+      let first = true;
+      try {
+        await retrying('replay', async () => {
+          if (!first) return; // a reconnect already replayed them
+          first = false;
+          await replayPending();
+        });
+      } catch (replayErr) {
+        throw await failLoad(replayErr);
+      }
+      return tableFailure(e);
+    };
+
+    const describeLoadError = (ti: TableInfo | undefined, err: unknown): CqPipeError => {
+      if (err instanceof DestinationWriteError || err instanceof SchemaIncompatibleError) return err;
+      const table = ti?.cqName;
+      const row = copyRow(err);
+      return new DestinationWriteError(
+        `Postgres rejected rows for table ${table ?? '?'}: ${err instanceof EncodeError ? err.message : describePgError(err)}${row !== undefined ? ` (row ${row + 1} of the load)` : ''}; the table's uncommitted rows were rolled back`,
+        { connector: ctx.name, table, ...(row !== undefined ? { row: row + 1 } : {}) }, err);
     };
 
     /** roll back the open transaction and turn `err` into a DestinationWriteError */
@@ -379,12 +442,7 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
       pendingBytes = 0;
       if (l && !l.error && !l.ended) l.stream.destroy(err instanceof Error ? err : new Error(String(err)));
       if (inTx) { await client.query('ROLLBACK').catch(() => {}); inTx = false; }
-      if (err instanceof DestinationWriteError || err instanceof SchemaIncompatibleError) return err;
-      const table = l?.ti.name;
-      const row = copyRow(err);
-      return new DestinationWriteError(
-        `Postgres rejected rows for table ${table ?? '?'}: ${err instanceof EncodeError ? err.message : describePgError(err)}${row !== undefined ? ` (row ${row + 1} of the load)` : ''}; the transaction was rolled back`,
-        { connector: ctx.name, table, ...(row !== undefined ? { row: row + 1 } : {}) }, err);
+      return describeLoadError(l?.ti, err);
     };
 
     return {
@@ -399,7 +457,24 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
         }
       },
       async writeBatch(s, batches) {
-        const ti = await retrying('catalog', () => info(s));
+        // another table's open load is finished first: if that fails, the error is that table's
+        // (thrown before this batch is taken, so the engine can hand it over again)
+        if (load && load.ti.cqName !== tableName(s)) {
+          try {
+            await retrying('load', () => finishLoad());
+          } catch (err) {
+            if (load?.ti && isTableError(err)) throw await isolateTable(load.ti, err);
+            throw await failLoad(err);
+          }
+        }
+        let ti: TableInfo;
+        try {
+          ti = await retrying('catalog', () => info(s));
+        } catch (err) {
+          // the table or a column is missing: nothing of it was loaded, the transaction is intact
+          if ((err instanceof DestinationWriteError || err instanceof SchemaIncompatibleError) && err.context.table === tableName(s)) throw tableFailure(err);
+          throw await failLoad(err);
+        }
         if (!spec.dead_letter) {
           pending.push({ ti, batches });
           for (const b of batches) { pendingRows += b.numRows; pendingBytes += batchByteSize(b); }
@@ -413,6 +488,8 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
               await writeToLoad(load, batches);
             });
           } catch (err) {
+            // the failing load is the open one: this table's, or the previous table's when finishing it failed
+            if (isTableError(err)) throw await isolateTable(load?.ti ?? ti, err);
             throw await failLoad(err);
           }
           if (pendingRows >= LOAD_ROWS || pendingBytes >= LOAD_BYTES) await commitAll();
@@ -422,7 +499,11 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
         try {
           await writeOnce(ti, batches);
         } catch (err) {
-          if (!isRowError(err)) throw await failLoad(err);
+          if (!isRowError(err)) {
+            // one transaction per batch: nothing else is uncommitted
+            if (isTableError(err)) throw tableFailure(describeLoadError(ti, err));
+            throw await failLoad(err);
+          }
           for (const b of batches) await writeIsolating(ti, b);
         }
       },

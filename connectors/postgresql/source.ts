@@ -220,7 +220,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         while (ready.length && !signal.aborted) {
           const r = ready.shift()!;
           yield { kind: 'insert', table: t.cqName, batch: r.batch };
-          if (r.cursor !== undefined) yield { kind: 'checkpoint', id: `${t.cqName}:${++batchNo}`, state: { [stateKey]: r.cursor } };
+          if (r.cursor !== undefined) yield { kind: 'checkpoint', id: `${t.cqName}:${++batchNo}`, table: t.cqName, state: { [stateKey]: r.cursor } };
         }
       }
       try {
@@ -240,7 +240,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         yield* drain();
       }
       // a finished resumable read forgets its keyset position
-      if (t.resumable && !signal.aborted) yield { kind: 'checkpoint', id: `${t.cqName}:done`, state: { [stateKey]: '' } };
+      if (t.resumable && !signal.aborted) yield { kind: 'checkpoint', id: `${t.cqName}:done`, table: t.cqName, state: { [stateKey]: '' } };
     }
 
     const partial = new Set<string>();

@@ -60,11 +60,15 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
     try {
       const branch = await openDestination(dest, {
         logger, invocationId: o['invocation-id'] ?? '', syncTime, noMigrate: o['no-migrate'], signal: ac.signal, transformers: config.transformers,
-        onCheckpoint: async (m) => {
-          await tracker.ack(m);
+        onCheckpoint: async (m, committed) => {
+          await tracker.ack(m, committed);
           // a Singer target prints each state once it is durable
           const s = m.state[SINGER_STATE_KEY];
-          if (format === 'singer' && s !== undefined && !out.write(s + '\n')) await once(out, 'drain');
+          if (committed && format === 'singer' && s !== undefined && !out.write(s + '\n')) await once(out, 'drain');
+        },
+        onTableError: (table, err) => {
+          stats.recordDestinationError(dest.name, table, err);
+          log.error(`table ${table} failed in destination ${dest.name}: ${err.message} (the other tables go on; its saved state does not advance)`, { table, code: err.code, where: err.where() });
         },
       });
       const tables: A.Schema[] = [];
@@ -98,16 +102,17 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
         branch.done,
       ]);
       const rejected = branch.client.rejectedRows?.() ?? 0;
-      process.stderr.write(summaryLine(stats.resources, stats.errorCount, 0, Date.now() - started) + '\n');
+      const errors = stats.errorCount + stats.destinationErrors.length;
+      process.stderr.write(summaryLine(stats.resources, errors, 0, Date.now() - started) + '\n');
       if (signalled) return signalled === 'SIGINT' ? 130 : 143;
-      return stats.errorCount ? 1 : rejected ? 3 : 0;
+      return errors ? 1 : rejected ? 3 : 0;
     } finally {
       await state.close();
     }
   } catch (err) {
     const e = signalled ? new AbortedError(`write stopped by ${signalled}`, err) : toCqPipeError(err);
     const code = reportError(e, logger);
-    process.stderr.write(summaryLine(stats.resources, stats.errorCount + 1, 0, Date.now() - started) + '\n');
+    process.stderr.write(summaryLine(stats.resources, stats.errorCount + stats.destinationErrors.length + 1, 0, Date.now() - started) + '\n');
     if (signalled) return signalled === 'SIGINT' ? 130 : 143;
     return code;
   } finally {

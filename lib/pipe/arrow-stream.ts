@@ -47,7 +47,7 @@ export function encodeMessage(msg: PipeMessage): Uint8Array | undefined {
     case 'delete-stale':
       return payloadSegment('delete-stale', { table: msg.table, source_name: msg.sourceName, sync_time: msg.syncTime.toISOString() });
     case 'checkpoint':
-      return payloadSegment('checkpoint', { id: msg.id, state: msg.state });
+      return payloadSegment('checkpoint', { id: msg.id, state: msg.state, ...(msg.table !== undefined ? { table: msg.table } : {}) });
     case 'table-error':
       return payloadSegment('table-error', { table: msg.table, code: msg.error.code, message: msg.error.message, context: msg.error.context });
     case 'sync-start':
@@ -92,7 +92,7 @@ export async function* decodeArrowStream(input: Readable | AsyncIterable<Uint8Ar
         }
         case 'checkpoint': {
           const p = payloadOf(batches[0]!);
-          yield { kind: 'checkpoint', id: String(p.id), state: p.state as Record<string, string> };
+          yield { kind: 'checkpoint', id: String(p.id), state: p.state as Record<string, string>, ...(typeof p.table === 'string' ? { table: p.table } : {}) };
           break;
         }
         case 'table-error': {

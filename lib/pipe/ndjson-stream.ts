@@ -18,7 +18,7 @@ export function encodeNdjson(msg: PipeMessage): string | undefined {
     case 'insert':
       return batchToJsonObjects(msg.batch).map((row) => JSON.stringify({ table: msg.table, row })).join('\n') + '\n';
     case 'checkpoint':
-      return JSON.stringify({ kind: 'checkpoint', id: msg.id, state: msg.state }) + '\n';
+      return JSON.stringify({ kind: 'checkpoint', id: msg.id, state: msg.state, ...(msg.table !== undefined ? { table: msg.table } : {}) }) + '\n';
     case 'delete-stale':
       return JSON.stringify({ kind: 'delete-stale', table: msg.table, source_name: msg.sourceName, sync_time: msg.syncTime.toISOString() }) + '\n';
     case 'table-error':
@@ -70,7 +70,7 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
       }
       case 'checkpoint':
         yield* flush();
-        yield { kind: 'checkpoint', id: String(m.id), state: m.state as Record<string, string> };
+        yield { kind: 'checkpoint', id: String(m.id), state: m.state as Record<string, string>, ...(typeof m.table === 'string' ? { table: m.table } : {}) };
         break;
       case 'table-error':
         yield* flush();
