@@ -118,8 +118,8 @@ export class SourceDataError extends CqPipeError {
 }
 
 export class SourceReadError extends CqPipeError {
-  constructor(message: string, context: ErrorContext = {}, cause?: unknown) {
-    super('CQ_ERR_SOURCE_READ', message, { context, cause });
+  constructor(message: string, context: ErrorContext = {}, cause?: unknown, hint?: string) {
+    super('CQ_ERR_SOURCE_READ', message, { context, cause, hint });
     this.name = 'SourceReadError';
   }
 }

@@ -20,6 +20,7 @@ import { rowObjects } from '../memory.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
 import { COPY_HEADER, COPY_TRAILER, EncodeError, encodeBatch } from './copy-binary.js';
 import { migrate } from './migrate.js';
+import { MAX_RETRIES, backoffMs, isTransient } from './transient.js';
 import { pgTypeOf } from './types.js';
 
 export interface PostgresDestinationSpec {
@@ -46,18 +47,6 @@ const configSchema = {
 /** rows / in-memory bytes per transaction of a streaming load before it is committed (also the replay buffer) */
 const LOAD_ROWS = 100_000;
 const LOAD_BYTES = 64 * 1024 * 1024;
-const MAX_RETRIES = 8;
-const RETRY_BASE_MS = 200;
-const RETRY_MAX_MS = 5000;
-
-/** errors worth a reconnect and a replay: connection loss, server restart, deadlock, serialization */
-export function isTransient(err: unknown): boolean {
-  const e = err as { code?: string; message?: string };
-  const code = e?.code ?? '';
-  if (/^(08|57P0[1-3]|53300)/.test(code) || code === '40001' || code === '40P01') return true;
-  if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNABORTED'].includes(code)) return true;
-  return /Connection terminated|connection (?:is )?(?:closed|ended)|Client has encountered a connection error|Client was closed|not queryable/i.test(e?.message ?? '');
-}
 
 interface OpenLoad {
   ti: TableInfo;
@@ -184,7 +173,7 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
           return await fn();
         } catch (err) {
           if (!isTransient(err) || attempt > MAX_RETRIES) throw err;
-          const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+          const delay = backoffMs(attempt);
           ctx.logger.warn(`transient Postgres error during ${what}: ${(err as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(delay)} ms (replaying ${pendingRows} uncommitted rows)`, { phase: what });
           await new Promise((r) => setTimeout(r, delay));
           // reconnecting may itself fail while the server comes back: that counts as an attempt
@@ -195,7 +184,7 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
               recovered = true;
             } catch (e) {
               if (!isTransient(e) || ++attempt > MAX_RETRIES) throw e;
-              const d = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+              const d = backoffMs(attempt);
               ctx.logger.warn(`reconnecting to Postgres failed: ${(e as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms`, { phase: what });
               await new Promise((r) => setTimeout(r, d));
             }
@@ -543,4 +532,4 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
   },
 });
 
-export { pgTypeOf };
+export { pgTypeOf, isTransient };

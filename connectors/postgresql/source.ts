@@ -2,8 +2,8 @@
  * The `postgresql` source (SPEC §4): every table (and view) of the database, selected by globs over
  * `schema.table` or the cq name (`orders` for public.orders, `<schema>_<table>` otherwise), read
  * with `COPY (SELECT …) TO STDOUT (FORMAT binary)` and decoded straight into Arrow batches.
- * Incremental tables (`incremental: {cursor: col}`) read `WHERE cursor >= saved ORDER BY cursor`,
- * so ties are never lost, and emit a checkpoint after every batch.
+ * Incremental tables (`incremental: {cursor: col}`) read `WHERE cursor >= saved ORDER BY cursor`
+ * (then the primary key), so ties are never lost, and emit a checkpoint after every batch.
  */
 import * as A from 'apache-arrow';
 import pg from 'pg';
@@ -16,6 +16,7 @@ import { defineTable, tableName, type ColumnDef } from '../../lib/schema.js';
 import { MD_SOURCE_TABLE } from '../../lib/table-select.js';
 import { withSchemaMetadata } from '../../lib/schema.js';
 import { quoteIdent } from './catalog.js';
+import { MAX_RETRIES, backoffMs, isTransient } from './transient.js';
 import { CopyTupleParser, DecodeError, decoderFor, type ColumnDecoder } from './copy-decode.js';
 
 export interface PostgresSourceTableSpec {
@@ -128,7 +129,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
     };
 
     const listTables = async (): Promise<PgTable[]> => {
-      const c = await connect();
+      const c = await connectRetrying('the catalog');
       const cols = await c.query<{ schema: string; table: string; column: string; type: string; not_null: boolean }>(
         `SELECT n.nspname AS schema, cl.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
            FROM pg_class cl JOIN pg_namespace n ON n.oid = cl.relnamespace JOIN pg_attribute a ON a.attrelid = cl.oid
@@ -177,67 +178,144 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
       return [...byKey.values()];
     };
 
+    /** drop a broken connection so the next connect() opens a new one */
+    const dropClient = async (): Promise<void> => {
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => {});
+    };
+
+    /** connect, retrying transient failures (the server starting or restarting) with backoff */
+    const connectRetrying = async (what: string): Promise<pg.Client> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await connect();
+        } catch (err) {
+          const cause = err instanceof SourceReadError ? err.cause : err;
+          if (!isTransient(cause) || attempt > MAX_RETRIES) throw err;
+          const d = backoffMs(attempt);
+          ctx.logger.warn(`connecting to Postgres for ${what} failed: ${(cause as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms`, { phase: 'connect' });
+          await new Promise((r) => setTimeout(r, d));
+        }
+      }
+    };
+
+    /** the tables, retrying transient failures of the catalog queries */
+    const catalog = async (): Promise<PgTable[]> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await listTables();
+        } catch (err) {
+          if (!isTransient(err) || attempt > MAX_RETRIES) throw err;
+          await dropClient();
+          const d = backoffMs(attempt);
+          ctx.logger.warn(`reading the Postgres catalog failed: ${(err as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms`, { phase: 'catalog' });
+          await new Promise((r) => setTimeout(r, d));
+        }
+      }
+    };
+
+    /**
+     * One table as insert (and checkpoint) messages. A transient error while reading (connection
+     * lost, server restarted) reconnects with backoff and goes on after the last row emitted, when
+     * the rows come in a unique order: resumable reads (primary key), incremental tables with a
+     * primary key (cursor, then key) and a NOT NULL cursor. Other reads are restarted only if they
+     * have emitted nothing yet; otherwise the table fails (a rerun resumes from committed state).
+     */
     async function* readTable(t: PgTable, schema: A.Schema, saved: string | undefined, signal: AbortSignal, shard: Shard | undefined, stateKey: string): AsyncIterable<SyncMessage> {
-      const c = await connect();
       const select = t.columns.map((col) => (col.expr === quoteIdent(col.name) ? col.expr : `${col.expr} AS ${quoteIdent(col.name)}`)).join(', ');
-      let sql = `SELECT ${select} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}`;
-      const where: string[] = [];
-      // --shard n/t: hash ranges of the primary key (or of the whole row), so every table is split
-      if (shard) {
-        const key = t.pk.length ? `(${t.pk.map((k) => quoteIdent(k)).join(', ')})` : `${quoteIdent(t.table)}.*`;
-        where.push(`mod(mod(hashtextextended(row(${key})::text, 0), ${shard.total}) + ${shard.total}, ${shard.total}) = ${shard.num - 1}`);
-      }
       const cursorCol = t.cursor ? t.columns.find((x) => x.name === t.cursor)! : undefined;
-      if (cursorCol && saved !== undefined) where.push(`${quoteIdent(cursorCol.name)} >= ${c.escapeLiteral(saved)}::${cursorCol.type}`);
-      // resumable full reads: primary-key order, resuming strictly after the last committed key
-      const pkCols = t.resumable ? t.pk.map((k) => t.columns.find((x) => x.name === k)!) : [];
-      if (t.resumable && saved) {
-        const last = JSON.parse(saved) as string[];
-        where.push(`(${pkCols.map((k) => quoteIdent(k.name)).join(', ')}) > (${pkCols.map((k, i) => `${c.escapeLiteral(last[i]!)}::${k.type}`).join(', ')})`);
-      }
-      if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
-      if (cursorCol) sql += ` ORDER BY ${quoteIdent(cursorCol.name)}`;
-      else if (t.resumable) sql += ` ORDER BY ${pkCols.map((k) => quoteIdent(k.name)).join(', ')}`;
-      const decoders: ColumnDecoder[] = schema.fields.map((f) => {
-        const col = t.columns.find((x) => x.name === f.name)!;
-        return decoderFor(f, col.expr === quoteIdent(col.name) ? col.type : 'text');
-      });
-      const cursorIdx = cursorCol ? schema.fields.findIndex((f) => f.name === cursorCol.name) : -1;
-      const pkIdx = pkCols.map((k) => schema.fields.findIndex((f) => f.name === k.name));
-      const parser = new CopyTupleParser(decoders);
-      const stream = c.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT binary)`));
-      let rows = 0;
-      let batchNo = 0;
-      // each batch with the cursor of its last row (rows arrive in cursor order)
-      const ready: { batch: A.RecordBatch; cursor?: string }[] = [];
-      const cut = (): void => {
-        const n = decoders[0]!.length;
-        const cursor = cursorIdx >= 0 ? decoders[cursorIdx]!.lastText() : pkIdx.length ? JSON.stringify(pkIdx.map((i) => decoders[i]!.lastText())) : undefined;
-        const children = decoders.map((d) => d.finish());
-        ready.push({ batch: new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: n, nullCount: 0, children })), cursor });
+      const pkCols = t.pk.map((k) => t.columns.find((x) => x.name === k)!);
+      // the row order: by cursor (then key, so ties have an order too), or by key for resumable reads
+      const orderCols = cursorCol ? [cursorCol, ...pkCols] : t.resumable ? pkCols : [];
+      const canResume = orderCols.length > 0 && pkCols.length > 0 && orderCols.every((c) => c.notNull || t.pk.includes(c.name));
+      const where = (c: pg.Client, after: string[] | undefined): string => {
+        const w: string[] = [];
+        // --shard n/t: hash ranges of the primary key (or of the whole row), so every table is split
+        if (shard) {
+          const key = t.pk.length ? `(${t.pk.map((k) => quoteIdent(k)).join(', ')})` : `${quoteIdent(t.table)}.*`;
+          w.push(`mod(mod(hashtextextended(row(${key})::text, 0), ${shard.total}) + ${shard.total}, ${shard.total}) = ${shard.num - 1}`);
+        }
+        if (cursorCol && saved !== undefined) w.push(`${quoteIdent(cursorCol.name)} >= ${c.escapeLiteral(saved)}::${cursorCol.type}`);
+        // resumable full reads: primary-key order, resuming strictly after the last committed key
+        if (t.resumable && saved) {
+          const last = JSON.parse(saved) as string[];
+          w.push(`(${pkCols.map((k) => quoteIdent(k.name)).join(', ')}) > (${pkCols.map((k, i) => `${c.escapeLiteral(last[i]!)}::${k.type}`).join(', ')})`);
+        }
+        // after a lost connection: strictly after the last row emitted
+        if (after) w.push(`(${orderCols.map((k) => quoteIdent(k.name)).join(', ')}) > (${orderCols.map((k, i) => `${c.escapeLiteral(after[i]!)}::${k.type}`).join(', ')})`);
+        return w.length ? ` WHERE ${w.join(' AND ')}` : '';
       };
-      function* drain(): Generator<SyncMessage> {
-        while (ready.length && !signal.aborted) {
-          const r = ready.shift()!;
-          yield { kind: 'insert', table: t.cqName, batch: r.batch };
-          if (r.cursor !== undefined) yield { kind: 'checkpoint', id: `${t.cqName}:${++batchNo}`, table: t.cqName, state: { [stateKey]: r.cursor } };
+      const orderBy = orderCols.length ? ` ORDER BY ${orderCols.map((k) => quoteIdent(k.name)).join(', ')}` : '';
+      const cursorIdx = cursorCol ? schema.fields.findIndex((f) => f.name === cursorCol.name) : -1;
+      const pkIdx = t.resumable ? pkCols.map((k) => schema.fields.findIndex((f) => f.name === k.name)) : [];
+      const orderIdx = orderCols.map((k) => schema.fields.findIndex((f) => f.name === k.name));
+      let batchNo = 0;
+      let emittedRows = 0;
+      /** the order key of the last row emitted (texts Postgres casts back) */
+      let lastEmitted: string[] | undefined;
+      /** an order column whose values have no text form (cannot be resumed after) */
+      let keyless = false;
+
+      for (let attempt = 1; ; attempt++) {
+        const c = await connectRetrying(`${t.schema}.${t.table}`);
+        const sql = `SELECT ${select} FROM ${quoteIdent(t.schema)}.${quoteIdent(t.table)}${where(c, lastEmitted)}${orderBy}`;
+        const decoders: ColumnDecoder[] = schema.fields.map((f) => {
+          const col = t.columns.find((x) => x.name === f.name)!;
+          return decoderFor(f, col.expr === quoteIdent(col.name) ? col.type : 'text');
+        });
+        const parser = new CopyTupleParser(decoders);
+        const stream = c.query(copyTo(`COPY (${sql}) TO STDOUT (FORMAT binary)`));
+        let rows = 0;
+        // each batch with the cursor of its last row (rows arrive in cursor order) and its order key
+        const ready: { batch: A.RecordBatch; cursor?: string; key?: string[] }[] = [];
+        const cut = (): void => {
+          const n = decoders[0]!.length;
+          const cursor = cursorIdx >= 0 ? decoders[cursorIdx]!.lastText() : pkIdx.length ? JSON.stringify(pkIdx.map((i) => decoders[i]!.lastText())) : undefined;
+          const key = canResume ? orderIdx.map((i) => decoders[i]!.lastText() as string) : undefined;
+          const children = decoders.map((d) => d.finish());
+          ready.push({ batch: new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: n, nullCount: 0, children })), cursor, key });
+        };
+        function* drain(): Generator<SyncMessage> {
+          while (ready.length && !signal.aborted) {
+            const r = ready.shift()!;
+            yield { kind: 'insert', table: t.cqName, batch: r.batch };
+            emittedRows += r.batch.numRows;
+            lastEmitted = r.key;
+            if (canResume && (!r.key || r.key.some((k) => k === undefined))) keyless = true;
+            if (r.cursor !== undefined) yield { kind: 'checkpoint', id: `${t.cqName}:${++batchNo}`, table: t.cqName, state: { [stateKey]: r.cursor } };
+          }
         }
-      }
-      try {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          parser.feed(chunk, () => {
-            if (++rows % batchRows === 0) cut();
-          });
-          yield* drain();
-          if (signal.aborted) { stream.destroy(); return; }
+        try {
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            parser.feed(chunk, () => {
+              if (++rows % batchRows === 0) cut();
+            });
+            yield* drain();
+            if (signal.aborted) { stream.destroy(); return; }
+          }
+          if (decoders[0]!.length > 0) {
+            cut();
+            yield* drain();
+          }
+          break;
+        } catch (err) {
+          if (signal.aborted) return;
+          if (err instanceof DecodeError) throw new SourceReadError(`${t.schema}.${t.table}: ${err.message}`, { connector: ctx.name, table: t.cqName }, err);
+          const failed = new SourceReadError(`reading ${t.schema}.${t.table} failed: ${(err as Error).message}`, { connector: ctx.name, table: t.cqName }, err);
+          if (!isTransient(err) || attempt > MAX_RETRIES) throw failed;
+          if (emittedRows > 0 && (!canResume || keyless)) {
+            throw new SourceReadError(
+              `reading ${t.schema}.${t.table} failed after ${emittedRows} rows: ${(err as Error).message}; a read in no unique order cannot go on where it stopped`,
+              { connector: ctx.name, table: t.cqName }, err,
+              t.pk.length ? 'set resumable: true on this table (full reads in key order), or rerun: an incremental table resumes from its committed cursor' : 'give the table a primary key, or rerun the sync',
+            );
+          }
+          await dropClient();
+          const d = backoffMs(attempt);
+          ctx.logger.warn(`lost the connection reading ${t.schema}.${t.table}: ${(err as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms, ${emittedRows ? 'after the last row emitted' : 'from the start'} (${emittedRows} rows emitted)`, { table: t.cqName });
+          await new Promise((r) => setTimeout(r, d));
         }
-      } catch (err) {
-        if (err instanceof DecodeError) throw new SourceReadError(`${t.schema}.${t.table}: ${err.message}`, { connector: ctx.name, table: t.cqName }, err);
-        throw new SourceReadError(`reading ${t.schema}.${t.table} failed: ${(err as Error).message}`, { connector: ctx.name, table: t.cqName }, err);
-      }
-      if (decoders[0]!.length > 0) {
-        cut();
-        yield* drain();
       }
       // a finished resumable read forgets its keyset position
       if (t.resumable && !signal.aborted) yield { kind: 'checkpoint', id: `${t.cqName}:done`, table: t.cqName, state: { [stateKey]: '' } };
@@ -249,11 +327,11 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
       shardsItself: true,
       partialTables: () => partial,
       async tables() {
-        tables ??= listTables();
+        tables ??= catalog();
         return (await tables).map((t) => t.arrow!);
       },
       async *read(selected, opts): AsyncIterable<SyncMessage> {
-        tables ??= listTables();
+        tables ??= catalog();
         const all = await tables;
         for (const schema of selected) {
           const t = all.find((x) => x.cqName === tableName(schema));
