@@ -62,17 +62,29 @@ export class S3ObjectInput implements InputFile {
     return this.#o.client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(etag ? { IfMatch: etag } : {}), ...(range ? { Range: range } : {}) }));
   }
 
-  /** bytes [start, end) of the object */
+  /**
+   * bytes [start, end) of the object. The SDK retries the request; a body that breaks after the
+   * answer started (which the SDK does not retry) is asked for again, up to max_attempts times —
+   * parquet-wasm cannot survive a failed read (its Blob reads must not fail for a transient cut).
+   */
   async range(start: number, end: number): Promise<Uint8Array> {
     if (end <= start) return new Uint8Array(0);
-    this.rangeRequests++;
-    try {
-      const out = await this.#get(`bytes=${start}-${end - 1}`);
-      const bytes = await out.Body!.transformToByteArray();
-      if (bytes.byteLength !== end - start) throw new Error(`asked for bytes ${start}-${end - 1}, got ${bytes.byteLength} bytes`);
-      return bytes;
-    } catch (err) {
-      throw this.#error(`reading bytes ${start}-${end - 1} of`, err);
+    for (let failures = 0; ; ) {
+      this.rangeRequests++;
+      let out: GetObjectCommandOutput;
+      try {
+        out = await this.#get(`bytes=${start}-${end - 1}`);
+      } catch (err) {
+        throw this.#error(`reading bytes ${start}-${end - 1} of`, err);
+      }
+      try {
+        const bytes = await out.Body!.transformToByteArray();
+        if (bytes.byteLength !== end - start) throw new Error(`asked for bytes ${start}-${end - 1}, got ${bytes.byteLength} bytes`);
+        return bytes;
+      } catch (err) {
+        if (++failures >= this.#o.maxAttempts) throw this.#error(`reading bytes ${start}-${end - 1} of`, err);
+        await sleep(Math.min(100 * 2 ** failures, 5000));
+      }
     }
   }
 
@@ -95,13 +107,16 @@ export class S3ObjectInput implements InputFile {
           }
           return;
         } catch (err) {
+          // the reader stopped early (destroyed the stream: Readable.from throws its AbortError in here)
+          if (readable.destroyed) throw err;
           // the connection broke mid-object: continue from the next byte (same ETag)
           if (++failures >= self.#o.maxAttempts || offset >= self.#ref.size) throw self.#error(`reading (at byte ${offset})`, err);
           await sleep(Math.min(100 * 2 ** failures, 5000));
         }
       }
     }
-    return Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
+    const readable = Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
+    return readable;
   }
 
   async blob(): Promise<BlobLike> {

@@ -3,13 +3,16 @@
  * into parts of PART_SIZE as they come and uploaded PART_QUEUE at a time (multipart; an object
  * under one part becomes a single PutObject), so no object is ever held whole in memory — at most
  * PART_QUEUE parts plus the stream buffer. The object appears only when the upload completes, so
- * readers never see a partial object; `discard` aborts the multipart upload (no parts are left).
+ * readers never see a partial object; a failed or discarded upload is aborted here (not by
+ * lib-storage, whose abort error would replace the cause: an S3 without AbortMultipartUpload, or
+ * keys without s3:AbortMultipartUpload, would report that instead of the failure that happened).
  */
 import { PassThrough, type Writable } from 'node:stream';
 import { createGzip, type ZlibOptions } from 'node:zlib';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ByteSink } from '../file/writers/byte-sink.js';
+import { s3Reason } from './client.js';
 
 /** bytes per multipart part (S3's minimum is 5 MiB; 10,000 parts → objects up to ~78 GiB) */
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -61,7 +64,7 @@ export class S3Sink implements ByteSink {
       },
       partSize: PART_SIZE,
       queueSize: PART_QUEUE,
-      leavePartsOnError: false,
+      leavePartsOnError: true, // aborted in #abort, keeping the cause
     });
     this.#upload.on('httpUploadProgress', (p) => {
       if (p.part !== undefined) this.#parts = Math.max(this.#parts, p.part);
@@ -70,14 +73,26 @@ export class S3Sink implements ByteSink {
       (out) => {
         opts.onDone?.({ parts: this.#parts, bytes: this.#bytes, etag: (out as { ETag?: string }).ETag });
       },
-      (err: unknown) => {
+      async (err: unknown) => {
         const e = err instanceof Error ? err : new Error(String(err));
         this.#error ??= e;
         this.#head.destroy();
+        await this.#abort(opts, e);
         throw e;
       },
     );
     this.#done.catch(() => {});
+  }
+
+  /** abort the multipart upload (if one was started); an abort failure is added to the cause's message */
+  async #abort(opts: S3SinkOptions, cause: Error): Promise<void> {
+    const uploadId = this.#upload.uploadId;
+    if (!uploadId) return;
+    try {
+      await opts.client.send(new AbortMultipartUploadCommand({ Bucket: opts.bucket, Key: opts.key, UploadId: uploadId }));
+    } catch (err) {
+      cause.message = `${cause.message ? `${cause.message}; ` : ''}aborting the multipart upload failed too, so its parts stay until aborted or removed by a lifecycle rule: ${s3Reason(err)}`;
+    }
   }
 
   async write(chunk: Uint8Array | string): Promise<void> {

@@ -52,16 +52,24 @@ export class S3State extends MemoryState {
   override async flush(): Promise<void> {
     if (this.dirty.size === 0) return;
     const doc = Object.fromEntries([...this.values].map(([k, v]) => [k, { value: v.value, version: v.version.toString() }]));
+    const body = JSON.stringify(doc, null, 2) + '\n';
     try {
       const r = await this.client.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: this.key, Body: JSON.stringify(doc, null, 2) + '\n', ContentType: 'application/json',
+        Bucket: this.bucket, Key: this.key, Body: body, ContentType: 'application/json',
         ...(this.etag ? { IfMatch: this.etag } : { IfNoneMatch: '*' }),
       }));
       this.etag = r.ETag;
     } catch (err) {
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-      if (status === 412 || status === 409) throw new S3StateConflictError(this.description, err);
-      throw err;
+      if (status !== 412 && status !== 409) throw err;
+      // a retried PUT whose first answer was lost (the write happened) fails its own precondition:
+      // the stored snapshot is then exactly ours, and nothing was lost
+      const stored = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key })).then(
+        async (r) => ({ body: await r.Body!.transformToString(), etag: r.ETag }),
+        () => undefined,
+      );
+      if (stored?.body !== body) throw new S3StateConflictError(this.description, err);
+      this.etag = stored.etag;
     }
     this.dirty.clear();
   }
