@@ -14,9 +14,13 @@ import { createBucket, getObject, listObjects, putObject, s3Server, s3Spec } fro
 import { conditionalS3 } from './helpers/s3-conditional.js';
 import { prng, startFaultProxy, type ActiveRule, type FaultProxy, type ProxiedRequest } from './helpers/fault-proxy.js';
 import { memoryTables } from '../connectors/memory.js';
+import { PARQUET_READ } from '../connectors/file/formats/parquet.js';
 import { runSync } from '../lib/pipeline.js';
 import { openState } from '../lib/state/index.js';
 import { createLogger } from '../lib/logger.js';
+
+// a small footer read-ahead, so these small Parquet files are read by row group as large ones are
+PARQUET_READ.tailBytes = 16 * 1024;
 
 const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}';
 const quiet = createLogger({ level: 'error', write: () => {} });
@@ -139,6 +143,8 @@ t.test('source: 503s on listing and reads, a body cut mid-object and a dropped c
   await putObject(bucket, 'in/b.ndjson', ndjson(items(2000, 3000)));
   await writeParquet(path.join(dir, 'c.parquet'), itemsTable(items(5000, 10_000)), 1000);
   await putObject(bucket, 'pq/c.parquet', await readFile(path.join(dir, 'c.parquet')));
+  const pqSize = (await readFile(path.join(dir, 'c.parquet'))).length;
+  const rangeEnd = (r: ProxiedRequest) => Number(/-(\d+)$/.exec(r.range ?? '')?.[1] ?? pqSize);
   const span = (r: ProxiedRequest) => { const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? ''); return m ? Number(m[2]) - Number(m[1]) + 1 : 0; };
   const rules = [
     proxy.inject({ bucket, op: 'ListObjectsV2', fault: 503, times: 2 }),
@@ -147,7 +153,7 @@ t.test('source: 503s on listing and reads, a body cut mid-object and a dropped c
     proxy.inject({ bucket, op: 'GetObject', key: 'in/b.ndjson', fault: 'drop' }),
     proxy.inject({ bucket, op: 'GetObject', key: 'in/b.ndjson', fault: { delay: 200 }, skip: 1 }),
     // a row group's ranged read (parquet-wasm's Blob.slice) breaks after 1000 bytes
-    proxy.inject({ bucket, op: 'GetObject', key: 'pq/c.parquet', match: (r) => span(r) > 10_000, fault: { cutAfter: 1000 } }),
+    proxy.inject({ bucket, op: 'GetObject', key: 'pq/c.parquet', match: (r) => span(r) > 10_000 && rangeEnd(r) < pqSize - 1, fault: { cutAfter: 1000 } }),
   ];
   const dest = `m_s3faults_${process.pid}`;
   const res = await runSync({
@@ -171,7 +177,7 @@ t.test('source: 503s on listing and reads, a body cut mid-object and a dropped c
   );
   const pq = proxy.requests.filter((r) => r.key === 'pq/c.parquet' && r.fault);
   t.equal(pq.length, 1);
-  t.equal(count(proxy.requests, (r) => r.key === 'pq/c.parquet' && r.range === pq[0]!.range), 2, 'the cut row-group range is asked for again');
+  t.same(proxy.requests.filter((r) => r.key === 'pq/c.parquet' && r.range === pq[0]!.range).map((r) => r.fault ?? 'ok'), ['cut-after-1000', 'ok'], 'the cut row-group range is asked for again');
   const tables = memoryTables(dest);
   for (const [table, first] of [['nd', 0], ['pq', 10_000]] as const) {
     const ids = tables.get(table)!.rows.map((r) => Number(r.id));
@@ -313,4 +319,46 @@ t.test('a lost CompleteMultipartUpload answer: the object is complete, but the s
   t.match(res.errors[0]?.message, new RegExp(`^completing s3://${bucket}/out/test_table_0/${UUID}\\.ndjson failed: InternalError \\(HTTP 500\\)`));
   const ids = await cqIds(t, bucket, 'ndjson');
   t.same([ids.length, new Set(ids).size], [15_000, 15_000], 'yet the object is there, complete');
+});
+
+t.test('Parquet reads that keep failing past max_attempts fail their table (parquet-wasm never sees a failed read)', async (t) => {
+  const bucket = await createBucket('fault-pq-max');
+  const dir = await tmpDir(t);
+  await writeParquet(path.join(dir, 'c.parquet'), itemsTable(items(5000)), 1000);
+  const bytes = await readFile(path.join(dir, 'c.parquet'));
+  await putObject(bucket, 'pq/c.parquet', bytes);
+  await putObject(bucket, 'good/y.ndjson', '{"id":3}\n{"id":4}\n');
+  const columns = [{ name: 'id', type: 'int64' }];
+  const footerStart = bytes.length - 8 - bytes.readUInt32LE(bytes.length - 8);
+  // a range that ends before the footer: a row group's, not the read-ahead with the footer
+  const footerRead = (r: ProxiedRequest) => { const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? ''); return m !== null && Number(m[2]) >= footerStart; };
+  for (const [what, match] of [
+    ['row-group reads', (r: ProxiedRequest) => r.range !== undefined && !footerRead(r)],
+    ['every read, the footer too', () => true],
+  ] as const) {
+    t.test(what, async (t) => {
+      const proxy = await proxyFor(t);
+      const rule = proxy.inject({ bucket, op: 'GetObject', key: 'pq/c.parquet', match, fault: 503, every: 1 });
+      const dest = `m_s3faults_pqmax_${process.pid}_${what.length}`;
+      const res = await runSync({
+        logger: quiet,
+        config: config(
+          [sourceSpec({ path: 's3', destinations: [dest], spec: { ...(await s3Spec(bucket)), endpoint: proxy.endpoint, max_attempts: 2, tables: [{ name: 'pq', files: 'pq/*.parquet' }, { name: 'good', files: 'good/*.ndjson', columns }] } })],
+          [destSpec({ name: dest, path: 'memory', write_mode: 'append' })],
+        ),
+      });
+      t.ok(rule.fired >= 2, `faults injected: ${rule.fired}`);
+      t.equal(res.exitCode, 1, 'an error, not a crash');
+      if (what === 'row-group reads') {
+        t.same(res.errors.map((e) => [e.code, e.context.table, e.context.file]), [['CQ_ERR_SOURCE_READ', 'pq', `s3://${bucket}/pq/c.parquet`]]);
+        t.same(memoryTables(dest).get('good')!.rows.map((r) => Number(r.id)), [3, 4], 'the other table is read');
+        t.equal(memoryTables(dest).get('pq')?.rows.length ?? 0, 0);
+      } else {
+        // the footer is where the table's columns come from: without it the source cannot list its tables
+        t.same(res.errors.map((e) => [e.code, e.context.file]), [['CQ_ERR_SOURCE_READ', `s3://${bucket}/pq/c.parquet`]]);
+      }
+      t.match(res.errors[0]!.message, /SlowDown \(HTTP 503\)/);
+      t.notMatch(res.errors[0]!.message, /\n|\bat .*\.js:\d+/);
+    });
+  }
 });
