@@ -469,3 +469,74 @@ t.test('a whole sync: test source to parquet, read by DuckDB', async (t) => {
   t.same([types._cq_sync_time, types._cq_source_name, types._cq_id, types._cq_parent_id, types.timestamp_col, types.decimal_col, types.int64_col],
     ['TIMESTAMP WITH TIME ZONE', 'VARCHAR', 'VARCHAR', 'VARCHAR', 'TIMESTAMP WITH TIME ZONE', 'DECIMAL(12,3)', 'BIGINT']);
 });
+
+t.test('Parquet encoder thread: concurrent files, encoder errors, in-process fallback', async (t) => {
+  const { ParquetWriter } = await import('../connectors/file/writers/parquet.js');
+  const schema = new A.Schema([new A.Field('id', new A.Int32(), false), new A.Field('tag', new A.Utf8(), true)]);
+  /** `n` rows with ids from `from`, tagged `tag` (or null ids in a non-null column: parquet-wasm refuses those) */
+  const batch = (from: number, n: number, tag: string, nullIds = false): A.RecordBatch => {
+    const ids = A.vectorFromArray(Array.from({ length: n }, (_, i) => (nullIds && i % 2 ? null : from + i)), new A.Int32());
+    const tags = A.vectorFromArray(Array.from({ length: n }, () => tag), new A.Utf8());
+    return new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: n, nullCount: 0, children: [ids.data[0]!, tags.data[0]!] }));
+  };
+  const summary = async (file: string) => {
+    const [r] = await duckdb(`SELECT count(*) AS n, coalesce(sum(id), 0) AS s, count(DISTINCT tag) AS tags, min(tag) AS tag FROM read_parquet('${file}')`);
+    return { n: Number(r!.n), s: Number(r!.s), tags: Number(r!.tags), tag: r!.tag };
+  };
+  const sumTo = (n: number) => (n * (n - 1)) / 2;
+
+  t.test('files in flight at once each get their own rows, in order, across row groups', async (t) => {
+    const dir = await tmpDir(t);
+    const names = ['a', 'b', 'c'];
+    const writers = await Promise.all(names.map((n) => ParquetWriter.open(path.join(dir, `${n}.parquet`), schema)));
+    const empty = await ParquetWriter.open(path.join(dir, 'empty.parquet'), schema);
+    // interleaved: 4 × 25,000 rows per file (two row groups of up to 65,536), all writes in flight together
+    for (let k = 0; k < 4; k++) await Promise.all(writers.map((w, i) => w.write([batch(k * 25000, 25000, names[i]!)])));
+    await Promise.all([...writers.map((w) => w.finish()), empty.finish()]);
+    for (const [i, n] of names.entries()) {
+      t.same(await summary(path.join(dir, `${n}.parquet`)), { n: 100000, s: sumTo(100000), tags: 1, tag: n }, `${n}: its own rows`);
+      t.equal(writers[i]!.rows, 100000);
+    }
+    const [groups] = await duckdb(`SELECT count(DISTINCT row_group_id) AS g FROM parquet_metadata('${path.join(dir, 'a.parquet')}')`);
+    t.equal(Number(groups!.g), 2, 'row groups flushed mid-file');
+    t.same(await summary(path.join(dir, 'empty.parquet')), { n: 0, s: 0, tags: 0, tag: null }, 'no rows: a valid file with the schema');
+    const cols = (await duckdb(`DESCRIBE SELECT * FROM read_parquet('${path.join(dir, 'empty.parquet')}')`)).map((r) => r.column_name);
+    t.same(cols, ['id', 'tag']);
+  });
+
+  t.test('an encoder error rejects the write or finish, discard removes the file, other files go on', async (t) => {
+    const dir = await tmpDir(t);
+    const good = await ParquetWriter.open(path.join(dir, 'good.parquet'), schema);
+    const bad = await ParquetWriter.open(path.join(dir, 'bad.parquet'), schema);
+    await good.write([batch(0, 1000, 'g')]);
+    const err = await bad.write([batch(0, 10, 'x', true)]).then(() => bad.finish()).then(() => undefined, (e: Error) => e);
+    t.match(err?.message, /non-nullable but contains null values/);
+    await t.rejects(bad.write([batch(0, 10, 'x')]), 'the failed file stays failed');
+    await bad.discard();
+    await good.write([batch(1000, 1000, 'g')]);
+    await good.finish();
+    t.same(await listFiles(dir), ['good.parquet']);
+    t.same(await summary(path.join(dir, 'good.parquet')), { n: 2000, s: sumTo(2000), tags: 1, tag: 'g' });
+    const later = await ParquetWriter.open(path.join(dir, 'later.parquet'), schema);
+    await later.write([batch(0, 5, 'l')]);
+    await later.discard();
+    t.same(await listFiles(dir), ['good.parquet'], 'a discarded file is removed');
+  });
+
+  t.test('CQ_PIPE_PARQUET_WORKER=0 encodes on the main thread, same files', async (t) => {
+    const dir = await tmpDir(t);
+    process.env.CQ_PIPE_PARQUET_WORKER = '0';
+    t.teardown(() => {
+      delete process.env.CQ_PIPE_PARQUET_WORKER;
+    });
+    const w = await ParquetWriter.open(path.join(dir, 'main.parquet'), schema);
+    for (let k = 0; k < 3; k++) await w.write([batch(k * 30000, 30000, 'm')]);
+    await w.finish();
+    t.same(await summary(path.join(dir, 'main.parquet')), { n: 90000, s: sumTo(90000), tags: 1, tag: 'm' });
+    const bad = await ParquetWriter.open(path.join(dir, 'bad.parquet'), schema);
+    const err = await bad.write([batch(0, 10, 'x', true)]).then(() => bad.finish()).then(() => undefined, (e: Error) => e);
+    t.match(err?.message, /non-nullable but contains null values/);
+    await bad.discard();
+    t.same(await listFiles(dir), ['main.parquet']);
+  });
+});

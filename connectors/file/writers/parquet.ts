@@ -1,8 +1,12 @@
 /**
- * Parquet through parquet-wasm's streaming writer (`transformParquetStream`): batches go in as
- * they come, row groups of up to ROW_GROUP_ROWS rows are encoded and flushed to the file as they
- * fill, and the footer is written at `finish`. Memory stays bounded by one row group, whether a
- * file holds one batch or a whole no_rotate sync.
+ * Parquet through parquet-wasm's streaming writer (`transformParquetStream`), run in a worker
+ * thread (./parquet-worker.ts) so that encoding overlaps the main thread's work (a source's
+ * decoding, the conversions below). Batches go to the worker as Arrow IPC as they come, row
+ * groups of up to ROW_GROUP_ROWS rows are encoded and sent back as they fill, and the footer at
+ * `finish`; the bytes are written to the sink in order. Memory stays bounded by one row group
+ * plus MAX_UNACKED batches in flight per file, whether a file holds one batch or a whole
+ * no_rotate sync. CQ_PIPE_PARQUET_WORKER=0 encodes on the main thread instead (same code, no
+ * thread: for bundles that cannot ship the worker module, or a single core).
  *
  * Before writing, CloudQuery extension columns become strings readers understand: uuid
  * (FixedSizeBinary(16)) → Utf8 canonical text, json and inet (Binary) → Utf8; field metadata
@@ -11,22 +15,15 @@
  * struct → group), so DuckDB and pyarrow read the right types.
  */
 import * as A from 'apache-arrow';
-import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
+import { Worker } from 'node:worker_threads';
 import { extensionOf } from '../../../lib/types.js';
 import { SchemaIncompatibleError } from '../../../lib/errors.js';
 import { FileSink } from './sink.js';
+import { serve, own, WORKER_TAG, ROW_GROUP_ROWS, type EncoderReply, type EncoderRequest } from './parquet-worker.js';
 import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
 
-type ParquetWasm = typeof import('parquet-wasm');
-let wasm: Promise<ParquetWasm> | undefined;
-/** parquet-wasm, loaded on first use (its WebAssembly module is a few MB) */
-export function parquetWasm(): Promise<ParquetWasm> {
-  wasm ??= import('parquet-wasm');
-  return wasm;
-}
-
-export const ROW_GROUP_ROWS = 64 * 1024;
+export { ROW_GROUP_ROWS };
 
 const HEX = Array.from({ length: 16 }, (_, i) => '0123456789abcdef'.charCodeAt(i));
 
@@ -119,36 +116,209 @@ function sameShape(a: A.Schema, b: A.Schema): boolean {
   return a.fields.length === b.fields.length && a.fields.every((f, i) => f.name === b.fields[i]!.name && A.util.compareTypes(f.type, b.fields[i]!.type) && extensionOf(f) === extensionOf(b.fields[i]!));
 }
 
+/** batches of a file sent to the encoder and not yet taken by its writer before `write` waits */
+const MAX_UNACKED = 2;
+/** encoded bytes of a file received but not yet accepted by its sink before `write` waits */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/** an encoder with no open file stops after this long (frees the worker's WebAssembly memory) */
+const IDLE_MS = 5000;
+
+/** The main-thread side of one file in the encoder. */
+interface EncodedFile {
+  readonly id: number;
+  readonly sink: ByteSink;
+  /** anything sent to the encoder (a discard must reach it) */
+  sent: boolean;
+  /** batches sent and not acknowledged */
+  unacked: number;
+  /** encoded bytes not yet accepted by the sink */
+  queued: number;
+  /** the first failure (encoder, sink, discard): every later call throws it */
+  error?: Error;
+  /** the sink writes of the encoded bytes, in order */
+  chain: Promise<void>;
+  /** wakes a `write` waiting for room */
+  wake?: () => void;
+  /** the pending `finish`, settled by `done` or `error` */
+  finishing?: { resolve: () => void; reject: (err: Error) => void };
+}
+
+function wake(f: EncodedFile): void {
+  const r = f.wake;
+  f.wake = undefined;
+  r?.();
+}
+
+/**
+ * The Parquet encoder of this process: a worker thread (started on first use, unref'd whenever no
+ * reply is awaited so it never keeps the process alive, stopped after IDLE_MS without an open
+ * file) or, with CQ_PIPE_PARQUET_WORKER=0, the same code on this thread.
+ */
+class Encoder {
+  readonly #files = new Map<number, EncodedFile>();
+  readonly #post: (req: EncoderRequest, transfer: ArrayBuffer[]) => void;
+  readonly #worker: Worker | undefined;
+  #nextId = 1;
+  /** replies awaited (acks, dones): the worker is ref'd while there are any */
+  #awaited = 0;
+  #idle: NodeJS.Timeout | undefined;
+  #stopped = false;
+
+  constructor(inProcess: boolean) {
+    if (inProcess) {
+      // asynchronous both ways, as through a port
+      const handle = serve((msg) => queueMicrotask(() => this.#onReply(msg)));
+      this.#post = (req) => queueMicrotask(() => handle(req));
+      return;
+    }
+    const w = new Worker(new URL('./parquet-worker.js', import.meta.url), { workerData: WORKER_TAG });
+    w.unref();
+    w.on('message', (msg: EncoderReply) => this.#onReply(msg));
+    w.on('messageerror', (err) => this.#stop(`Parquet encoder thread failed: ${err.message}`));
+    w.on('error', (err) => this.#stop(`Parquet encoder thread failed: ${err.name}: ${err.message}`));
+    w.on('exit', (code) => this.#stop(`Parquet encoder thread exited (code ${code})`));
+    this.#post = (req, transfer) => w.postMessage(req, transfer);
+    this.#worker = w;
+  }
+
+  open(sink: ByteSink): EncodedFile {
+    clearTimeout(this.#idle);
+    this.#idle = undefined;
+    const f: EncodedFile = { id: this.#nextId++, sink, sent: false, unacked: 0, queued: 0, chain: Promise.resolve() };
+    this.#files.set(f.id, f);
+    return f;
+  }
+
+  /** resolves when `f` may take another batch; throws its error */
+  async room(f: EncodedFile): Promise<void> {
+    while (!f.error && (f.unacked >= MAX_UNACKED || f.queued > MAX_QUEUED_BYTES)) await new Promise<void>((resolve) => (f.wake = resolve));
+    if (f.error) throw f.error;
+  }
+
+  /** send a batch (Arrow IPC stream bytes, transferred) */
+  write(f: EncodedFile, ipc: Uint8Array): void {
+    const bytes = own(ipc);
+    f.sent = true;
+    f.unacked++;
+    this.#await(1);
+    this.#post({ t: 'write', id: f.id, ipc: bytes }, [bytes.buffer as ArrayBuffer]);
+  }
+
+  /** resolves once the encoded bytes, footer included, were accepted by the sink */
+  async finish(f: EncodedFile, schema: Uint8Array | undefined): Promise<void> {
+    if (f.error) throw f.error;
+    await new Promise<void>((resolve, reject) => {
+      f.finishing = { resolve, reject };
+      f.sent = true;
+      this.#await(1);
+      this.#post(schema ? { t: 'finish', id: f.id, schema } : { t: 'finish', id: f.id }, []);
+    });
+    await f.chain;
+    if (f.error) throw f.error;
+  }
+
+  /** drop the file in the encoder; resolves once no sink write is running */
+  async discard(f: EncodedFile): Promise<void> {
+    this.#fail(f, new Error(`${f.sink.path} discarded`));
+    if (f.sent && !this.#stopped) this.#post({ t: 'discard', id: f.id }, []);
+    await f.chain;
+  }
+
+  #onReply(msg: EncoderReply): void {
+    const f = this.#files.get(msg.id);
+    if (!f) return; // failed or discarded meanwhile
+    switch (msg.t) {
+      case 'ack':
+        f.unacked--;
+        this.#await(-1);
+        wake(f);
+        break;
+      case 'chunk': {
+        const bytes = msg.bytes;
+        f.queued += bytes.byteLength;
+        f.chain = f.chain
+          .then(() => (f.error ? undefined : f.sink.write(bytes)))
+          .catch((err: unknown) => {
+            f.error ??= err instanceof Error ? err : new Error(String(err));
+          })
+          .finally(() => {
+            f.queued -= bytes.byteLength;
+            wake(f);
+          });
+        break;
+      }
+      case 'done':
+        this.#close(f);
+        f.finishing?.resolve();
+        break;
+      case 'error':
+        this.#fail(f, new Error(msg.message));
+        // a WebAssembly trap may leave the instance corrupt: the next file gets a new worker
+        if (msg.fatal && this.#worker) this.#stop(`Parquet encoder thread stopped after a WebAssembly trap (${msg.message})`);
+        break;
+    }
+  }
+
+  /** the file's error is set and its pending calls rejected; the encoder forgets it */
+  #fail(f: EncodedFile, err: Error): void {
+    f.error ??= err;
+    if (this.#files.has(f.id)) this.#close(f);
+    f.finishing?.reject(f.error);
+    wake(f);
+  }
+
+  /** no more replies are awaited for `f` */
+  #close(f: EncodedFile): void {
+    this.#await(-(f.unacked + (f.finishing ? 1 : 0)));
+    f.unacked = 0;
+    this.#files.delete(f.id);
+    if (this.#files.size === 0 && this.#worker && !this.#stopped) {
+      this.#idle = setTimeout(() => this.#stop(), IDLE_MS);
+      this.#idle.unref();
+    }
+  }
+
+  #await(n: number): void {
+    const before = this.#awaited;
+    this.#awaited += n;
+    if (before === 0 && this.#awaited > 0) this.#worker?.ref();
+    else if (before > 0 && this.#awaited === 0) this.#worker?.unref();
+  }
+
+  /** stop the worker; every open file fails with `why` (there are none when it stops for being idle) */
+  #stop(why = 'Parquet encoder thread stopped'): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearTimeout(this.#idle);
+    if (encoders.worker === this) encoders.worker = undefined;
+    for (const f of [...this.#files.values()]) this.#fail(f, new Error(why));
+    void this.#worker?.terminate();
+  }
+}
+
+const encoders: { worker?: Encoder; inProcess?: Encoder } = {};
+
+/** the encoder new files go to (CQ_PIPE_PARQUET_WORKER=0: on this thread) */
+function encoder(): Encoder {
+  const off = process.env.CQ_PIPE_PARQUET_WORKER;
+  if (off === '0' || off === 'false') return (encoders.inProcess ??= new Encoder(true));
+  return (encoders.worker ??= new Encoder(false));
+}
+
 export class ParquetWriter implements FormatWriter {
   rows = 0;
   readonly #sink: ByteSink;
   readonly #schema: A.Schema;
   readonly #target: A.Schema;
-  readonly #pw: ParquetWasm;
-  #ctrl!: ReadableStreamDefaultController<unknown>;
-  #pulled: (() => void) | undefined;
-  #pump: Promise<void> | undefined;
-  #error: Error | undefined;
-  readonly #input: ReadableStream<unknown>;
+  readonly #encoder: Encoder;
+  readonly #file: EncodedFile;
 
-  private constructor(pw: ParquetWasm, sink: ByteSink, schema: A.Schema) {
-    this.#pw = pw;
+  private constructor(sink: ByteSink, schema: A.Schema) {
     this.#sink = sink;
     this.#schema = schema;
     this.#target = parquetSchema(schema);
-    this.#input = new ReadableStream<unknown>(
-      {
-        start: (c) => {
-          this.#ctrl = c;
-        },
-        pull: () => {
-          const r = this.#pulled;
-          this.#pulled = undefined;
-          r?.();
-        },
-      },
-      { highWaterMark: 1 },
-    );
+    this.#encoder = encoder();
+    this.#file = this.#encoder.open(sink);
   }
 
   static open(file: string, schema: A.Schema): Promise<ParquetWriter> {
@@ -164,37 +334,16 @@ export class ParquetWriter implements FormatWriter {
         throw new SchemaIncompatibleError(`column ${bad} is a union, which Parquet cannot store`, { column: f.name, phase: 'write' }, 'write this table with format arrow or ndjson');
       }
     }
-    const pw = await parquetWasm();
     const sink = await openSink();
-    return new ParquetWriter(pw, sink, schema);
+    return new ParquetWriter(sink, schema);
   }
 
   get path(): string {
     return this.#sink.path;
   }
 
-  #start(): void {
-    const props = new this.#pw.WriterPropertiesBuilder()
-      .setCompression(this.#pw.Compression.SNAPPY)
-      .setMaxRowGroupSize(ROW_GROUP_ROWS)
-      .setCreatedBy('cq-pipe')
-      .build();
-    // not awaited before the first batch is queued: the stream starts by pulling one
-    const out = this.#pw.transformParquetStream(this.#input as unknown as globalThis.ReadableStream, props);
-    this.#pump = (async () => {
-      const bytes = (await out) as unknown as AsyncIterable<Uint8Array>;
-      for await (const chunk of bytes) await this.#sink.write(chunk);
-    })();
-    this.#pump.catch((err: unknown) => {
-      this.#error ??= err instanceof Error ? err : new Error(String(err));
-      const r = this.#pulled;
-      this.#pulled = undefined;
-      r?.();
-    });
-  }
-
   async write(batches: A.RecordBatch[]): Promise<void> {
-    if (this.#error) throw this.#error;
+    if (this.#file.error) throw this.#file.error;
     const parts = batches.filter((b) => b.numRows > 0);
     if (!parts.length) return;
     for (const b of parts) {
@@ -203,39 +352,20 @@ export class ParquetWriter implements FormatWriter {
       }
     }
     const converted = parts.map((b) => toParquetBatch(b, this.#schema, this.#target));
-    const table = this.#pw.Table.fromIPCStream(A.tableToIPC(new A.Table(this.#target, converted), 'stream'));
-    const wasmBatches = table.recordBatches();
-    table.free();
-    if (!this.#pump) this.#start();
-    for (const wb of wasmBatches) {
-      this.#ctrl.enqueue(wb);
-      if ((this.#ctrl.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (this.#pulled = resolve));
-      if (this.#error) throw this.#error;
-    }
+    await this.#encoder.room(this.#file);
+    this.#encoder.write(this.#file, A.tableToIPC(new A.Table(this.#target, converted), 'stream'));
     this.rows += parts.reduce((n, b) => n + b.numRows, 0);
   }
 
   async finish(): Promise<void> {
-    if (this.#error) throw this.#error;
-    if (!this.#pump) {
-      // no rows: a valid file with the schema and no row groups
-      const table = this.#pw.Table.fromIPCStream(A.tableToIPC(new A.Table(this.#target), 'stream'));
-      await this.#sink.write(this.#pw.writeParquet(table, new this.#pw.WriterPropertiesBuilder().setCompression(this.#pw.Compression.SNAPPY).build()));
-    } else {
-      this.#ctrl.close();
-      await this.#pump;
-    }
+    // no rows: the encoder writes a valid file with the schema and no row groups
+    const schema = this.#file.sent ? undefined : A.tableToIPC(new A.Table(this.#target), 'stream');
+    await this.#encoder.finish(this.#file, schema);
     await this.#sink.end();
   }
 
   async discard(): Promise<void> {
-    this.#error ??= new Error(`${this.#sink.path} discarded`);
-    try {
-      this.#ctrl.error(this.#error);
-    } catch {
-      // already closed
-    }
-    await this.#pump?.catch(() => {});
+    await this.#encoder.discard(this.#file);
     await this.#sink.discard();
   }
 }

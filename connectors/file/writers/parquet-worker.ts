@@ -1,0 +1,179 @@
+/**
+ * The Parquet encoder of ParquetWriter (./parquet.ts), run in a worker thread so that encoding
+ * overlaps whatever the main thread does meanwhile (decoding a source, converting batches).
+ *
+ * One worker per process serves every open Parquet file; each message names its file by `id`.
+ * The main thread sends a file's batches as Arrow IPC stream bytes (`write`, transferred), then
+ * `finish` (with the schema as IPC when no batch was written: the file gets no row groups) or
+ * `discard`. The worker feeds each file's batches to parquet-wasm's streaming writer
+ * (`transformParquetStream`) and sends back, per file and in order: `ack` once a batch has been
+ * taken by the writer (the main thread keeps at most a few unacknowledged; the IPC buffer goes
+ * back with it, to be collected there), `chunk`s of encoded bytes (transferred) as row groups and
+ * the footer are flushed, then `done`; or `error`, once (the file is dead; later messages for it
+ * only drop it). A WebAssembly trap is `fatal`: the instance may be corrupt, so the main thread
+ * retires this worker.
+ *
+ * The module imports neither apache-arrow nor, until the first message, parquet-wasm.
+ * `serve` is also what runs in-process when the worker is disabled (CQ_PIPE_PARQUET_WORKER=0).
+ */
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
+
+/** `workerData` of the worker started by ./parquet.ts */
+export const WORKER_TAG = 'cq-pipe:parquet-encoder';
+
+export const ROW_GROUP_ROWS = 64 * 1024;
+
+export type EncoderRequest =
+  | { t: 'write'; id: number; ipc: Uint8Array }
+  | { t: 'finish'; id: number; schema?: Uint8Array }
+  | { t: 'discard'; id: number };
+
+export type EncoderReply =
+  | { t: 'ack'; id: number; spent: Uint8Array }
+  | { t: 'chunk'; id: number; bytes: Uint8Array }
+  | { t: 'done'; id: number }
+  | { t: 'error'; id: number; message: string; fatal: boolean };
+
+type ParquetWasm = typeof import('parquet-wasm');
+let wasm: Promise<ParquetWasm> | undefined;
+/** parquet-wasm, loaded on first use (its WebAssembly module is a few MB) */
+function parquetWasm(): Promise<ParquetWasm> {
+  wasm ??= import('parquet-wasm');
+  return wasm;
+}
+
+function writerProperties(pw: ParquetWasm) {
+  return new pw.WriterPropertiesBuilder()
+    .setCompression(pw.Compression.SNAPPY)
+    .setMaxRowGroupSize(ROW_GROUP_ROWS)
+    .setCreatedBy('cq-pipe')
+    .build();
+}
+
+/** one file being encoded */
+interface Encoding {
+  /** this file's requests, one after the other */
+  queue: Promise<void>;
+  input?: ReadableStream<unknown>;
+  ctrl?: ReadableStreamDefaultController<unknown>;
+  /** resolves a write waiting for the writer to take its batch */
+  pulled?: () => void;
+  /** reads the encoded bytes and sends them */
+  pump?: Promise<void>;
+  /** set once: the error was sent (or the file discarded); nothing more is sent */
+  failed?: Error;
+}
+
+/** A bytes view whose whole buffer can be transferred (copied when it is a view into more). */
+export function own(bytes: Uint8Array): Uint8Array {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes : bytes.slice();
+}
+
+/**
+ * The encoder: returns the handler of requests; replies go to `reply` (with the buffers to
+ * transfer). Requests of one file are handled in order; files proceed independently.
+ */
+export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => void): (req: EncoderRequest) => void {
+  const files = new Map<number, Encoding>();
+
+  /** stop a file; the error is sent unless the main thread dropped the file itself */
+  const fail = (id: number, f: Encoding, err: unknown, send = true): void => {
+    if (f.failed) return;
+    const e = err instanceof Error ? err : new Error(String(err));
+    f.failed = e;
+    if (send) reply({ t: 'error', id, message: e.message, fatal: e.name === 'RuntimeError' }, []);
+    try {
+      f.ctrl?.error(e);
+    } catch {
+      // already closed
+    }
+    const r = f.pulled;
+    f.pulled = undefined;
+    r?.();
+  };
+
+  const start = (pw: ParquetWasm, id: number, f: Encoding): void => {
+    f.input = new ReadableStream<unknown>(
+      {
+        start: (c) => {
+          f.ctrl = c;
+        },
+        pull: () => {
+          const r = f.pulled;
+          f.pulled = undefined;
+          r?.();
+        },
+      },
+      { highWaterMark: 1 },
+    );
+    // not awaited before the first batch is queued: the stream starts by pulling one
+    const out = pw.transformParquetStream(f.input as unknown as globalThis.ReadableStream, writerProperties(pw));
+    f.pump = (async () => {
+      const bytes = (await out) as unknown as AsyncIterable<Uint8Array>;
+      for await (const chunk of bytes) {
+        if (f.failed) continue;
+        const owned = own(chunk);
+        reply({ t: 'chunk', id, bytes: owned }, [owned.buffer as ArrayBuffer]);
+      }
+    })();
+    f.pump.catch((err: unknown) => fail(id, f, err));
+  };
+
+  const write = async (id: number, f: Encoding, ipc: Uint8Array): Promise<void> => {
+    if (f.failed) return;
+    const pw = await parquetWasm();
+    const table = pw.Table.fromIPCStream(ipc); // copied into WebAssembly memory
+    const batches = table.recordBatches();
+    table.free();
+    if (!f.pump) start(pw, id, f);
+    for (const b of batches) {
+      if (f.failed) return;
+      f.ctrl!.enqueue(b);
+      if ((f.ctrl!.desiredSize ?? 0) <= 0) await new Promise<void>((resolve) => (f.pulled = resolve));
+    }
+    // the IPC buffer goes back with the ack: garbage here would wait for this thread's rare
+    // garbage collections (tens of MB of them), on the main thread it is collected at once
+    if (!f.failed) reply({ t: 'ack', id, spent: ipc }, [ipc.buffer as ArrayBuffer]);
+  };
+
+  const finish = async (id: number, f: Encoding, schema: Uint8Array | undefined): Promise<void> => {
+    if (f.failed) return;
+    const pw = await parquetWasm();
+    if (!f.pump) {
+      // no rows: a valid file with the schema and no row groups
+      if (!schema) throw new Error(`Parquet file ${id} has no batches and no schema`);
+      const table = pw.Table.fromIPCStream(schema);
+      const bytes = own(pw.writeParquet(table, writerProperties(pw)));
+      reply({ t: 'chunk', id, bytes }, [bytes.buffer as ArrayBuffer]);
+    } else {
+      f.ctrl!.close();
+      await f.pump;
+    }
+    if (!f.failed) reply({ t: 'done', id }, []);
+  };
+
+  return (req) => {
+    let f = files.get(req.id);
+    if (req.t === 'discard') {
+      // at once, not behind the file's queue: a write waiting for the writer stops now
+      if (f) {
+        files.delete(req.id);
+        fail(req.id, f, new Error('discarded'), false);
+      }
+      return;
+    }
+    if (!f) {
+      f = { queue: Promise.resolve() };
+      files.set(req.id, f);
+    }
+    const file = f;
+    const run = req.t === 'write' ? () => write(req.id, file, req.ipc) : () => finish(req.id, file, req.schema).finally(() => files.delete(req.id));
+    file.queue = file.queue.then(run).catch((err: unknown) => fail(req.id, file, err));
+  };
+}
+
+if (!isMainThread && parentPort && workerData === WORKER_TAG) {
+  const port = parentPort;
+  port.on('message', serve((msg, transfer) => port.postMessage(msg, transfer)));
+}
