@@ -309,20 +309,43 @@ export class CopyTupleParser {
 
   /** feed a chunk; calls onRow after each complete tuple (to cut batches) */
   feed(chunk: Buffer, onRow: () => void): void {
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = undefined;
+    if (this.ended) return;
+    const p = this.pending;
+    if (p) {
+      // finish the tuple split across chunks from a small joined head, not by copying the whole chunk
+      this.pending = undefined;
+      for (let k = Math.min(chunk.length, 4096); ; k = Math.min(chunk.length, k * 4)) {
+        const head = Buffer.concat([p, chunk.subarray(0, k)]);
+        const used = this.parse(head, onRow);
+        if (this.ended) return;
+        if (used >= p.length) {
+          chunk = chunk.subarray(used - p.length);
+          break;
+        }
+        if (k === chunk.length) {
+          this.pending = head.subarray(used);
+          return;
+        }
+      }
+    }
+    const pos = this.parse(chunk, onRow);
+    if (!this.ended && pos < chunk.length) this.pending = chunk.subarray(pos);
+  }
+
+  /** decode the complete tuples of `buf` (and the header first); returns where the rest starts */
+  private parse(buf: Buffer, onRow: () => void): number {
     let pos = 0;
     if (!this.headerDone) {
-      if (buf.length < 19) { this.pending = buf; return; }
+      if (buf.length < 19) return 0;
       const extLen = buf.readInt32BE(15);
-      if (buf.length < 19 + extLen) { this.pending = buf; return; }
+      if (buf.length < 19 + extLen) return 0;
       pos = 19 + extLen;
       this.headerDone = true;
     }
     const ncols = this.decoders.length;
     while (pos + 2 <= buf.length) {
       const n = buf.readInt16BE(pos);
-      if (n === -1) { this.ended = true; return; }
+      if (n === -1) { this.ended = true; return pos + 2; }
       if (n !== ncols) throw new DecodeError(`COPY tuple has ${n} fields, expected ${ncols}`);
       // check the whole tuple is here before decoding any of it
       let p = pos + 2;
@@ -344,6 +367,6 @@ export class CopyTupleParser {
       pos = p;
       onRow();
     }
-    if (pos < buf.length) this.pending = buf.subarray(pos);
+    return pos;
   }
 }
