@@ -28,7 +28,7 @@
 import { createHash } from 'node:crypto';
 import * as A from 'apache-arrow';
 import picomatch from 'picomatch';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { SyncMessage } from '../lib/messages.js';
 import type { SpecProblem } from '../lib/connector.js';
 import type { Origin } from '../lib/config/types.js';
@@ -119,8 +119,9 @@ export interface BasicSpec {
   transformations: Transformation[];
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
-const validateSchema = ajv.compile(basicSpecSchema);
+// compiled on first use: a process that never validates this transformer pays nothing at start-up
+let compiled: ValidateFunction | undefined;
+const validateSchema = (): ValidateFunction => (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(basicSpecSchema));
 
 type KeyPath = (string | number)[];
 
@@ -191,7 +192,8 @@ export function validateBasicSpec(spec: unknown): SpecProblem[] {
 /** Validate and normalize (defaults applied, on a copy). */
 export function parseBasicSpec(spec: unknown): { spec?: BasicSpec; problems: SpecProblem[] } {
   const copy = structuredClone(spec ?? {}) as BasicSpec;
-  if (!validateSchema(copy)) return { problems: ajvSpecProblems(validateSchema.errors ?? []) };
+  const validate = validateSchema();
+  if (!validate(copy)) return { problems: ajvSpecProblems(validate.errors ?? []) };
   const problems: SpecProblem[] = [];
   copy.transformations.forEach((t, i) => {
     const kp = ['spec', 'transformations', i];

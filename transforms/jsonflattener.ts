@@ -24,7 +24,7 @@
  */
 import * as A from 'apache-arrow';
 import picomatch from 'picomatch';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import type { SyncMessage } from '../lib/messages.js';
 import type { SpecProblem } from '../lib/connector.js';
 import { ConfigError } from '../lib/errors.js';
@@ -69,12 +69,14 @@ export const jsonflattenerSpecSchema = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
-const validateSchema = ajv.compile(jsonflattenerSpecSchema);
+// compiled on first use: a process that never validates this transformer pays nothing at start-up
+let compiled: ValidateFunction | undefined;
+const validateSchema = (): ValidateFunction => (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(jsonflattenerSpecSchema));
 
 export function parseJsonFlattenerSpec(spec: unknown): { spec?: JsonFlattenerSpec; problems: SpecProblem[] } {
   const copy = structuredClone(spec ?? {}) as JsonFlattenerSpec;
-  if (!validateSchema(copy)) return { problems: ajvSpecProblems(validateSchema.errors ?? []) };
+  const validate = validateSchema();
+  if (!validate(copy)) return { problems: ajvSpecProblems(validate.errors ?? []) };
   const problems: SpecProblem[] = [];
   for (const [col, keys] of Object.entries(copy.type_schemas ?? {})) {
     for (const [key, typ] of Object.entries(keys)) {

@@ -61,8 +61,15 @@ export class ConfigProblems extends ConfigError {
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
-const kindValidators = Object.fromEntries(KINDS.map((k) => [k, ajv.compile(KIND_SCHEMAS[k])])) as Record<Kind, ValidateFunction>;
-const docValidator = ajv.compile(documentSchema);
+// compiled on first use, per kind (start-up time of every command)
+const compiledKinds = new Map<Kind, ValidateFunction>();
+const kindValidator = (k: Kind): ValidateFunction => {
+  let v = compiledKinds.get(k);
+  if (!v) compiledKinds.set(k, (v = ajv.compile(KIND_SCHEMAS[k])));
+  return v;
+};
+let compiledDoc: ValidateFunction | undefined;
+const docValidator = (): ValidateFunction => (compiledDoc ??= ajv.compile(documentSchema));
 const connectorValidators = new WeakMap<object, ValidateFunction>();
 
 function pointerToPath(pointer: string): KeyPath {
@@ -132,8 +139,9 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
     const { docs, problems: readProblems } = await readDocuments(file);
     problems.push(...readProblems);
     for (const doc of docs) {
-      if (!docValidator(doc.value)) {
-        problems.push(...ajvProblems(docValidator.errors ?? [], doc, []));
+      const validateDoc = docValidator();
+      if (!validateDoc(doc.value)) {
+        problems.push(...ajvProblems(validateDoc.errors ?? [], doc, []));
         continue;
       }
       const raw = doc.value as { kind: Kind; spec: Record<string, unknown> };
@@ -145,7 +153,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
       }
       for (const s of interp.secrets) if (s.length >= 4) secrets.add(s);
       const spec = interp.value as Record<string, unknown>;
-      const validate = kindValidators[raw.kind];
+      const validate = kindValidator(raw.kind);
       if (!validate(spec)) {
         problems.push(...ajvProblems(validate.errors ?? [], doc, ['spec']));
         if (typeof (spec as Record<string, unknown>).name === 'string') invalidNames[raw.kind].add((spec as Record<string, unknown>).name as string);
