@@ -167,3 +167,38 @@ t.test('two destinations: a table one of them fails does not advance its state; 
   t.equal(saved('test_table_0'), cursorOf(999), 'test_table_0: the last checkpoint pg committed (rows 0..999), though mem has all 3000');
   t.same(await counts(url, ['test_table_0', 'test_table_1']), { test_table_0: 1000, test_table_1: 3000 });
 });
+
+t.test('read | write: a table the destination fails exits 1 naming it; the other table is written, the failed table\'s state stays', async (t) => {
+  const { spawnSync } = await import('node:child_process');
+  const { writeFile } = await import('node:fs/promises');
+  const { CLI } = await import('./helpers/index.js');
+  const url = await freshDatabase('iso');
+  const dir = await tmpDir(t);
+  const cfg = path.join(dir, 'pipe.yml');
+  const stateDir = path.join(dir, 'state');
+  const write = (rows: number) => writeFile(cfg, `kind: source
+spec:
+  name: src
+  path: test
+  destinations: [pg]
+  backend_options: { table_name: cq_state, connection: "file://${stateDir}" }
+  spec: { num_tables: 2, num_rows: ${rows}, batch_rows: 500, preset: all-types, incremental: true }
+---
+kind: destination
+spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_string: "${url}", batch_size: 500 } }
+`);
+  const pipe = () => spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" read "${cfg}" --log-level error | "${process.execPath}" "${CLI}" write "${cfg}" --log-level error`], { encoding: 'utf8' });
+  await write(0);
+  t.equal(pipe().status, 0, 'tables created');
+  await query(url, 'ALTER TABLE test_table_1 ADD CONSTRAINT below_1200 CHECK (id < 1200)');
+  await write(2000);
+  const r = pipe();
+  t.equal(r.status, 1, r.stderr);
+  t.match(r.stderr, /table test_table_1 failed in destination pg: .*below_1200/);
+  t.match(r.stderr, /Sync completed with errors.*Errors: 1/);
+  t.same(await counts(url, ['test_table_0', 'test_table_1']), { test_table_0: 2000, test_table_1: 1000 });
+  const state = JSON.parse(await readFile(path.join(stateDir, 'cq_state.json'), 'utf8')) as Record<string, { value: string }>;
+  const saved = (k: string) => Object.entries(state).find(([key]) => key.endsWith(k))?.[1].value;
+  t.equal(saved('test_table_0'), cursorOf(1999));
+  t.equal(saved('test_table_1'), cursorOf(999), 'the failed table stays at its last committed checkpoint');
+});
