@@ -150,6 +150,9 @@ class S3DestinationClient implements DestinationClient {
         this.objectsWritten.push({ table, key, rows: rows(), ...info });
         this.#ctx.logger.debug('object written', { table, object: this.#url(key), rows: rows(), parts: info.parts });
       },
+      onRecovered: (reason) => {
+        this.#ctx.logger.warn(`completing ${this.#url(key)} failed (${reason}), but the object is there, complete: the first answer was lost`, { table, object: this.#url(key) });
+      },
     }), schema);
   }
 

@@ -9,7 +9,7 @@
  */
 import { PassThrough, type Writable } from 'node:stream';
 import { createGzip, type ZlibOptions } from 'node:zlib';
-import { AbortMultipartUploadCommand, type S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ByteSink } from '../file/writers/byte-sink.js';
 import { s3Reason } from './client.js';
@@ -29,6 +29,8 @@ export interface S3SinkOptions {
   contentType?: string;
   /** called with the part count and bytes once the object is complete */
   onDone?: (info: { parts: number; bytes: number; etag?: string }) => void;
+  /** called when a failed CompleteMultipartUpload turned out to have completed the object */
+  onRecovered?: (reason: string) => void;
 }
 
 export class S3Sink implements ByteSink {
@@ -41,6 +43,9 @@ export class S3Sink implements ByteSink {
   #ended = false;
   #parts = 0;
   #bytes = 0;
+  /** bytes of the object as stored (after gzip) */
+  #stored = 0;
+  readonly #startedAt = Date.now();
 
   constructor(opts: S3SinkOptions) {
     this.path = `s3://${opts.bucket}/${opts.key}`;
@@ -48,6 +53,7 @@ export class S3Sink implements ByteSink {
     if (opts.gzip) {
       const z = createGzip({ highWaterMark: HIGH_WATER_MARK } as ZlibOptions);
       z.on('error', (e) => this.#body.destroy(e));
+      z.on('data', (c: Buffer) => { this.#stored += c.byteLength; });
       z.pipe(this.#body);
       this.#head = z;
     } else {
@@ -75,6 +81,11 @@ export class S3Sink implements ByteSink {
       },
       async (err: unknown) => {
         const e = err instanceof Error ? err : new Error(String(err));
+        if (await this.#completedAnyway(opts)) {
+          opts.onRecovered?.(s3Reason(err));
+          opts.onDone?.({ parts: this.#parts, bytes: this.#bytes });
+          return;
+        }
         this.#error ??= e;
         this.#head.destroy();
         await this.#abort(opts, e);
@@ -82,6 +93,24 @@ export class S3Sink implements ByteSink {
       },
     );
     this.#done.catch(() => {});
+  }
+
+  /**
+   * A CompleteMultipartUpload whose answer was lost may have completed the object: the SDK's retry
+   * then fails on S3-compatible stores that forget a completed upload (AWS answers it with 200).
+   * The object counts as ours when every byte was handed over, and the key now holds an object of
+   * exactly that size written since this upload started. Anything else is a failure.
+   */
+  async #completedAnyway(opts: S3SinkOptions): Promise<boolean> {
+    if (!this.#ended || !this.#upload.uploadId || this.#error || !this.#body.readableEnded) return false;
+    const size = this.#head === this.#body ? this.#bytes : this.#stored;
+    try {
+      const head = await opts.client.send(new HeadObjectCommand({ Bucket: opts.bucket, Key: opts.key }));
+      // LastModified has whole seconds
+      return head.ContentLength === size && head.LastModified !== undefined && head.LastModified.getTime() >= Math.floor(this.#startedAt / 1000) * 1000;
+    } catch {
+      return false;
+    }
   }
 
   /** abort the multipart upload (if one was started); an abort failure is added to the cause's message */
