@@ -235,6 +235,11 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
       connector = e.kind === 'source' ? await resolveSource(p, origin.baseDir) : await resolveDestination(p, origin.baseDir);
     } catch (err) {
       const known = Object.keys(e.kind === 'source' ? SOURCES : DESTINATIONS);
+      if (known.includes(p)) {
+        // a built-in whose module failed to load (a broken install, a missing dependency): say so
+        problemAt(e, ['spec', 'path'], `the built-in ${e.kind} connector "${p}" failed to load: ${String((err as Error)?.message ?? err).split('\n')[0]}`, 'reinstall cq-pipe (npm ci)');
+        continue;
+      }
       const cause = err instanceof CqPipeError && err.cause instanceof Error ? `: ${err.cause.message.split('\n')[0]}` : '';
       problemAt(e, ['spec', 'path'], `unknown ${e.kind} connector "${p}"${didYouMean(p, known)}${cause}`, `built-in ${e.kind}s: ${known.join(', ')}; or a module path such as ./my-connector.js`);
       continue;
