@@ -1,0 +1,54 @@
+/**
+ * The transformer contract. A transformer is a descriptor made with `defineTransformer`, registered
+ * by name (transforms/index.ts) or loaded from a module path; `create` returns a message stage for
+ * one destination. Stages are async-generator functions over sync messages: they compose without
+ * buffering, so backpressure holds end to end (docs/transformers.md).
+ */
+import type { SyncMessage } from './messages.js';
+import type { SpecProblem, SpecSchema } from './connector.js';
+import type { Logger } from './logger.js';
+
+/** One stage of a destination's chain: messages in, messages out. */
+export type MessageStage = (source: AsyncIterable<SyncMessage>) => AsyncIterable<SyncMessage>;
+
+/** Where a transformer document came from (for error messages). */
+export interface TransformerOrigin {
+  file: string;
+  document: number;
+  baseDir: string;
+}
+
+export interface TransformerContext {
+  /** the transformer's `name` in config */
+  name: string;
+  /** the destination this instance runs for (every destination gets its own instance) */
+  destination: string;
+  logger: Logger;
+  origin: TransformerOrigin;
+  syncTime: Date;
+  invocationId: string;
+}
+
+export interface TransformerDefinition<Spec = unknown> {
+  kind: 'transformer';
+  name: string;
+  /** JSON schema (draft-07) of the spec; the engine checks it at config load when present */
+  configSchema?: SpecSchema;
+  /** checks at config load beyond (or instead of) the schema; key paths are relative to `spec` */
+  validate?(spec: Spec): SpecProblem[] | Promise<SpecProblem[]>;
+  create(spec: Spec, ctx: TransformerContext): MessageStage | Promise<MessageStage>;
+}
+
+export function defineTransformer<Spec>(t: Omit<TransformerDefinition<Spec>, 'kind'>): TransformerDefinition<Spec> {
+  return { kind: 'transformer', ...t };
+}
+
+/** Stages applied one after the other, as one stage. */
+export function composeStages(stages: readonly MessageStage[]): MessageStage {
+  if (stages.length === 1) return stages[0]!;
+  return async function* composed(source: AsyncIterable<SyncMessage>): AsyncGenerator<SyncMessage> {
+    let it: AsyncIterable<SyncMessage> = source;
+    for (const s of stages) it = s(it);
+    yield* it;
+  };
+}
