@@ -1,16 +1,16 @@
 #!/usr/bin/env node
-/** The cq-pipe CLI: argument parsing and dispatch only; the commands live in lib/commands/. */
+/** The cq-pipe CLI: argument parsing and dispatch only; the commands live in bin/commands/. */
 import { parseArgs } from 'node:util';
-import { GLOBAL_OPTIONS, reportError } from '../lib/commands/common.js';
-import { syncCommand } from '../lib/commands/sync.js';
-import { tablesCommand } from '../lib/commands/tables.js';
-import { validateConfigCommand } from '../lib/commands/validate-config.js';
-import { migrateCommand } from '../lib/commands/migrate.js';
-import { stateCommand } from '../lib/commands/state.js';
-import { readCommand } from '../lib/commands/read.js';
-import { writeCommand } from '../lib/commands/write.js';
-import { inspectCommand } from '../lib/commands/inspect.js';
-import { transformCommand } from '../lib/commands/transform.js';
+import { GLOBAL_OPTIONS, reportError } from './commands/common.js';
+import { syncCommand } from './commands/sync.js';
+import { tablesCommand } from './commands/tables.js';
+import { validateConfigCommand } from './commands/validate-config.js';
+import { migrateCommand } from './commands/migrate.js';
+import { stateCommand } from './commands/state.js';
+import { readCommand } from './commands/read.js';
+import { writeCommand } from './commands/write.js';
+import { inspectCommand } from './commands/inspect.js';
+import { transformCommand } from './commands/transform.js';
 import { UsageError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 

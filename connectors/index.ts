@@ -7,6 +7,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DestinationConnector, SourceConnector } from '../lib/connector.js';
 import { ConnectorNotFoundError, type ErrorContext } from '../lib/errors.js';
+import type { Registry, StateBackendProvider } from '../lib/registry.js';
 
 // Built-ins are imported on first use: a run loads only the connectors its config names (pg,
 // parquet-wasm and the AWS SDK each add ~0.1 s to start-up).
@@ -23,6 +24,20 @@ const DESTINATION_LOADERS: Record<string, () => Promise<DestinationConnector<any
   postgresql: async () => (await import('./postgresql/destination.js')).postgresDestination,
   s3: async () => (await import('./s3/destination.js')).s3Destination,
 };
+
+// State backends, by connection scheme; each connector owns the backend of its store.
+const STATE_LOADERS: Record<string, () => Promise<StateBackendProvider>> = {
+  'postgres://': async () => (await import('./postgresql/state.js')).postgresStateBackend,
+  'postgresql://': async () => (await import('./postgresql/state.js')).postgresStateBackend,
+  's3://': async () => (await import('./s3/state.js')).s3StateBackend,
+  'file://': async () => (await import('./file/state.js')).fileStateBackend,
+};
+
+/** The state backend serving a connection string's scheme, or undefined. */
+export async function resolveStateBackend(connection: string): Promise<StateBackendProvider | undefined> {
+  const scheme = Object.keys(STATE_LOADERS).find((s) => connection.startsWith(s));
+  return scheme ? STATE_LOADERS[scheme]!() : undefined;
+}
 
 /** names of the built-in sources and destinations */
 export const SOURCES: Record<string, true> = Object.fromEntries(Object.keys(SOURCE_LOADERS).map((k) => [k, true]));
@@ -67,3 +82,11 @@ export async function resolveDestination(p: string, baseDir: string, context: Er
   return c;
 }
 
+
+/** The connector half of a registry (lib/registry.ts); the package entry adds the transformers. */
+export const connectorRegistry: Omit<Registry, 'transformer' | 'names'> & { names: Pick<Registry['names'], 'source' | 'destination' | 'stateScheme'> } = {
+  names: { source: Object.keys(SOURCE_LOADERS), destination: Object.keys(DESTINATION_LOADERS), stateScheme: Object.keys(STATE_LOADERS) },
+  source: resolveSource,
+  destination: resolveDestination,
+  stateBackend: resolveStateBackend,
+};

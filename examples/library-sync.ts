@@ -5,14 +5,13 @@
  *
  *   npm run build && node dist/examples/library-sync.js ./out
  *
- * In your own project import from 'cq-pipe' instead of '../lib/index.js'.
+ * In your own project import from 'cq-pipe' and 'cq-pipe/connectors' instead of '../index.js' and
+ * '../connectors/all.js'.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import {
-  BatchWriter, RowBatchBuilder, createLogger, defineTable, fileDestination, internalColumns, writeMode,
-  type SyncMessage,
-} from '../lib/index.js';
+import { BatchWriter, RowBatchBuilder, createLogger, defineTable, internalColumns, writeMode, type SyncMessage } from '../index.js';
+import { fileDestination } from '../connectors/all.js';
 
 const orders = defineTable({
   name: 'orders',

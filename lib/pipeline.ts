@@ -11,15 +11,15 @@
  * Every stage is a Node stream or an async generator joined with stream.pipeline; backpressure
  * holds end to end, so memory is bounded by batch caps and high-water marks, not by input size.
  * `cq-pipe read` runs the left half to stdout and `cq-pipe write` the right half from stdin
- * (lib/commands/read.ts, write.ts; the format in lib/pipe/).
+ * (bin/commands/read.ts, write.ts; the format in lib/pipe/).
  */
 import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import type * as A from 'apache-arrow';
 import type { LoadedConfig, SourceSpec, DestinationSpec, TransformerSpec } from './config/types.js';
-import type { ConnectorContext, DestinationClient, DestinationConnector, SourceClient } from './connector.js';
-import { parseDuration } from './connector.js';
+import type { ConnectorContext, DestinationClient, SourceClient } from './connector.js';
+import type { Registry } from './registry.js';
 import type { CheckpointMessage, SyncMessage } from './messages.js';
 import { CheckpointTracker } from './checkpoints.js';
 import { countTableError, inSpan } from './telemetry.js';
@@ -31,10 +31,8 @@ import { isIncrementalTable, tableName } from './schema.js';
 import { SyncStats, perTable, peakRssBytes, type SyncSummary } from './stats.js';
 import { AbortedError, CqPipeError, UnsupportedError, toCqPipeError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
-import { internalColumns } from '../transforms/internal-columns.js';
-import { writeMode } from '../transforms/write-mode.js';
-import { openTransformers } from '../transforms/index.js';
-import { resolveDestination, resolveSource } from '../connectors/index.js';
+import { internalColumns } from './stages/internal-columns.js';
+import { destinationPlan, registryOf } from './destination-plan.js';
 import { VERSION } from './version.js';
 
 export interface Shard {
@@ -44,6 +42,8 @@ export interface Shard {
 
 export interface RunSyncOptions {
   config: LoadedConfig;
+  /** where connectors are looked up; default: the registry the config was loaded against */
+  registry?: Registry;
   logger?: Logger;
   invocationId?: string;
   /** skip migrations (delete-stale still runs) */
@@ -69,6 +69,7 @@ export interface SyncResult {
 /** Run every source of the config into its destinations (`cq-pipe sync`). */
 export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
   const logger = opts.logger ?? createLogger({ level: 'warn' });
+  const registry = registryOf(opts.config, opts.registry);
   const invocationId = opts.invocationId ?? randomUUID();
   // µs precision: the same value lands in every row of this run
   const syncTime = new Date(Math.floor(Date.now()));
@@ -89,7 +90,7 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
     });
     try {
       rejectedRows += await inSpan('cq-pipe.sync', { 'cq.source': sourceNameFor(source, opts.shard), 'cq.source_path': source.path, 'cq.invocation_id': invocationId, 'cq.destinations': dests.map((d) => d.name).join(',') }, async (span) => {
-        const n = await syncSource(source, dests, { ...opts, logger, invocationId, syncTime, stats });
+        const n = await syncSource(source, dests, { ...opts, registry, logger, invocationId, syncTime, stats });
         span.setAttributes({ 'cq.rows': stats.resources, 'cq.table_errors': stats.errorCount });
         return n;
       });
@@ -135,6 +136,7 @@ export function sourceNameFor(source: SourceSpec, shard?: Shard): string {
 }
 
 interface SyncContext extends RunSyncOptions {
+  registry: Registry;
   logger: Logger;
   invocationId: string;
   syncTime: Date;
@@ -146,8 +148,11 @@ function connectorContext(name: string, _origin: { baseDir: string }, ctx: SyncC
 }
 
 /** Open a source and select its tables (also used by `cq-pipe tables`). */
-export async function openSource(source: SourceSpec, ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'>): Promise<{ client: SourceClient; tables: A.Schema[]; all: A.Schema[] }> {
-  const connector = await resolveSource(source.path, source.origin.baseDir, { file: source.origin.file, document: source.origin.document, keyPath: 'spec.path' });
+export async function openSource(
+  source: SourceSpec,
+  ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime' | 'registry'>,
+): Promise<{ client: SourceClient; tables: A.Schema[]; all: A.Schema[] }> {
+  const connector = await ctx.registry.source(source.path, source.origin.baseDir);
   const client = await connector.create(source.spec, connectorContext(source.name, source.origin, ctx as SyncContext));
   const all = await client.tables();
   return { client, all, tables: selectTables(all, source.tables, source.skip_tables, source.name) };
@@ -186,16 +191,6 @@ export async function* sourceMessages(
   yield { kind: 'sync-end' };
 }
 
-/** Batch caps of a destination: its spec's batch_* keys over the connector's defaults. */
-export function batchCaps(connector: DestinationConnector, spec: Record<string, unknown>): { rows: number; bytes: number; timeoutMs: number } {
-  const d = connector.capabilities.batch;
-  return {
-    rows: typeof spec.batch_size === 'number' ? spec.batch_size : d.rows,
-    bytes: typeof spec.batch_size_bytes === 'number' ? spec.batch_size_bytes : d.bytes,
-    timeoutMs: spec.batch_timeout !== undefined ? parseDuration(spec.batch_timeout as string | number) : d.timeoutMs,
-  };
-}
-
 /** Open a destination branch: a Writable of messages plus the promise of its pipeline. */
 export async function openDestination(
   dest: DestinationSpec,
@@ -203,27 +198,25 @@ export async function openDestination(
     noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void;
     onCheckpoint?: (msg: CheckpointMessage, committed: boolean) => Promise<void>;
     onTableError?: (table: string, err: CqPipeError) => void;
-    /** the config's transformer documents; the destination's `transformers` names are looked up here */
-    transformers?: readonly TransformerSpec[];
+    /** the config: its transformer documents and registry */
+    config: Pick<LoadedConfig, 'transformers' | 'registry'>;
+    registry?: Registry;
   },
 ): Promise<{ input: Writable; done: Promise<void>; writer: BatchWriter; client: DestinationClient }> {
-  const connector = await resolveDestination(dest.path, dest.origin.baseDir, { file: dest.origin.file, document: dest.origin.document, keyPath: 'spec.path' });
-  // user transformers, in the destination's order, before write-mode rewriting (opened before the client: config errors leave nothing open)
-  const user = await openTransformers(dest.transformers, ctx.transformers ?? [], { destination: dest.name, logger: ctx.logger, syncTime: ctx.syncTime, invocationId: ctx.invocationId });
-  const client = await connector.create(dest.spec, connectorContext(dest.name, dest.origin, ctx as SyncContext));
+  // the plan (transformers included) is built before the client opens: config errors leave nothing open
+  const plan = await destinationPlan(dest, ctx.config, ctx, ctx.registry);
+  const client = await plan.connector.create(dest.spec, connectorContext(dest.name, dest.origin, ctx as SyncContext));
   const writer = new BatchWriter({
     client,
     destination: dest.name,
-    caps: batchCaps(connector, dest.spec),
+    caps: plan.caps,
     migrate: ctx.noMigrate ? false : { migrateMode: dest.migrate_mode },
     onFlush: ctx.onFlush,
     onCheckpoint: ctx.onCheckpoint,
     onTableError: ctx.onTableError,
   });
   const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
-  const modes = writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode });
-  const stage = user ? (source: AsyncIterable<SyncMessage>) => modes(user(source)) : modes;
-  const done = pipeline(input, stage, writer, ctx.signal ? { signal: ctx.signal } : {});
+  const done = pipeline(input, plan.stage, writer, ctx.signal ? { signal: ctx.signal } : {});
   return { input, done, writer, client };
 }
 
@@ -237,7 +230,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
   let client: SourceClient | undefined;
   let state: StateBackend | undefined;
   try {
-    state = await openState(source.backend_options, sourceName);
+    state = await openState(source.backend_options, sourceName, ctx.registry);
     const opened = await openSource(source, ctx);
     client = opened.client;
     let tables = opened.tables;
@@ -251,7 +244,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
       log.error(`table ${table} failed in destination ${destination}: ${err.message} (the other tables go on; its saved state does not advance)`, { table, destination, code: err.code, where: err.where() });
     };
     const branches = await Promise.all(dests.map((d) => openDestination(d, {
-      ...ctx, transformers: ctx.config.transformers, signal: ac.signal,
+      ...ctx, signal: ac.signal,
       onCheckpoint: (m, committed) => tracker.ack(m, committed), onTableError: onTableError(d.name),
     })));
     const source$ = Readable.from(

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { loadConfig, ConfigProblems } from '../lib/config/index.js';
+import { ConfigProblems } from '../lib/config/index.js';
+import { loadConfig } from '../index.js';
 import { CLI, ROOT, tmpDir } from './helpers/index.js';
 
 const SOURCE = `kind: source

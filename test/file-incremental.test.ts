@@ -4,7 +4,7 @@ import path from 'node:path';
 import t from 'tap';
 import { runSync } from '../lib/pipeline.js';
 import { memoryTables } from '../connectors/memory.js';
-import { openState } from '../lib/state/index.js';
+import { openState } from '../index.js';
 import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
 import { items, writeNdjson } from './helpers/files.js';
 

@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { loadConfig } from '../lib/config/index.js';
+import { loadConfig } from '../index.js';
 import { CqPipeError } from '../lib/errors.js';
 import { fileSource } from '../connectors/file/source.js';
 import { silentLogger } from '../lib/logger.js';

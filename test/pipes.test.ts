@@ -4,7 +4,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
-import { readCommand } from '../lib/commands/read.js';
+import { readCommand } from '../bin/commands/read.js';
 import { CLI, tmpDir } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 

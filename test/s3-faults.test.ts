@@ -16,7 +16,7 @@ import { prng, startFaultProxy, type ActiveRule, type FaultProxy, type ProxiedRe
 import { memoryTables } from '../connectors/memory.js';
 import { PARQUET_READ } from '../connectors/file/formats/parquet.js';
 import { runSync } from '../lib/pipeline.js';
-import { openState } from '../lib/state/index.js';
+import { openState } from '../index.js';
 import { createLogger } from '../lib/logger.js';
 
 // a small footer read-ahead, so these small Parquet files are read by row group as large ones are

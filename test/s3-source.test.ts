@@ -13,7 +13,7 @@ import { fileSource } from '../connectors/file/source.js';
 import { memoryTables, rowObjects } from '../connectors/memory.js';
 import { silentLogger } from '../lib/logger.js';
 import { runSync } from '../lib/pipeline.js';
-import { openState } from '../lib/state/index.js';
+import { openState } from '../index.js';
 import { tableName } from '../lib/schema.js';
 import type { SyncMessage } from '../lib/messages.js';
 import type { CqPipeError } from '../lib/errors.js';
@@ -242,7 +242,7 @@ t.test('config: key globs, bucket names and credential pairs are checked at load
   t.same(Object.keys(schema.properties).sort(), ['access_key_id', 'batch_rows', 'bucket', 'endpoint', 'max_attempts', 'region', 'secret_access_key', 'session_token', 'tables', 'use_path_style']);
 
   // through the config loader: exit 2 naming the key path
-  const { loadConfig } = await import('../lib/config/index.js');
+  const { loadConfig } = await import('../index.js');
   const dir = await tmpDir(t);
   const file = path.join(dir, 's3.yml');
   await writeFile(file, 'kind: source\nspec:\n  name: s\n  path: s3\n  destinations: [m]\n  spec:\n    bucket: lake\n    tables: [{ name: x, files: "/a/*.ndjson" }]\n---\nkind: destination\nspec: { name: m, path: memory }\n');

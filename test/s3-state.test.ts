@@ -1,6 +1,6 @@
 /** The S3 state backend: a full snapshot object, conditional puts, a clear conflict error. */
 import t from 'tap';
-import { openState } from '../lib/state/index.js';
+import { openState } from '../index.js';
 import { conditionalS3 } from './helpers/s3-conditional.js';
 
 process.env.AWS_ACCESS_KEY_ID ??= 'S3RVER';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import t from 'tap';
 import { runSync } from '../lib/pipeline.js';
 import { memoryTables } from '../connectors/memory.js';
-import { openState } from '../lib/state/index.js';
+import { openState } from '../index.js';
 import { CLI, config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
 import { FAILING_DESTINATION_PATH } from './helpers/failing-destination.js';
 import { freshDatabase, query } from './helpers/postgres.js';

@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as A from 'apache-arrow';
 import { runSync } from '../lib/pipeline.js';
-import { loadConfig } from '../lib/config/load.js';
+import { loadConfig } from '../index.js';
 import { defineDestination } from '../lib/connector.js';
 import type { TransformerSpec } from '../lib/config/types.js';
 import type { SyncMessage } from '../lib/messages.js';

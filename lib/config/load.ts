@@ -6,16 +6,19 @@
 import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { ConfigError, CqPipeError } from '../errors.js';
-import type { DestinationConnector, SourceConnector, SpecProblem } from '../connector.js';
-import { DESTINATIONS, SOURCES, resolveDestination, resolveSource } from '../../connectors/index.js';
+import type { DestinationConnector, SourceConnector, SpecProblem, SpecSchema } from '../connector.js';
+import type { Registry } from '../registry.js';
+import type { TransformerDefinition } from '../transformer.js';
 import type { DestinationSpec, LoadedConfig, Origin, SourceSpec, TransformerSpec } from './types.js';
 import { KIND_SCHEMAS, KINDS, documentSchema, type Kind } from './schema.js';
 import { interpolate, PLUGIN_REF } from './interpolate.js';
 import { closest, didYouMean } from './suggest.js';
 import { expandPaths, readDocuments, type ConfigDocument, type KeyPath } from './yaml-docs.js';
-import { validateTransformer } from '../../transforms/index.js';
+import { splitEngineKeys, withEngineKeys } from './engine-keys.js';
 
 export interface LoadOptions {
+  /** where connector and transformer `path`s are looked up (the CLI injects the built-ins) */
+  registry: Registry;
   /** every source must name destinations that exist (sync, migrate, validate-config) */
   requireDestinations?: boolean;
   /** environment for ${VAR}; defaults to process.env */
@@ -124,7 +127,8 @@ interface Entry {
   spec: Record<string, unknown>;
 }
 
-export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promise<LoadedConfig> {
+export async function loadConfig(paths: string[], opts: LoadOptions): Promise<LoadedConfig> {
+  const registry = opts.registry;
   const env = opts.env ?? process.env;
   const problems: ConfigProblem[] = [];
   const secrets = new Set<string>();
@@ -225,16 +229,31 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
     const origin: Origin = Object.freeze({ file: e.doc.file, document: e.doc.index, baseDir: path.dirname(path.resolve(e.doc.file)) });
     const p = e.spec.path as string;
     if (e.kind === 'transformer') {
-      const own = await validateTransformer({ path: p, spec: e.spec.spec as Record<string, unknown>, baseDir: origin.baseDir });
+      let def: TransformerDefinition;
+      try {
+        def = await registry.transformer(p, origin.baseDir);
+      } catch (err) {
+        const ce = err instanceof CqPipeError ? err : undefined;
+        problemAt(e, ['spec', 'path'], ce?.message ?? String(err), ce?.hint);
+        continue;
+      }
+      const tspec = (e.spec.spec ?? {}) as Record<string, unknown>;
+      if (def.configSchema) {
+        const validate = compileConnectorSchema(def, def.configSchema);
+        if (typeof validate === 'string') { problemAt(e, ['spec', 'path'], `transformer "${p}" has an invalid config schema: ${validate}`); continue; }
+        if (!validate(structuredClone(tspec))) { problems.push(...ajvProblems(validate.errors ?? [], e.doc, ['spec', 'spec'])); continue; }
+      }
+      // transformer problems are relative to the document's spec (['spec', 'transformations', 0, …])
+      const own = (await def.validate?.(tspec)) ?? [];
       for (const sp of own) problemAt(e, ['spec', ...sp.keyPath], sp.message, sp.hint);
       if (own.length === 0) transformers.push({ name: e.spec.name as string, path: p, spec: e.spec.spec as Record<string, unknown>, origin });
       continue;
     }
     let connector: SourceConnector | DestinationConnector;
     try {
-      connector = e.kind === 'source' ? await resolveSource(p, origin.baseDir) : await resolveDestination(p, origin.baseDir);
+      connector = e.kind === 'source' ? await registry.source(p, origin.baseDir) : await registry.destination(p, origin.baseDir);
     } catch (err) {
-      const known = Object.keys(e.kind === 'source' ? SOURCES : DESTINATIONS);
+      const known = e.kind === 'source' ? registry.names.source : registry.names.destination;
       if (known.includes(p)) {
         // a built-in whose module failed to load (a broken install, a missing dependency): say so
         problemAt(e, ['spec', 'path'], `the built-in ${e.kind} connector "${p}" failed to load: ${String((err as Error)?.message ?? err).split('\n')[0]}`, 'reinstall cq-pipe (npm ci)');
@@ -244,21 +263,19 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
       problemAt(e, ['spec', 'path'], `unknown ${e.kind} connector "${p}"${didYouMean(p, known)}${cause}`, `built-in ${e.kind}s: ${known.join(', ')}; or a module path such as ./my-connector.js`);
       continue;
     }
-    const inner = structuredClone(e.spec.spec ?? {}) as Record<string, unknown>;
-    let validate = connectorValidators.get(connector);
-    if (!validate) {
-      try {
-        validate = ajv.compile(connector.configSchema as object);
-      } catch (err) {
-        problemAt(e, ['spec', 'path'], `connector "${p}" has an invalid config schema: ${(err as Error).message}`);
-        continue;
-      }
-      connectorValidators.set(connector, validate);
+    let inner = structuredClone(e.spec.spec ?? {}) as Record<string, unknown>;
+    // a destination's schema gets the engine's keys (batch caps): connectors never declare them
+    const validate = compileConnectorSchema(connector, connector.kind === 'destination' ? withEngineKeys(connector.configSchema) : connector.configSchema);
+    if (typeof validate === 'string') {
+      problemAt(e, ['spec', 'path'], `connector "${p}" has an invalid config schema: ${validate}`);
+      continue;
     }
     if (!validate(inner)) {
       problems.push(...ajvProblems(validate.errors ?? [], e.doc, ['spec', 'spec']));
       continue;
     }
+    const engine = connector.kind === 'destination' ? splitEngineKeys(inner) : undefined;
+    if (engine) inner = engine.spec;
     const own = (connector.validate as ((s: unknown) => SpecProblem[]) | undefined)?.(inner) ?? [];
     for (const sp of own) problemAt(e, ['spec', 'spec', ...sp.keyPath], sp.message, sp.hint);
     if (own.length > 0) continue;
@@ -292,7 +309,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
         name: d.name as string, path: p, write_mode: writeMode,
         migrate_mode: d.migrate_mode as DestinationSpec['migrate_mode'],
         pk_mode: d.pk_mode as DestinationSpec['pk_mode'],
-        transformers: d.transformers as string[], spec: inner, origin,
+        transformers: d.transformers as string[], spec: inner, batch: engine?.batch ?? {}, origin,
       });
     }
   }
@@ -316,7 +333,28 @@ export async function loadConfig(paths: string[], opts: LoadOptions = {}): Promi
   }
 
   if (problems.length > 0) throw new ConfigProblems(problems);
-  return deepFreeze({ sources, destinations, transformers, secrets: [...secrets] });
+  return withRegistry(deepFreeze({ sources, destinations, transformers, secrets: [...secrets] }), registry);
+}
+
+/** Attach the registry a config was loaded against (the config's data stays deep-frozen; the registry is not frozen). */
+export function withRegistry<T extends object>(config: T, registry: Registry): T & { readonly registry: Registry } {
+  const c = Object.isFrozen(config) ? { ...config } : config;
+  Object.defineProperty(c, 'registry', { value: registry, enumerable: true });
+  return Object.freeze(c) as T & { readonly registry: Registry };
+}
+
+/** A connector's or transformer's schema, compiled once per descriptor; a string when it does not compile. */
+function compileConnectorSchema(owner: object, schema: SpecSchema): ValidateFunction | string {
+  let validate = connectorValidators.get(owner);
+  if (!validate) {
+    try {
+      validate = ajv.compile(schema as object);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    connectorValidators.set(owner, validate);
+  }
+  return validate;
 }
 
 function deepFreeze<T>(o: T): T {

@@ -2,6 +2,8 @@
  * The validated, frozen config the engine runs on (SPEC §2). Produced only by lib/config/load.ts.
  */
 import type { MigrateMode, PkMode, WriteMode } from '../messages.js';
+import type { Registry } from '../registry.js';
+import type { BatchCaps } from './engine-keys.js';
 
 /** where a plugin document came from, for error messages */
 export interface Origin {
@@ -37,7 +39,10 @@ export interface DestinationSpec {
   migrate_mode: MigrateMode;
   pk_mode: PkMode;
   transformers: string[];
+  /** the connector's own spec: the engine's keys (batch_*) are taken out into `batch` */
   spec: Record<string, unknown>;
+  /** batch caps the user set (batch_size, batch_size_bytes, batch_timeout); the connector's defaults fill the rest */
+  batch: Partial<BatchCaps>;
   origin: Origin;
 }
 
@@ -54,4 +59,6 @@ export interface LoadedConfig {
   transformers: TransformerSpec[];
   /** values that must be redacted from every log line (interpolated env vars, passwords) */
   secrets: string[];
+  /** the registry the config was loaded against (set by loadConfig; kept when the config is spread) */
+  readonly registry?: Registry;
 }

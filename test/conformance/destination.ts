@@ -52,7 +52,7 @@ export function runDestinationSuite(t: Test, adapter: DestinationAdapter): void 
   const deleteStaleCase = adapter.supports.deleteStale ? t.test.bind(t) : (() => undefined) as unknown as typeof t.test;
   if (!adapter.supports.upsert) {
     t.test(`${adapter.path}: overwrite write modes are a config error at load`, async (t) => {
-      const { loadConfig } = await import('../../lib/config/index.js');
+      const { loadConfig } = await import('../../index.js');
       const { writeFile, mkdtemp, rm } = await import('node:fs/promises');
       const os = await import('node:os');
       const path = await import('node:path');

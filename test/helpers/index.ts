@@ -7,6 +7,8 @@ import type { Test } from 'tap';
 import type { DestinationSpec, LoadedConfig, SourceSpec } from '../../lib/config/types.js';
 import type { SyncMessage, WriteMode, PkMode } from '../../lib/messages.js';
 import { defineTable } from '../../lib/schema.js';
+import { splitEngineKeys, withRegistry } from '../../lib/config/index.js';
+import { builtinRegistry } from '../../bin/registry.js';
 import { registerStatic, STATIC_SOURCE_PATH } from './static-source.js';
 
 /** repository root (tests run from dist/test/…) */
@@ -25,12 +27,18 @@ export function sourceSpec(over: Partial<SourceSpec> & Pick<SourceSpec, 'path' |
   return { name: 'src', tables: ['*'], skip_tables: [], destinations: ['dst'], deterministic_cq_id: false, origin, ...over };
 }
 
+/** A destination spec built in code; batch_* keys in `spec` are taken out as the config loader does. */
 export function destSpec(over: Partial<DestinationSpec> & Pick<DestinationSpec, 'path'>): DestinationSpec {
-  return { name: 'dst', write_mode: 'overwrite-delete-stale' as WriteMode, migrate_mode: 'safe', pk_mode: 'default' as PkMode, transformers: [], spec: {}, origin, ...over };
+  const { spec, batch } = splitEngineKeys(over.spec ?? {});
+  return {
+    name: 'dst', write_mode: 'overwrite-delete-stale' as WriteMode, migrate_mode: 'safe', pk_mode: 'default' as PkMode, transformers: [], origin,
+    ...over, spec, batch: { ...batch, ...over.batch },
+  };
 }
 
-export function config(sources: SourceSpec[], destinations: DestinationSpec[]): LoadedConfig {
-  return { sources, destinations, transformers: [], secrets: [] };
+/** A config built in code, with the built-in registry (as loadConfig gives). */
+export function config(sources: SourceSpec[], destinations: DestinationSpec[], transformers: LoadedConfig['transformers'] = []): LoadedConfig {
+  return withRegistry({ sources, destinations, transformers, secrets: [] }, builtinRegistry);
 }
 
 /** The small table most engine tests use: id (pk), name, value. */

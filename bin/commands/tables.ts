@@ -1,11 +1,11 @@
 /** `cq-pipe tables <config…> [--format json]`: the source tables with columns, types and keys. */
-import { loadConfig } from '../config/index.js';
-import { openSource } from '../pipeline.js';
-import { UsageError } from '../errors.js';
-import { isIncrementalTable, isPrimaryKey, isUnique, tableName } from '../schema.js';
-import { typeName } from '../types.js';
+import { builtinRegistry, loadConfig } from '../config.js';
+import { openSource } from '../../lib/pipeline.js';
+import { UsageError } from '../../lib/errors.js';
+import { isIncrementalTable, isPrimaryKey, isUnique, tableName } from '../../lib/schema.js';
+import { typeName } from '../../lib/types.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
-import { addInternalColumns } from '../../transforms/internal-columns.js';
+import { withInternalColumns } from '../../lib/destination-plan.js';
 
 export interface TablesOptions extends GlobalOptions {
   format?: string;
@@ -21,11 +21,12 @@ export async function tablesCommand(paths: string[], o: TablesOptions, out: Node
     for (const s of config.secrets) logger.addSecret(s);
     const result: unknown[] = [];
     for (const source of config.sources) {
-      const { tables, client } = await openSource(source, { logger, invocationId: '', syncTime: new Date() });
+      const { tables, client } = await openSource(source, { logger, invocationId: o['invocation-id'] ?? '', syncTime: new Date(), registry: builtinRegistry });
       await client.close?.();
-      for (const t of tables) {
-        // show what destinations receive: the reserved columns included
-        const schema = addInternalColumns(t).schema;
+      // show what destinations receive first: the reserved columns included
+      const schemas = withInternalColumns(tables);
+      for (const [i, t] of tables.entries()) {
+        const schema = schemas[i]!;
         result.push({
           source: source.name,
           table: tableName(t),

@@ -2,7 +2,7 @@
  * Live progress on stderr: on a TTY, a redrawn block of per-table rows and rows/s; otherwise a
  * plain line every `intervalMs` (so CI logs show the sync is alive without flooding them).
  */
-import type { SyncStats } from './stats.js';
+import type { SyncStats } from '../lib/stats.js';
 
 export interface Progress {
   track(source: string, stats: SyncStats): void;

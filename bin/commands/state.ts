@@ -4,9 +4,9 @@
  * KEY and VALUE. `get` prints `key<TAB>value` lines (or one value); `reset` removes one key or all.
  */
 import { existsSync } from 'node:fs';
-import { loadConfig } from '../config/index.js';
-import { ConfigError, UsageError } from '../errors.js';
-import { openState } from '../state/index.js';
+import { loadConfig } from '../config.js';
+import { ConfigError, UsageError } from '../../lib/errors.js';
+import { openState } from '../config.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 
 export interface StateCommandOptions extends GlobalOptions {

@@ -1,6 +1,6 @@
 /** `cq-pipe validate-config <config…>`: exit 0 when valid, 2 otherwise. */
-import { loadConfig } from '../config/index.js';
-import { UsageError } from '../errors.js';
+import { loadConfig } from '../config.js';
+import { UsageError } from '../../lib/errors.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 
 export async function validateConfigCommand(paths: string[], o: GlobalOptions): Promise<number> {

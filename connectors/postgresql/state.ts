@@ -4,7 +4,8 @@
  * keys in one transaction.
  */
 import pg from 'pg';
-import { MemoryState } from './types.js';
+import type { StateBackendProvider } from '../../lib/registry.js';
+import { MemoryState } from '../../lib/state/types.js';
 
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -51,3 +52,9 @@ export class PostgresState extends MemoryState {
     await this.client.end().catch(() => {});
   }
 }
+
+/** `postgres://…` / `postgresql://…` state (also `@@plugins.<postgres destination>.connection`). */
+export const postgresStateBackend: StateBackendProvider = {
+  schemes: ['postgres://', 'postgresql://'],
+  open: (connection, table) => PostgresState.open(connection, table),
+};

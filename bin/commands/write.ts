@@ -8,18 +8,18 @@
 import { once } from 'node:events';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { loadConfig } from '../config/index.js';
-import { AbortedError, SourceDataError, UsageError, toCqPipeError } from '../errors.js';
-import { CheckpointTracker } from '../checkpoints.js';
-import type { SyncMessage } from '../messages.js';
-import { openDestination } from '../pipeline.js';
-import { isIncrementalTable, tableName } from '../schema.js';
-import { openState } from '../state/index.js';
-import { SyncStats, summaryLine } from '../stats.js';
-import { internalColumns } from '../../transforms/internal-columns.js';
-import { openPipeInput } from '../pipe/detect.js';
-import type { PipeMessage } from '../pipe/arrow-stream.js';
-import { SINGER_STATE_KEY } from '../pipe/singer.js';
+import { loadConfig } from '../config.js';
+import { AbortedError, SourceDataError, UsageError, toCqPipeError } from '../../lib/errors.js';
+import { CheckpointTracker } from '../../lib/checkpoints.js';
+import type { SyncMessage } from '../../lib/messages.js';
+import { openDestination } from '../../lib/pipeline.js';
+import { isIncrementalTable, tableName } from '../../lib/schema.js';
+import { openState } from '../config.js';
+import { SyncStats, summaryLine } from '../../lib/stats.js';
+import { internalColumns } from '../../lib/stages/internal-columns.js';
+import { openPipeInput } from '../../lib/pipe/detect.js';
+import type { PipeMessage } from '../../lib/pipe/arrow-stream.js';
+import { SINGER_STATE_KEY } from '../../lib/pipe/singer.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 import type * as A from 'apache-arrow';
 
@@ -59,7 +59,7 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
     const tracker = new CheckpointTracker(1, state, log);
     try {
       const branch = await openDestination(dest, {
-        logger, invocationId: o['invocation-id'] ?? '', syncTime, noMigrate: o['no-migrate'], signal: ac.signal, transformers: config.transformers,
+        logger, invocationId: o['invocation-id'] ?? '', syncTime, noMigrate: o['no-migrate'], signal: ac.signal, config,
         onCheckpoint: async (m, committed) => {
           await tracker.ack(m, committed);
           // a Singer target prints each state once it is durable

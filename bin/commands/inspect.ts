@@ -1,7 +1,7 @@
 /** `cq-pipe inspect`: pretty-print a stream from stdin — tables, schemas, row counts, control messages. */
-import { openPipeInput } from '../pipe/detect.js';
-import { isPrimaryKey, tableName } from '../schema.js';
-import { typeName } from '../types.js';
+import { openPipeInput } from '../../lib/pipe/detect.js';
+import { isPrimaryKey, tableName } from '../../lib/schema.js';
+import { typeName } from '../../lib/types.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 
 export async function inspectCommand(o: GlobalOptions, input: AsyncIterable<Uint8Array> = process.stdin, out: NodeJS.WritableStream = process.stdout): Promise<number> {

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { SyncStats } from './stats.js';
+import type { SyncStats } from '../lib/stats.js';
 
 export interface TableMetricsWriter {
   track(source: string, stats: SyncStats): void;

@@ -1,7 +1,7 @@
 /** Shared CLI plumbing: options every command takes, logger set-up, error printing. */
 import { randomUUID } from 'node:crypto';
-import { CqPipeError, UsageError, toCqPipeError } from '../errors.js';
-import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../logger.js';
+import { CqPipeError, UsageError, toCqPipeError } from '../../lib/errors.js';
+import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../../lib/logger.js';
 
 export interface GlobalOptions {
   'log-level'?: string;

@@ -1,11 +1,11 @@
 /** `cq-pipe sync <config…>` */
 import { appendFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig } from '../config/index.js';
-import { runSync, type Shard } from '../pipeline.js';
-import { UsageError } from '../errors.js';
+import { loadConfig } from '../config.js';
+import { runSync, type Shard } from '../../lib/pipeline.js';
+import { UsageError } from '../../lib/errors.js';
 import { tableMetrics } from '../table-metrics.js';
-import { summaryLine } from '../stats.js';
+import { summaryLine } from '../../lib/stats.js';
 import { createProgress } from '../progress.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 

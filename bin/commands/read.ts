@@ -5,14 +5,14 @@
  * never written here; `write` persists checkpoints after its destination commits.
  */
 import { once } from 'node:events';
-import { loadConfig } from '../config/index.js';
-import { UsageError } from '../errors.js';
-import { openSource, sourceMessages, sourceNameFor } from '../pipeline.js';
-import { openState } from '../state/index.js';
-import { SyncStats } from '../stats.js';
-import { encodeMessage, type PipeMessage } from '../pipe/arrow-stream.js';
-import { encodeNdjson } from '../pipe/ndjson-stream.js';
-import { encodeSinger } from '../pipe/singer.js';
+import { builtinRegistry, loadConfig } from '../config.js';
+import { UsageError } from '../../lib/errors.js';
+import { openSource, sourceMessages, sourceNameFor } from '../../lib/pipeline.js';
+import { openState } from '../config.js';
+import { SyncStats } from '../../lib/stats.js';
+import { encodeMessage, type PipeMessage } from '../../lib/pipe/arrow-stream.js';
+import { encodeNdjson } from '../../lib/pipe/ndjson-stream.js';
+import { encodeSinger } from '../../lib/pipe/singer.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 import { parseShard } from './sync.js';
 
@@ -47,7 +47,7 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
     const state = await openState(source.backend_options, sourceName);
     const saved = state.entries();
     await state.close();
-    const { client, tables: selected } = await openSource(source, { logger, invocationId: o['invocation-id'] ?? '', syncTime });
+    const { client, tables: selected } = await openSource(source, { logger, invocationId: o['invocation-id'] ?? '', syncTime, registry: builtinRegistry });
     const tables = shard && !client.shardsItself ? selected.filter((_, i) => i % shard.total === shard.num - 1) : selected;
     const stats = new SyncStats();
     const encode = format === 'arrow' ? encodeMessage : format === 'ndjson' ? encodeNdjson : encodeSinger;

@@ -6,9 +6,10 @@
  * (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, instance roles).
  */
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../connectors/s3/client.js';
-import { SourceReadError } from '../errors.js';
-import { MemoryState } from './types.js';
+import type { StateBackendProvider } from '../../lib/registry.js';
+import { createS3Client } from './client.js';
+import { SourceReadError } from '../../lib/errors.js';
+import { MemoryState } from '../../lib/state/types.js';
 
 export class S3StateConflictError extends SourceReadError {
   constructor(where: string, cause: unknown) {
@@ -78,3 +79,9 @@ export class S3State extends MemoryState {
     this.client.destroy();
   }
 }
+
+/** `s3://bucket/prefix?endpoint=…&region=…&path_style=true` state. */
+export const s3StateBackend: StateBackendProvider = {
+  schemes: ['s3://'],
+  open: (connection, table) => S3State.open(connection, table),
+};

@@ -1,13 +1,12 @@
 /**
- * `cq-pipe migrate <config…> [--plan]`: the DDL each destination needs for the source tables
- * (reserved columns and write/PK modes applied), executed — or with --plan only printed.
+ * `cq-pipe migrate <config…> [--plan]`: the DDL each destination needs for the source tables,
+ * executed — or with --plan only printed. The schemas come from the destination's plan (reserved
+ * columns, its transformers, write/PK modes), the same chain `sync` runs (lib/destination-plan.ts).
  */
-import { loadConfig } from '../config/index.js';
-import { openSource, sourceNameFor } from '../pipeline.js';
-import { resolveDestination } from '../../connectors/index.js';
-import { UsageError } from '../errors.js';
-import { addInternalColumns } from '../../transforms/internal-columns.js';
-import { rewriteSchema } from '../../transforms/write-mode.js';
+import { builtinRegistry, loadConfig } from '../config.js';
+import { openSource, sourceNameFor } from '../../lib/pipeline.js';
+import { destinationPlan, plannedSchemas, withInternalColumns } from '../../lib/destination-plan.js';
+import { UsageError } from '../../lib/errors.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 
 export interface MigrateCommandOptions extends GlobalOptions {
@@ -21,16 +20,18 @@ export async function migrateCommand(paths: string[], o: MigrateCommandOptions, 
     const config = await loadConfig(paths, { requireDestinations: true });
     for (const s of config.secrets) logger.addSecret(s);
     const syncTime = new Date();
+    const ctx = { logger, invocationId: o['invocation-id'] ?? '', syncTime, registry: builtinRegistry };
     for (const source of config.sources) {
-      const { tables, client: src } = await openSource(source, { logger, invocationId: '', syncTime });
+      const { tables, client: src } = await openSource(source, ctx);
       await src.close?.();
-      const withCq = tables.map((t) => addInternalColumns(t).schema);
+      const withCq = withInternalColumns(tables);
       for (const name of source.destinations) {
         const dest = config.destinations.find((d) => d.name === name)!;
-        const connector = await resolveDestination(dest.path, dest.origin.baseDir);
-        const client = await connector.create(dest.spec, { name: dest.name, logger: logger.child({ plugin: dest.name }), baseDir: process.cwd(), invocationId: '', syncTime });
+        const plan = await destinationPlan(dest, config, ctx);
+        const schemas = await plannedSchemas(plan, withCq);
+        const client = await plan.connector.create(dest.spec, { name: dest.name, logger: logger.child({ plugin: dest.name }), baseDir: process.cwd(), invocationId: ctx.invocationId, syncTime });
         try {
-          const ddl = await client.migrateTables(withCq.map((t) => rewriteSchema(t, { writeMode: dest.write_mode, pkMode: dest.pk_mode })), { migrateMode: dest.migrate_mode, plan: o.plan });
+          const ddl = await client.migrateTables(schemas, { migrateMode: dest.migrate_mode, plan: o.plan });
           out.write(`-- ${o.plan ? 'plan for' : 'applied to'} destination ${dest.name} (source ${sourceNameFor(source)})\n`);
           out.write(ddl.length ? ddl.map((s) => s.trimEnd().replace(/;?$/, ';')).join('\n') + '\n' : '-- nothing to do\n');
           await client.close();

@@ -5,16 +5,16 @@
  */
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { loadConfig } from '../config/index.js';
-import { UsageError } from '../errors.js';
-import type { SyncMessage } from '../messages.js';
-import { encodeMessage, type PipeMessage } from '../pipe/arrow-stream.js';
-import { openPipeInput, type PipeFormat } from '../pipe/detect.js';
-import { encodeNdjson } from '../pipe/ndjson-stream.js';
-import { encodeSinger } from '../pipe/singer.js';
+import { loadConfig } from '../config.js';
+import { UsageError } from '../../lib/errors.js';
+import type { SyncMessage } from '../../lib/messages.js';
+import { encodeMessage, type PipeMessage } from '../../lib/pipe/arrow-stream.js';
+import { openPipeInput, type PipeFormat } from '../../lib/pipe/detect.js';
+import { encodeNdjson } from '../../lib/pipe/ndjson-stream.js';
+import { encodeSinger } from '../../lib/pipe/singer.js';
 import { moduleTransformerSpec, openTransformer } from '../../transforms/index.js';
 import { looksLikeModulePath } from '../../transforms/custom-module.js';
-import type { TransformerSpec } from '../config/types.js';
+import type { TransformerSpec } from '../../lib/config/types.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 import { PIPE_FORMATS } from './read.js';
 

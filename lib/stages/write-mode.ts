@@ -7,8 +7,8 @@
  */
 import type * as A from 'apache-arrow';
 import * as Arrow from 'apache-arrow';
-import type { PkMode, SyncMessage, WriteMode } from '../lib/messages.js';
-import { CQ_ID, MD_PRIMARY_KEY, MD_UNIQUE, isPrimaryKey, relabel, tableName, withFieldMetadata } from '../lib/schema.js';
+import type { PkMode, SyncMessage, WriteMode } from '../messages.js';
+import { CQ_ID, MD_PRIMARY_KEY, MD_UNIQUE, isPrimaryKey, relabel, tableName, withFieldMetadata } from '../schema.js';
 
 export interface WriteModeOptions {
   writeMode: WriteMode;

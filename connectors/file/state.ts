@@ -1,8 +1,10 @@
 /** `file://dir`: one JSON file per state table, replaced atomically (write to a temp file, rename). */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { StateBackendProvider } from '../../lib/registry.js';
 import { randomBytes } from 'node:crypto';
-import { MemoryState } from './types.js';
+import { MemoryState } from '../../lib/state/types.js';
 
 export class FileState extends MemoryState {
   override readonly description: string;
@@ -32,3 +34,13 @@ export class FileState extends MemoryState {
     this.dirty.clear();
   }
 }
+
+/** `file://./dir` (relative to the working directory) or `file:///abs/dir` state. */
+export const fileStateBackend: StateBackendProvider = {
+  schemes: ['file://'],
+  open(connection, table) {
+    const rest = connection.slice('file://'.length);
+    const dir = rest.startsWith('/') ? fileURLToPath(connection) : path.resolve(process.cwd(), rest);
+    return FileState.open(dir, table);
+  },
+};

@@ -4,16 +4,16 @@
  * A table with no primary key gets `_cq_id` as its key.
  */
 import * as A from 'apache-arrow';
-import type { SyncMessage } from '../lib/messages.js';
+import type { SyncMessage } from '../messages.js';
 import {
   CQ_ID, CQ_PARENT_ID, CQ_SOURCE_NAME, CQ_SYNC_TIME, MD_PRIMARY_KEY, MD_UNIQUE, MD_INCREMENTAL,
   batchFromColumns, primaryKeys, tableName,
-} from '../lib/schema.js';
-import { fieldFor, parseColumnType } from '../lib/types.js';
-import { constantTimestampData, constantUtf8Data, nullData } from '../lib/arrow-build.js';
-import { deterministicCqIds, randomCqIds } from '../lib/cq-id.js';
-import { dateToMicros } from '../lib/time.js';
-import { SchemaIncompatibleError } from '../lib/errors.js';
+} from '../schema.js';
+import { fieldFor, parseColumnType } from '../types.js';
+import { constantTimestampData, constantUtf8Data, nullData } from '../arrow-build.js';
+import { deterministicCqIds, randomCqIds } from '../cq-id.js';
+import { dateToMicros } from '../time.js';
+import { SchemaIncompatibleError } from '../errors.js';
 
 export interface InternalColumnsOptions {
   sourceName: string;

@@ -1,0 +1,92 @@
+/**
+ * One destination's plan, built in one place for `sync`, `write`, `migrate` and `tables`: its
+ * connector, its batch caps, and the stage chain every message goes through before the batch
+ * writer (the destination's transformers in list order, then write and PK modes). The schemas a
+ * destination creates are computed by running the tables' migrate-table messages through that same
+ * chain, so `migrate --plan` prints exactly what `sync` creates.
+ */
+import type * as A from 'apache-arrow';
+import type { DestinationConnector } from './connector.js';
+import type { DestinationSpec, LoadedConfig } from './config/types.js';
+import type { BatchCaps } from './config/engine-keys.js';
+import type { SyncMessage } from './messages.js';
+import type { Logger } from './logger.js';
+import type { Registry } from './registry.js';
+import { composeStages, type MessageStage } from './transformer.js';
+import { ConfigError, UnsupportedError } from './errors.js';
+import { didYouMean } from './config/suggest.js';
+import { writeMode } from './stages/write-mode.js';
+import { addInternalColumns } from './stages/internal-columns.js';
+import { silentLogger } from './logger.js';
+
+export interface PlanContext {
+  logger?: Logger;
+  syncTime: Date;
+  invocationId: string;
+}
+
+export interface DestinationPlan {
+  dest: DestinationSpec;
+  connector: DestinationConnector;
+  caps: BatchCaps;
+  /** transformers then write/PK modes; a fresh instance per plan (transformers keep per-table state) */
+  stage: MessageStage;
+}
+
+/** The registry of a config: the one it was loaded against, or an explicit one. */
+export function registryOf(config: Pick<LoadedConfig, 'registry'>, explicit?: Registry): Registry {
+  const r = explicit ?? config.registry;
+  if (!r) {
+    throw new UnsupportedError(
+      'this config carries no registry of connectors',
+      { phase: 'run' },
+      "load it with loadConfig() from 'cq-pipe', or attach one with withRegistry(config, builtinRegistry)",
+    );
+  }
+  return r;
+}
+
+/** A destination's batch caps: what its spec set over the connector's defaults. */
+export function batchCaps(connector: DestinationConnector, batch: Partial<BatchCaps> = {}): BatchCaps {
+  return { ...connector.capabilities.batch, ...batch };
+}
+
+/** Build the plan of one destination of a config. Opens no connection. */
+export async function destinationPlan(dest: DestinationSpec, config: Pick<LoadedConfig, 'transformers' | 'registry'>, ctx: PlanContext, registry?: Registry): Promise<DestinationPlan> {
+  const reg = registryOf(config, registry);
+  const connector = await reg.destination(dest.path, dest.origin.baseDir);
+  const stages: MessageStage[] = [];
+  for (const n of dest.transformers) {
+    const t = config.transformers.find((s) => s.name === n);
+    if (!t) {
+      const names = config.transformers.map((s) => s.name);
+      throw new ConfigError(
+        `destination ${dest.name} lists transformer "${n}", which the config does not define${didYouMean(n, names)}`,
+        { connector: dest.name, keyPath: 'spec.transformers' },
+        names.length ? `defined transformers: ${names.join(', ')}` : 'add a `kind: transformer` document',
+      );
+    }
+    const def = await reg.transformer(t.path, t.origin.baseDir);
+    stages.push(await def.create(t.spec ?? {}, {
+      name: t.name, destination: dest.name, origin: t.origin,
+      logger: (ctx.logger ?? silentLogger).child({ transformer: t.name }), syncTime: ctx.syncTime, invocationId: ctx.invocationId,
+    }));
+  }
+  stages.push(writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode }));
+  return { dest, connector, caps: batchCaps(connector, dest.batch), stage: composeStages(stages) };
+}
+
+/** Source tables as every destination receives them first: with the reserved columns. */
+export function withInternalColumns(tables: readonly A.Schema[]): A.Schema[] {
+  return tables.map((t) => addInternalColumns(t).schema);
+}
+
+/** The schemas a plan's destination receives for these tables (reserved columns already added). */
+export async function plannedSchemas(plan: Pick<DestinationPlan, 'stage'>, tables: readonly A.Schema[]): Promise<A.Schema[]> {
+  async function* migrations(): AsyncGenerator<SyncMessage> {
+    for (const table of tables) yield { kind: 'migrate-table', table };
+  }
+  const out: A.Schema[] = [];
+  for await (const m of plan.stage(migrations())) if (m.kind === 'migrate-table') out.push(m.table);
+  return out;
+}

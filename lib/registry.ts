@@ -1,0 +1,33 @@
+/**
+ * What the engine needs to turn config `path`s into code: sources, destinations, transformers and
+ * state backends. The engine never imports connectors or transformers itself; the package entry
+ * (index.ts) and the CLI inject the built-in registry (connectors/index.ts + transforms/index.ts),
+ * and a library user can inject their own (docs/architecture.md).
+ */
+import type { DestinationConnector, SourceConnector } from './connector.js';
+import type { TransformerDefinition } from './transformer.js';
+import type { StateBackend } from './state/types.js';
+
+/** A state backend kind, chosen by the scheme of `backend_options.connection`. */
+export interface StateBackendProvider {
+  /** e.g. ['postgres://', 'postgresql://'] */
+  readonly schemes: readonly string[];
+  open(connection: string, table: string): Promise<StateBackend>;
+}
+
+export interface Registry {
+  /** built-in names, for suggestions and error hints */
+  readonly names: {
+    readonly source: readonly string[];
+    readonly destination: readonly string[];
+    readonly transformer: readonly string[];
+    readonly stateScheme: readonly string[];
+  };
+  /** a built-in name or a module path; throws ConnectorNotFoundError */
+  source(path: string, baseDir: string): Promise<SourceConnector>;
+  destination(path: string, baseDir: string): Promise<DestinationConnector>;
+  /** a built-in name or a module path; throws ConfigError */
+  transformer(path: string, baseDir: string): Promise<TransformerDefinition>;
+  /** the backend serving this connection string's scheme, or undefined */
+  stateBackend(connection: string): Promise<StateBackendProvider | undefined>;
+}
