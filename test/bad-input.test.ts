@@ -2,15 +2,15 @@
  * Bad input through the CLI: each class gets its exit code, a message naming what and where, no
  * stack trace, no leaked secret, and nothing already committed is lost.
  */
-import { spawnSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { CLI, tmpDir } from './helpers/index.js';
+import { tmpDir } from './helpers/index.js';
+import { cliSync } from './helpers/cli.js';
 import { freePort } from './helpers/pg-server.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 
-const cli = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
+const cli = (args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) => cliSync(args, { cwd, env });
 const noStack = (tt: { notMatch(a: string, b: RegExp, m: string): void }, s: string) => tt.notMatch(s, /\n\s+at [\w<]|stack=/, 'no stack trace');
 
 const fileToPg = (files: string, cols: string, url: string) => `kind: source

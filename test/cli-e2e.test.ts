@@ -1,14 +1,14 @@
 /** The CLI end to end: files in, Parquet out (read back by DuckDB), exit codes and messages. */
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { CLI, ROOT, duckdb, tmpDir } from './helpers/index.js';
+import { ROOT, duckdb, tmpDir } from './helpers/index.js';
+import { cliSync } from './helpers/cli.js';
 import { items, itemsTable, writeNdjson, writeParquet } from './helpers/files.js';
 
 function cli(args: string[], cwd: string) {
-  return spawnSync(process.execPath, [CLI, ...args], { cwd, encoding: 'utf8' });
+  return cliSync(args, { cwd });
 }
 
 const dest = (out: string) => `kind: destination

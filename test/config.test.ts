@@ -1,11 +1,11 @@
 /** Config loading (SPEC §2): defaults, interpolation, references, and every class of config error. */
-import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { ConfigProblems } from '../lib/config/index.js';
 import { loadConfig } from '../index.js';
-import { CLI, ROOT, tmpDir } from './helpers/index.js';
+import { ROOT, tmpDir } from './helpers/index.js';
+import { cliSync } from './helpers/cli.js';
 
 const SOURCE = `kind: source
 spec:
@@ -251,19 +251,19 @@ spec:
 
 t.test('CLI: validate-config exits 2 and names the key with a suggestion; 0 when valid', async (t) => {
   const p = await write(t, `${SOURCE}---\n${DEST}  write_mod: append\n`);
-  const bad = spawnSync(process.execPath, [CLI, 'validate-config', p], { encoding: 'utf8' });
+  const bad = cliSync(['validate-config', p]);
   t.equal(bad.status, 2);
   t.match(bad.stderr, 'spec.write_mod');
   t.match(bad.stderr, 'did you mean "write_mode"');
   t.match(bad.stderr, `${p}:13`);
   t.notMatch(bad.stderr, /\n\s+at /, 'no stack trace');
-  const good = spawnSync(process.execPath, [CLI, 'validate-config', path.join(ROOT, 'examples/quickstart.yml')], { encoding: 'utf8' });
+  const good = cliSync(['validate-config', path.join(ROOT, 'examples/quickstart.yml')]);
   t.equal(good.status, 0, good.stderr);
 });
 
 t.test('CLI: sync with a config error exits 2 before running anything', async (t) => {
   const p = await write(t, `${SOURCE}---\n${DEST}  spec:\n    batch_size: many\n`);
-  const r = spawnSync(process.execPath, [CLI, 'sync', p], { encoding: 'utf8' });
+  const r = cliSync(['sync', p]);
   t.equal(r.status, 2);
   t.match(r.stderr, 'spec.spec.batch_size');
   t.match(r.stderr, 'must be integer');
@@ -273,7 +273,7 @@ t.test('CLI: secrets never reach the log', async (t) => {
   const dir = await tmpDir(t);
   const p = path.join(dir, 'cfg.yml');
   await writeFile(p, `${SOURCE}---\n${DEST}---\nkind: destination\nspec:\n  name: other\n  path: memory\n  spec:\n    batch_size: \${NOT_SET_X}\n    token: "\${TOKEN_X}"\n`);
-  const r = spawnSync(process.execPath, [CLI, 'validate-config', '--log-level', 'debug', p], { encoding: 'utf8', env: { ...process.env, TOKEN_X: 'hunter2-secret' } });
+  const r = cliSync(['validate-config', '--log-level', 'debug', p], { env: { TOKEN_X: 'hunter2-secret' } });
   t.equal(r.status, 2);
   t.notMatch(r.stderr, 'hunter2-secret');
 });

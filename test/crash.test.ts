@@ -2,11 +2,11 @@
  * Crash safety (SPEC §4): a sync killed with SIGKILL at random points never leaves the saved
  * cursor ahead of committed rows, and the rerun ends with every source row present exactly once.
  */
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { CLI, tmpDir } from './helpers/index.js';
+import { tmpDir } from './helpers/index.js';
+import { cliSpawn } from './helpers/cli.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 
 const ROWS = 60_000;
@@ -38,11 +38,9 @@ spec:
   };
   /** run a sync and SIGKILL it once `when` says so (polled every 10 ms), independent of machine speed */
   const run = (when?: (elapsedMs: number) => Promise<boolean>) => new Promise<{ code: number | null; signal: string | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [CLI, 'sync', cfg, '--no-progress'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
+    const { child: p, done: exited } = cliSpawn(['sync', cfg, '--no-progress']);
     let done = false;
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('close', (code, signal) => { done = true; resolve({ code, signal, stderr }); });
+    void exited.then(({ code, signal, stderr }) => { done = true; resolve({ code, signal, stderr }); });
     if (!when) return;
     const t0 = Date.now();
     const poll = async () => {
@@ -101,10 +99,8 @@ kind: destination
 spec: { name: pg, path: postgresql, write_mode: overwrite-delete-stale, spec: { connection_string: "${dst}", batch_size: 1000 } }
 `);
   const sync = (kill: boolean) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const p = spawn(process.execPath, [CLI, 'sync', cfg, '--no-progress', '--summary-location', path.join(dir, 's.jsonl')], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (d) => { stderr += d; });
-    p.on('close', (code) => resolve({ code, stderr }));
+    const { child: p, done } = cliSpawn(['sync', cfg, '--no-progress', '--summary-location', path.join(dir, 's.jsonl')]);
+    void done.then(({ code, stderr }) => resolve({ code, stderr }));
     if (!kill) return;
     const poll = async () => {
       const n = await query<{ n: string }>(dst, 'SELECT count(*)::text AS n FROM big').then((r) => Number(r[0]!.n), () => 0);

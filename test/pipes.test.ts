@@ -1,15 +1,15 @@
 /** Unix pipes: read | write equals sync; Singer in and out; ndjson; inspect; TTY and EPIPE behaviour. */
-import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import t from 'tap';
 import { readCommand } from '../bin/commands/read.js';
-import { CLI, tmpDir } from './helpers/index.js';
+import { tmpDir } from './helpers/index.js';
+import { CLI_SHELL, cliSpawn, shell } from './helpers/cli.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 
-const sh = (cmd: string, env: NodeJS.ProcessEnv = {}) => spawnSync('bash', ['-o', 'pipefail', '-c', cmd], { encoding: 'utf8', env: { ...process.env, ...env } });
-const cli = `"${process.execPath}" "${CLI}"`;
+const sh = (cmd: string, env: NodeJS.ProcessEnv = {}) => shell(cmd, { env });
+const cli = CLI_SHELL;
 
 async function pgConfig(dir: string, url: string, name = 'c.yml', extra = ''): Promise<string> {
   const p = path.join(dir, name);
@@ -181,7 +181,6 @@ spec: { name: pg, path: postgresql, transformers: [${transformers}], spec: { con
 });
 
 t.test('SIGTERM to write: exit 143, the last committed checkpoint kept, never ahead of the rows', async (t) => {
-  const { spawn } = await import('node:child_process');
   const dir = await tmpDir(t);
   const url = await freshDatabase();
   const cfg = path.join(dir, 'sig.yml');
@@ -196,11 +195,11 @@ spec:
 kind: destination
 spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_string: "${url}", batch_size: 2000 } }
 `);
-  const reader = spawn(process.execPath, [CLI, 'read', cfg, '--log-level', 'error'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const writer = spawn(process.execPath, [CLI, 'write', cfg, '--log-level', 'error'], { stdio: ['pipe', 'ignore', 'pipe'] });
-  reader.stdout.pipe(writer.stdin);
-  writer.stdin.on('error', () => {});
-  const exited = new Promise<number | null>((resolve) => writer.on('close', (code) => resolve(code)));
+  const { child: reader } = cliSpawn(['read', cfg, '--log-level', 'error'], { collectStdout: false });
+  const { child: writer, done } = cliSpawn(['write', cfg, '--log-level', 'error'], { keepStdinOpen: true });
+  reader.stdout!.pipe(writer.stdin!);
+  writer.stdin!.on('error', () => {});
+  const exited = done.then((r) => r.code);
   const count = async () => Number((await query<{ n: string }>(url, 'SELECT count(*)::text AS n FROM test_table_0').catch(() => [{ n: '0' }]))[0]!.n);
   while ((await count()) < 20000) await new Promise((r) => setTimeout(r, 20));
   writer.kill('SIGTERM');

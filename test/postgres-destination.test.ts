@@ -15,7 +15,6 @@ runDestinationSuite(t, {
 // Migrations: CloudQuery's destination-suite cases (reference §11) in safe and forced, plus what
 // that suite lacks (safe errors write nothing, widening keeps data, views are named, races).
 
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as A from 'apache-arrow';
@@ -27,7 +26,8 @@ import { generateBatch, testTableSchemas } from '../connectors/test-source.js';
 import { uuidToString } from '../lib/arrow-build.js';
 import { extensionOf } from '../lib/types.js';
 import { runSync } from '../lib/pipeline.js';
-import { CLI, config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
+import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
+import { cli } from './helpers/cli.js';
 import { RowBatchBuilder } from '../lib/row-builder.js';
 
 const pgCtx = () => ({ name: 'pg', logger: silentLogger, baseDir: process.cwd(), invocationId: 'inv', syncTime: new Date() });
@@ -294,14 +294,7 @@ spec:
   path: postgresql
   spec: { connection_string: "\${CQ_TEST_PG}" }
 `);
-  const env = { ...process.env, CQ_TEST_PG: url };
-  const run = (args: string[]) => new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-    const p = spawn(process.execPath, [CLI, ...args], { env });
-    let out = ''; let err = '';
-    p.stdout.on('data', (d) => { out += d; });
-    p.stderr.on('data', (d) => { err += d; });
-    p.on('close', (code) => resolve({ code, out, err }));
-  });
+  const run = (args: string[]) => cli(args, { env: { CQ_TEST_PG: url } }).then((r) => ({ code: r.code, out: r.stdout, err: r.stderr }));
   const plan = await run(['migrate', cfg, '--plan']);
   t.equal(plan.code, 0, plan.err);
   t.match(plan.out, /CREATE TABLE IF NOT EXISTS "public"."test_table_0"/);

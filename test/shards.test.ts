@@ -1,18 +1,13 @@
 /** --shard n/t: three shards in parallel processes give the same rows as one unsharded run. */
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { CLI, tmpDir } from './helpers/index.js';
+import { tmpDir } from './helpers/index.js';
+import { cli } from './helpers/cli.js';
 import { items, writeNdjson } from './helpers/files.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 
-const run = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-  const p = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  p.stderr.on('data', (d) => { stderr += d; });
-  p.on('close', (code) => resolve({ code, stderr }));
-});
+const run = (args: string[]) => cli(args);
 
 async function cfg(dir: string, name: string, url: string): Promise<string> {
   const p = path.join(dir, name);

@@ -1,12 +1,12 @@
 /** Incremental state: backends, checkpoint-after-commit, several destinations, the state command. */
-import { spawnSync } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { runSync } from '../lib/pipeline.js';
 import { memoryTables } from '../connectors/memory.js';
 import { openState } from '../index.js';
-import { CLI, config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
+import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
+import { cliSync } from './helpers/cli.js';
 import { FAILING_DESTINATION_PATH } from './helpers/failing-destination.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 
@@ -85,7 +85,7 @@ spec:
 kind: destination
 spec: { name: m, path: memory }
 `);
-  const run = (...a: string[]) => spawnSync(process.execPath, [CLI, 'state', ...a], { encoding: 'utf8' });
+  const run = (...a: string[]) => cliSync(['state', ...a]);
   t.equal(run('set', cfg, '--source', 'shop', 'items', '2024-05-01T00:00:00Z').status, 0);
   t.equal(run('set', cfg, '--source', 'shop', 'orders', '7').status, 0);
   const all = run('get', cfg, '--source', 'shop');
@@ -112,7 +112,7 @@ spec: { name: b, path: test, destinations: [m], backend_options: { table_name: t
 kind: destination
 spec: { name: m, path: memory }
 `);
-  const r = spawnSync(process.execPath, [CLI, 'validate-config', cfg], { encoding: 'utf8' });
+  const r = cliSync(['validate-config', cfg]);
   t.equal(r.status, 2);
   t.match(r.stderr, 'spec.backend_options: missing required key "table_name"');
   t.match(r.stderr, 'spec.backend_options.connection: "redis" is not a state backend');

@@ -169,9 +169,8 @@ t.test('two destinations: a table one of them fails does not advance its state; 
 });
 
 t.test('read | write: a table the destination fails exits 1 naming it; the other table is written, the failed table\'s state stays', async (t) => {
-  const { spawnSync } = await import('node:child_process');
   const { writeFile } = await import('node:fs/promises');
-  const { CLI } = await import('./helpers/index.js');
+  const { CLI_SHELL, shell } = await import('./helpers/cli.js');
   const url = await freshDatabase('iso');
   const dir = await tmpDir(t);
   const cfg = path.join(dir, 'pipe.yml');
@@ -187,7 +186,7 @@ spec:
 kind: destination
 spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_string: "${url}", batch_size: 500 } }
 `);
-  const pipe = () => spawnSync('bash', ['-o', 'pipefail', '-c', `"${process.execPath}" "${CLI}" read "${cfg}" --log-level error | "${process.execPath}" "${CLI}" write "${cfg}" --log-level error`], { encoding: 'utf8' });
+  const pipe = () => shell(`${CLI_SHELL} read "${cfg}" --log-level error | ${CLI_SHELL} write "${cfg}" --log-level error`);
   await write(0);
   t.equal(pipe().status, 0, 'tables created');
   await query(url, 'ALTER TABLE test_table_1 ADD CONSTRAINT below_1200 CHECK (id < 1200)');
