@@ -44,7 +44,7 @@ import { MESSAGE_KINDS, type SyncMessage } from '../lib/messages.js';
 import type { Logger } from '../lib/logger.js';
 import { ConfigError, CqPipeError, DestinationWriteError, type ErrorContext } from '../lib/errors.js';
 import { MD_TABLE_NAME, relabel, withTableName } from '../lib/schema.js';
-import type { MessageStage } from './basic.js';
+import type { MessageStage } from '../lib/transformer.js';
 
 export interface TransformContext {
   /** the transformer's name in config */

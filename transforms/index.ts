@@ -18,11 +18,12 @@ import type { SpecProblem } from '../lib/connector.js';
 import { ConfigError, type ErrorContext } from '../lib/errors.js';
 import { didYouMean } from '../lib/config/suggest.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { basicSpecSchema, basicTransformer, parseBasicSpec, type MessageStage } from './basic.js';
+import type { MessageStage } from '../lib/transformer.js';
+import { basicSpecSchema, basicTransformer, parseBasicSpec } from './basic/index.js';
 import { jsonFlattener, jsonflattenerSpecSchema, parseJsonFlattenerSpec } from './jsonflattener.js';
 import { loadTransformModule, looksLikeModulePath, moduleStage } from './custom-module.js';
 
-export type { MessageStage } from './basic.js';
+export type { MessageStage } from '../lib/transformer.js';
 export type { TransformContext, TransformFunction } from './custom-module.js';
 export { basicSpecSchema, jsonflattenerSpecSchema };
 

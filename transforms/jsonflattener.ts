@@ -33,7 +33,9 @@ import { extensionOf, fieldFor, parseColumnType } from '../lib/types.js';
 import { uuidFromString } from '../lib/arrow-build.js';
 import { toMicros } from '../lib/time.js';
 import { bitmapOf, decoder, encoder, nullTest, varBytes, varData } from './arrow-ops.js';
-import { ajvSpecProblems, type MessageStage, type StageContext } from './basic.js';
+import type { MessageStage } from '../lib/transformer.js';
+import { ajvSpecProblems } from './basic/spec.js';
+import type { StageContext } from './basic/plan.js';
 
 export const MD_TYPE_SCHEMA = 'cq:extension:type_schema';
 
@@ -71,7 +73,8 @@ export const jsonflattenerSpecSchema = {
 
 // compiled on first use: a process that never validates this transformer pays nothing at start-up
 let compiled: ValidateFunction | undefined;
-const validateSchema = (): ValidateFunction => (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(jsonflattenerSpecSchema));
+const validateSchema = (): ValidateFunction =>
+  (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(jsonflattenerSpecSchema));
 
 export function parseJsonFlattenerSpec(spec: unknown): { spec?: JsonFlattenerSpec; problems: SpecProblem[] } {
   const copy = structuredClone(spec ?? {}) as JsonFlattenerSpec;
