@@ -33,7 +33,7 @@ import { extensionOf, fieldFor, parseColumnType } from '../lib/types.js';
 import { uuidFromString } from '../lib/arrow-build.js';
 import { toMicros } from '../lib/time.js';
 import { bitmapOf, decoder, encoder, nullTest, varBytes, varData } from './arrow-ops.js';
-import type { MessageStage } from '../lib/transformer.js';
+import { defineTransformer, specProblemsError, type MessageStage } from '../lib/transformer.js';
 import { ajvSpecProblems } from './basic/spec.js';
 import type { StageContext } from './basic/plan.js';
 
@@ -322,3 +322,15 @@ export function jsonFlattener(spec: JsonFlattenerSpec, ctx: StageContext): Messa
     }
   };
 }
+
+/** The descriptor: `validate` is the whole config-load check (schema + type names, same messages as parseJsonFlattenerSpec). */
+export const jsonflattener = defineTransformer<Record<string, unknown>>({
+  name: 'jsonflattener',
+  configSchema: jsonflattenerSpecSchema,
+  validate: (spec) => parseJsonFlattenerSpec(spec).problems,
+  create(spec, ctx) {
+    const parsed = parseJsonFlattenerSpec(spec);
+    if (!parsed.spec) throw specProblemsError(ctx, parsed.problems);
+    return jsonFlattener(parsed.spec, ctx);
+  },
+});
