@@ -1,6 +1,7 @@
 /**
- * Custom transformers: a JS module named by a transformer's `path` (SPEC §4: "a JS/TS module
- * exporting an async generator `(batches, ctx) => AsyncIterable`").
+ * Custom transformers: a JS module named by a transformer's `path`, exporting an async generator
+ * `(messages, ctx) => AsyncIterable` (docs/transformers.md, "Custom modules"); `moduleTransformer`
+ * is its descriptor in the registry (transforms/index.ts).
  *
  *   kind: transformer
  *   spec:
