@@ -7,6 +7,7 @@
 import type { SyncMessage } from './messages.js';
 import type { SpecProblem, SpecSchema } from './connector.js';
 import type { Logger } from './logger.js';
+import { ConfigError } from './errors.js';
 
 /** One stage of a destination's chain: messages in, messages out. */
 export type MessageStage = (source: AsyncIterable<SyncMessage>) => AsyncIterable<SyncMessage>;
@@ -25,8 +26,9 @@ export interface TransformerContext {
   destination: string;
   logger: Logger;
   origin: TransformerOrigin;
-  syncTime: Date;
-  invocationId: string;
+  /** absent when a library caller opens a transformer without them */
+  syncTime?: Date;
+  invocationId?: string;
 }
 
 export interface TransformerDefinition<Spec = unknown> {
@@ -41,6 +43,26 @@ export interface TransformerDefinition<Spec = unknown> {
 
 export function defineTransformer<Spec>(t: Omit<TransformerDefinition<Spec>, 'kind'>): TransformerDefinition<Spec> {
   return { kind: 'transformer', ...t };
+}
+
+function formatKeyPath(kp: readonly (string | number)[]): string {
+  let s = '';
+  for (const k of kp) s += typeof k === 'number' ? `[${k}]` : s ? `.${k}` : k;
+  return s;
+}
+
+/**
+ * Spec problems as one ConfigError naming the transformer and where it is defined: what `create`
+ * throws for a spec its `validate` rejects (a config built by hand skips config-load validation).
+ */
+export function specProblemsError(ctx: { name: string; origin: Pick<TransformerOrigin, 'file' | 'document'> }, problems: readonly SpecProblem[]): ConfigError {
+  const first = problems[0]!;
+  const keyPath = formatKeyPath(first.keyPath);
+  return new ConfigError(
+    `transformer ${ctx.name}: ${problems.map((p) => `${formatKeyPath(p.keyPath)}: ${p.message}`).join('; ')}`,
+    { file: ctx.origin.file, document: ctx.origin.document, ...(keyPath ? { keyPath } : {}) },
+    first.hint,
+  );
 }
 
 /** Stages applied one after the other, as one stage. */

@@ -18,7 +18,7 @@ import { typeName } from '../lib/types.js';
 import { memoryTables, rowObjects } from '../connectors/memory.js';
 import { ITEMS, ROOT, config, destSpec, inserts, itemsBatch, staticSource, tmpDir } from './helpers/index.js';
 import { validateTransformer, openTransformers, transformerStream } from '../transforms/index.js';
-import { basicSpecSchema } from '../transforms/basic.js';
+import { basicSpecSchema } from '../transforms/basic/spec.js';
 import { takeRows } from '../transforms/arrow-ops.js';
 
 // ---- a destination that records what it is asked to do ----------------------------------------

@@ -1,6 +1,7 @@
 /**
- * Custom transformers: a JS module named by a transformer's `path` (SPEC §4: "a JS/TS module
- * exporting an async generator `(batches, ctx) => AsyncIterable`").
+ * Custom transformers: a JS module named by a transformer's `path`, exporting an async generator
+ * `(messages, ctx) => AsyncIterable` (docs/transformers.md, "Custom modules"); `moduleTransformer`
+ * is its descriptor in the registry (transforms/index.ts).
  *
  *   kind: transformer
  *   spec:
@@ -44,7 +45,7 @@ import { MESSAGE_KINDS, type SyncMessage } from '../lib/messages.js';
 import type { Logger } from '../lib/logger.js';
 import { ConfigError, CqPipeError, DestinationWriteError, type ErrorContext } from '../lib/errors.js';
 import { MD_TABLE_NAME, relabel, withTableName } from '../lib/schema.js';
-import type { MessageStage } from './basic.js';
+import { defineTransformer, type MessageStage, type TransformerDefinition } from '../lib/transformer.js';
 
 export interface TransformContext {
   /** the transformer's name in config */
@@ -137,7 +138,8 @@ export function moduleStage(fn: TransformFunction, ctx: TransformContext): Messa
         }
         const m = v as SyncMessage;
         if (typeof m !== 'object' || m === null || !MESSAGE_KINDS.includes(m.kind)) {
-          throw bad(`${typeof v === 'object' && v !== null ? `an object with kind ${JSON.stringify((v as { kind?: unknown }).kind)}` : JSON.stringify(v)}, not a sync message`);
+          const what = typeof v === 'object' && v !== null ? `an object with kind ${JSON.stringify((v as { kind?: unknown }).kind)}` : JSON.stringify(v);
+          throw bad(`${what}, not a sync message`);
         }
         if (m.kind === 'insert') {
           if (typeof m.table !== 'string' || !isBatch(m.batch)) throw bad('an insert without a table name and a RecordBatch');
@@ -160,4 +162,37 @@ export function moduleStage(fn: TransformFunction, ctx: TransformContext): Messa
     const msg = err instanceof Error ? err.message : String(err);
     return new DestinationWriteError(`transformer ${ctx.name} failed: ${msg}`, context, err);
   }
+}
+
+/**
+ * The descriptor of the module at `modulePath` (resolved against `baseDir`): `validate` checks that
+ * it loads and exports a function (a problem at `path` otherwise), `create` loads it and wraps it
+ * with `moduleStage`; the spec is free-form and handed to the module as ctx.spec.
+ */
+export function moduleTransformer(modulePath: string, baseDir: string): TransformerDefinition<Record<string, unknown>> {
+  return defineTransformer<Record<string, unknown>>({
+    name: modulePath,
+    async validate() {
+      try {
+        await loadTransformModule(modulePath, baseDir);
+        return [];
+      } catch (err) {
+        const e = err as ConfigError;
+        return [{ keyPath: ['path'], message: e.message, ...(e.hint ? { hint: e.hint } : {}) }];
+      }
+    },
+    async create(spec, ctx) {
+      const where: ErrorContext = { file: ctx.origin.file, document: ctx.origin.document, keyPath: 'spec.path', connector: `transformer ${ctx.name}` };
+      const fn = await loadTransformModule(modulePath, baseDir, where);
+      return moduleStage(fn, {
+        name: ctx.name,
+        destination: ctx.destination,
+        spec,
+        logger: ctx.logger,
+        baseDir,
+        syncTime: ctx.syncTime,
+        invocationId: ctx.invocationId,
+      });
+    },
+  });
 }

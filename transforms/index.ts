@@ -1,42 +1,55 @@
 /**
- * Transformers (SPEC §2 `kind: transformer`, §4; reference §9): the registry of built-in
- * transformers (`basic`, `jsonflattener`) and module paths, config-time validation, and the
- * factory the engine uses per destination:
+ * Transformers: the registry of built-in transformers (`basic`, `jsonflattener`) and module paths,
+ * config-time validation, and the factory the engine uses per destination (docs/transformers.md):
  *
  *   input ─► transformer 1 ─► transformer 2 ─► … ─► write/pk modes ─► BatchWriter
  *            (in the order of the destination's `transformers: [...]`)
  *
- * A transformer instance is an async-generator stage over sync messages; several compose into one
- * stage (no buffering between them, backpressure end to end). `transformerStream` wraps a stage as
- * an object-mode Node Duplex for use in your own `stream.pipeline()`. Every destination gets its
- * own instances, so per-table state (plans, table renames) is per destination, as in CloudQuery.
+ * Every transformer is a descriptor (lib/transformer.ts): a built-in is imported on first use, a
+ * module path gets the module descriptor (custom-module.ts). A transformer instance is a message
+ * stage; several compose into one stage (no buffering between them, backpressure end to end).
+ * `transformerStream` wraps a stage as an object-mode Node Duplex for your own
+ * `stream.pipeline()`. Every destination gets its own instances, so per-table state (plans, table
+ * renames) is per destination, as in CloudQuery.
  */
 import { Duplex } from 'node:stream';
-import type { SyncMessage } from '../lib/messages.js';
 import type { TransformerSpec } from '../lib/config/types.js';
 import type { SpecProblem } from '../lib/connector.js';
-import { ConfigError, type ErrorContext } from '../lib/errors.js';
+import { ConfigError } from '../lib/errors.js';
 import { didYouMean } from '../lib/config/suggest.js';
 import { silentLogger, type Logger } from '../lib/logger.js';
-import { basicSpecSchema, basicTransformer, parseBasicSpec, type MessageStage } from './basic.js';
-import { jsonFlattener, jsonflattenerSpecSchema, parseJsonFlattenerSpec } from './jsonflattener.js';
-import { loadTransformModule, looksLikeModulePath, moduleStage } from './custom-module.js';
+import { composeStages, specProblemsError, type MessageStage, type TransformerDefinition } from '../lib/transformer.js';
+import { looksLikeModulePath, moduleTransformer } from './custom-module.js';
 
-export type { MessageStage } from './basic.js';
+export type { MessageStage } from '../lib/transformer.js';
 export type { TransformContext, TransformFunction } from './custom-module.js';
-export { basicSpecSchema, jsonflattenerSpecSchema };
+export { composeStages };
 
-/** Built-in transformers by `path`, with the JSON schema of their `spec`. */
-export const TRANSFORMERS = {
-  basic: { specSchema: basicSpecSchema },
-  jsonflattener: { specSchema: jsonflattenerSpecSchema },
-} as const;
+// Built-ins are imported on first use, like connectors (connectors/index.ts): a run loads only the
+// transformers its config names.
+const TRANSFORMER_LOADERS: Record<string, () => Promise<TransformerDefinition<any>>> = {
+  basic: async () => (await import('./basic/index.js')).basic,
+  jsonflattener: async () => (await import('./jsonflattener.js')).jsonflattener,
+};
+
+/** names of the built-in transformers (their spec schemas are the descriptors' `configSchema`) */
+export const TRANSFORMERS: Record<string, true> = Object.fromEntries(Object.keys(TRANSFORMER_LOADERS).map((k) => [k, true]));
 export const BUILTIN_TRANSFORMERS = Object.keys(TRANSFORMERS);
 
-/** CloudQuery registry spellings (`cloudquery/basic`) name the same built-ins. */
-function builtinName(p: string): string | undefined {
-  const bare = p.startsWith('cloudquery/') ? p.slice('cloudquery/'.length) : p;
-  return BUILTIN_TRANSFORMERS.includes(bare) ? bare : undefined;
+/**
+ * The descriptor a transformer `path` names: a built-in (also in CloudQuery's registry spelling,
+ * `cloudquery/basic`) or a module path, resolved against `baseDir` when the module is loaded.
+ * Anything else is a ConfigError with a did-you-mean.
+ */
+export async function resolveTransformer(path: string, baseDir: string): Promise<TransformerDefinition> {
+  const bare = path.startsWith('cloudquery/') ? path.slice('cloudquery/'.length) : path;
+  if (Object.hasOwn(TRANSFORMER_LOADERS, bare)) return TRANSFORMER_LOADERS[bare]!();
+  if (looksLikeModulePath(path)) return moduleTransformer(path, baseDir);
+  throw new ConfigError(
+    `unknown transformer "${path}"${didYouMean(path, BUILTIN_TRANSFORMERS)}`,
+    {},
+    `built-in transformers: ${BUILTIN_TRANSFORMERS.join(', ')}; or a module path such as ./my-transform.js`,
+  );
 }
 
 export interface OpenTransformerContext {
@@ -47,16 +60,18 @@ export interface OpenTransformerContext {
   invocationId?: string;
 }
 
-function originContext(t: Pick<TransformerSpec, 'origin'>, keyPath?: string): ErrorContext {
-  return { file: t.origin.file, document: t.origin.document, ...(keyPath ? { keyPath } : {}) };
+/** resolveTransformer, with an unknown `path` as a problem at key `path` */
+async function resolveOrProblem(path: string, baseDir: string): Promise<TransformerDefinition | SpecProblem> {
+  try {
+    return await resolveTransformer(path, baseDir);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    return { keyPath: ['path'], message: err.message, ...(err.hint ? { hint: err.hint } : {}) };
+  }
 }
 
-function unknownPathProblem(p: string): SpecProblem {
-  return {
-    keyPath: ['path'],
-    message: `unknown transformer "${p}"${didYouMean(p, BUILTIN_TRANSFORMERS)}`,
-    hint: `built-in transformers: ${BUILTIN_TRANSFORMERS.join(', ')}; or a module path such as ./my-transform.js`,
-  };
+function isProblem(x: TransformerDefinition | SpecProblem): x is SpecProblem {
+  return 'keyPath' in x;
 }
 
 /**
@@ -65,69 +80,23 @@ function unknownPathProblem(p: string): SpecProblem {
  * Key paths are relative to the document's `spec` (e.g. ['spec', 'transformations', 0, 'kind']).
  */
 export async function validateTransformer(t: { path: string; spec?: Record<string, unknown>; baseDir: string }): Promise<SpecProblem[]> {
-  const builtin = builtinName(t.path);
-  if (builtin === 'basic') return parseBasicSpec(t.spec ?? {}).problems;
-  if (builtin === 'jsonflattener') return parseJsonFlattenerSpec(t.spec ?? {}).problems;
-  if (!looksLikeModulePath(t.path)) return [unknownPathProblem(t.path)];
-  try {
-    await loadTransformModule(t.path, t.baseDir);
-    return [];
-  } catch (err) {
-    const e = err as ConfigError;
-    return [{ keyPath: ['path'], message: e.message, ...(e.hint ? { hint: e.hint } : {}) }];
-  }
-}
-
-function formatKeyPath(kp: readonly (string | number)[]): string {
-  let s = '';
-  for (const k of kp) s += typeof k === 'number' ? `[${k}]` : s ? `.${k}` : k;
-  return s;
-}
-
-function problemsError(t: TransformerSpec, problems: SpecProblem[]): ConfigError {
-  const first = problems[0]!;
-  return new ConfigError(
-    `transformer ${t.name}: ${problems.map((p) => `${formatKeyPath(p.keyPath)}: ${p.message}`).join('; ')}`,
-    originContext(t, formatKeyPath(first.keyPath)),
-    first.hint,
-  );
+  const def = await resolveOrProblem(t.path, t.baseDir);
+  if (isProblem(def)) return [def];
+  return def.validate ? await def.validate(t.spec ?? {}) : [];
 }
 
 /** One transformer instance (a message stage) for one destination. */
 export async function openTransformer(t: TransformerSpec, ctx: OpenTransformerContext): Promise<MessageStage> {
-  const builtin = builtinName(t.path);
-  const stageCtx = { name: t.name, origin: t.origin };
-  if (builtin === 'basic') {
-    const { spec, problems } = parseBasicSpec(t.spec ?? {});
-    if (!spec) throw problemsError(t, problems);
-    return basicTransformer(spec, stageCtx);
-  }
-  if (builtin === 'jsonflattener') {
-    const { spec, problems } = parseJsonFlattenerSpec(t.spec ?? {});
-    if (!spec) throw problemsError(t, problems);
-    return jsonFlattener(spec, stageCtx);
-  }
-  if (!looksLikeModulePath(t.path)) throw problemsError(t, [unknownPathProblem(t.path)]);
-  const fn = await loadTransformModule(t.path, t.origin.baseDir, { ...originContext(t, 'spec.path'), connector: `transformer ${t.name}` });
-  return moduleStage(fn, {
+  const def = await resolveOrProblem(t.path, t.origin.baseDir);
+  if (isProblem(def)) throw specProblemsError(t, [def]);
+  return def.create(t.spec ?? {}, {
     name: t.name,
     destination: ctx.destination,
-    spec: t.spec ?? {},
     logger: (ctx.logger ?? silentLogger).child({ transformer: t.name }),
-    baseDir: t.origin.baseDir,
+    origin: t.origin,
     syncTime: ctx.syncTime,
     invocationId: ctx.invocationId,
   });
-}
-
-/** Stages applied one after the other, as one stage. */
-export function composeStages(stages: readonly MessageStage[]): MessageStage {
-  if (stages.length === 1) return stages[0]!;
-  return async function* composed(source: AsyncIterable<SyncMessage>): AsyncGenerator<SyncMessage> {
-    let it: AsyncIterable<SyncMessage> = source;
-    for (const s of stages) it = s(it);
-    yield* it;
-  };
 }
 
 /**

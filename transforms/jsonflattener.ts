@@ -1,5 +1,5 @@
 /**
- * The `jsonflattener` transformer (reference §9.3; CloudQuery's `plugins/transformer/jsonflattener`):
+ * The `jsonflattener` transformer (docs/transformers.md; CloudQuery's `plugins/transformer/jsonflattener`):
  *
  *   kind: transformer
  *   spec:
@@ -33,7 +33,9 @@ import { extensionOf, fieldFor, parseColumnType } from '../lib/types.js';
 import { uuidFromString } from '../lib/arrow-build.js';
 import { toMicros } from '../lib/time.js';
 import { bitmapOf, decoder, encoder, nullTest, varBytes, varData } from './arrow-ops.js';
-import { ajvSpecProblems, type MessageStage, type StageContext } from './basic.js';
+import { defineTransformer, specProblemsError, type MessageStage } from '../lib/transformer.js';
+import { ajvSpecProblems } from './basic/spec.js';
+import type { StageContext } from './basic/plan.js';
 
 export const MD_TYPE_SCHEMA = 'cq:extension:type_schema';
 
@@ -71,7 +73,8 @@ export const jsonflattenerSpecSchema = {
 
 // compiled on first use: a process that never validates this transformer pays nothing at start-up
 let compiled: ValidateFunction | undefined;
-const validateSchema = (): ValidateFunction => (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(jsonflattenerSpecSchema));
+const validateSchema = (): ValidateFunction =>
+  (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(jsonflattenerSpecSchema));
 
 export function parseJsonFlattenerSpec(spec: unknown): { spec?: JsonFlattenerSpec; problems: SpecProblem[] } {
   const copy = structuredClone(spec ?? {}) as JsonFlattenerSpec;
@@ -209,91 +212,94 @@ function buildColumn(type: string, values: unknown[]): A.Data {
   }
 }
 
+/** The type schema of a json column: its field metadata, else `type_schemas` in the spec; undefined when none or empty. */
+function typeSchemaOf(f: A.Field, spec: JsonFlattenerSpec): Record<string, unknown> | undefined {
+  let raw: Record<string, unknown> | undefined;
+  const md = f.metadata.get(MD_TYPE_SCHEMA);
+  if (md) {
+    try {
+      const v = JSON.parse(md) as unknown;
+      // a type schema that is not an object (an array's) is skipped, as in CloudQuery
+      if (v && typeof v === 'object' && !Array.isArray(v)) raw = v as Record<string, unknown>;
+    } catch { /* not JSON: skipped */ }
+  } else {
+    raw = spec.type_schemas?.[f.name];
+  }
+  return raw !== undefined && Object.keys(raw).length > 0 ? raw : undefined;
+}
+
+/** The plan of one table shape: the flattened columns appended after the input's. */
+function compilePlan(spec: JsonFlattenerSpec, ctx: StageContext, table: string, input: A.Schema): Plan {
+  const existing = new Set(input.fields.map((f) => f.name));
+  const cols = input.fields
+    .map((f, i) => ({ f, i }))
+    .filter(({ f }) => extensionOf(f) === 'json')
+    .map(({ f, i }) => ({ f, i, raw: typeSchemaOf(f, spec) }))
+    .filter((c): c is { f: A.Field; i: number; raw: Record<string, unknown> } => c.raw !== undefined)
+    .sort((a, b) => (a.f.name < b.f.name ? -1 : a.f.name > b.f.name ? 1 : 0));
+  if (!cols.length) return { input, out: input, columns: [] };
+  const fields = [...input.fields];
+  const columns: FlatColumn[] = [];
+  for (const c of cols) {
+    const ts = normalizeTypeSchema(c.raw);
+    if (typeof ts === 'string') {
+      throw new ConfigError(
+        `transformer ${ctx.name}: unsupported type "${ts}" in the type schema of column ${table}.${c.f.name}`,
+        { connector: `transformer ${ctx.name}`, table, column: c.f.name, ...(ctx.origin ? { file: ctx.origin.file, document: ctx.origin.document } : {}) },
+        `types: ${FLATTEN_TYPES.join(', ')}`,
+      );
+    }
+    const keys: FlatColumn['keys'] = [];
+    for (const [key, type] of ts) {
+      let name = `${c.f.name}__${key}`;
+      while (existing.has(name)) name += '_';
+      existing.add(name);
+      const field = fieldFor(name, parseColumnType(type), true);
+      fields.push(field);
+      keys.push({ key, type, field });
+    }
+    columns.push({ from: c.i, keys });
+  }
+  return { input, out: new A.Schema(fields, input.metadata), columns };
+}
+
+/** The rows of one JSON column as objects, keys matched as written or in snake_case. */
+function rowsOf(d: A.Data, keys: string[]): (Record<string, unknown> | undefined)[] {
+  const get = varBytes(d);
+  const isNull = nullTest(d);
+  const out: (Record<string, unknown> | undefined)[] = new Array(d.length).fill(undefined);
+  let chosen: ((r: Record<string, unknown>) => Record<string, unknown>) | undefined;
+  const identity = (r: Record<string, unknown>) => r;
+  const snake = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [toSnake(k), v]));
+  for (let i = 0; i < d.length; i++) {
+    const row = isNull?.(i) ? undefined : parseObject(get(i));
+    if (!row) continue;
+    let fn = chosen;
+    if (!fn) {
+      // as CloudQuery: keep the key mapping that matches most keys; re-choose until one matches all
+      const a = keys.filter((k) => k in row).length;
+      const s = snake(row);
+      const b = keys.filter((k) => k in s).length;
+      fn = b > a ? snake : identity;
+      if (Math.max(a, b) === keys.length) chosen = fn;
+    }
+    out[i] = fn(row);
+  }
+  return out;
+}
+
+/** The jsonflattener as a message stage. `spec` must be valid (see parseJsonFlattenerSpec). */
 export function jsonFlattener(spec: JsonFlattenerSpec, ctx: StageContext): MessageStage {
   const matchers = (spec.tables.length ? spec.tables : ['*']).map((p) => picomatch(p, { dot: true }));
   const matches = (name: string) => matchers.some((m) => m(name));
   const bySchema = new WeakMap<A.Schema, Plan>();
-
-  const compile = (table: string, input: A.Schema): Plan => {
-    if (!matches(table)) return { input, out: input, columns: [] };
-    const existing = new Set(input.fields.map((f) => f.name));
-    const cols = input.fields
-      .map((f, i) => ({ f, i }))
-      .filter(({ f }) => extensionOf(f) === 'json')
-      .map(({ f, i }) => {
-        let raw: Record<string, unknown> | undefined;
-        const md = f.metadata.get(MD_TYPE_SCHEMA);
-        if (md) {
-          try {
-            const v = JSON.parse(md) as unknown;
-            // a type schema that is not an object (an array's) is skipped, as in CloudQuery
-            if (v && typeof v === 'object' && !Array.isArray(v)) raw = v as Record<string, unknown>;
-          } catch { /* not JSON: skipped */ }
-        } else {
-          raw = spec.type_schemas?.[f.name];
-        }
-        return { f, i, raw };
-      })
-      .filter((c): c is { f: A.Field; i: number; raw: Record<string, unknown> } => c.raw !== undefined && Object.keys(c.raw).length > 0)
-      .sort((a, b) => (a.f.name < b.f.name ? -1 : a.f.name > b.f.name ? 1 : 0));
-    if (!cols.length) return { input, out: input, columns: [] };
-    const fields = [...input.fields];
-    const columns: FlatColumn[] = [];
-    for (const c of cols) {
-      const ts = normalizeTypeSchema(c.raw);
-      if (typeof ts === 'string') {
-        throw new ConfigError(
-          `transformer ${ctx.name}: unsupported type "${ts}" in the type schema of column ${table}.${c.f.name}`,
-          { connector: `transformer ${ctx.name}`, table, column: c.f.name, ...(ctx.origin ? { file: ctx.origin.file, document: ctx.origin.document } : {}) },
-          `types: ${FLATTEN_TYPES.join(', ')}`,
-        );
-      }
-      const keys: FlatColumn['keys'] = [];
-      for (const [key, type] of ts) {
-        let name = `${c.f.name}__${key}`;
-        while (existing.has(name)) name += '_';
-        existing.add(name);
-        const field = fieldFor(name, parseColumnType(type), true);
-        fields.push(field);
-        keys.push({ key, type, field });
-      }
-      columns.push({ from: c.i, keys });
-    }
-    return { input, out: new A.Schema(fields, input.metadata), columns };
-  };
-
   const planFor = (table: string, input: A.Schema): Plan => {
     let plan = bySchema.get(input);
     if (!plan) {
-      plan = compile(table, input);
+      plan = matches(table) ? compilePlan(spec, ctx, table, input) : { input, out: input, columns: [] };
       bySchema.set(input, plan);
     }
     return plan;
-  };
-
-  /** the rows of one JSON column as objects, keys matched as written or in snake_case */
-  const rowsOf = (d: A.Data, keys: string[]): (Record<string, unknown> | undefined)[] => {
-    const get = varBytes(d);
-    const isNull = nullTest(d);
-    const out: (Record<string, unknown> | undefined)[] = new Array(d.length).fill(undefined);
-    let chosen: ((r: Record<string, unknown>) => Record<string, unknown>) | undefined;
-    const identity = (r: Record<string, unknown>) => r;
-    const snake = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).map(([k, v]) => [toSnake(k), v]));
-    for (let i = 0; i < d.length; i++) {
-      const row = isNull?.(i) ? undefined : parseObject(get(i));
-      if (!row) continue;
-      let fn = chosen;
-      if (!fn) {
-        // as CloudQuery: keep the key mapping that matches most keys; re-choose until one matches all
-        const a = keys.filter((k) => k in row).length;
-        const s = snake(row);
-        const b = keys.filter((k) => k in s).length;
-        fn = b > a ? snake : identity;
-        if (Math.max(a, b) === keys.length) chosen = fn;
-      }
-      out[i] = fn(row);
-    }
-    return out;
   };
 
   return async function* jsonflattener(source: AsyncIterable<SyncMessage>): AsyncGenerator<SyncMessage> {
@@ -319,3 +325,15 @@ export function jsonFlattener(spec: JsonFlattenerSpec, ctx: StageContext): Messa
     }
   };
 }
+
+/** The descriptor: `validate` is the whole config-load check (schema + type names, same messages as parseJsonFlattenerSpec). */
+export const jsonflattener = defineTransformer<Record<string, unknown>>({
+  name: 'jsonflattener',
+  configSchema: jsonflattenerSpecSchema,
+  validate: (spec) => parseJsonFlattenerSpec(spec).problems,
+  create(spec, ctx) {
+    const parsed = parseJsonFlattenerSpec(spec);
+    if (!parsed.spec) throw specProblemsError(ctx, parsed.problems);
+    return jsonFlattener(parsed.spec, ctx);
+  },
+});
