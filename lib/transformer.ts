@@ -34,9 +34,12 @@ export interface TransformerContext {
 export interface TransformerDefinition<Spec = unknown> {
   kind: 'transformer';
   name: string;
-  /** JSON schema (draft-07) of the spec; the engine checks it at config load when present */
+  /** JSON schema (draft-07) of the spec; the engine checks it at config load unless `validate` is given */
   configSchema?: SpecSchema;
-  /** checks at config load beyond (or instead of) the schema; key paths are relative to `spec` */
+  /**
+   * Every check at config load (the schema's included, with the transformer's own wording); key
+   * paths start at the document's `spec`, e.g. ['spec', 'transformations', 0, 'kind'].
+   */
   validate?(spec: Spec): SpecProblem[] | Promise<SpecProblem[]>;
   create(spec: Spec, ctx: TransformerContext): MessageStage | Promise<MessageStage>;
 }

@@ -238,7 +238,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
         continue;
       }
       const tspec = (e.spec.spec ?? {}) as Record<string, unknown>;
-      if (def.configSchema) {
+      if (def.configSchema && !def.validate) {
         const validate = compileConnectorSchema(def, def.configSchema);
         if (typeof validate === 'string') { problemAt(e, ['spec', 'path'], `transformer "${p}" has an invalid config schema: ${validate}`); continue; }
         if (!validate(structuredClone(tspec))) { problems.push(...ajvProblems(validate.errors ?? [], e.doc, ['spec', 'spec'])); continue; }
