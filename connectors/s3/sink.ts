@@ -6,13 +6,19 @@
  * readers never see a partial object; a failed or discarded upload is aborted here (not by
  * lib-storage, whose abort error would replace the cause: an S3 without AbortMultipartUpload, or
  * keys without s3:AbortMultipartUpload, would report that instead of the failure that happened).
+ * S3Objects is the s3 destination's ObjectSink (connectors/object-writer/sink.ts) over it: objects
+ * of one bucket, keys from the path template. docs/s3.md has the details.
  */
 import { PassThrough, type Writable } from 'node:stream';
 import { createGzip, type ZlibOptions } from 'node:zlib';
 import { AbortMultipartUploadCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import type { ConnectorContext } from '../../lib/connector.js';
+import { DestinationWriteError, type ErrorContext } from '../../lib/errors.js';
 import type { ByteSink } from '../file/writers/byte-sink.js';
-import { s3Reason } from './client.js';
+import type { FileFormat } from '../file/writers/index.js';
+import type { ObjectSink, ObjectStream, SinkWords } from '../object-writer/sink.js';
+import { checkBucket, createS3Client, s3Reason, type S3ConnectionSpec } from './client.js';
 
 /** bytes per multipart part (S3's minimum is 5 MiB; 10,000 parts → objects up to ~78 GiB) */
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -163,5 +169,86 @@ export class S3Sink implements ByteSink {
     this.#body.destroy(err);
     if (this.#head !== this.#body) this.#head.destroy();
     await this.#done.catch(() => {});
+  }
+}
+
+const CONTENT_TYPES: Record<FileFormat, string> = {
+  parquet: 'application/vnd.apache.parquet',
+  ndjson: 'application/x-ndjson',
+  csv: 'text/csv; charset=utf-8',
+  arrow: 'application/vnd.apache.arrow.stream',
+};
+
+/** An object written by the s3 destination (for logs and tests). */
+export interface WrittenObject {
+  table: string;
+  key: string;
+  rows: number;
+  /** multipart parts uploaded (1: a single PutObject) */
+  parts: number;
+  bytes: number;
+  etag?: string;
+}
+
+/**
+ * The objects of one bucket: names are keys, each written by an S3Sink. The bucket is checked with
+ * HeadBucket before the first write; `close` destroys the client.
+ */
+export class S3Objects implements ObjectSink {
+  readonly words: SinkWords = { noun: 'object', done: 'completed', writing: 'uploading', finishing: 'completing' };
+  readonly schemaErrorsFailTable = false;
+  readonly #spec: S3ConnectionSpec;
+  readonly #format: FileFormat;
+  readonly #ctx: ConnectorContext;
+  readonly #client: S3Client;
+  #bucketChecked: Promise<void> | undefined;
+  readonly written: WrittenObject[] = [];
+
+  constructor(spec: S3ConnectionSpec, format: FileFormat, ctx: ConnectorContext) {
+    this.#spec = spec;
+    this.#format = format;
+    this.#ctx = ctx;
+    this.#client = createS3Client(spec);
+  }
+
+  name(rendered: string): string {
+    return rendered;
+  }
+
+  location(key: string): string {
+    return `s3://${this.#spec.bucket}/${key}`;
+  }
+
+  reason(err: unknown): string {
+    return s3Reason(err);
+  }
+
+  prepare(): Promise<void> {
+    const fail = (msg: string, context: ErrorContext, cause: unknown) => new DestinationWriteError(msg, context, cause);
+    this.#bucketChecked ??= checkBucket(this.#client, this.#spec, { connector: this.#ctx.name }, fail);
+    return this.#bucketChecked;
+  }
+
+  async open(key: string, object: { table: string; gzip: boolean; rows: () => number }): Promise<ObjectStream> {
+    const { table, rows } = object;
+    return new S3Sink({
+      client: this.#client,
+      bucket: this.#spec.bucket,
+      key,
+      gzip: object.gzip,
+      contentType: CONTENT_TYPES[this.#format],
+      onDone: (info) => {
+        this.written.push({ table, key, rows: rows(), ...info });
+        this.#ctx.logger.debug('object written', { table, object: this.location(key), rows: rows(), parts: info.parts });
+      },
+      onRecovered: (reason) => {
+        const object = this.location(key);
+        this.#ctx.logger.warn(`completing ${object} failed (${reason}), but the object is there, complete: the first answer was lost`, { table, object });
+      },
+    });
+  }
+
+  close(): void {
+    this.#client.destroy();
   }
 }

@@ -1,6 +1,7 @@
 /**
- * Format writers of the file destination: one open file, written batch by batch and finished
- * (footer, gzip trailer) or discarded. Each format lives in its own module; this one picks.
+ * Format writers of the object writer (connectors/object-writer/writer.ts: the file and s3
+ * destinations): one open file or object, written batch by batch and finished (footer, gzip
+ * trailer) or discarded. Each format lives in its own module; this one picks.
  */
 import type * as A from 'apache-arrow';
 import { FileSink } from './sink.js';

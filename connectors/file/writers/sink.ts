@@ -1,17 +1,18 @@
 /**
  * The byte sink under every format writer: a temp file, optionally through gzip, with
  * backpressure (`write` resolves once the stream can take more) and one place for errors.
- * Nothing here knows about the final name: the destination renames the temp file on success.
+ * Nothing here knows about the final name: connectors/file/sink.ts renames the temp file when it
+ * is complete.
  */
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { createGzip, type ZlibOptions } from 'node:zlib';
 import type { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 
 /** directories made by this process (a rotating destination opens one file per batch) */
 const madeDirs = new Set<string>();
-import { pipeline } from 'node:stream/promises';
 
 /** bytes buffered before `write` waits: lets the next batch render while this one is written */
 export const SINK_HIGH_WATER_MARK = 8 * 1024 * 1024;
