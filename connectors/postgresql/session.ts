@@ -1,0 +1,199 @@
+/**
+ * The connection of the `postgresql` destination (see docs/postgresql.md, "Transient faults"): it
+ * connects (`application_name` cq-pipe, session time zone UTC), holds the open transaction and the
+ * batches written in it until it commits, and on a transient error (connection lost, server
+ * restarting, deadlock) reconnects with bounded exponential backoff and jitter and replays exactly
+ * those batches — committed rows are never written twice, and none are skipped. After a rollback
+ * that fails one table, the other tables' uncommitted batches are replayed the same way.
+ */
+import type * as A from 'apache-arrow';
+import pg from 'pg';
+import { DestinationWriteError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { batchByteSize } from '../../lib/schema.js';
+import { MAX_RETRIES, backoffMs, isTransient } from './transient.js';
+
+/** rows / in-memory bytes per transaction of a streaming load before it is committed (also the replay buffer) */
+export const LOAD_ROWS = 100_000;
+export const LOAD_BYTES = 64 * 1024 * 1024;
+
+export interface SessionOptions<T> {
+  connectionString: string;
+  /** the destination's name in the config, for errors */
+  connector: string;
+  logger: Logger;
+  /** forget what belongs to the connection about to be dropped for a reconnect (an open COPY) */
+  onReconnect(): void;
+  /** write one table's uncommitted batches again, into the session's (new) transaction */
+  replay(table: T, batches: readonly A.RecordBatch[]): Promise<void>;
+}
+
+/** One connection to Postgres and its open transaction; `T` identifies a table. */
+export class PgSession<T> {
+  readonly #opts: SessionOptions<T>;
+  #client?: pg.Client;
+  #inTx = false;
+  /** the batches of the open transaction, in the order written */
+  #pending: { table: T; batches: readonly A.RecordBatch[] }[] = [];
+  #pendingRows = 0;
+  #pendingBytes = 0;
+
+  constructor(opts: SessionOptions<T>) {
+    this.#opts = opts;
+  }
+
+  /** connect for the first time */
+  async connect(): Promise<void> {
+    try {
+      this.#client = await this.#newClient();
+    } catch (err) {
+      throw new DestinationWriteError(`cannot connect to Postgres: ${(err as Error).message}`, { connector: this.#opts.connector, phase: 'connect' }, err);
+    }
+  }
+
+  /** the current connection (a reconnect replaces it: do not keep it across awaits of other work) */
+  get client(): pg.Client {
+    if (!this.#client) throw new DestinationWriteError('not connected to Postgres', { connector: this.#opts.connector, phase: 'connect' });
+    return this.#client;
+  }
+
+  async #newClient(): Promise<pg.Client> {
+    const c = new pg.Client({ connectionString: this.#opts.connectionString, application_name: 'cq-pipe' });
+    c.on('error', (err) => this.#opts.logger.warn(`postgres connection error: ${err.message}`));
+    try {
+      await c.connect();
+      await c.query("SET TIME ZONE 'UTC'");
+    } catch (err) {
+      await c.end().catch(() => {});
+      throw err;
+    }
+    return c;
+  }
+
+  // --- the streaming transaction ------------------------------------------------------------
+
+  /** open the transaction batches are written in, unless it is open */
+  async begin(): Promise<void> {
+    if (!this.#inTx) { await this.client.query('BEGIN'); this.#inTx = true; }
+  }
+
+  /** commit the open transaction (if any): its batches are no longer kept */
+  async commit(): Promise<void> {
+    if (this.#inTx) { await this.client.query('COMMIT'); this.#inTx = false; }
+    this.#discard();
+  }
+
+  /** roll the open transaction (if any) back; its batches stay kept until `discard` */
+  async rollback(): Promise<void> {
+    if (this.#inTx) { await this.client.query('ROLLBACK').catch(() => {}); this.#inTx = false; }
+  }
+
+  /** keep `batches` of `table`, written in the open transaction, until it commits */
+  keep(table: T, batches: readonly A.RecordBatch[]): void {
+    this.#pending.push({ table, batches });
+    for (const b of batches) { this.#pendingRows += b.numRows; this.#pendingBytes += batchByteSize(b); }
+  }
+
+  /** the kept batches reached the size at which the transaction should commit */
+  get full(): boolean {
+    return this.#pendingRows >= LOAD_ROWS || this.#pendingBytes >= LOAD_BYTES;
+  }
+
+  get pendingRows(): number {
+    return this.#pendingRows;
+  }
+
+  /** forget the kept batches: all of them, or those of `table` only */
+  discard(table?: T): void {
+    if (table === undefined) return this.#discard();
+    this.#pending = this.#pending.filter((p) => p.table !== table);
+    this.#pendingRows = this.#pending.reduce((n, p) => n + p.batches.reduce((m, b) => m + b.numRows, 0), 0);
+    this.#pendingBytes = this.#pending.reduce((n, p) => n + p.batches.reduce((m, b) => m + batchByteSize(b), 0), 0);
+  }
+
+  #discard(): void {
+    this.#pending = [];
+    this.#pendingRows = 0;
+    this.#pendingBytes = 0;
+  }
+
+  /** write the kept batches again (into a new transaction, after a rollback), retrying transient errors */
+  async replayKept(): Promise<void> {
+    await this.retryingOnce('replay', () => this.#replay());
+  }
+
+  async #replay(): Promise<void> {
+    for (const p of this.#pending) await this.#opts.replay(p.table, p.batches);
+  }
+
+  async #reconnectAndReplay(): Promise<void> {
+    this.#opts.onReconnect();
+    this.#inTx = false;
+    await this.#client?.end().catch(() => {});
+    this.#client = await this.#newClient();
+    await this.#replay();
+  }
+
+  // --- retries -----------------------------------------------------------------------------
+
+  /** run `fn`; on a transient error reconnect (replaying the open transaction) and run it again */
+  async retrying<R>(what: string, fn: () => Promise<R>): Promise<R> {
+    const log = this.#opts.logger;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransient(err) || attempt > MAX_RETRIES) throw err;
+        const delay = backoffMs(attempt);
+        const retry = `retry ${attempt}/${MAX_RETRIES} in ${Math.round(delay)} ms (replaying ${this.#pendingRows} uncommitted rows)`;
+        log.warn(`transient Postgres error during ${what}: ${(err as Error).message}; ${retry}`, { phase: what });
+        await new Promise((r) => setTimeout(r, delay));
+        // reconnecting may itself fail while the server comes back: that counts as an attempt
+        let recovered = false;
+        while (!recovered) {
+          try {
+            await this.#reconnectAndReplay();
+            recovered = true;
+          } catch (e) {
+            if (!isTransient(e) || ++attempt > MAX_RETRIES) throw e;
+            const d = backoffMs(attempt);
+            log.warn(`reconnecting to Postgres failed: ${(e as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms`, { phase: what });
+            await new Promise((r) => setTimeout(r, d));
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * Like `retrying`, for work that only writes kept batches: once a reconnect has replayed them,
+   * `fn` is not run again.
+   */
+  async retryingOnce(what: string, fn: () => Promise<void>): Promise<void> {
+    let first = true;
+    await this.retrying(what, async () => {
+      if (!first) return; // a reconnect already replayed it
+      first = false;
+      await fn();
+    });
+  }
+
+  // --- one-off transactions ------------------------------------------------------------------
+
+  /** run `fn` in a transaction of its own (outside the streaming one), rolled back if it throws */
+  async transaction(fn: (client: pg.Client) => Promise<void>): Promise<void> {
+    const client = this.client;
+    await client.query('BEGIN');
+    try {
+      await fn(client);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#client?.end().catch(() => {});
+  }
+}
