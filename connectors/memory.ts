@@ -5,7 +5,7 @@
  * `memoryTables(name)` returns what a destination named `name` holds.
  */
 import type * as A from 'apache-arrow';
-import { defineDestination, BATCH_SPEC_PROPERTIES, type DestinationClient } from '../lib/connector.js';
+import { defineDestination, type DestinationClient } from '../lib/connector.js';
 import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../lib/schema.js';
 import { extensionOf } from '../lib/types.js';
 import { uuidToString } from '../lib/arrow-build.js';
@@ -51,9 +51,9 @@ export function rowObjects(batch: A.RecordBatch): Record<string, unknown>[] {
   return out;
 }
 
-export const memoryDestination = defineDestination<{ batch_size?: number; batch_size_bytes?: number; batch_timeout?: string | number }>({
+export const memoryDestination = defineDestination<Record<string, never>>({
   name: 'memory',
-  configSchema: { type: 'object', additionalProperties: false, properties: { ...BATCH_SPEC_PROPERTIES } },
+  configSchema: { type: 'object', additionalProperties: false, properties: {} },
   capabilities: { writeModes: ['overwrite-delete-stale', 'overwrite', 'append'], batch: { rows: 10000, bytes: 5 * 1024 * 1024, timeoutMs: 20000 } },
   create(_spec, ctx): DestinationClient {
     const tables = memoryTables(ctx.name);

@@ -72,7 +72,7 @@ export interface SourceConnector<Spec = unknown> {
 
 export interface DestinationCapabilities {
   writeModes: readonly WriteMode[];
-  /** default batch caps, overridable by spec batch_size / batch_size_bytes / batch_timeout */
+  /** default batch caps; the engine applies a destination spec's batch_size / batch_size_bytes / batch_timeout over them */
   batch: { rows: number; bytes: number; timeoutMs: number };
 }
 
@@ -117,21 +117,4 @@ export function defineSource<Spec>(c: Omit<SourceConnector<Spec>, 'kind'>): Sour
 
 export function defineDestination<Spec>(c: Omit<DestinationConnector<Spec>, 'kind'>): DestinationConnector<Spec> {
   return { kind: 'destination', ...c };
-}
-
-/** The batching keys every destination spec accepts (SPEC §2); the engine's batch writer reads them. */
-export const BATCH_SPEC_PROPERTIES = {
-  batch_size: { type: 'integer', minimum: 0 },
-  batch_size_bytes: { type: 'integer', minimum: 0 },
-  batch_timeout: { type: ['string', 'integer'], pattern: '^\\d+(\\.\\d+)?(ms|s|m|h)?$' },
-} as const;
-
-/** Parse "60s", "500ms", "2m", "1h" or a number of seconds into milliseconds. */
-export function parseDuration(v: string | number): number {
-  if (typeof v === 'number') return v * 1000;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-  if (!m) throw new Error(`invalid duration "${v}" (use e.g. 500ms, 30s, 2m)`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 's';
-  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[unit]!;
 }

@@ -8,7 +8,7 @@ export { runSync, openSource, openDestination, sourceMessages, type RunSyncOptio
 export { loadConfig, withRegistry, ENGINE_DESTINATION_PROPERTIES, type LoadOptions, type BatchCaps } from './config/index.js';
 export { destinationPlan, plannedSchemas, withInternalColumns, batchCaps, type DestinationPlan } from './destination-plan.js';
 export type { LoadedConfig, SourceSpec, DestinationSpec, TransformerSpec } from './config/types.js';
-export { defineSource, defineDestination, parseDuration, BATCH_SPEC_PROPERTIES } from './connector.js';
+export { defineSource, defineDestination } from './connector.js';
 export type { SourceConnector, DestinationConnector, SourceClient, DestinationClient, ConnectorContext, ReadOptions, MigrateOptions } from './connector.js';
 export * from './messages.js';
 export * from './errors.js';

@@ -1,3 +1,4 @@
+import { withEngineKeys } from '../lib/config/engine-keys.js';
 import t from 'tap';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -102,7 +103,9 @@ t.test('conformance', async (t) => {
 t.test('connector descriptor: append only, batch defaults, strict schema', async (t) => {
   t.same(fileDestination.capabilities.writeModes, ['append']);
   t.same(fileDestination.capabilities.batch, { rows: 10000, bytes: 50 * 1024 * 1024, timeoutMs: 30000 });
-  const schema = fileDestination.configSchema as { additionalProperties: boolean; properties: Record<string, { default?: unknown; enum?: unknown[] }> };
+  // the connector declares its own keys; the engine adds the batch keys at load
+  t.notOk(Object.keys((fileDestination.configSchema as { properties: object }).properties).some((k) => k.startsWith('batch_')));
+  const schema = withEngineKeys(fileDestination.configSchema) as { additionalProperties: boolean; properties: Record<string, { default?: unknown; enum?: unknown[] }> };
   t.equal(schema.additionalProperties, false);
   t.same(Object.keys(schema.properties).sort(), ['batch_size', 'batch_size_bytes', 'batch_timeout', 'compression', 'format', 'no_rotate', 'path']);
   t.equal(schema.properties.path!.default, DEFAULT_FILE_PATH);

@@ -1,4 +1,5 @@
 /** The s3 destination against a real S3 HTTP API (s3rver on loopback), read back independently. */
+import { withEngineKeys } from '../lib/config/engine-keys.js';
 import t from 'tap';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -83,7 +84,8 @@ t.test('conformance', async (t) => {
 t.test('connector descriptor: append only, batch defaults, strict schema', async (t) => {
   t.same(s3Destination.capabilities.writeModes, ['append']);
   t.same(s3Destination.capabilities.batch, { rows: 10000, bytes: 50 * 1024 * 1024, timeoutMs: 30000 });
-  const schema = s3Destination.configSchema as { additionalProperties: boolean; required: string[]; properties: Record<string, { default?: unknown; enum?: unknown[] }> };
+  t.notOk(Object.keys((s3Destination.configSchema as { properties: object }).properties).some((k) => k.startsWith('batch_')), 'batch keys are the engine\'s');
+  const schema = withEngineKeys(s3Destination.configSchema) as { additionalProperties: boolean; required: string[]; properties: Record<string, { default?: unknown; enum?: unknown[] }> };
   t.equal(schema.additionalProperties, false);
   t.same(schema.required, ['bucket']);
   t.same(Object.keys(schema.properties).sort(), [

@@ -9,7 +9,7 @@
  * Relative paths resolve against ctx.baseDir (the working directory). docs/file-destination.md
  * has the details.
  */
-import { BATCH_SPEC_PROPERTIES, defineDestination, type DestinationClient } from '../../lib/connector.js';
+import { defineDestination, type DestinationClient } from '../../lib/connector.js';
 import { ConfigError } from '../../lib/errors.js';
 import { OBJECT_WRITER_PROPERTIES, objectWriterSettings, specProblem, type ObjectWriterSpec } from '../object-writer/settings.js';
 import { ObjectWriter } from '../object-writer/writer.js';
@@ -18,9 +18,6 @@ import { FileObjects } from './sink.js';
 export const DEFAULT_FILE_PATH = './cq-output/{{TABLE}}/{{UUID}}.{{FORMAT}}';
 
 export interface FileDestinationSpec extends ObjectWriterSpec {
-  batch_size?: number;
-  batch_size_bytes?: number;
-  batch_timeout?: string | number;
 }
 
 export const fileDestinationSchema = {
@@ -29,7 +26,6 @@ export const fileDestinationSchema = {
   properties: {
     path: { type: 'string', minLength: 1, default: DEFAULT_FILE_PATH },
     ...OBJECT_WRITER_PROPERTIES,
-    ...BATCH_SPEC_PROPERTIES,
   },
 } as const;
 

@@ -7,7 +7,7 @@
  */
 import path from 'node:path';
 import type * as A from 'apache-arrow';
-import { BATCH_SPEC_PROPERTIES, defineDestination, type ConnectorContext, type DestinationClient, type MigrateOptions } from '../../lib/connector.js';
+import { defineDestination, type ConnectorContext, type DestinationClient, type MigrateOptions } from '../../lib/connector.js';
 import { DestinationWriteError, SchemaIncompatibleError, tableFailure, type CqPipeError } from '../../lib/errors.js';
 import type { DeleteStaleMessage } from '../../lib/messages.js';
 import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../../lib/schema.js';
@@ -25,9 +25,6 @@ export interface PostgresDestinationSpec {
   connection_string: string;
   schema?: string;
   dead_letter?: string;
-  batch_size?: number;
-  batch_size_bytes?: number;
-  batch_timeout?: string | number;
 }
 
 const configSchema = {
@@ -38,7 +35,6 @@ const configSchema = {
     connection_string: { type: 'string', minLength: 1 },
     schema: { type: 'string', minLength: 1, default: 'public' },
     dead_letter: { type: 'string', minLength: 1 },
-    ...BATCH_SPEC_PROPERTIES,
   },
 } as const;
 

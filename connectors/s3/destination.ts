@@ -9,7 +9,7 @@
  *
  * The bucket is checked with HeadBucket before the first write. docs/s3.md has the details.
  */
-import { BATCH_SPEC_PROPERTIES, defineDestination, type ConnectorContext, type DestinationClient, type SpecProblem } from '../../lib/connector.js';
+import { defineDestination, type ConnectorContext, type DestinationClient, type SpecProblem } from '../../lib/connector.js';
 import { ConfigError } from '../../lib/errors.js';
 import type { FileDestinationSpec } from '../file/destination.js';
 import { OBJECT_WRITER_PROPERTIES, objectWriterSettings, specProblem, type ObjectWriterSettings } from '../object-writer/settings.js';
@@ -33,7 +33,6 @@ export const s3DestinationSchema = {
     ...S3_CONNECTION_PROPERTIES,
     path: { type: 'string', minLength: 1, default: DEFAULT_S3_PATH },
     ...OBJECT_WRITER_PROPERTIES,
-    ...BATCH_SPEC_PROPERTIES,
   },
 } as const;
 
