@@ -1,5 +1,5 @@
 /**
- * Postgres figures of SPEC §5: NDJSON file → Postgres (`append`, and `overwrite` into a table
+ * Postgres figures of docs/benchmarks.md: NDJSON file → Postgres (`append`, and `overwrite` into a table
  * already holding the rows), each against `psql \copy` of the same rows as CSV in the same run.
  */
 import { spawnSync } from 'node:child_process';

@@ -2,7 +2,7 @@
  * `npm run bench`: timed runs of the real CLI in child processes, reported as rows/s, ratios and
  * peak RSS, and written to bench/results.json. Not a test: nothing here passes or fails.
  *
- *   BENCH_ROWS=1000000 (default) sets the dataset size (SPEC §5 dataset: the test source's bench preset).
+ *   BENCH_ROWS=1000000 (default) sets the dataset size (docs/benchmarks.md; the test source's bench preset).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, readdir, stat } from 'node:fs/promises';
@@ -88,7 +88,7 @@ async function main() {
       runs.push(await syncRun('test_to_ndjson', work, 'format: ndjson'));
     }
     if (!only || only === 'pipe') {
-      // read | write against sync on the same config (SPEC §5: ≤ 1.2×)
+      // read | write against sync on the same config (docs/benchmarks.md)
       const cfg = path.join(work, 'pipe.yml');
       await writeFile(cfg, `kind: source
 spec: { name: bench, path: test, destinations: [out], spec: { num_rows: ${ROWS}, preset: bench } }
@@ -105,7 +105,7 @@ spec: { name: out, path: file, spec: { path: "${work}/pipe-out/{{TABLE}}/{{UUID}
       process.stdout.write(`read | write           ${pipe.read_write_seconds}s vs sync ${pipe.sync_seconds}s: ratio ${pipe.ratio}× (target ≤ 1.2×)\n`);
     }
     if (!only || only === 'memory') {
-      // SPEC §5: peak RSS ≤ 300 MB, and 10M rows within 1.2× the peak of 1M rows
+      // docs/benchmarks.md: peak RSS, and 10M rows within 1.2× the peak of 1M rows
       const big = Number(process.env.BENCH_BIG_ROWS ?? 10_000_000);
       const pgs = await startEmbeddedPostgres();
       try {

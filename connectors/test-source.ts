@@ -4,8 +4,8 @@
  *   spec: { num_tables: 1, num_rows: 1000, seed: 42, batch_rows: 10000,
  *           preset: all-types | bench, incremental: false }
  *
- * Tables are `test_table_0 … test_table_<n-1>`. `all-types` has one column of every SPEC type
- * (nulls on every 7th row of nullable columns); `bench` is the SPEC §5 dataset (uuid, 3 short
+ * Tables are `test_table_0 … test_table_<n-1>`. `all-types` has one column of every column type (docs/config.md)
+ * (nulls on every 7th row of nullable columns); `bench` is the benchmark dataset (docs/benchmarks.md) (uuid, 3 short
  * strings, timestamp, int64, bool, float64, json). Every batch is generated from (seed, table,
  * batch index) alone, so output is identical across runs and shards. With `incremental: true`
  * tables are incremental on `updated_at` and a checkpoint follows every batch.

@@ -1,6 +1,6 @@
 /**
  * The Writable at the end of every destination branch. It turns the message stream into calls on a
- * DestinationClient, in CloudQuery's order (reference §2.3):
+ * DestinationClient, in CloudQuery's order (docs/architecture.md):
  *   migrate-table … (all collected, applied in one call before the first insert)
  *   insert          (grouped per table; flushed at rows / bytes / timeout)
  *   delete-stale    (a barrier: pending inserts are flushed first)

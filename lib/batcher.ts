@@ -1,5 +1,5 @@
 /**
- * Groups one table's record batches until a cap is reached: rows, in-memory bytes (SPEC §4).
+ * Groups one table's record batches until a cap is reached: rows, in-memory bytes (docs/semantics.md).
  * Oversized batches are sliced (zero-copy) so a flushed group never exceeds a cap; time-based
  * closing is the caller's (lib/batch-writer.ts) because it needs a timer and a serial queue.
  */

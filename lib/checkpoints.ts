@@ -1,5 +1,5 @@
 /**
- * The checkpoint protocol (SPEC §4): a source's `checkpoint` message becomes durable state only
+ * The checkpoint protocol (docs/semantics.md): a source's `checkpoint` message becomes durable state only
  * once every destination has committed every row before it. Each destination's BatchWriter acks a
  * checkpoint after its commit; when the last destination acks, the values are set and flushed.
  * A destination that fails never acks, so the state never moves past its uncommitted rows; one

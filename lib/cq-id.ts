@@ -1,5 +1,5 @@
 /**
- * `_cq_id` values (SPEC §4): UUIDv5 over the sorted primary-key names and values when the table
+ * `_cq_id` values (docs/semantics.md): UUIDv5 over the sorted primary-key names and values when the table
  * has a primary key and `deterministic_cq_id` is on, else random UUIDv4.
  */
 import { createHash, randomFillSync } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * What flows through every cq-pipe stream (SPEC §1): a typed message union.
+ * What flows through every cq-pipe stream (docs/semantics.md): a typed message union.
  * An insert's batch also names its table in schema metadata (`cq:table_name`).
  */
 import type * as A from 'apache-arrow';
@@ -61,7 +61,7 @@ export function assertNever(x: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(x)}`);
 }
 
-/** Closed vocabularies, defined once (SPEC §2). */
+/** Closed vocabularies, defined once (docs/config.md). */
 export const WRITE_MODES = ['overwrite-delete-stale', 'overwrite', 'append'] as const;
 export type WriteMode = typeof WRITE_MODES[number];
 export const MIGRATE_MODES = ['safe', 'forced'] as const;

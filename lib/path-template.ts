@@ -1,5 +1,5 @@
 /**
- * Path templates of the file and S3 destinations (SPEC §4 "File and S3 destinations"):
+ * Path templates of the file and S3 destinations (docs/file-destination.md):
  *
  *   ./cq-output/{{TABLE}}/{{YEAR}}/{{MONTH}}/{{UUID}}.{{FORMAT}}
  *

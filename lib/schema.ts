@@ -1,6 +1,6 @@
 /**
  * The table model: a table IS an Arrow Schema carrying CloudQuery's metadata keys
- * (SPEC §1, reference §1.1). Helpers here read and rewrite that metadata without copying data.
+ * (docs/semantics.md). Helpers here read and rewrite that metadata without copying data.
  */
 import * as A from 'apache-arrow';
 import { ColumnType, fieldFor, parseColumnType } from './types.js';

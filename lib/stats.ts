@@ -1,6 +1,6 @@
 /**
  * Run statistics: per-table rows, errors and durations, peak RSS; the summary line and the
- * `--summary-location` JSON records (reference §2.4 field names).
+ * `--summary-location` JSON records (CloudQuery's sync summary field names; docs/observability.md).
  */
 import type { SyncMessage } from './messages.js';
 import type { CqPipeError } from './errors.js';

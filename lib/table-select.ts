@@ -1,5 +1,5 @@
 /**
- * Source table selection (reference §1.5): `tables` and `skip_tables` are globs over table names;
+ * Source table selection (docs/config.md): `tables` and `skip_tables` are globs over table names;
  * a pattern that matches no table is an error naming the pattern and the tables that exist.
  */
 import picomatch from 'picomatch';

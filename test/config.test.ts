@@ -1,4 +1,4 @@
-/** Config loading (SPEC §2): defaults, interpolation, references, and every class of config error. */
+/** Config loading (docs/config.md): defaults, interpolation, references, and every class of config error. */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t, { type Test } from 'tap';

@@ -1,5 +1,5 @@
 /**
- * Crash safety (SPEC §4): a sync killed with SIGKILL at random points never leaves the saved
+ * Crash safety (docs/semantics.md): a sync killed with SIGKILL at random points never leaves the saved
  * cursor ahead of committed rows, and the rerun ends with every source row present exactly once.
  */
 import { writeFile } from 'node:fs/promises';

@@ -12,7 +12,7 @@ runDestinationSuite(t, {
 });
 
 // ---------------------------------------------------------------------------------------------
-// Migrations: CloudQuery's destination-suite cases (reference §11) in safe and forced, plus what
+// Migrations: CloudQuery's destination-suite cases (CloudQuery's plugin-sdk writer test suite) in safe and forced, plus what
 // that suite lacks (safe errors write nothing, widening keeps data, views are named, races).
 
 import { writeFile } from 'node:fs/promises';

@@ -14,7 +14,7 @@ runSourceSuite(t, {
 const ctx = { name: 'test', logger: silentLogger, baseDir: '.', invocationId: 'x', syncTime: new Date() };
 const full = { num_tables: 1, num_rows: 100, seed: 42, batch_rows: 10, preset: 'all-types' as const, incremental: false };
 
-t.test('all-types preset covers every SPEC type', async (t) => {
+t.test('all-types preset covers every column type', async (t) => {
   const [schema] = testTableSchemas(full);
   const types = schema!.fields.map(typeName);
   for (const ty of ['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float32', 'float64', 'decimal(12,3)', 'utf8', 'large_utf8', 'binary', 'date32', 'time64', 'timestamp', 'uuid', 'json', 'inet', 'list<int64>', 'struct<a: int64, b: utf8>']) {
@@ -22,7 +22,7 @@ t.test('all-types preset covers every SPEC type', async (t) => {
   }
 });
 
-t.test('bench preset is the SPEC §5 dataset', async (t) => {
+t.test('bench preset is the benchmark dataset (docs/benchmarks.md)', async (t) => {
   const [schema] = testTableSchemas({ ...full, preset: 'bench' });
   t.same(schema!.fields.map(typeName), ['uuid', 'utf8', 'utf8', 'utf8', 'timestamp', 'int64', 'bool', 'float64', 'json']);
 });

@@ -1,5 +1,5 @@
 /**
- * Transformers (SPEC §4; reference §9): every `basic` kind, jsonflattener and custom modules on
+ * Transformers (docs/transformers.md): every `basic` kind, jsonflattener and custom modules on
  * real batches through runSync, order of application, renames with delete-stale, schema changes
  * as migrations, and config errors.
  */

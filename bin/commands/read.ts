@@ -1,6 +1,6 @@
 /**
  * `cq-pipe read <config…> [--source NAME] [--format arrow|ndjson|singer]`: run a source and write
- * its stream to stdout (SPEC §3). Delete-stale is not sent: `write` decides it, with its own sync
+ * its stream to stdout (docs/pipes.md). Delete-stale is not sent: `write` decides it, with its own sync
  * time, once the stream ended without errors. Saved incremental state is read (to resume) but
  * never written here; `write` persists checkpoints after its destination commits.
  */

@@ -1,6 +1,6 @@
 /**
  * `cq-pipe transform <config…> [--transformer NAME]` or `cq-pipe transform ./module.js`: a stream
- * from stdin through one transformer to stdout (SPEC §3). The output format is the input's unless
+ * from stdin through one transformer to stdout (docs/pipes.md). The output format is the input's unless
  * `--format` says otherwise; control messages pass through (renamed tables keep their checkpoints).
  */
 import { once } from 'node:events';

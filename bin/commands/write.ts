@@ -1,7 +1,7 @@
 /**
  * `cq-pipe write <config…> [--destination NAME] [--source-name S]`: read a stream from stdin
  * (Arrow, NDJSON or Singer, told by its first bytes) into a destination with its write, migrate
- * and PK modes (SPEC §3). Reserved columns are added here, as `sync` does; checkpoints are
+ * and PK modes (docs/pipes.md). Reserved columns are added here, as `sync` does; checkpoints are
  * persisted to the source's state backend once committed (Singer STATE is then echoed to stdout);
  * delete-stale runs only when the stream ended cleanly without table errors.
  */

@@ -1,5 +1,5 @@
 /**
- * Incremental file tables (SPEC §4): the state of a table is JSON `{files: {path: "mtimeMs:size"},
+ * Incremental file tables (docs/semantics.md): the state of a table is JSON `{files: {path: "mtimeMs:size"},
  * cursor?}`. Files loaded by an earlier sync and unchanged since are skipped; with a cursor column
  * only rows at or past the saved cursor are kept (>=: ties are re-read, at-least-once).
  */

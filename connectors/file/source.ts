@@ -1,5 +1,5 @@
 /**
- * The `file` source (SPEC §2, §4): tables from local files matched by globs, in ndjson, json, csv,
+ * The `file` source (docs/file-source.md): tables from local files matched by globs, in ndjson, json, csv,
  * parquet or arrow. Row formats take explicit `columns` or infer them from a sample; Parquet and
  * Arrow keep their own schema. A malformed record or a value that does not fit its column fails
  * its table (a table-error naming file and line); other tables continue.

@@ -1,5 +1,5 @@
 /**
- * Migrations (SPEC §4 "Migrate modes"): compare each table's Arrow schema with the catalog and
+ * Migrations (docs/postgresql.md, "Migrations"): compare each table's Arrow schema with the catalog and
  * plan DDL. Safe changes (create, add nullable column, lossless widening, dropping NOT NULL,
  * dropping a unique constraint, moving the key to _cq_id) run in place; anything else is listed,
  * for every table at once, and fails `safe` before any data is written; `forced` drops and

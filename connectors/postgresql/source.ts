@@ -1,5 +1,5 @@
 /**
- * The `postgresql` source (SPEC §4): every table (and view) of the database, selected by globs over
+ * The `postgresql` source (docs/semantics.md): every table (and view) of the database, selected by globs over
  * `schema.table` or the cq name (`orders` for public.orders, `<schema>_<table>` otherwise), read
  * with `COPY (SELECT …) TO STDOUT (FORMAT binary)` and decoded straight into Arrow batches.
  * Incremental tables (`incremental: {cursor: col}`) read `WHERE cursor >= saved ORDER BY cursor`

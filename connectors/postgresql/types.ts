@@ -1,5 +1,5 @@
 /**
- * Arrow field ⇄ Postgres column type (SPEC §4 "Type mapping").
+ * Arrow field ⇄ Postgres column type (docs/postgresql.md, "Type mapping").
  *
  * Names are those `format_type()` prints, so a planned type compares directly with the catalog.
  * Widening (`widensTo`) says which existing column types hold a new Arrow type without loss: the
@@ -74,7 +74,7 @@ export function holds(existing: string, wanted: string): boolean {
   return false;
 }
 
-/** Lossless in-place widening Postgres can do with ALTER COLUMN … TYPE (SPEC §4). */
+/** Lossless in-place widening Postgres can do with ALTER COLUMN … TYPE (docs/semantics.md). */
 export function canWiden(existing: string, wanted: string): boolean {
   const ei = INT_RANK[existing];
   const wi = INT_RANK[wanted];

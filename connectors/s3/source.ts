@@ -1,5 +1,5 @@
 /**
- * The `s3` source (SPEC §4): the file source's tables over the objects of one bucket.
+ * The `s3` source (docs/semantics.md): the file source's tables over the objects of one bucket.
  *
  *   spec:
  *     bucket: lake

@@ -1,5 +1,5 @@
 /**
- * `${ENV_VAR}` and `${file:./path}` in string values (SPEC §2), applied to parsed YAML values so
+ * `${ENV_VAR}` and `${file:./path}` in string values (docs/config.md), applied to parsed YAML values so
  * an interpolated value can never change the document's structure. `@@plugins.<name>.connection`
  * is resolved later, once every destination is known (see load.ts).
  */

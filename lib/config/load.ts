@@ -1,5 +1,5 @@
 /**
- * loadConfig: files/directories → one validated, frozen LoadedConfig (SPEC §2).
+ * loadConfig: files/directories → one validated, frozen LoadedConfig (docs/config.md).
  * Every problem in every document is collected and reported in one ConfigError (exit 2), each
  * naming file:line, document, key path and, for near misses, a suggestion.
  */

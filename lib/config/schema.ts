@@ -1,5 +1,5 @@
 /**
- * JSON schemas (ajv, draft-07) of the engine's part of a config document (SPEC §2). A connector's
+ * JSON schemas (ajv, draft-07) of the engine's part of a config document (docs/config.md). A connector's
  * inner `spec` is checked separately against the connector's own schema.
  * Keys CloudQuery configs carry that mean nothing here (`registry`, `version`, …) are accepted and
  * ignored, so CloudQuery configs load unchanged; any other unknown key is an error.

@@ -1,5 +1,5 @@
 /**
- * The validated, frozen config the engine runs on (SPEC §2). Produced only by lib/config/load.ts.
+ * The validated, frozen config the engine runs on (docs/config.md). Produced only by lib/config/load.ts.
  */
 import type { MigrateMode, PkMode, WriteMode } from '../messages.js';
 import type { Registry } from '../registry.js';

@@ -1,5 +1,5 @@
 /**
- * The pipe format (SPEC §3): a sequence of Arrow IPC streams ("segments"). A table segment is
+ * The pipe format (docs/pipes.md): a sequence of Arrow IPC streams ("segments"). A table segment is
  * the table's schema (with cq:table_name and the column flags) and one batch of its rows. Control
  * messages are segments whose schema metadata holds `cq:message` (migrate-table, delete-stale,
  * checkpoint, table-error, sync-start, sync-end); migrate-table carries the table schema with one

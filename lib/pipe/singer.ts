@@ -1,5 +1,5 @@
 /**
- * Singer interop (SPEC §3): a tap's SCHEMA / RECORD / STATE lines become tables (key_properties →
+ * Singer interop (docs/pipes.md): a tap's SCHEMA / RECORD / STATE lines become tables (key_properties →
  * primary key), rows and checkpoints; and a cq-pipe stream becomes Singer lines for targets.
  * A STATE line is a checkpoint with the key `singer_state`: once the destination commits every row
  * before it, it is persisted and echoed to stdout (so `| tail -1` gives the last durable state).

@@ -1,5 +1,5 @@
 /**
- * Adds the reserved columns (SPEC §4) to every table of one source:
+ * Adds the reserved columns (docs/semantics.md) to every table of one source:
  *   _cq_sync_time, _cq_source_name, _cq_id, _cq_parent_id — values a source already sets are kept.
  * A table with no primary key gets `_cq_id` as its key.
  */

@@ -1,5 +1,5 @@
 /**
- * Per-destination schema rewriting for write and PK modes (SPEC §4):
+ * Per-destination schema rewriting for write and PK modes (docs/semantics.md):
  *   append      → every primary-key and unique flag is stripped (plain inserts);
  *   cq-id-only  → `_cq_id` is the only key;
  *   delete-stale messages reach only `overwrite-delete-stale` destinations.

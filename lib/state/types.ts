@@ -1,5 +1,5 @@
 /**
- * Incremental state (SPEC §4 "Incremental tables and state"): string keys (chosen by the source,
+ * Incremental state (docs/incremental.md): string keys (chosen by the source,
  * usually a table name) to string values (a cursor). Values become durable only on flush(), which
  * the engine calls once every destination has committed the rows before a checkpoint.
  */

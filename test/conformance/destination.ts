@@ -1,5 +1,5 @@
 /**
- * The destination conformance suite: SPEC §4's write-mode, PK-mode and reserved-column semantics
+ * The destination conformance suite: docs/semantics.md's write-mode, PK-mode and reserved-column semantics
  * as reusable cases, run through the whole engine (runSync). Every destination connector calls
  * `runDestinationSuite(t, adapter)`; cases a connector cannot support are replaced by a check that asking for them is a config error.
  */
@@ -47,7 +47,7 @@ export function runDestinationSuite(t: Test, adapter: DestinationAdapter): void 
   };
 
   // cases of semantics a destination does not have are not registered; instead the suite asserts
-  // that asking for them is a config error before anything runs (SPEC §4: file and S3 are append-only)
+  // that asking for them is a config error before anything runs (docs/semantics.md: file and S3 are append-only)
   const upsertCase = adapter.supports.upsert ? t.test.bind(t) : (() => undefined) as unknown as typeof t.test;
   const deleteStaleCase = adapter.supports.deleteStale ? t.test.bind(t) : (() => undefined) as unknown as typeof t.test;
   if (!adapter.supports.upsert) {
