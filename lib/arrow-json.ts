@@ -26,7 +26,7 @@
 import * as A from 'apache-arrow';
 import { getBit, nullFlags } from './arrow/bitmap.js';
 import { decimalToBigInt, decimalToSafeInteger, formatDecimal } from './arrow/decimal.js';
-import { civilFromDays, dayToDateString, UNIT_DIGITS, UNIT_PER_SEC } from './arrow/time.js';
+import { civilFromDays, dayToDateString, MS_PER_DAY, UNIT_DIGITS, UNIT_PER_SEC } from './arrow/time.js';
 import { writeUuidText } from './arrow/uuid.js';
 import { encoder, valueOffsetAt } from './arrow/var-binary.js';
 import { extensionOf } from './types.js';
@@ -427,7 +427,7 @@ function renderDate(data: A.Data, mode: RenderMode): RenderedColumn {
   for (let i = 0; i < n; i++) {
     if (nulls && nulls[i]) { out.nul(i); continue; }
     out.quote();
-    writeDay(out.b, day ? (v[i] as number) : Math.floor(Number(v[i]) / 86_400_000));
+    writeDay(out.b, day ? (v[i] as number) : Math.floor(Number(v[i]) / MS_PER_DAY));
     out.quote();
     out.end(i);
   }
