@@ -24,7 +24,14 @@
  * quoted (RFC 4180); lists, structs, maps and json columns are their JSON text.
  */
 import * as A from 'apache-arrow';
+import { getBit, nullFlags } from './arrow/bitmap.js';
+import { decimalToBigInt, decimalToSafeInteger, formatDecimal } from './arrow/decimal.js';
+import { civilFromDays, dayToDateString, MS_PER_DAY, UNIT_DIGITS, UNIT_PER_SEC } from './arrow/time.js';
+import { writeUuidText } from './arrow/uuid.js';
+import { encoder, valueOffsetAt } from './arrow/var-binary.js';
 import { extensionOf } from './types.js';
+
+export { dayToDateString, formatDecimal };
 
 export type RenderMode = 'json' | 'csv';
 
@@ -112,21 +119,8 @@ class Bytes {
   }
 }
 
-const encoder = new TextEncoder();
 const LITERAL = (s: string): Uint8Array => encoder.encode(s);
 const NULL_BYTES = LITERAL('null');
-
-/** Per-row null flags (1 = null), or undefined when no row is null. */
-function nullFlags(data: A.Data): Uint8Array | undefined {
-  const n = data.length;
-  if (data.typeId === A.Type.Null) return new Uint8Array(n).fill(1);
-  const bm = data.nullBitmap;
-  if (!bm || bm.length === 0 || data.nullCount === 0) return undefined;
-  const off = data.offset;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = ((bm[(off + i) >> 3]! >> ((off + i) & 7)) & 1) ^ 1;
-  return out;
-}
 
 /** Renders rows into one Bytes, tracking fragment offsets. */
 class Out {
@@ -199,13 +193,6 @@ function csvFieldBytes(o: Bytes, src: Uint8Array, a: number, b: number): void {
   o.pos = p;
 }
 
-type Offsets = { at(i: number): number };
-function offsetsOf(data: A.Data): Offsets {
-  const vo = data.valueOffsets as Int32Array | BigInt64Array;
-  if (vo instanceof BigInt64Array) return { at: (i) => Number(vo[i]!) };
-  return { at: (i) => vo[i]! };
-}
-
 function isJsonWs(c: number): boolean {
   return c === 0x20 || c === 0x09 || c === LF || c === CR;
 }
@@ -214,7 +201,7 @@ function isJsonWs(c: number): boolean {
 function renderStrings(data: A.Data, mode: RenderMode, embed: boolean): RenderedColumn {
   const n = data.length;
   const src = (data.values as Uint8Array | undefined) ?? new Uint8Array(0);
-  const { at } = offsetsOf(data);
+  const at = valueOffsetAt(data);
   const bytes = n ? at(n) - at(0) : 0;
   const out = new Out(n, mode, Math.ceil(bytes / Math.max(1, n)) + 3);
   const o = out.b;
@@ -273,7 +260,7 @@ function renderBase64(data: A.Data, mode: RenderMode): RenderedColumn {
   const n = data.length;
   const src = (data.values as Uint8Array | undefined) ?? new Uint8Array(0);
   const fixed = data.typeId === A.Type.FixedSizeBinary ? (data.type as A.FixedSizeBinary).byteWidth : 0;
-  const { at } = fixed ? { at: (i: number) => i * fixed } : offsetsOf(data);
+  const at = fixed ? (i: number) => i * fixed : valueOffsetAt(data);
   const out = new Out(n, mode, 16);
   const nulls = nullFlags(data);
   for (let i = 0; i < n; i++) {
@@ -290,8 +277,6 @@ function renderBase64(data: A.Data, mode: RenderMode): RenderedColumn {
   return out.done();
 }
 
-const HEX = LITERAL('0123456789abcdef');
-
 function renderUuid(data: A.Data, mode: RenderMode): RenderedColumn {
   const n = data.length;
   const src = data.values as Uint8Array;
@@ -305,13 +290,7 @@ function renderUuid(data: A.Data, mode: RenderMode): RenderedColumn {
     const buf = o.buf;
     let p = o.pos;
     if (q) buf[p++] = Q;
-    const base = i * 16;
-    for (let k = 0; k < 16; k++) {
-      if (k === 4 || k === 6 || k === 8 || k === 10) buf[p++] = 0x2d;
-      const x = src[base + k]!;
-      buf[p++] = HEX[x >> 4]!;
-      buf[p++] = HEX[x & 15]!;
-    }
+    p = writeUuidText(buf, p, src, i * 16);
     if (q) buf[p++] = Q;
     o.pos = p;
     out.end(i);
@@ -332,7 +311,7 @@ function renderBool(data: A.Data, mode: RenderMode): RenderedColumn {
   const off = data.offset;
   for (let i = 0; i < n; i++) {
     if (nulls && nulls[i]) { out.nul(i); continue; }
-    if ((bits[(off + i) >> 3]! >> ((off + i) & 7)) & 1) out.b.copy(TRUE, 0, 4);
+    if (getBit(bits, off + i)) out.b.copy(TRUE, 0, 4);
     else out.b.copy(FALSE, 0, 5);
     out.end(i);
   }
@@ -388,19 +367,6 @@ function renderInt64(data: A.Data, mode: RenderMode, signed: boolean): RenderedC
   return out.done();
 }
 
-/** An unscaled decimal integer as a decimal string with `scale` fraction digits. */
-export function formatDecimal(unscaled: bigint | number, scale: number): string {
-  const neg = unscaled < 0;
-  let digits = (neg ? -unscaled : unscaled).toString();
-  if (scale > 0) {
-    if (digits.length <= scale) digits = '0'.repeat(scale - digits.length + 1) + digits;
-    digits = digits.slice(0, digits.length - scale) + '.' + digits.slice(digits.length - scale);
-  } else if (scale < 0 && digits !== '0') {
-    digits += '0'.repeat(-scale);
-  }
-  return neg ? '-' + digits : digits;
-}
-
 function renderDecimal(data: A.Data, mode: RenderMode): RenderedColumn {
   const n = data.length;
   const out = new Out(n, mode, 12);
@@ -410,26 +376,9 @@ function renderDecimal(data: A.Data, mode: RenderMode): RenderedColumn {
   const w = data.values as Uint32Array;
   for (let i = 0; i < n; i++) {
     if (nulls && nulls[i]) { out.nul(i); continue; }
-    const o = i * words;
-    let s: string | undefined;
-    if (words >= 2) {
-      // fast path: the upper words only sign-extend a safe 53-bit integer
-      const hiWord = w[o + 1]! | 0;
-      const ext = hiWord < 0 ? 0xffffffff : 0;
-      let extended = true;
-      for (let k = 2; k < words; k++) if (w[o + k] !== ext) { extended = false; break; }
-      if (extended) {
-        const x = hiWord * TWO32 + w[o]!;
-        if (Number.isSafeInteger(x)) s = formatDecimal(x, type.scale);
-      }
-    } else {
-      s = formatDecimal(w[o]! | 0, type.scale);
-    }
-    if (s === undefined) {
-      let v = 0n;
-      for (let k = words - 1; k >= 0; k--) v = (v << 32n) | BigInt(w[o + k]!);
-      s = formatDecimal(BigInt.asIntN(type.bitWidth, v), type.scale);
-    }
+    // fast path: the upper words only sign-extend a safe 53-bit integer
+    const x = decimalToSafeInteger(w, i, words);
+    const s = formatDecimal(x === x ? x : decimalToBigInt(w, i, words), type.scale);
     out.quote();
     out.b.ascii(s);
     out.quote();
@@ -439,25 +388,6 @@ function renderDecimal(data: A.Data, mode: RenderMode): RenderedColumn {
 }
 
 // ---- dates and times -------------------------------------------------------------------------
-
-/** "YYYY-MM-DD" of a day number since 1970-01-01 (proleptic Gregorian; H. Hinnant's civil_from_days). */
-export function dayToDateString(days: number): string {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
-  const ys = y >= 0 && y <= 9999 ? String(y).padStart(4, '0') : y < 0 ? '-' + String(-y).padStart(6, '0') : '+' + String(y).padStart(6, '0');
-  return `${ys}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
-}
-
-/** units per second and fraction digits of an Arrow TimeUnit (0 s, 1 ms, 2 µs, 3 ns) */
-const UNIT_PER_SEC = [1, 1_000, 1_000_000, 1_000_000_000];
-const UNIT_DIGITS = [0, 3, 6, 9];
 
 /** "HH:MM:SS" of a second of the day, then ".fff…" */
 function clock(o: Bytes, sod: number, frac: number, digits: number): void {
@@ -474,23 +404,18 @@ function clock(o: Bytes, sod: number, frac: number, digits: number): void {
   }
 }
 
+const civil = new Int32Array(3);
+
 /** "YYYY-MM-DD" of a day number, written as digits (years outside 0…9999 take the string path). */
 function writeDay(o: Bytes, days: number): void {
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor((doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365);
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const d = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const m = mp < 10 ? mp + 3 : mp - 9;
-  const y = yoe + era * 400 + (m <= 2 ? 1 : 0);
+  civilFromDays(days, civil);
+  const y = civil[0]!;
   if (y < 0 || y > 9999) return o.ascii(dayToDateString(days));
   o.uint(y, 4);
   o.byte(0x2d);
-  o.uint(m, 2);
+  o.uint(civil[1]!, 2);
   o.byte(0x2d);
-  o.uint(d, 2);
+  o.uint(civil[2]!, 2);
 }
 
 function renderDate(data: A.Data, mode: RenderMode): RenderedColumn {
@@ -502,7 +427,7 @@ function renderDate(data: A.Data, mode: RenderMode): RenderedColumn {
   for (let i = 0; i < n; i++) {
     if (nulls && nulls[i]) { out.nul(i); continue; }
     out.quote();
-    writeDay(out.b, day ? (v[i] as number) : Math.floor(Number(v[i]) / 86_400_000));
+    writeDay(out.b, day ? (v[i] as number) : Math.floor(Number(v[i]) / MS_PER_DAY));
     out.quote();
     out.end(i);
   }
@@ -595,7 +520,7 @@ function renderList(data: A.Data, field: A.Field): RenderedColumn {
   const n = data.length;
   const out = new Out(n, 'json', 16);
   const nulls = nullFlags(data);
-  const { at } = offsetsOf(data);
+  const at = valueOffsetAt(data);
   const childField = (field.type as A.List).children[0]!;
   const a0 = n ? at(0) : 0;
   const child = renderData(data.children[0]!.slice(a0, (n ? at(n) : 0) - a0), childField, 'json');
@@ -646,7 +571,7 @@ function renderMap(data: A.Data, field: A.Field): RenderedColumn {
   const n = data.length;
   const out = new Out(n, 'json', 16);
   const nulls = nullFlags(data);
-  const { at } = offsetsOf(data);
+  const at = valueOffsetAt(data);
   const entries = data.children[0]!;
   const [kf, vf] = (field.type as A.Map_).children[0]!.type.children as A.Field[];
   const a0 = n ? at(0) : 0;

@@ -12,9 +12,15 @@
  * cells holding JSON are parsed for json, list and struct columns.
  */
 import * as A from 'apache-arrow';
-import { uuidFromString } from './arrow-build.js';
+import { bitmapBytes, setBit } from './arrow/bitmap.js';
+import { parseDecimal, writeDecimal } from './arrow/decimal.js';
+import { MS_PER_DAY } from './arrow/time.js';
+import { uuidFromString } from './arrow/uuid.js';
+import { encoder, varBuffers } from './arrow/var-binary.js';
 import { isoToMicrosNumber, toMicros } from './time.js';
 import { extensionOf } from './types.js';
+
+export { parseDecimal };
 
 export class ValueError extends Error {
   constructor(readonly column: string, readonly index: number, reason: string) {
@@ -22,8 +28,6 @@ export class ValueError extends Error {
     this.name = 'ValueError';
   }
 }
-
-const encoder = new TextEncoder();
 
 type Convert = (values: unknown[], field: A.Field) => A.Data;
 
@@ -67,12 +71,12 @@ function validity(values: unknown[], field: A.Field, text: boolean): { nullBitma
     if (isNull(values[i], text)) {
       if (!field.nullable) throw new ValueError(field.name, i, `column "${field.name}" is not nullable but the value is ${values[i] === '' ? 'empty' : 'missing or null'}`);
       if (!bitmap) {
-        bitmap = new Uint8Array((n + 7) >> 3);
-        for (let j = 0; j < i; j++) bitmap[j >> 3]! |= 1 << (j & 7);
+        bitmap = new Uint8Array(bitmapBytes(n));
+        for (let j = 0; j < i; j++) setBit(bitmap, j);
       }
       nullCount++;
     } else if (bitmap) {
-      bitmap[i >> 3]! |= 1 << (i & 7);
+      setBit(bitmap, i);
     }
   }
   return bitmap ? { nullBitmap: bitmap, nullCount } : { nullCount: 0 };
@@ -107,7 +111,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
 
   switch (t.typeId) {
     case A.Type.Bool: {
-      const data = new Uint8Array((n + 7) >> 3);
+      const data = new Uint8Array(bitmapBytes(n));
       for (let i = 0; i < n; i++) {
         const v = values[i];
         if (nul(i)) continue;
@@ -117,7 +121,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         else if (typeof v === 'string' && TRUE.has(v.toLowerCase())) b = true;
         else if (typeof v === 'string' && FALSE.has(v.toLowerCase())) b = false;
         else fail(field, i, v, 'a boolean');
-        if (b) data[i >> 3]! |= 1 << (i & 7);
+        if (b) setBit(data, i);
       }
       return A.makeData({ ...base, data } as never);
     }
@@ -184,11 +188,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         const scaled = parseDecimal(v, dt.scale);
         if (scaled === undefined) fail(field, i, v, `a decimal with at most ${dt.scale} fraction digits`);
         if ((scaled < 0n ? -scaled : scaled) >= 10n ** BigInt(dt.precision)) fail(field, i, v, `within decimal(${dt.precision},${dt.scale})`);
-        let u = BigInt.asUintN(dt.bitWidth, scaled);
-        for (let w = 0; w < words; w++) {
-          data[i * words + w] = Number(u & 0xffffffffn);
-          u >>= 32n;
-        }
+        writeDecimal(data, i, words, scaled);
       }
       return A.makeData({ ...base, data } as never);
     }
@@ -229,24 +229,13 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         return A.makeData({ ...base, valueOffsets: offsets, data: new Uint8Array(data.buffer, data.byteOffset, data.length) } as never);
       }
       const bytes: (Uint8Array | null)[] = new Array(n);
-      let total = 0;
       for (let i = 0; i < n; i++) {
         if (nul(i)) { bytes[i] = null; continue; }
         const v = values[i];
         if (typeof v !== 'string') fail(field, i, v, 'base64 text');
-        const b = Buffer.from(v, 'base64');
-        bytes[i] = b;
-        total += b.length;
+        bytes[i] = Buffer.from(v, 'base64');
       }
-      const offsets = large ? new BigInt64Array(n + 1) : new Int32Array(n + 1);
-      const data = new Uint8Array(total);
-      let off = 0;
-      for (let i = 0; i < n; i++) {
-        const b = bytes[i];
-        if (b) { data.set(b, off); off += b.length; }
-        if (large) (offsets as BigInt64Array)[i + 1] = BigInt(off);
-        else (offsets as Int32Array)[i + 1] = off;
-      }
+      const { offsets, data } = varBuffers(bytes, large);
       return A.makeData({ ...base, valueOffsets: offsets, data } as never);
     }
     case A.Type.FixedSizeBinary: {
@@ -301,10 +290,10 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         const v = values[i];
         let ms: number;
         if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v.trim())) ms = Date.parse(`${v.trim()}T00:00:00Z`);
-        else if (typeof v === 'number' && Number.isInteger(v)) ms = v * 86_400_000;
+        else if (typeof v === 'number' && Number.isInteger(v)) ms = v * MS_PER_DAY;
         else fail(field, i, v, 'a date (YYYY-MM-DD)');
         if (Number.isNaN(ms)) fail(field, i, v, 'a valid date');
-        days[i] = Math.floor(ms / 86_400_000);
+        days[i] = Math.floor(ms / MS_PER_DAY);
       }
       if (dt.unit === A.DateUnit.DAY) return A.makeData({ ...base, data: days } as never);
       const ms64 = new BigInt64Array(n);
@@ -392,37 +381,4 @@ function nested(v: unknown, t: A.DataType): unknown {
     default:
       return v;
   }
-}
-
-/** "12.5" / 12.5 → 1250n for scale 2; undefined when not a decimal or too many fraction digits */
-export function parseDecimal(v: unknown, scale: number): bigint | undefined {
-  let s: string;
-  if (typeof v === 'number') {
-    if (!Number.isFinite(v)) return undefined;
-    s = v.toFixed(Math.min(scale, 20));
-    // toFixed rounds; reject numbers that carried more precision than the scale
-    if (Number(s) !== v) return undefined;
-  } else if (typeof v === 'string') {
-    s = v.trim();
-  } else {
-    return undefined;
-  }
-  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(s);
-  if (!m || (m[2] === '' && (m[3] ?? '') === '')) return undefined;
-  let intPart = m[2] || '0';
-  let frac = m[3] ?? '';
-  const exp = m[4] ? Number(m[4]) : 0;
-  if (exp > 0) {
-    const move = frac.slice(0, exp).padEnd(exp, '0');
-    intPart += move;
-    frac = frac.slice(exp);
-  } else if (exp < 0) {
-    const pad = intPart.padStart(-exp + 1, '0');
-    frac = pad.slice(pad.length + exp) + frac;
-    intPart = pad.slice(0, pad.length + exp);
-  }
-  frac = frac.replace(/0+$/, '');
-  if (frac.length > scale) return undefined;
-  const digits = BigInt(intPart + frac.padEnd(scale, '0'));
-  return m[1] === '-' ? -digits : digits;
 }

@@ -1,4 +1,8 @@
-/** Timestamps in cq-pipe are µs since the Unix epoch, UTC (SPEC §2 `timestamp`). */
+/**
+ * Timestamps in cq-pipe are µs since the Unix epoch, UTC (SPEC §2 `timestamp`). Parsing of
+ * timestamp text lives here; the conversions (µs → text, Date → µs) are in lib/arrow/time.ts.
+ */
+export { dateToMicros, microsToIso } from './arrow/time.js';
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
 
@@ -17,18 +21,6 @@ export function toMicros(s: string): bigint {
     us -= sign * offMin * 60_000_000n;
   }
   return us;
-}
-
-/** RFC 3339 with µs precision: 2024-01-02T03:04:05.123456Z */
-export function microsToIso(us: bigint): string {
-  const ms = us / 1000n - (us % 1000n < 0n ? 1n : 0n);
-  const sub = ((us % 1_000_000n) + 1_000_000n) % 1_000_000n;
-  const d = new Date(Number(ms));
-  return `${d.toISOString().slice(0, 19)}.${sub.toString().padStart(6, '0')}Z`;
-}
-
-export function dateToMicros(d: Date): bigint {
-  return BigInt(d.getTime()) * 1000n;
 }
 
 const D0 = 48;

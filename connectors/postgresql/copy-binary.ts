@@ -7,11 +7,13 @@
  * cannot hold, are dropped from text and json (also the `\u0000` escape, which jsonb rejects).
  */
 import * as A from 'apache-arrow';
+import { getBit, validTest } from '../../lib/arrow/bitmap.js';
+import { decimalToBigInt } from '../../lib/arrow/decimal.js';
+import { MS_PER_DAY, PG_EPOCH_DAYS, PG_EPOCH_US, timeToMicros, timestampToMicros } from '../../lib/arrow/time.js';
+import { varBytes } from '../../lib/arrow/var-binary.js';
 import { extensionOf } from '../../lib/types.js';
 import { ELEMENT_OID, baseType } from './types.js';
 
-const PG_EPOCH_US = 946_684_800_000_000n;
-const PG_EPOCH_DAYS = 10_957;
 const CHUNK = 1 << 20;
 
 export const COPY_HEADER = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
@@ -46,15 +48,8 @@ type Encoder = (out: Out, i: number) => void;
 
 export class EncodeError extends Error {}
 
-function isValidFn(data: A.Data): ((i: number) => boolean) | undefined {
-  if (!data.nullCount) return undefined;
-  const bm = data.nullBitmap!;
-  const off = data.offset;
-  return (i) => ((bm[(off + i) >> 3]! >> ((off + i) & 7)) & 1) === 1;
-}
-
 function withNulls(data: A.Data, enc: Encoder): Encoder {
-  const valid = isValidFn(data);
+  const valid = validTest(data);
   if (!valid) return enc;
   return (out, i) => {
     if (valid(i)) enc(out, i);
@@ -83,14 +78,6 @@ function columnHasNul(data: A.Data, json: boolean): boolean {
   return region.indexOf(0) !== -1 || (json && region.indexOf(NUL_ESCAPE) !== -1);
 }
 
-function varBytes(data: A.Data): (i: number) => Uint8Array {
-  const values = data.values as Uint8Array;
-  const offsets = data.valueOffsets as Int32Array | BigInt64Array;
-  // apache-arrow slices offsets (and fixed-width values) with the Data; bitmaps keep `offset`
-  if (offsets instanceof BigInt64Array) return (i) => values.subarray(Number(offsets[i]), Number(offsets[i + 1]));
-  return (i) => values.subarray(offsets[i]!, offsets[i + 1]!);
-}
-
 export function writeNumeric(out: Out, unscaled: bigint, scale: number): void {
   const neg = unscaled < 0n;
   const s = (neg ? -unscaled : unscaled).toString();
@@ -115,12 +102,6 @@ export function writeNumeric(out: Out, unscaled: bigint, scale: number): void {
   out.int16(neg ? 0x4000 : 0);
   out.int16(scale);
   for (const d of digits) out.int16(d);
-}
-
-function decimalUnscaled(words: Uint32Array, idx: number, n: number): bigint {
-  let v = 0n;
-  for (let w = n - 1; w >= 0; w--) v = (v << 32n) | BigInt(words[idx * n + w]!);
-  return BigInt.asIntN(n * 32, v);
 }
 
 /** "a.b.c.d[/n]" or IPv6[/n] → Postgres binary inet */
@@ -182,7 +163,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
     const oid = ELEMENT_OID[baseType(elemType)];
     if (oid === undefined) throw mismatch();
     const childEnc = makeEncoder(child, childField, elemType);
-    const childValid = isValidFn(child);
+    const childValid = validTest(child);
     const offsets = data.valueOffsets as Int32Array;
     return withNulls(data, (out, i) => {
       const start = offsets[i]!;
@@ -208,7 +189,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       return withNulls(data, (out, i) => {
         out.ensure(5);
         out.view.setInt32(out.pos, 1);
-        out.buf[out.pos + 4] = (v[(off + i) >> 3]! >> ((off + i) & 7)) & 1;
+        out.buf[out.pos + 4] = getBit(v, off + i);
         out.pos += 5;
       });
     }
@@ -244,7 +225,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
         const dt = t as A.Decimal;
         const words = data.values as Uint32Array;
         const n = dt.bitWidth / 32;
-        return withNulls(data, (out, i) => writeNumeric(out, decimalUnscaled(words, i, n), dt.scale));
+        return withNulls(data, (out, i) => writeNumeric(out, decimalToBigInt(words, i, n), dt.scale));
       }
       if (t.typeId === A.Type.Int) {
         const v = data.values as ArrayLike<number | bigint>;
@@ -313,21 +294,19 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       if (t.typeId !== A.Type.Date) throw mismatch();
       const v = data.values as Int32Array | BigInt64Array;
       if ((t as A.Date_).unit === A.DateUnit.DAY) return withNulls(data, (out, i) => { out.int32(4); out.int32((v[i] as number) - PG_EPOCH_DAYS); });
-      return withNulls(data, (out, i) => { out.int32(4); out.int32(Math.floor(Number(v[i]) / 86_400_000) - PG_EPOCH_DAYS); });
+      return withNulls(data, (out, i) => { out.int32(4); out.int32(Math.floor(Number(v[i]) / MS_PER_DAY) - PG_EPOCH_DAYS); });
     }
     case 'time without time zone': {
       if (t.typeId !== A.Type.Time) throw mismatch();
-      const unit = (t as A.Time).unit;
       const v = data.values as BigInt64Array | Int32Array;
-      const toUs = unit === A.TimeUnit.MICROSECOND ? (x: bigint | number) => BigInt(x) : unit === A.TimeUnit.NANOSECOND ? (x: bigint | number) => BigInt(x) / 1000n : unit === A.TimeUnit.MILLISECOND ? (x: bigint | number) => BigInt(x) * 1000n : (x: bigint | number) => BigInt(x) * 1_000_000n;
+      const toUs = timeToMicros((t as A.Time).unit);
       return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[i]!)); out.pos += 12; });
     }
     case 'timestamp with time zone':
     case 'timestamp without time zone': {
       if (t.typeId !== A.Type.Timestamp) throw mismatch();
-      const unit = (t as A.Timestamp).unit;
       const v = data.values as BigInt64Array;
-      const toUs = unit === A.TimeUnit.MICROSECOND ? (x: bigint) => x : unit === A.TimeUnit.NANOSECOND ? (x: bigint) => x / 1000n : unit === A.TimeUnit.MILLISECOND ? (x: bigint) => x * 1000n : (x: bigint) => x * 1_000_000n;
+      const toUs = timestampToMicros((t as A.Timestamp).unit);
       return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[i]!) - PG_EPOCH_US); out.pos += 12; });
     }
     default:

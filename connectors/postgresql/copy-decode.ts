@@ -3,11 +3,11 @@
  * (no per-value JS objects for fixed-width types; text, json and bytea are copied as bytes).
  */
 import * as A from 'apache-arrow';
+import { bitmapBytes, setBit } from '../../lib/arrow/bitmap.js';
+import { formatDecimal, writeDecimal } from '../../lib/arrow/decimal.js';
+import { PG_EPOCH_DAYS, PG_EPOCH_US, microsToIso } from '../../lib/arrow/time.js';
+import { uuidToString } from '../../lib/arrow/uuid.js';
 import { extensionOf } from '../../lib/types.js';
-import { uuidToString } from '../../lib/arrow-build.js';
-
-const PG_EPOCH_US = 946_684_800_000_000n;
-const PG_EPOCH_DAYS = 10_957;
 
 export class DecodeError extends Error {}
 
@@ -30,11 +30,11 @@ class Validity {
       b.set(this.bits);
       this.bits = b;
     }
-    if (valid) this.bits[i >> 3]! |= 1 << (i & 7);
+    if (valid) setBit(this.bits, i);
     else this.nulls++;
   }
   take(n: number): { nullBitmap?: Uint8Array; nullCount: number } {
-    const r = this.nulls ? { nullBitmap: this.bits.slice(0, (n + 7) >> 3), nullCount: this.nulls } : { nullCount: 0 };
+    const r = this.nulls ? { nullBitmap: this.bits.slice(0, bitmapBytes(n)), nullCount: this.nulls } : { nullCount: 0 };
     this.bits = new Uint8Array(1024);
     this.nulls = 0;
     return r;
@@ -96,7 +96,7 @@ class BoolDecoder implements ColumnDecoder {
   lastText(): string | undefined { return undefined; }
   finish(): A.Data {
     const n = this.length;
-    const data = this.values.bits.slice(0, (n + 7) >> 3);
+    const data = this.values.bits.slice(0, bitmapBytes(n));
     this.values = new Validity();
     const v = this.valid.take(n);
     this.length = 0;
@@ -196,8 +196,7 @@ class DecimalDecoder implements ColumnDecoder {
     const v = numericToUnscaled(buf, pos, this.type.scale);
     if (v === null) throw new DecodeError(`column "${this.column}": NaN or Infinity does not fit decimal(${this.type.precision},${this.type.scale})`);
     this.data = grow(this.data, (this.length + 1) * 4);
-    let u = BigInt.asUintN(128, v);
-    for (let w = 0; w < 4; w++) { this.data[this.length * 4 + w] = Number(u & 0xffffffffn); u >>= 32n; }
+    writeDecimal(this.data, this.length, 4, v);
     this.last = v;
     this.valid.set(this.length++, true);
   }
@@ -206,10 +205,7 @@ class DecimalDecoder implements ColumnDecoder {
     this.valid.set(this.length++, false);
   }
   lastText(): string | undefined {
-    if (this.last === undefined) return undefined;
-    const s = (this.last < 0n ? -this.last : this.last).toString().padStart(this.type.scale + 1, '0');
-    const txt = this.type.scale ? `${s.slice(0, -this.type.scale)}.${s.slice(-this.type.scale)}` : s;
-    return this.last < 0n ? `-${txt}` : txt;
+    return this.last === undefined ? undefined : formatDecimal(this.last, this.type.scale);
   }
   finish(): A.Data {
     const n = this.length;
@@ -282,19 +278,13 @@ export function decoderFor(f: A.Field, pgType: string): ColumnDecoder {
     case A.Type.Utf8: case A.Type.Binary: return new VarDecoder(t);
     case A.Type.Date: return new FixedDecoder(t, (b, p) => b.readInt32BE(p) + PG_EPOCH_DAYS, (v) => new Date(Number(v) * 86_400_000).toISOString().slice(0, 10), Int32Array);
     case A.Type.Time: return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p), fmtInt, BigInt64Array);
-    case A.Type.Timestamp: return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p) + PG_EPOCH_US, (v) => microsText(v as bigint), BigInt64Array);
+    case A.Type.Timestamp: return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p) + PG_EPOCH_US, (v) => microsToIso(v as bigint), BigInt64Array);
     case A.Type.List: {
       const child = (t as A.List).children[0]!;
       return new ListDecoder(t as A.List, decoderFor(child, pgType.replace(/\[\]$/, '')));
     }
     default: throw new DecodeError(`no decoder for ${String(t)}`);
   }
-}
-
-function microsText(us: bigint): string {
-  const ms = us / 1000n - (us % 1000n < 0n ? 1n : 0n);
-  const sub = ((us % 1_000_000n) + 1_000_000n) % 1_000_000n;
-  return `${new Date(Number(ms)).toISOString().slice(0, 19)}.${sub.toString().padStart(6, '0')}Z`;
 }
 
 /**

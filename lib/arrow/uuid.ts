@@ -1,0 +1,80 @@
+/**
+ * uuid columns (FixedSizeBinary(16), CloudQuery's uuid extension storage): building them, random
+ * v4 bytes, and the canonical 8-4-4-4-12 text both ways (as a JS string or as ASCII bytes).
+ */
+import * as A from 'apache-arrow';
+import { validityBitmap } from './bitmap.js';
+
+/** FixedSizeBinary(16) column (uuid storage) from 16·n bytes; `valid` marks non-null rows. */
+export function uuidData(bytes: Uint8Array, length: number, valid?: (i: number) => boolean): A.Data<A.FixedSizeBinary> {
+  const { bitmap, nullCount } = valid ? validityBitmap(length, valid) : { bitmap: undefined, nullCount: 0 };
+  return A.makeData({ type: new A.FixedSizeBinary(16), length, nullCount, nullBitmap: bitmap, data: bytes });
+}
+
+/** Random UUIDv4 bytes for n rows. */
+export function randomUuidBytes(n: number, fill: (buf: Uint8Array) => void): Uint8Array {
+  const out = new Uint8Array(16 * n);
+  fill(out);
+  for (let i = 0; i < n; i++) {
+    out[i * 16 + 6] = (out[i * 16 + 6]! & 0x0f) | 0x40;
+    out[i * 16 + 8] = (out[i * 16 + 8]! & 0x3f) | 0x80;
+  }
+  return out;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Canonical string of the uuid at `offset` in `bytes`. */
+export function uuidToString(bytes: Uint8Array, offset = 0): string {
+  let s = '';
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) s += '-';
+    s += HEX[bytes[offset + i]!];
+  }
+  return s;
+}
+
+/** ASCII codes of the lowercase hex digits */
+const HEX_ASCII = new Uint8Array(16);
+for (let i = 0; i < 16; i++) HEX_ASCII[i] = '0123456789abcdef'.charCodeAt(i);
+
+/**
+ * Write the canonical text (36 ASCII bytes) of the uuid at `src[from..from+16)` into `out` at `p`;
+ * returns the position after it. The caller makes room.
+ */
+export function writeUuidText(out: Uint8Array, p: number, src: Uint8Array, from: number): number {
+  for (let k = 0; k < 16; k++) {
+    if (k === 4 || k === 6 || k === 8 || k === 10) out[p++] = 0x2d;
+    const x = src[from + k]!;
+    out[p++] = HEX_ASCII[x >> 4]!;
+    out[p++] = HEX_ASCII[x & 15]!;
+  }
+  return p;
+}
+
+/** hex digit value by char code, -1 for anything else */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
+for (let i = 0; i < 6; i++) { HEX_VALUE[65 + i] = 10 + i; HEX_VALUE[97 + i] = 10 + i; }
+
+/**
+ * 16 bytes of a uuid string (canonical 8-4-4-4-12, or 32 bare hex digits), or undefined when it is
+ * not one. Parsed by char codes: this runs once per value on the hot path of text sources.
+ */
+export function uuidFromString(s: string, out = new Uint8Array(16), offset = 0): Uint8Array | undefined {
+  const dashed = s.length === 36;
+  if (!dashed && s.length !== 32) return undefined;
+  if (dashed && (s.charCodeAt(8) !== 45 || s.charCodeAt(13) !== 45 || s.charCodeAt(18) !== 45 || s.charCodeAt(23) !== 45)) return undefined;
+  let p = 0;
+  for (let i = 0; i < 16; i++) {
+    if (dashed && (p === 8 || p === 13 || p === 18 || p === 23)) p++;
+    const a = s.charCodeAt(p);
+    const b = s.charCodeAt(p + 1);
+    const hi = a < 128 ? HEX_VALUE[a]! : -1;
+    const lo = b < 128 ? HEX_VALUE[b]! : -1;
+    if (hi < 0 || lo < 0) return undefined;
+    out[offset + i] = (hi << 4) | lo;
+    p += 2;
+  }
+  return out;
+}
