@@ -13,6 +13,7 @@
  */
 import * as A from 'apache-arrow';
 import { bitmapBytes, setBit } from './arrow/bitmap.js';
+import { makeDataOf } from './arrow/data.js';
 import { parseDecimal, writeDecimal } from './arrow/decimal.js';
 import { MS_PER_DAY } from './arrow/time.js';
 import { uuidFromString } from './arrow/uuid.js';
@@ -123,7 +124,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         else fail(field, i, v, 'a boolean');
         if (b) setBit(data, i);
       }
-      return A.makeData({ ...base, data } as never);
+      return makeDataOf({ ...base, data });
     }
     case A.Type.Int: {
       const it = t as A.Int;
@@ -149,7 +150,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
           data[2 * i] = Number(u & 0xffffffffn) | 0;
           data[2 * i + 1] = Number(u >> 32n) | 0;
         }
-        return A.makeData({ ...base, data: signedArray(it, data) } as never);
+        return makeDataOf({ ...base, data: signedArray(it, data) });
       }
       const Ctor = { 8: it.isSigned ? Int8Array : Uint8Array, 16: it.isSigned ? Int16Array : Uint16Array, 32: it.isSigned ? Int32Array : Uint32Array }[it.bitWidth as 8 | 16 | 32];
       const min = it.isSigned ? -(2 ** (it.bitWidth - 1)) : 0;
@@ -163,7 +164,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         if (x < min || x > max) fail(field, i, v, `in range for ${it.isSigned ? 'int' : 'uint'}${it.bitWidth} (${min}..${max})`);
         data[i] = x;
       }
-      return A.makeData({ ...base, data } as never);
+      return makeDataOf({ ...base, data });
     }
     case A.Type.Float: {
       const ft = t as A.Float;
@@ -176,7 +177,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         if (Number.isNaN(x) && !(typeof v === 'string' && v.trim().toLowerCase() === 'nan')) fail(field, i, v, 'a number');
         data[i] = x;
       }
-      return A.makeData({ ...base, data } as never);
+      return makeDataOf({ ...base, data });
     }
     case A.Type.Decimal: {
       const dt = t as A.Decimal;
@@ -190,7 +191,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         if ((scaled < 0n ? -scaled : scaled) >= 10n ** BigInt(dt.precision)) fail(field, i, v, `within decimal(${dt.precision},${dt.scale})`);
         writeDecimal(data, i, words, scaled);
       }
-      return A.makeData({ ...base, data } as never);
+      return makeDataOf({ ...base, data });
     }
     case A.Type.Utf8:
     case A.Type.LargeUtf8:
@@ -226,7 +227,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
           if (large) (offsets as BigInt64Array)[i + 1] = BigInt(off);
           else (offsets as Int32Array)[i + 1] = off;
         }
-        return A.makeData({ ...base, valueOffsets: offsets, data: new Uint8Array(data.buffer, data.byteOffset, data.length) } as never);
+        return makeDataOf({ ...base, valueOffsets: offsets, data: new Uint8Array(data.buffer, data.byteOffset, data.length) });
       }
       const bytes: (Uint8Array | null)[] = new Array(n);
       for (let i = 0; i < n; i++) {
@@ -236,7 +237,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         bytes[i] = Buffer.from(v, 'base64');
       }
       const { offsets, data } = varBuffers(bytes, large);
-      return A.makeData({ ...base, valueOffsets: offsets, data } as never);
+      return makeDataOf({ ...base, valueOffsets: offsets, data });
     }
     case A.Type.FixedSizeBinary: {
       const width = (t as A.FixedSizeBinary).byteWidth;
@@ -253,7 +254,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
           data.set(b, i * width);
         }
       }
-      return A.makeData({ ...base, data } as never);
+      return makeDataOf({ ...base, data });
     }
     case A.Type.Timestamp: {
       const unit = (t as A.Timestamp).unit;
@@ -280,7 +281,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         } else fail(field, i, v, 'a timestamp');
         data[i] = per === 1 ? us : per < 1 ? us * 1000n : us / BigInt(per);
       }
-      return A.makeData({ ...base, data } as never);
+      return makeDataOf({ ...base, data });
     }
     case A.Type.Date: {
       const dt = t as A.Date_;
@@ -295,10 +296,10 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         if (Number.isNaN(ms)) fail(field, i, v, 'a valid date');
         days[i] = Math.floor(ms / MS_PER_DAY);
       }
-      if (dt.unit === A.DateUnit.DAY) return A.makeData({ ...base, data: days } as never);
+      if (dt.unit === A.DateUnit.DAY) return makeDataOf({ ...base, data: days });
       const ms64 = new BigInt64Array(n);
       for (let i = 0; i < n; i++) ms64[i] = BigInt(days[i]!) * 86_400_000n;
-      return A.makeData({ ...base, data: ms64 } as never);
+      return makeDataOf({ ...base, data: ms64 });
     }
     case A.Type.Time: {
       const tt = t as A.Time;
@@ -310,10 +311,10 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         if (!m || +m[1]! > 23 || +m[2]! > 59 || +(m[3] ?? 0) > 59) fail(field, i, v, 'a time (HH:MM:SS[.ffffff])');
         us[i] = BigInt(((+m[1]! * 60 + +m[2]!) * 60 + +(m[3] ?? 0)) * 1_000_000 + +((m[4] ?? '') + '000000').slice(0, 6));
       }
-      if (tt.unit === A.TimeUnit.MICROSECOND) return A.makeData({ ...base, data: us } as never);
-      if (tt.unit === A.TimeUnit.NANOSECOND) return A.makeData({ ...base, data: us.map((x) => x * 1000n) } as never);
+      if (tt.unit === A.TimeUnit.MICROSECOND) return makeDataOf({ ...base, data: us });
+      if (tt.unit === A.TimeUnit.NANOSECOND) return makeDataOf({ ...base, data: us.map((x) => x * 1000n) });
       const div = tt.unit === A.TimeUnit.MILLISECOND ? 1000n : 1_000_000n;
-      return A.makeData({ ...base, data: Int32Array.from(us, (x) => Number(x / div)) } as never);
+      return makeDataOf({ ...base, data: Int32Array.from(us, (x) => Number(x / div)) });
     }
     case A.Type.List:
     case A.Type.Struct: {
@@ -334,7 +335,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
       return builder.finish().flush();
     }
     case A.Type.Null:
-      return A.makeData({ type: t, length: n, nullCount: n } as never);
+      return makeDataOf({ type: t, length: n, nullCount: n });
     default:
       throw new ValueError(field.name, 0, `column "${field.name}": type ${String(t)} cannot be read from rows`);
   }

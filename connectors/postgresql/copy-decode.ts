@@ -4,6 +4,7 @@
  */
 import * as A from 'apache-arrow';
 import { bitmapBytes, setBit } from '../../lib/arrow/bitmap.js';
+import { makeDataOf } from '../../lib/arrow/data.js';
 import { formatDecimal, writeDecimal } from '../../lib/arrow/decimal.js';
 import { PG_EPOCH_DAYS, PG_EPOCH_US, microsToIso } from '../../lib/arrow/time.js';
 import { uuidToString } from '../../lib/arrow/uuid.js';
@@ -45,7 +46,7 @@ function grow<T extends Int32Array | Float32Array | Float64Array | Int16Array | 
   if (need <= a.length) return a;
   const C = a.constructor as new (n: number) => T;
   const b = new C(Math.max(need, a.length * 2));
-  b.set(a as never);
+  (b as unknown as { set(src: T): void }).set(a);
   return b;
 }
 
@@ -77,7 +78,7 @@ class FixedDecoder implements ColumnDecoder {
     const data = this.values.slice(0, n);
     const v = this.valid.take(n);
     this.length = 0;
-    return A.makeData({ type: this.type, length: n, ...v, data } as never);
+    return makeDataOf({ type: this.type, length: n, ...v, data });
   }
 }
 
@@ -100,7 +101,7 @@ class BoolDecoder implements ColumnDecoder {
     this.values = new Validity();
     const v = this.valid.take(n);
     this.length = 0;
-    return A.makeData({ type: new A.Bool(), length: n, ...v, data } as never);
+    return makeDataOf({ type: new A.Bool(), length: n, ...v, data });
   }
 }
 
@@ -139,7 +140,7 @@ class VarDecoder implements ColumnDecoder {
   }
   finish(): A.Data {
     const n = this.length;
-    const r = A.makeData({ type: this.type, length: n, ...this.valid.take(n), valueOffsets: this.offsets.slice(0, n + 1), data: this.data.slice(0, this.size) } as never);
+    const r = makeDataOf({ type: this.type, length: n, ...this.valid.take(n), valueOffsets: this.offsets.slice(0, n + 1), data: this.data.slice(0, this.size) });
     this.offsets = new Int32Array(1025);
     this.size = 0;
     this.length = 0;
@@ -163,7 +164,7 @@ class UuidDecoder implements ColumnDecoder {
   lastText(): string | undefined { return this.length ? uuidToString(this.data, (this.length - 1) * 16) : undefined; }
   finish(): A.Data {
     const n = this.length;
-    const r = A.makeData({ type: new A.FixedSizeBinary(16), length: n, ...this.valid.take(n), data: this.data.slice(0, n * 16) } as never);
+    const r = makeDataOf({ type: new A.FixedSizeBinary(16), length: n, ...this.valid.take(n), data: this.data.slice(0, n * 16) });
     this.length = 0;
     return r;
   }
@@ -209,7 +210,7 @@ class DecimalDecoder implements ColumnDecoder {
   }
   finish(): A.Data {
     const n = this.length;
-    const r = A.makeData({ type: this.type, length: n, ...this.valid.take(n), data: this.data.slice(0, n * 4) } as never);
+    const r = makeDataOf({ type: this.type, length: n, ...this.valid.take(n), data: this.data.slice(0, n * 4) });
     this.length = 0;
     return r;
   }
@@ -247,7 +248,7 @@ class ListDecoder implements ColumnDecoder {
   lastText(): string | undefined { return undefined; }
   finish(): A.Data {
     const n = this.length;
-    const r = A.makeData({ type: this.type, length: n, ...this.valid.take(n), valueOffsets: this.offsets.slice(0, n + 1), child: this.child.finish() } as never);
+    const r = makeDataOf({ type: this.type, length: n, ...this.valid.take(n), valueOffsets: this.offsets.slice(0, n + 1), child: this.child.finish() });
     this.offsets = new Int32Array(1025);
     this.length = 0;
     return r;
