@@ -10,7 +10,7 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { defineSource, type ConnectorContext, type SourceClient } from '../../lib/connector.js';
 import type { Shard } from '../../lib/pipeline.js';
-import { CqPipeError, SourceReadError, toCqPipeError } from '../../lib/errors.js';
+import { CqPipeError, SourceReadError, tableFailure, toCqPipeError } from '../../lib/errors.js';
 import type { SyncMessage } from '../../lib/messages.js';
 import { defineTable, tableName, type ColumnDef } from '../../lib/schema.js';
 import { MD_SOURCE_TABLE } from '../../lib/table-select.js';
@@ -349,7 +349,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
           } catch (err) {
             if (opts.signal.aborted) return;
             const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: t.cqName });
-            yield { kind: 'table-error', table: t.cqName, error: e };
+            yield { kind: 'table-error', table: t.cqName, error: tableFailure(e) };
           }
         }
       },
