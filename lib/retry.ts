@@ -13,16 +13,19 @@ export interface Backoff {
   baseMs: number;
   /** the longest wait of any retry */
   maxMs: number;
+  /** wait a random time in [d/2, d] instead of d (default: true) */
+  jitter?: boolean;
 }
 
 export const DEFAULT_BACKOFF: Backoff = { baseMs: 200, maxMs: 5000 };
 
 /**
  * The wait before retry `n` (1-based): a random time in [d/2, d] with d = min(maxMs, baseMs·2^(n−1))
- * — by default 100–200 ms, 200–400 ms, … capped at 2.5–5 s.
+ * — by default 100–200 ms, 200–400 ms, … capped at 2.5–5 s; exactly d without jitter.
  */
 export function backoffMs(n: number, backoff: Backoff = DEFAULT_BACKOFF): number {
-  return Math.min(backoff.maxMs, backoff.baseMs * 2 ** (n - 1)) * (0.5 + Math.random() / 2);
+  const d = Math.min(backoff.maxMs, backoff.baseMs * 2 ** (n - 1));
+  return backoff.jitter === false ? d : d * (0.5 + Math.random() / 2);
 }
 
 export interface RetryInfo {
