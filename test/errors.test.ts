@@ -119,3 +119,15 @@ t.test('sync status and its exit code', async (t) => {
   t.equal(syncStatus(new StateConflictError('x'), [], 0), 'failed');
   t.same((['succeeded', 'failed', 'config-error', 'rows-rejected'] as const).map((status) => exitCodeOfSync({ status })), [0, 1, 2, 3]);
 });
+
+t.test('former plain errors are typed', async (t) => {
+  const A = await import('apache-arrow');
+  const { tableName, defineTable } = await import('../lib/schema.js');
+  const { assertNever } = await import('../lib/messages.js');
+  const { atOrPast } = await import('../connectors/file/incremental.js');
+  t.throws(() => tableName(new A.Schema([])), { code: 'CQ_ERR_SCHEMA_INCOMPATIBLE', message: 'schema has no cq:table_name metadata' });
+  t.throws(() => assertNever({ kind: 'nope' } as never), { code: 'CQ_ERR_INTERNAL', message: /unexpected message/ });
+  const schema = defineTable({ name: 't', columns: [{ name: 'id', type: 'int64' }] });
+  const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 0, nullCount: 0, children: [A.makeData({ type: new A.Int64(), length: 0 })] }));
+  t.throws(() => [...atOrPast(batch, 'updated_at', undefined)], { code: 'CQ_ERR_SOURCE_DATA', context: { column: 'updated_at' } });
+});
