@@ -126,8 +126,9 @@ t.test('former plain errors are typed', async (t) => {
   const { assertNever } = await import('../lib/messages.js');
   const { atOrPast } = await import('../connectors/file/incremental.js');
   t.throws(() => tableName(new A.Schema([])), { code: 'CQ_ERR_SCHEMA_INCOMPATIBLE', message: 'schema has no cq:table_name metadata' });
-  t.throws(() => assertNever({ kind: 'nope' } as never), { code: 'CQ_ERR_INTERNAL', message: /unexpected message/ });
+  t.throws(() => (assertNever as (x: unknown) => never)({ kind: 'nope' }), { code: 'CQ_ERR_INTERNAL', message: /unexpected message/ });
   const schema = defineTable({ name: 't', columns: [{ name: 'id', type: 'int64' }] });
-  const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 0, nullCount: 0, children: [A.makeData({ type: new A.Int64(), length: 0 })] }));
+  const children = [A.makeData({ type: new A.Int64(), length: 0 })];
+  const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 0, nullCount: 0, children }));
   t.throws(() => [...atOrPast(batch, 'updated_at', undefined)], { code: 'CQ_ERR_SOURCE_DATA', context: { column: 'updated_at' } });
 });

@@ -22,13 +22,14 @@ t.test('retry: tries up to `attempts` times, reporting each retry', async (t) =>
   const seen: RetryInfo[] = [];
   let tries = 0;
   const boom = new Error('ECONNRESET');
-  await t.rejects(retry(async () => { tries++; throw boom; }, { attempts: 4, isRetryable: () => true, backoff: fast, onRetry: (i) => { seen.push(i); } }), boom);
+  const always = { isRetryable: () => true, backoff: fast };
+  await t.rejects(retry(async () => { tries++; throw boom; }, { ...always, attempts: 4, onRetry: (i) => { seen.push(i); } }), boom);
   t.equal(tries, 4);
   t.same(seen.map((i) => [i.retry, i.retries, i.error]), [[1, 3, boom], [2, 3, boom], [3, 3, boom]]);
   t.ok(seen.every((i) => i.delayMs > 0 && i.delayMs <= 4));
 
   let n = 0;
-  t.equal(await retry(async (attempt) => { n = attempt; if (attempt < 3) throw boom; return 'ok'; }, { attempts: 9, isRetryable: () => true, backoff: fast }), 'ok');
+  t.equal(await retry(async (attempt) => { n = attempt; if (attempt < 3) throw boom; return 'ok'; }, { ...always, attempts: 9 }), 'ok');
   t.equal(n, 3, 'the try number is handed to fn');
 
   let once = 0;
@@ -53,10 +54,12 @@ t.test('retry: only retryable errors are retried (default: a CqPipeError with re
 t.test('onRetry may stop the retries by throwing; a signal stops a wait', async (t) => {
   const stop = new Error('cannot resume');
   let tries = 0;
-  await t.rejects(retry(async () => { tries++; throw new Error('lost'); }, { attempts: 5, isRetryable: () => true, backoff: fast, onRetry: () => { throw stop; } }), stop);
+  const always = { isRetryable: () => true, backoff: fast };
+  await t.rejects(retry(async () => { tries++; throw new Error('lost'); }, { ...always, attempts: 5, onRetry: () => { throw stop; } }), stop);
   t.equal(tries, 1);
   const ac = new AbortController();
-  const p = retry(async () => { throw new Error('lost'); }, { attempts: 5, isRetryable: () => true, backoff: { baseMs: 60_000, maxMs: 60_000 }, signal: ac.signal });
+  const slow = { baseMs: 60_000, maxMs: 60_000 };
+  const p = retry(async () => { throw new Error('lost'); }, { attempts: 5, isRetryable: () => true, backoff: slow, signal: ac.signal });
   setTimeout(() => ac.abort(), 10);
   await t.rejects(p, { code: 'CQ_ERR_ABORTED' });
 });

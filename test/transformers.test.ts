@@ -484,7 +484,8 @@ spec:
 kind: transformer
 spec: { name: flat, path: jsonflatener }
 `);
-  const err = await loadConfig([file], { requireDestinations: true }).then(() => undefined, (e: unknown) => e as { code: string; message: string; problems: { keyPath?: string; line?: number; message: string }[] });
+  const err = await loadConfig([file], { requireDestinations: true })
+    .then(() => undefined, (e: unknown) => e as { code: string; message: string; problems: { keyPath?: string; line?: number; message: string }[] });
   t.ok(err, 'loading fails');
   t.equal(err!.code, 'CQ_ERR_CONFIG_INVALID');
   t.equal(exitCodeOf(err), 2);

@@ -159,9 +159,10 @@ export class PgSession<T> {
       isRetryable: isTransient,
       onRetry: ({ retry: n, retries, delayMs, error }) => {
         reconnect = true;
+        const msg = (error as Error).message;
         const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
-        if (reconnecting) log.warn(`reconnecting to Postgres failed: ${(error as Error).message}; ${wait}`, { phase: what });
-        else log.warn(`transient Postgres error during ${what}: ${(error as Error).message}; ${wait} (replaying ${this.#pendingRows} uncommitted rows)`, { phase: what });
+        if (reconnecting) log.warn(`reconnecting to Postgres failed: ${msg}; ${wait}`, { phase: what });
+        else log.warn(`transient Postgres error during ${what}: ${msg}; ${wait} (replaying ${this.#pendingRows} uncommitted rows)`, { phase: what });
       },
     });
   }

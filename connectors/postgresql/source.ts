@@ -193,8 +193,9 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
       // connect() marks its error retryable when the cause is transient
       attempts: DEFAULT_ATTEMPTS,
       onRetry: ({ retry: n, retries, delayMs, error }) => {
-        const cause = error instanceof SourceReadError ? error.cause : error;
-        ctx.logger.warn(`connecting to Postgres for ${what} failed: ${(cause as Error).message}; retry ${n}/${retries} in ${Math.round(delayMs)} ms`, { phase: 'connect' });
+        const cause = (error instanceof SourceReadError ? error.cause : error) as Error;
+        const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+        ctx.logger.warn(`connecting to Postgres for ${what} failed: ${cause.message}; ${wait}`, { phase: 'connect' });
       },
     });
 
@@ -204,7 +205,8 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
       isRetryable: isTransient,
       onRetry: async ({ retry: n, retries, delayMs, error }) => {
         await dropClient();
-        ctx.logger.warn(`reading the Postgres catalog failed: ${(error as Error).message}; retry ${n}/${retries} in ${Math.round(delayMs)} ms`, { phase: 'catalog' });
+        const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+        ctx.logger.warn(`reading the Postgres catalog failed: ${(error as Error).message}; ${wait}`, { phase: 'catalog' });
       },
     });
 
@@ -296,7 +298,8 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
           if (signal.aborted) return;
           if (err instanceof DecodeError) throw new SourceReadError(`${t.schema}.${t.table}: ${err.message}`, { connector: ctx.name, table: t.cqName }, err);
           const transient = isTransient(err);
-          const failed = new SourceReadError(`reading ${t.schema}.${t.table} failed: ${(err as Error).message}`, { connector: ctx.name, table: t.cqName }, err, undefined, {
+          const reason = (err as Error).message;
+          const failed = new SourceReadError(`reading ${t.schema}.${t.table} failed: ${reason}`, { connector: ctx.name, table: t.cqName }, err, undefined, {
             retryable: transient,
           });
           // a generator yields between tries, so it cannot be one function for retry(): retryAfter decides and waits
@@ -305,7 +308,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
             onRetry: async ({ retry: n, retries, delayMs }) => {
               if (emittedRows > 0 && (!canResume || keyless)) {
                 throw new SourceReadError(
-                  `reading ${t.schema}.${t.table} failed after ${emittedRows} rows: ${(err as Error).message}; a read in no unique order cannot go on where it stopped`,
+                  `reading ${t.schema}.${t.table} failed after ${emittedRows} rows: ${reason}; a read in no unique order cannot go on where it stopped`,
                   { connector: ctx.name, table: t.cqName }, err,
                   t.pk.length
                     ? 'set resumable: true on this table (full reads in key order), or rerun: an incremental table resumes from its committed cursor'
@@ -314,9 +317,10 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
                 );
               }
               await dropClient();
+              const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
               const where = emittedRows ? 'after the last row emitted' : 'from the start';
               ctx.logger.warn(
-                `lost the connection reading ${t.schema}.${t.table}: ${(err as Error).message}; retry ${n}/${retries} in ${Math.round(delayMs)} ms, ${where} (${emittedRows} rows emitted)`,
+                `lost the connection reading ${t.schema}.${t.table}: ${reason}; ${wait}, ${where} (${emittedRows} rows emitted)`,
                 { table: t.cqName },
               );
             },

@@ -62,7 +62,8 @@ export function runDestinationSuite(t: Test, adapter: DestinationAdapter): void 
       for (const mode of ['overwrite', 'overwrite-delete-stale']) {
         const file = path.join(dir, `${mode}.yml`);
         await writeFile(file, `kind: source\nspec: { name: s, path: test, destinations: [d] }\n---\nkind: destination\nspec:\n  name: d\n  path: ${adapter.path}\n  write_mode: ${mode}\n  spec: ${JSON.stringify(await adapter.spec(t))}\n`);
-        const err = await loadConfig([file], { requireDestinations: true, env: {} }).then(() => undefined, (e: unknown) => e as { context: { keyPath: string } });
+        const err = await loadConfig([file], { requireDestinations: true, env: {} })
+          .then(() => undefined, (e: unknown) => e as { context: { keyPath: string } });
         t.equal(exitCodeOf(err), 2, `${mode} exits 2`);
         t.equal(err?.context.keyPath, 'spec.write_mode', `${mode} names spec.write_mode`);
       }
