@@ -16,7 +16,7 @@ import type { SyncMessage } from '../lib/messages.js';
 import { defineTable, MD_TABLE_INCREMENTAL, tableName, batchFromColumns, type ColumnDef } from '../lib/schema.js';
 import { randomUuidBytes, uuidData, utf8Data, varBinaryData, validityBitmap } from '../lib/arrow-build.js';
 import { toMicros, microsToIso } from '../lib/time.js';
-import { InternalError } from '../lib/errors.js';
+import { InternalError, StateError } from '../lib/errors.js';
 
 export const TEST_PRESETS = ['all-types', 'bench'] as const;
 export interface TestSourceSpec {
@@ -254,7 +254,12 @@ export const testSource = defineSource<TestSourceSpec>({
           let first = 0;
           const saved = incremental ? opts.state.get(name) : undefined;
           if (saved !== undefined) {
-            const savedUs = toMicros(saved);
+            let savedUs: bigint;
+            try {
+              savedUs = toMicros(saved);
+            } catch (err) {
+              throw new StateError(`the saved cursor "${saved}" of table ${name} cannot be read: ${(err as Error).message}`, { table: name }, err);
+            }
             first = Math.max(0, Math.min(spec.num_rows, Number((savedUs - BASE_TIME_US) / 1_000_000n)));
           }
           for (let start = first - (first % spec.batch_rows); start < spec.num_rows; start += spec.batch_rows) {

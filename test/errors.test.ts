@@ -131,4 +131,5 @@ t.test('former plain errors are typed', async (t) => {
   const children = [A.makeData({ type: new A.Int64(), length: 0 })];
   const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 0, nullCount: 0, children }));
   t.throws(() => [...atOrPast(batch, 'updated_at', undefined)], { code: 'CQ_ERR_SOURCE_DATA', context: { column: 'updated_at' } });
+  t.throws(() => [...atOrPast(batch, 'id', 'not a number')], { code: 'CQ_ERR_STATE', message: /^the saved cursor "not a number" of column id cannot be read/ });
 });
