@@ -16,6 +16,7 @@ import type { SyncMessage } from '../lib/messages.js';
 import { defineTable, MD_TABLE_INCREMENTAL, tableName, batchFromColumns, type ColumnDef } from '../lib/schema.js';
 import { randomUuidBytes, uuidData, utf8Data, varBinaryData, validityBitmap } from '../lib/arrow-build.js';
 import { toMicros, microsToIso } from '../lib/time.js';
+import { InternalError, StateError } from '../lib/errors.js';
 
 export const TEST_PRESETS = ['all-types', 'bench'] as const;
 export interface TestSourceSpec {
@@ -172,7 +173,8 @@ function benchColumn(name: string, start: number, n: number, rand: () => number)
       return varBinaryData(new A.Binary(), Array.from({ length: n }, (_, i) =>
         enc.encode(`{"rank":${start + i},"tag":"${WORDS[(rand() * WORDS.length) | 0]}","score":${Math.round(rand() * 1000) / 10}}`)));
     default:
-      throw new Error(`bench preset has no column ${name}`);
+      // the preset's columns are fixed (BENCH_COLUMNS)
+      throw new InternalError(`bench preset has no column ${name}`);
   }
 }
 
@@ -226,7 +228,7 @@ function allTypesValue(name: string, r: number, rand: () => number): unknown {
     case 'timestamp_col': return Number((BASE_TIME_US + BigInt(r) * 1_000_123n) / 1000n);
     case 'list_col': return [BigInt(r), BigInt(r + 1), BigInt(-r)];
     case 'struct_col': return { a: BigInt(r), b: `s${r}` };
-    default: throw new Error(`all-types preset has no column ${name}`);
+    default: throw new InternalError(`all-types preset has no column ${name}`);
   }
 }
 
@@ -252,7 +254,12 @@ export const testSource = defineSource<TestSourceSpec>({
           let first = 0;
           const saved = incremental ? opts.state.get(name) : undefined;
           if (saved !== undefined) {
-            const savedUs = toMicros(saved);
+            let savedUs: bigint;
+            try {
+              savedUs = toMicros(saved);
+            } catch (err) {
+              throw new StateError(`the saved cursor "${saved}" of table ${name} cannot be read: ${(err as Error).message}`, { table: name }, err);
+            }
             first = Math.max(0, Math.min(spec.num_rows, Number((savedUs - BASE_TIME_US) / 1_000_000n)));
           }
           for (let start = first - (first % spec.batch_rows); start < spec.num_rows; start += spec.batch_rows) {

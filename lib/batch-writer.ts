@@ -7,7 +7,7 @@
  *   checkpoint      (a barrier: flush, commit, then acknowledge)
  * `finish` means committed (client.close()), `destroy(err)` means rolled back (client.close(err)).
  *
- * A client error marked `tableScoped` (lib/errors.ts `tableFailure`) fails only its table: the
+ * A client error with `scope: 'table'` (lib/errors.ts `tableFailure`) fails only its table: the
  * writer reports it (onTableError), drops that table's later rows and delete-stale, and answers
  * its checkpoints with `committed: false`; the other tables go on. Any other error ends the branch.
  */
@@ -82,7 +82,7 @@ export class BatchWriter extends Writable {
       } catch (err) {
         // a table that failed at the final commit (the client committed the others and closed)
         const e = toCqPipeError(err, { connector: this.#opts.destination });
-        if (!e.tableScoped || !e.context.table) throw e;
+        if (e.scope !== 'table' || !e.context.table) throw e;
         this.#failTable(this.#tableNamed(e.context.table), e, 0);
       }
     }).then(() => cb(), (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })));
@@ -145,7 +145,7 @@ export class BatchWriter extends Writable {
       } catch (err) {
         // the commit before the deletes failed one table (the others committed): delete for the rest
         const e = toCqPipeError(err, { connector: this.#opts.destination });
-        const failed = e.tableScoped && e.context.table ? this.#tableNamed(e.context.table) : undefined;
+        const failed = e.scope === 'table' && e.context.table ? this.#tableNamed(e.context.table) : undefined;
         if (!failed || this.failedTables.has(failed)) throw e;
         this.#failTable(failed, e, 0);
       }
@@ -189,8 +189,8 @@ export class BatchWriter extends Writable {
         break;
       } catch (err) {
         const e = toCqPipeError(err, { connector: this.#opts.destination });
-        if (!e.tableScoped) throw e;
-        const failed = this.#tableNamed(e.context.table ?? table);
+        if (e.scope !== 'table' || !e.context.table) throw e;
+        const failed = this.#tableNamed(e.context.table);
         if (failed === table || this.failedTables.has(failed)) {
           this.#failTable(table, e, rows);
           return;
@@ -211,7 +211,7 @@ export class BatchWriter extends Writable {
       await this.#opts.client.commit?.();
     } catch (err) {
       const e = toCqPipeError(err, { connector: this.#opts.destination });
-      if (!e.tableScoped || !e.context.table) throw e;
+      if (e.scope !== 'table' || !e.context.table) throw e;
       this.#failTable(this.#tableNamed(e.context.table), e, 0);
     }
   }

@@ -7,7 +7,7 @@
  * is dropped (the table's state stays where it was, the other tables go on).
  */
 import type { CheckpointMessage } from './messages.js';
-import type { StateBackend } from './state/index.js';
+import { flushState, type StateBackend } from './state/index.js';
 import type { Logger } from './logger.js';
 
 export class CheckpointTracker {
@@ -43,7 +43,7 @@ export class CheckpointTracker {
     this.#chain = this.#chain.then(async () => {
       // an empty value removes the key (e.g. a finished resumable read)
       for (const [k, v] of Object.entries(msg.state)) { if (v === '') this.state.delete(k); else this.state.set(k, v); }
-      await this.state.flush();
+      await flushState(this.state);
       this.persisted++;
       this.logger.debug('checkpoint persisted', { checkpoint: msg.id, keys: Object.keys(msg.state).join(',') });
     });

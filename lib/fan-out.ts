@@ -6,6 +6,7 @@
 import { Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { SyncMessage } from './messages.js';
+import { AbortedError } from './errors.js';
 
 export class FanOut extends Writable {
   readonly #branches: Writable[];
@@ -31,7 +32,8 @@ export class FanOut extends Writable {
 }
 
 async function writeWithBackpressure(w: Writable, msg: SyncMessage): Promise<void> {
-  if (w.destroyed) throw w.errored ?? new Error('destination branch closed');
+  // closed without an error: the branch stopped early (its own error, if any, is reported by it)
+  if (w.destroyed) throw w.errored ?? new AbortedError('destination branch closed');
   if (!w.write(msg)) {
     const ac = new AbortController();
     // a branch that fails while we wait must not hang the fan-out

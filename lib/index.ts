@@ -4,7 +4,9 @@
  * your own `stream.pipeline()`: sources are async iterables of SyncMessages, stages are
  * async-generator functions, and destinations are Writables (`openDestination` / `BatchWriter`).
  */
-export { runSync, openSource, openDestination, sourceMessages, type RunSyncOptions, type SyncResult, type Shard } from './pipeline.js';
+export {
+  runSync, openSource, openDestination, sourceMessages, syncStatus, type RunSyncOptions, type SyncResult, type SyncStatus, type Shard,
+} from './pipeline.js';
 export { loadConfig, withRegistry, ENGINE_DESTINATION_PROPERTIES, type LoadOptions, type BatchCaps } from './config/index.js';
 export { destinationPlan, plannedSchemas, withInternalColumns, batchCaps, type DestinationPlan } from './destination-plan.js';
 export type { LoadedConfig, SourceSpec, DestinationSpec, TransformerSpec } from './config/types.js';

@@ -3,7 +3,7 @@
  * An insert's batch also names its table in schema metadata (`cq:table_name`).
  */
 import type * as A from 'apache-arrow';
-import type { CqPipeError } from './errors.js';
+import { InternalError, type CqPipeError } from './errors.js';
 
 export interface MigrateTableMessage {
   kind: 'migrate-table';
@@ -57,8 +57,9 @@ export type SyncMessage =
 export type MessageKind = SyncMessage['kind'];
 export const MESSAGE_KINDS: readonly MessageKind[] = ['migrate-table', 'insert', 'delete-stale', 'checkpoint', 'table-error', 'sync-end'];
 
+/** An exhaustive switch over message kinds reached a kind it does not know: a bug. */
 export function assertNever(x: never): never {
-  throw new Error(`unexpected message: ${JSON.stringify(x)}`);
+  throw new InternalError(`unexpected message: ${JSON.stringify(x)}`);
 }
 
 /** Closed vocabularies, defined once (docs/config.md). */

@@ -29,7 +29,7 @@ import { FanOut } from './fan-out.js';
 import { selectTables } from './table-select.js';
 import { isIncrementalTable, tableName } from './schema.js';
 import { SyncStats, perTable, peakRssBytes, type SyncSummary } from './stats.js';
-import { AbortedError, CqPipeError, UnsupportedError, toCqPipeError } from './errors.js';
+import { AbortedError, CqPipeError, UnsupportedError, isConfigError, toCqPipeError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { internalColumns } from './stages/internal-columns.js';
 import { destinationPlan, registryOf } from './destination-plan.js';
@@ -63,7 +63,21 @@ export interface SyncResult {
   /** rows destinations rejected into dead-letter files */
   rejectedRows: number;
   durationMs: number;
-  exitCode: 0 | 1 | 2 | 3;
+  /**
+   * How the sync ended: `config-error` when the fatal error is a config-time one (its code is in
+   * CONFIG_ERROR_CODES, lib/errors.ts), `failed` for any other fatal or table error,
+   * `rows-rejected` when everything ran but destinations rejected rows into dead-letter files,
+   * else `succeeded`. The CLI maps it to an exit code (bin/exit-codes.ts, docs/errors.md).
+   */
+  status: SyncStatus;
+}
+
+export type SyncStatus = 'succeeded' | 'failed' | 'config-error' | 'rows-rejected';
+
+/** The outcome of a sync from its fatal error, table errors and rejected rows. */
+export function syncStatus(fatal: CqPipeError | undefined, errors: readonly CqPipeError[], rejectedRows: number): SyncStatus {
+  if (fatal) return isConfigError(fatal) ? 'config-error' : 'failed';
+  return errors.length ? 'failed' : rejectedRows > 0 ? 'rows-rejected' : 'succeeded';
 }
 
 /** Run every source of the config into its destinations (`cq-pipe sync`). */
@@ -127,8 +141,7 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
     if (fatal) break;
   }
   if (fatal) errors.push(fatal);
-  const exitCode = fatal ? (fatal.exitCode === 2 ? 2 : 1) : errors.length ? 1 : rejectedRows > 0 ? 3 : 0;
-  return { summaries, errors, fatal, resources, rejectedRows, durationMs: Date.now() - started, exitCode };
+  return { summaries, errors, fatal, resources, rejectedRows, durationMs: Date.now() - started, status: syncStatus(fatal, errors, rejectedRows) };
 }
 
 export function sourceNameFor(source: SourceSpec, shard?: Shard): string {

@@ -4,6 +4,7 @@
  */
 import * as A from 'apache-arrow';
 import { ColumnType, fieldFor, parseColumnType } from './types.js';
+import { SchemaIncompatibleError } from './errors.js';
 
 export const MD_TABLE_NAME = 'cq:table_name';
 export const MD_TABLE_DESCRIPTION = 'cq:table_description';
@@ -59,7 +60,9 @@ export function defineTable(def: TableDef): TableSchema {
 
 export function tableName(schema: A.Schema): string {
   const n = schema.metadata.get(MD_TABLE_NAME);
-  if (!n) throw new Error('schema has no cq:table_name metadata');
+  if (!n) {
+    throw new SchemaIncompatibleError('schema has no cq:table_name metadata', {}, 'define tables with defineTable(), or set the cq:table_name schema metadata');
+  }
   return n;
 }
 

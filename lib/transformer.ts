@@ -7,7 +7,7 @@
 import type { SyncMessage } from './messages.js';
 import type { SpecProblem, SpecSchema } from './connector.js';
 import type { Logger } from './logger.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, CqPipeError, TransformError } from './errors.js';
 
 /** One stage of a destination's chain: messages in, messages out. */
 export type MessageStage = (source: AsyncIterable<SyncMessage>) => AsyncIterable<SyncMessage>;
@@ -65,6 +65,20 @@ export function specProblemsError(ctx: { name: string; origin: Pick<TransformerO
     `transformer ${ctx.name}: ${problems.map((p) => `${formatKeyPath(p.keyPath)}: ${p.message}`).join('; ')}`,
     { file: ctx.origin.file, document: ctx.origin.document, ...(keyPath ? { keyPath } : {}) },
     first.hint,
+  );
+}
+
+/**
+ * What a built-in transformer throws when one of its operations fails on a table's data at run
+ * time: a CqPipeError as it is (a ConfigError stays a config problem), anything else a
+ * TransformError (CQ_ERR_TRANSFORM) naming the transformer and the table.
+ */
+export function transformFailure(ctx: { name: string; origin?: Pick<TransformerOrigin, 'file' | 'document'> }, table: string, err: unknown): CqPipeError {
+  if (err instanceof CqPipeError) return err;
+  return new TransformError(
+    `transformer ${ctx.name}: table ${table}: ${err instanceof Error ? err.message : String(err)}`,
+    { connector: `transformer ${ctx.name}`, table, ...(ctx.origin ? { file: ctx.origin.file, document: ctx.origin.document } : {}) },
+    err,
   );
 }
 

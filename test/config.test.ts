@@ -6,6 +6,7 @@ import { ConfigProblems } from '../lib/config/index.js';
 import { loadConfig } from '../index.js';
 import { ROOT, tmpDir } from './helpers/index.js';
 import { cliSync } from './helpers/cli.js';
+import { exitCodeOf } from '../bin/exit-codes.js';
 
 const SOURCE = `kind: source
 spec:
@@ -35,7 +36,7 @@ async function problemsOf(t: Test, text: string, env: NodeJS.ProcessEnv = {}) {
     await loadConfig([p], { requireDestinations: true, env });
   } catch (err) {
     t.ok(err instanceof ConfigProblems, 'a ConfigProblems error');
-    t.equal((err as ConfigProblems).exitCode, 2, 'exit code 2');
+    t.equal(exitCodeOf(err as ConfigProblems), 2, 'exit code 2');
     t.equal((err as ConfigProblems).code, 'CQ_ERR_CONFIG_INVALID');
     return (err as ConfigProblems).problems;
   }

@@ -10,6 +10,7 @@ import type { WriteMode } from '../lib/messages.js';
 import { isTransient } from '../connectors/postgresql/destination.js';
 import { config, destSpec, sourceSpec } from './helpers/index.js';
 import { startEmbeddedPostgres, type PgServer } from './helpers/pg-server.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 
 let server: PgServer;
 t.before(async () => {
@@ -64,7 +65,7 @@ for (const [mode, incremental] of [['overwrite', true], ['append', false]] as [W
     }
     const res = await sync;
     t.ok(restarted, 'the server was restarted while the sync ran');
-    t.equal(res.exitCode, 0, res.errors.map((e) => e.message).join('\n'));
+    t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
     t.ok(lines.some((l) => /transient Postgres error|reconnecting to Postgres failed/.test(l)), 'the retry was logged');
     const [r] = await q<{ n: string; d: string }>(url, 'SELECT count(*)::text AS n, count(DISTINCT id)::text AS d FROM test_table_0');
     t.same(r, { n: String(ROWS), d: String(ROWS) }, 'no row lost, none duplicated');
@@ -127,7 +128,7 @@ for (const [what, table] of [
     const ROWS_ = 150_000;
     await sourceTable(url, ROWS_);
     const { res, lines, ids } = await readWithRestart(t, url, table, ROWS_);
-    t.equal(res.exitCode, 0, res.errors.map((e) => e.message).join('\n'));
+    t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
     t.ok(lines.some((l) => /lost the connection reading public\.events/.test(l) && /after the last row emitted/.test(l)), 'the retry was logged');
     t.equal(ids.length, ROWS_, 'no row lost, none read twice');
     t.equal(new Set(ids).size, ROWS_);
@@ -139,7 +140,7 @@ t.test('postgresql source, a full read in no key order: a lost connection after 
   const ROWS_ = 150_000;
   await sourceTable(url, ROWS_);
   const { res } = await readWithRestart(t, url, {}, ROWS_);
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   t.equal(res.errors.length, 1);
   const e = res.errors[0]!;
   t.equal(e.code, 'CQ_ERR_SOURCE_READ');
@@ -163,7 +164,7 @@ t.test('postgresql source: the server down at start → connecting is retried un
     ),
   });
   await down;
-  t.equal(res.exitCode, 0, res.errors.map((e) => e.message).join('\n'));
+  t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
   t.ok(lines.some((l) => /connecting to Postgres for the catalog failed/.test(l)), 'the retries were logged');
   t.equal(memoryTables('mem_start').get('events')?.rows.length, 1000);
 });

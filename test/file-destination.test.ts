@@ -19,6 +19,7 @@ import { defineTable, withTableName } from '../lib/schema.js';
 import { extensionOf } from '../lib/types.js';
 import type { ConnectorContext, DestinationClient } from '../lib/connector.js';
 import type { CqPipeError } from '../lib/errors.js';
+import { exitCodeOf, exitCodeOfSync } from '../bin/exit-codes.js';
 
 type Format = 'parquet' | 'ndjson' | 'csv' | 'arrow';
 const FORMATS: Format[] = ['parquet', 'ndjson', 'csv', 'arrow'];
@@ -128,7 +129,7 @@ t.test('config errors at create()', async (t) => {
   };
   const unknown = await err({ path: 'out/{{TABLE}}/{{UUID}}.{{FROMAT}}' });
   t.equal(unknown.code, 'CQ_ERR_CONFIG_INVALID');
-  t.equal(unknown.exitCode, 2);
+  t.equal(exitCodeOf(unknown), 2);
   t.match(unknown.message, /\{\{FROMAT\}\}/);
   t.match(unknown.hint, /did you mean \{\{FORMAT\}\}/);
   t.same([unknown.context.connector, unknown.context.keyPath], ['files', 'spec.path']);
@@ -446,7 +447,7 @@ t.test('failures leave no partial files', async (t) => {
     const other = withTableName(ITEMS, 'other');
     const { spec: src } = staticSource([ITEMS, other], [...inserts('items', itemsBatch([{ id: 1, name: 'a', value: 1 }])), ...inserts('other', itemsBatch([{ id: 2, name: 'b', value: 2 }], other))]);
     const res = await runSync({ config: config([src], [destSpec({ path: 'file', write_mode: 'append', spec: { path: path.join(dir, 'all.ndjson'), format: 'ndjson', no_rotate: true } })]) });
-    t.equal(res.exitCode, 2);
+    t.equal(exitCodeOfSync(res), 2);
     t.match(String(res.errors.map((e) => e.message)), /tables items and other would both be written/);
     t.same(await listFiles(dir), []);
   });
@@ -460,7 +461,7 @@ t.test('a whole sync: test source to parquet, read by DuckDB', async (t) => {
       [destSpec({ path: 'file', write_mode: 'append', spec: { path: path.join(dir, '{{TABLE}}/{{UUID}}.{{FORMAT}}'), batch_size: 1000 } })],
     ),
   });
-  t.equal(res.exitCode, 0);
+  t.equal(exitCodeOfSync(res), 0);
   t.equal(res.resources, 5000);
   for (const table of ['test_table_0', 'test_table_1']) {
     const files = await listFiles(path.join(dir, table));

@@ -7,6 +7,7 @@ import { memoryTables } from '../connectors/memory.js';
 import { openState } from '../index.js';
 import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
 import { items, writeNdjson } from './helpers/files.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 
 t.test('incremental: true skips files loaded by an earlier sync; a changed file is read again', async (t) => {
   const dir = await tmpDir(t);
@@ -18,7 +19,7 @@ t.test('incremental: true skips files loaded by an earlier sync; a changed file 
   const dst = destSpec({ name: 'm_finc', path: 'memory', write_mode: 'overwrite-delete-stale' });
   void data;
   const r1 = await runSync({ config: config([src], [dst]) });
-  t.equal(r1.exitCode, 0);
+  t.equal(exitCodeOfSync(r1), 0);
   t.equal(r1.resources, 15);
   const state = await openState(backend, 'src');
   const saved = JSON.parse(state.get('items')!) as { files: Record<string, string> };
@@ -57,6 +58,6 @@ t.test('a missing cursor column is a clear error', async (t) => {
   await writeFile(path.join(dir, 'a.ndjson'), '{"id":1}\n');
   const src = sourceSpec({ path: 'file', destinations: ['m_fbad'], spec: { tables: [{ name: 'items', files: path.join(dir, 'a.ndjson'), incremental: { cursor: 'nope' } }] } });
   const r = await runSync({ config: config([src], [destSpec({ name: 'm_fbad', path: 'memory' })]) });
-  t.equal(r.exitCode, 1);
+  t.equal(exitCodeOfSync(r), 1);
   t.match(r.fatal?.message ?? r.errors.map((e) => e.message).join(), 'incremental cursor "nope"');
 });

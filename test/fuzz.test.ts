@@ -11,6 +11,7 @@ import { CqPipeError } from '../lib/errors.js';
 import { fileSource } from '../connectors/file/source.js';
 import { silentLogger } from '../lib/logger.js';
 import { tmpDir } from './helpers/index.js';
+import { exitCodeOf } from '../bin/exit-codes.js';
 
 /** mulberry32, seeded: failures are reproducible */
 function prng(seed: number): () => number {
@@ -74,7 +75,7 @@ t.test('mutated configs load or fail with a config error — never anything else
       await loadConfig([p], { requireDestinations: true, env: {} });
       outcomes.loaded++;
     } catch (err) {
-      if (!(err instanceof CqPipeError) || err.exitCode !== 2 || err.code === 'CQ_ERR_INTERNAL') {
+      if (!(err instanceof CqPipeError) || exitCodeOf(err) !== 2 || err.code === 'CQ_ERR_INTERNAL') {
         t.fail(`mutation ${i} gave ${(err as Error).stack}`);
         continue;
       }

@@ -301,7 +301,7 @@ for (const target of TARGETS) {
           t.equal(err?.context.table, 'items');
           t.match(err?.context.file, noRotate ? store.location('nr/items.arrow') : new RegExp(`/r/items/${UUID}\\.arrow$`));
           // the file destination fails only the table; the s3 destination (so far) fails the sync
-          t.equal(err?.tableScoped, target.schemaErrorsFailTable);
+          t.equal(err?.scope === 'table', target.schemaErrorsFailTable);
           await w.close();
           t.same(await store.list(), [], `${noRotate ? 'no_rotate' : 'rotating'}: nothing left`);
         }

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { parsePathTemplate, pathSegment, PATH_PLACEHOLDERS } from '../lib/path-template.js';
 import { ConfigError } from '../lib/errors.js';
+import { exitCodeOf } from '../bin/exit-codes.js';
 
 const values = {
   table: 'items',
@@ -35,7 +36,7 @@ t.test('unknown placeholder is a config error naming it, with a suggestion', asy
   const err = t.throws(() => parsePathTemplate('out/{{TABEL}}/{{UUID}}.{{FORMAT}}', { context: { connector: 'files' } })) as ConfigError;
   t.ok(err instanceof ConfigError);
   t.equal(err.code, 'CQ_ERR_CONFIG_INVALID');
-  t.equal(err.exitCode, 2);
+  t.equal(exitCodeOf(err), 2);
   t.match(err.message, /\{\{TABEL\}\}/);
   t.match(err.hint, /did you mean \{\{TABLE\}\}/);
   t.equal(err.context.keyPath, 'spec.path');

@@ -29,6 +29,7 @@ import { runSync } from '../lib/pipeline.js';
 import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
 import { cli } from './helpers/cli.js';
 import { RowBatchBuilder } from '../lib/row-builder.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 
 const pgCtx = () => ({ name: 'pg', logger: silentLogger, baseDir: process.cwd(), invocationId: 'inv', syncTime: new Date() });
 
@@ -168,7 +169,7 @@ t.test('forced mode names dependent views instead of dropping them', async (t) =
 t.test('delete-stale index on (_cq_source_name, _cq_sync_time) for keyed tables', async (t) => {
   const url = await freshDatabase();
   const res = await runSync({ config: config([sourceSpec({ path: 'test', destinations: ['pg'], spec: { num_rows: 10 } })], [destSpec({ name: 'pg', path: 'postgresql', spec: { connection_string: url } })]) });
-  t.equal(res.exitCode, 0);
+  t.equal(exitCodeOfSync(res), 0);
   const idx = await query<{ def: string }>(url, "SELECT indexdef AS def FROM pg_indexes WHERE tablename = 'test_table_0' AND indexname = 'test_table_0_cqpi'");
   t.match(idx[0]?.def, /\(_cq_source_name, _cq_sync_time\)/);
 });
@@ -177,7 +178,7 @@ t.test('every type round-trips (all-types preset → Postgres)', async (t) => {
   const url = await freshDatabase();
   const spec = { num_tables: 1, num_rows: 300, seed: 7, batch_rows: 100, preset: 'all-types' as const, incremental: false };
   const res = await runSync({ config: config([sourceSpec({ path: 'test', destinations: ['pg'], spec })], [destSpec({ name: 'pg', path: 'postgresql', spec: { connection_string: url } })]) });
-  t.equal(res.exitCode, 0, res.errors.map((e) => e.message).join('\n'));
+  t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
   const [schema] = testTableSchemas(spec);
   // the source generates batch by batch (each with its own random stream): do the same
   const parts = [0, 100, 200].map((start) => generateBatch(spec, schema!, 0, start, 100));

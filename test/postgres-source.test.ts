@@ -11,6 +11,7 @@ import { typeName } from '../lib/types.js';
 import type { SyncMessage } from '../lib/messages.js';
 import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 
 const ctx = () => ({ name: 'pgsrc', logger: silentLogger, baseDir: process.cwd(), invocationId: 'i', syncTime: new Date() });
 
@@ -29,7 +30,7 @@ t.test('every type written by the destination reads back with its type and value
   const url = await freshDatabase();
   const spec = { num_tables: 1, num_rows: 200, seed: 3, batch_rows: 200, preset: 'all-types' as const, incremental: false };
   const w = await runSync({ config: config([sourceSpec({ path: 'test', destinations: ['pg'], spec })], [destSpec({ name: 'pg', path: 'postgresql', spec: { connection_string: url } })]) });
-  t.equal(w.exitCode, 0);
+  t.equal(exitCodeOfSync(w), 0);
   const client = await postgresSource.create({ connection_string: url, batch_rows: 64 }, ctx());
   const [schema] = await client.tables();
   const types = Object.fromEntries(schema!.fields.map((f) => [f.name, typeName(f)]));
@@ -81,13 +82,13 @@ t.test('incremental: reads from the saved cursor (>=, ties kept) and checkpoints
   });
   const dst = destSpec({ name: dest, path: 'memory', write_mode: 'overwrite' });
   const r1 = await runSync({ config: config([src], [dst]) });
-  t.equal(r1.exitCode, 0, r1.errors.map((e) => e.message).join());
+  t.equal(exitCodeOfSync(r1), 0, r1.errors.map((e) => e.message).join());
   t.equal(r1.resources, 95);
   // rows 90..95 share the last cursor value (minute 9); add a tie and 10 new rows
   await query(url, `INSERT INTO events VALUES (96, timestamp '2024-01-01' + interval '9 minutes', 'tie');
     INSERT INTO events SELECT g, timestamp '2024-01-01' + (g / 10) * interval '1 minute', 'v' || g FROM generate_series(97, 106) g`);
   const r2 = await runSync({ config: config([src], [dst]) });
-  t.equal(r2.exitCode, 0);
+  t.equal(exitCodeOfSync(r2), 0);
   t.equal(r2.resources, 6 + 1 + 10, 'the 6 rows at the saved cursor, the tie, and the 10 new rows');
   t.equal(memoryTables(dest).get('events')!.rows.length, 106, 'every row exactly once after upserts');
 });
@@ -116,7 +117,7 @@ t.test('--shard n/t splits a table into disjoint hash ranges whose union is the 
       shard: { num, total: 3 },
       config: config([sourceSpec({ path: 'postgresql', destinations: [dest], spec: { connection_string: url } })], [destSpec({ name: dest, path: 'memory', write_mode: 'append' })]),
     });
-    t.equal(r.exitCode, 0, r.errors.map((e) => e.message).join());
+    t.equal(exitCodeOfSync(r), 0, r.errors.map((e) => e.message).join());
     const rows = memoryTables(dest).get('big')!.rows;
     perShard.push(rows.length);
     for (const row of rows) seen.set(String(row.id), (seen.get(String(row.id)) ?? 0) + 1);

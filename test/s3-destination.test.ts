@@ -20,6 +20,7 @@ import { withTableName } from '../lib/schema.js';
 import { extensionOf } from '../lib/types.js';
 import type { ConnectorContext, DestinationClient } from '../lib/connector.js';
 import type { CqPipeError } from '../lib/errors.js';
+import { exitCodeOf, exitCodeOfSync } from '../bin/exit-codes.js';
 
 type Format = 'parquet' | 'ndjson' | 'csv' | 'arrow';
 const FORMATS: Format[] = ['parquet', 'ndjson', 'csv', 'arrow'];
@@ -113,7 +114,7 @@ t.test('validate: config problems at load, by key', async (t) => {
   t.match(problems({ bucket: 'Lake_Data' }), [/^bucket: "Lake_Data" is not a valid bucket name/]);
   const err = await Promise.resolve().then(() => s3Destination.create({ bucket: 'lake', path: 'x/{{TABLE}}.{{FORMAT}}' } as never, ctx())).then(() => undefined, (e: CqPipeError) => e);
   t.equal(err?.code, 'CQ_ERR_CONFIG_INVALID');
-  t.equal(err?.exitCode, 2);
+  t.equal(exitCodeOf(err), 2);
   t.equal(err?.context.keyPath, 'spec.path');
 });
 
@@ -350,7 +351,7 @@ t.test('a missing bucket or denied access is a clear error before any data', asy
   // through the engine: the sync fails at migration, exit 1, the error names the bucket
   const { spec: src } = staticSource([ITEMS], inserts('items', itemsBatch([{ id: 1, name: 'a', value: 1 }])));
   const res = await runSync({ config: config([src], [destSpec({ path: 's3', write_mode: 'append', spec: { ...(await s3Spec(missing)) } })]) });
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   t.match(res.errors.map((e) => `${e.code} ${e.message}`), [/^CQ_ERR_DEST_WRITE bucket s3:\/\/missing-\d+ .* does not exist/]);
 });
 
@@ -362,7 +363,7 @@ t.test('a whole sync: test source to parquet objects, read by DuckDB', async (t)
       [destSpec({ path: 's3', write_mode: 'append', spec: { ...(await s3Spec(bucket)), path: 'raw/{{TABLE}}/{{UUID}}.{{FORMAT}}', batch_size: 1000 } })],
     ),
   });
-  t.equal(res.exitCode, 0);
+  t.equal(exitCodeOfSync(res), 0);
   t.equal(res.resources, 5000);
   for (const table of ['test_table_0', 'test_table_1']) {
     const objects = await listObjects(bucket, `raw/${table}/`);

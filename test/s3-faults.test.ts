@@ -18,6 +18,7 @@ import { PARQUET_READ } from '../connectors/file/formats/parquet.js';
 import { runSync } from '../lib/pipeline.js';
 import { openState } from '../index.js';
 import { createLogger } from '../lib/logger.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 
 // a small footer read-ahead, so these small Parquet files are read by row group as large ones are
 PARQUET_READ.tailBytes = 16 * 1024;
@@ -82,7 +83,7 @@ t.test('destination: 500, 503 and dropped connections on every upload request; e
     ];
     const res = await syncToS3(bucket, proxy, 'ndjson', 40_000, 15_000, 4);
     t.same(res.errors.map((e) => e.message), []);
-    t.equal(res.exitCode, 0);
+    t.equal(exitCodeOfSync(res), 0);
     t.equal(res.resources, 40_000);
     t.same(fired(rules), [1, 1, 1, 1, 1, 1, 2, 1, 1], 'every rule fired as often as it asked');
     t.equal(proxy.faults.length, 10, '10 faults injected');
@@ -111,7 +112,7 @@ t.test('destination: 500, 503 and dropped connections on every upload request; e
     const slow = proxy.inject({ bucket, op: 'UploadPart', fault: { delay: 300 } });
     const res = await syncToS3(bucket, proxy, 'parquet', 110_000, 50_000, 4);
     t.same(res.errors.map((e) => e.message), []);
-    t.equal(res.exitCode, 0);
+    t.equal(exitCodeOfSync(res), 0);
     // 50k + 50k rows (two parts each) and 10k rows (one PutObject): 5 data requests before retries
     const draws = prng(chance.seed);
     let expected = 0;
@@ -164,7 +165,7 @@ t.test('source: 503s on listing and reads, a body cut mid-object and a dropped c
     ),
   });
   t.same(res.errors.map((e) => e.message), []);
-  t.equal(res.exitCode, 0);
+  t.equal(exitCodeOfSync(res), 0);
   t.same(fired(rules), [2, 1, 1, 1, 1, 1]);
   t.equal(proxy.faults.length, 7);
   const reqs = proxy.requests.filter((r) => r.key === 'in/a.ndjson');
@@ -207,7 +208,7 @@ t.test('S3 state backend: its snapshot PUT is retried through a 503 and a lost a
       ),
     });
     t.same(res.errors.map((e) => e.message), []);
-    t.equal(res.exitCode, 0);
+    t.equal(exitCodeOfSync(res), 0);
     t.equal(rule.fired, 1);
     const puts = proxy.requests.filter((r) => r.op === 'PutObject' && r.key === 'faults/cq_state_sync.json');
     t.same(puts.map((r) => r.status), [503, ...Array<number>(puts.length - 1).fill(200)], 'the 503, then every save succeeds');
@@ -243,7 +244,7 @@ t.test('faults beyond max_attempts: the sync fails naming object and status, not
     const bucket = await createBucket('fault-max');
     const rule = proxy.inject({ bucket, op: 'PutObject', fault: 503, every: 1 });
     const res = await syncToS3(bucket, proxy, 'ndjson', 3000, 1000, 2);
-    t.equal(res.exitCode, 1);
+    t.equal(exitCodeOfSync(res), 1);
     t.ok(res.errors.length >= 1);
     const err = res.errors[0]!;
     t.equal(err.code, 'CQ_ERR_DEST_WRITE');
@@ -264,7 +265,7 @@ t.test('faults beyond max_attempts: the sync fails naming object and status, not
     const bucket = await createBucket('fault-max');
     const rule = proxy.inject({ bucket, op: 'UploadPart', fault: 500, every: 1 });
     const res = await syncToS3(bucket, proxy, 'ndjson', 15_000, 15_000, 2);
-    t.equal(res.exitCode, 1);
+    t.equal(exitCodeOfSync(res), 1);
     const err = res.errors[0]!;
     t.equal(err.code, 'CQ_ERR_DEST_WRITE');
     t.match(err.message, new RegExp(`^(uploading|completing) s3://${bucket}/out/test_table_0/${UUID}\\.ndjson failed: InternalError \\(HTTP 500\\)`));
@@ -294,7 +295,7 @@ t.test('faults beyond max_attempts: the sync fails naming object and status, not
         [destSpec({ name: dest, path: 'memory', write_mode: 'append' })],
       ),
     });
-    t.equal(res.exitCode, 1);
+    t.equal(exitCodeOfSync(res), 1);
     t.same(res.errors.map((e) => [e.code, e.context.table, e.context.file]), [['CQ_ERR_SOURCE_READ', 'bad', `s3://${bucket}/bad/x.ndjson`]]);
     t.match(res.errors[0]!.message, new RegExp(`^reading s3://${bucket}/bad/x\\.ndjson failed: SlowDown \\(HTTP 503\\)`));
     t.notMatch(res.errors[0]!.message, /\n|\bat .*\.js:\d+/);
@@ -315,7 +316,7 @@ t.test('a lost CompleteMultipartUpload answer: the retry fails, the object is fo
   t.equal(lost.fired, 1);
   t.same(proxy.requests.filter((r) => r.op === 'CompleteMultipartUpload').map((r) => r.status), [undefined, 500], 'the retry: s3rver no longer knows the upload');
   t.equal(count(proxy.requests, (r) => r.op === 'HeadObject'), 1, 'the object was checked');
-  t.equal(res.exitCode, 0, res.errors.map((e) => e.message).join('\n'));
+  t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
   const ids = await cqIds(t, bucket, 'ndjson');
   t.same([ids.length, new Set(ids).size], [15_000, 15_000], 'the object is there, complete, once');
 });
@@ -326,7 +327,7 @@ t.test('a failed CompleteMultipartUpload with no object behind it still fails th
   const refused = proxy.inject({ bucket, op: 'CompleteMultipartUpload', fault: 500, every: 1 });
   const res = await syncToS3(bucket, proxy, 'ndjson', 15_000, 15_000, 2);
   t.equal(refused.fired, 2);
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   t.match(res.errors[0]?.message, /InternalError \(HTTP 500\)/);
   t.same(await listObjects(bucket), [], 'nothing visible');
 });
@@ -358,7 +359,7 @@ t.test('Parquet reads that keep failing past max_attempts fail their table (parq
         ),
       });
       t.ok(rule.fired >= 2, `faults injected: ${rule.fired}`);
-      t.equal(res.exitCode, 1, 'an error, not a crash');
+      t.equal(exitCodeOfSync(res), 1, 'an error, not a crash');
       if (what === 'row-group reads') {
         t.same(res.errors.map((e) => [e.code, e.context.table, e.context.file]), [['CQ_ERR_SOURCE_READ', 'pq', `s3://${bucket}/pq/c.parquet`]]);
         t.same(memoryTables(dest).get('good')!.rows.map((r) => Number(r.id)), [3, 4], 'the other table is read');

@@ -17,6 +17,7 @@ import { openState } from '../index.js';
 import { tableName } from '../lib/schema.js';
 import type { SyncMessage } from '../lib/messages.js';
 import type { CqPipeError } from '../lib/errors.js';
+import { exitCodeOf, exitCodeOfSync } from '../bin/exit-codes.js';
 
 const ctx = (baseDir = '/nonexistent') => ({ name: 'lake', logger: silentLogger, baseDir, invocationId: 'inv', syncTime: new Date() });
 
@@ -155,7 +156,7 @@ t.test('incremental: true skips objects already loaded, by key and ETag', async 
   const src = sourceSpec({ path: 's3', destinations: ['m_s3inc'], backend_options: backend, spec: { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 'in/*.ndjson', primary_key: ['id'], incremental: true }] } });
   const dst = destSpec({ name: 'm_s3inc', path: 'memory', write_mode: 'overwrite-delete-stale' });
   const r1 = await runSync({ config: config([src], [dst]) });
-  t.equal(r1.exitCode, 0);
+  t.equal(exitCodeOfSync(r1), 0);
   t.equal(r1.resources, 15);
   const state = await openState(backend, 'src');
   const saved = JSON.parse(state.get('items')!) as { files: Record<string, string> };
@@ -201,7 +202,7 @@ t.test('a malformed NDJSON object fails its table naming the key and line; other
 
   // and through the engine: exit 1, the error names key and line
   const res = await runSync({ config: config([sourceSpec({ path: 's3', destinations: ['m_s3bad'], spec: { ...(await s3Spec(bucket)), tables: [{ name: 'bad', files: 'bad/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }] } })], [destSpec({ name: 'm_s3bad', path: 'memory' })]) });
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   t.same(res.errors.map((e) => [e.code, e.context.file, e.context.line]), [['CQ_ERR_SOURCE_DATA', `s3://${bucket}/bad/part-2.ndjson`, 3]]);
 });
 
@@ -247,7 +248,7 @@ t.test('config: key globs, bucket names and credential pairs are checked at load
   const file = path.join(dir, 's3.yml');
   await writeFile(file, 'kind: source\nspec:\n  name: s\n  path: s3\n  destinations: [m]\n  spec:\n    bucket: lake\n    tables: [{ name: x, files: "/a/*.ndjson" }]\n---\nkind: destination\nspec: { name: m, path: memory }\n');
   const e = await loadConfig([file], { requireDestinations: true, env: {} }).then(() => undefined, (x: CqPipeError) => x);
-  t.equal(e?.exitCode, 2);
+  t.equal(exitCodeOf(e), 2);
   t.match(e?.message, /do not start with "\/"/);
 });
 

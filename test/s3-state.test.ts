@@ -23,7 +23,10 @@ t.test('s3:// state: round trip, versions, and a conflicting writer gets an erro
   b.set('orders', '2024-02-01T00:00:00Z');
   await b.flush();
   c.set('items', '99');
-  await t.rejects(c.flush(), { code: 'CQ_ERR_SOURCE_READ', message: /state conflict: s3:\/\/state-bucket\/cq\/shop\/cq_state_shop\.json was changed by another writer/ });
+  await t.rejects(c.flush(), {
+    code: 'CQ_ERR_STATE_CONFLICT', name: 'S3StateConflictError',
+    message: /state conflict: s3:\/\/state-bucket\/cq\/shop\/cq_state_shop\.json was changed by another writer/,
+  });
   await b.close();
   await c.close();
   const d = await openState(backend, 'shop');
@@ -36,7 +39,7 @@ t.test('s3:// state: round trip, versions, and a conflicting writer gets an erro
   e.set('k', '1');
   await e.flush();
   f.set('k', '2');
-  await t.rejects(f.flush(), /state conflict/);
+  await t.rejects(f.flush(), { code: 'CQ_ERR_STATE_CONFLICT', message: /state conflict/ });
   await e.close();
   await f.close();
 });

@@ -4,11 +4,12 @@ import path from 'node:path';
 import t from 'tap';
 import { runSync } from '../lib/pipeline.js';
 import { memoryTables } from '../connectors/memory.js';
-import { openState } from '../index.js';
+import { CheckpointTracker, MemoryState, createLogger, openState } from '../index.js';
 import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
 import { cliSync } from './helpers/cli.js';
 import { FAILING_DESTINATION_PATH } from './helpers/failing-destination.js';
 import { freshDatabase, query } from './helpers/postgres.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 
 const incremental = (rows: number) => ({ num_tables: 1, num_rows: rows, batch_rows: 10, preset: 'all-types', incremental: true });
 const cursorAt = (row: number) => new Date(Date.UTC(2024, 0, 1) + row * 1000).toISOString().replace('.000Z', '.000000Z');
@@ -22,12 +23,12 @@ t.test('file backend: the cursor is saved after commit and the next sync reads o
   const src = (rows: number) => sourceSpec({ path: 'test', destinations: [dest], spec: incremental(rows), backend_options: backend });
   const dst = destSpec({ name: dest, path: 'memory', write_mode: 'overwrite-delete-stale' });
   const r1 = await runSync({ config: config([src(95)], [dst]) });
-  t.equal(r1.exitCode, 0);
+  t.equal(exitCodeOfSync(r1), 0);
   const saved = JSON.parse(await readFile(path.join(dir, 'cq_state.json'), 'utf8')) as Record<string, { value: string; version: string }>;
   t.equal(saved.test_table_0!.value.slice(0, 19), cursorAt(94).slice(0, 19), 'cursor = the last committed row');
   t.equal(memoryTables(dest).get('test_table_0')!.rows.length, 95);
   const r2 = await runSync({ config: config([src(130)], [dst]) });
-  t.equal(r2.exitCode, 0);
+  t.equal(exitCodeOfSync(r2), 0);
   t.equal(r2.resources, 36, 'only rows at or past the cursor are read (the tie row again: at-least-once)');
   t.equal(memoryTables(dest).get('test_table_0')!.rows.length, 130, 'incremental tables are not delete-staled; the tie is absorbed by the upsert');
 });
@@ -42,12 +43,36 @@ t.test('two destinations, one failing: the state does not advance', async (t) =>
       [destSpec({ name: dest, path: 'memory' }), destSpec({ name: 'bad', path: FAILING_DESTINATION_PATH, spec: { fail_after: 2 } })],
     ),
   });
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   const state = await openState(backend, 'src');
   const saved = state.get('test_table_0');
   await state.close();
   // the failing destination committed 2 batches (rows 0..19) at most: no cursor past row 19
   t.ok(saved === undefined || saved <= cursorAt(19), `cursor ${saved} not past the failing destination's commits`);
+});
+
+t.test('a state backend that cannot be read or saved fails the sync with CQ_ERR_STATE', async (t) => {
+  const dir = await tmpDir(t);
+  const dest = `mem_state_${++n}`;
+  const src = (connection: string) =>
+    sourceSpec({ path: 'test', destinations: [dest], spec: incremental(20), backend_options: { table_name: 'cq_state', connection } });
+  const dst = destSpec({ name: dest, path: 'memory' });
+  // unreadable: the state file is not JSON
+  await writeFile(path.join(dir, 'cq_state.json'), '{ not json');
+  const unreadable = await runSync({ config: config([src(`file://${dir}`)], [dst]) });
+  t.equal(exitCodeOfSync(unreadable), 1);
+  t.equal(unreadable.fatal?.code, 'CQ_ERR_STATE');
+  t.match(unreadable.fatal?.message, /^cannot open the state backend of source src: /);
+  t.match(unreadable.fatal?.context, { connector: 'src', phase: 'state' });
+  // unsaveable: the backend's flush fails at the first checkpoint
+  class Unsaveable extends MemoryState {
+    override readonly description = 'file /nowhere/cq_state.json';
+    override async flush(): Promise<void> { throw new Error('EROFS: read-only file system'); }
+  }
+  const tracker = new CheckpointTracker(1, new Unsaveable(), createLogger({ level: 'error' }));
+  await t.rejects(tracker.ack({ kind: 'checkpoint', id: 'c1', state: { k: 'v' } }), {
+    code: 'CQ_ERR_STATE', message: 'cannot save the state to file /nowhere/cq_state.json: EROFS: read-only file system', context: { phase: 'state' },
+  });
 });
 
 t.test('postgres backend: CloudQuery layout, versions, highest version wins', async (t) => {

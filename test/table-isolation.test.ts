@@ -11,6 +11,7 @@ import { runSync } from '../lib/pipeline.js';
 import { createLogger } from '../lib/logger.js';
 import { config, destSpec, duckdb, inserts, itemsBatch, ITEMS, sourceSpec, staticSource, tmpDir } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 
 const BASE_US = 1_704_067_200_000_000n; // the test source's first updated_at
 const cursorOf = (row: number) => new Date(Number((BASE_US + BigInt(row) * 1_000_000n) / 1000n)).toISOString().replace('Z', '000Z'); // µs
@@ -38,11 +39,11 @@ t.test('Postgres, append in one transaction: a constraint violation fails one ta
     ),
   });
   const first = await run(0);
-  t.equal(first.exitCode, 0, 'tables created');
+  t.equal(exitCodeOfSync(first), 0, 'tables created');
   // rows 3500.. of test_table_1 break a constraint the sync knows nothing of
   await query(url, 'ALTER TABLE test_table_1 ADD CONSTRAINT below_3500 CHECK (id < 3500)');
   const res = await run(5000);
-  t.equal(res.exitCode, 1, 'a failed table makes the sync exit 1');
+  t.equal(exitCodeOfSync(res), 1, 'a failed table makes the sync exit 1');
   t.notOk(res.fatal, 'the sync itself did not fail');
   t.equal(res.errors.length, 1);
   const e = res.errors[0]!;
@@ -73,10 +74,10 @@ t.test('Postgres, incremental overwrite: the failed table keeps its cursor at it
       [destSpec({ name: 'pg', path: 'postgresql', write_mode: 'overwrite', spec: { connection_string: url, batch_size: 1000 } })],
     ),
   });
-  t.equal((await run(4000)).exitCode, 0);
+  t.equal(exitCodeOfSync(await run(4000)), 0);
   await query(url, 'ALTER TABLE test_table_1 ADD CONSTRAINT below_7000 CHECK (id < 7000)');
   const res = await run(10_000);
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   t.same(res.errors.map((e) => [e.code, e.context.table]), [['CQ_ERR_DEST_WRITE', 'test_table_1']]);
   t.same(await counts(url, TABLES), { test_table_0: 10_000, test_table_1: 7000, test_table_2: 10_000 },
     'the failed table keeps the batches committed before its failure');
@@ -88,7 +89,7 @@ t.test('Postgres, incremental overwrite: the failed table keeps its cursor at it
 
   await query(url, 'ALTER TABLE test_table_1 DROP CONSTRAINT below_7000');
   const again = await run(10_000);
-  t.equal(again.exitCode, 0, again.errors.map((e) => e.message).join('\n'));
+  t.equal(exitCodeOfSync(again), 0, again.errors.map((e) => e.message).join('\n'));
   t.equal(again.summaries[0]!.resources_per_table.test_table_1, 3001, 'only the failed table\'s missing rows (and the tie at its cursor) are read again');
   t.same(await counts(url, TABLES), { test_table_0: 10_000, test_table_1: 10_000, test_table_2: 10_000 }, 'every row exactly once');
 });
@@ -105,11 +106,11 @@ t.test('Postgres, overwrite-delete-stale: the failed table keeps its stale rows,
     const src = staticSource([A_, B_], messagesFor(names), { destinations: ['pg'] });
     return runSync({ config: config([src.spec], [destSpec({ name: 'pg', path: 'postgresql', spec: { connection_string: url } })]) });
   };
-  t.equal((await run(['x', 'y', 'z'])).exitCode, 0);
+  t.equal(exitCodeOfSync(await run(['x', 'y', 'z'])), 0);
   // the second sync has two rows per table; table b refuses one of them
   await query(url, "ALTER TABLE b ADD CONSTRAINT no_q CHECK (name <> 'q')");
   const res = await run(['p', 'q']);
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   t.same(res.errors.map((e) => e.context.table), ['b']);
   const a = await query<{ id: string; name: string }>(url, 'SELECT id::text, name FROM a ORDER BY id');
   t.same(a.map((r) => r.name), ['p', 'q'], 'a: rewritten, and its stale row (id 2) deleted');
@@ -132,7 +133,7 @@ t.test('file destination: a table Parquet cannot store fails alone; the other ta
     ...inserts('items', itemsBatch([{ id: 2, name: 'b', value: 2 }])),
   ], { destinations: ['lake'] });
   const res = await runSync({ config: config([src.spec], [destSpec({ name: 'lake', path: 'file', write_mode: 'append', spec: { path: `${dir}/{{TABLE}}/{{UUID}}.{{FORMAT}}`, format: 'parquet', batch_size: 1 } })]) });
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   t.same(res.errors.map((e) => [e.code, e.context.table]), [['CQ_ERR_SCHEMA_INCOMPATIBLE', 'unions']]);
   t.match(res.errors[0]!.message, /union/);
   const rows = await duckdb(`SELECT id FROM read_parquet('${dir}/items/*.parquet') ORDER BY id`);
@@ -155,10 +156,10 @@ t.test('two destinations: a table one of them fails does not advance its state; 
       ],
     ),
   });
-  t.equal((await run(0)).exitCode, 0);
+  t.equal(exitCodeOfSync(await run(0)), 0);
   await query(url, 'ALTER TABLE test_table_0 ADD CONSTRAINT below_1200 CHECK (id < 1200)');
   const res = await run(3000);
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   t.same(res.errors.map((e) => e.context.table), ['test_table_0']);
   t.same(res.summaries.map((s) => [s.destination_name, s.destination_errors]), [['pg', 1], ['mem', 0]], 'the summary names the destination that failed');
   const state = JSON.parse(await readFile(path.join(stateDir, 'cq_state.json'), 'utf8')) as Record<string, { value: string }>;

@@ -6,6 +6,7 @@ import { InMemoryMetricExporter, MeterProvider, PeriodicExportingMetricReader, A
 import { runSync } from '../lib/pipeline.js';
 import { SourceDataError } from '../lib/errors.js';
 import { ITEMS, config, destSpec, inserts, itemsBatch, staticSource } from './helpers/index.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 
 t.test('a sync emits cq-pipe.sync and cq-pipe.write-batch spans and row / error counters', async (t) => {
   const spans = new InMemorySpanExporter();
@@ -22,7 +23,7 @@ t.test('a sync emits cq-pipe.sync and cq-pipe.write-batch spans and row / error 
     { kind: 'table-error', table: 'items', error: new SourceDataError('bad record', { table: 'items' }) },
   ], { destinations: ['m_otel'] });
   const res = await runSync({ config: config([src], [destSpec({ name: 'm_otel', path: 'memory' })]) });
-  t.equal(res.exitCode, 1);
+  t.equal(exitCodeOfSync(res), 1);
   await reader.forceFlush();
   const names = spans.getFinishedSpans().map((s) => s.name);
   t.ok(names.includes('cq-pipe.sync'));

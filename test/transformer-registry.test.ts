@@ -19,6 +19,7 @@ import { KINDS } from '../transforms/basic/kinds.js';
 import { basicSpecSchema, parseBasicSpec } from '../transforms/basic/spec.js';
 import { jsonflattenerSpecSchema, parseJsonFlattenerSpec } from '../transforms/jsonflattener.js';
 import { ROOT, tmpDir } from './helpers/index.js';
+import { exitCodeOf } from '../bin/exit-codes.js';
 
 const DIST = path.join(ROOT, 'dist');
 
@@ -140,7 +141,7 @@ t.test('an unknown path is a ConfigError (CQ_ERR_CONFIG_INVALID) with a did-you-
     t.ok(err instanceof ConfigError, p);
     const e = err as CqPipeError;
     t.equal(e.code, 'CQ_ERR_CONFIG_INVALID');
-    t.equal(e.exitCode, 2);
+    t.equal(exitCodeOf(e), 2);
     t.equal(e.message, message);
     t.equal(e.hint, 'built-in transformers: basic, jsonflattener; or a module path such as ./my-transform.js');
   }

@@ -20,6 +20,7 @@ import { ITEMS, ROOT, config, destSpec, inserts, itemsBatch, staticSource, tmpDi
 import { validateTransformer, openTransformers, transformerStream } from '../transforms/index.js';
 import { basicSpecSchema } from '../transforms/basic/spec.js';
 import { takeRows } from '../transforms/arrow-ops.js';
+import { exitCodeOf, exitCodeOfSync } from '../bin/exit-codes.js';
 
 // ---- a destination that records what it is asked to do ----------------------------------------
 
@@ -85,7 +86,7 @@ t.test('remove_columns, add_column and add_current_timestamp_column change the t
     { kind: 'add_column', tables: ['items'], name: 'origin', value: 'shop' },
     { kind: 'add_current_timestamp_column', name: 'processed_at' },
   ])], inserts('items', itemsBatch(ROWS)));
-  t.equal(result.exitCode, 0);
+  t.equal(exitCodeOfSync(result), 0);
   const items = tables.get('items')!;
   t.same(userColumns(items.schema), ['id', 'name', 'origin', 'processed_at']);
   t.equal(typeName(items.schema.fields.find((f) => f.name === 'origin')!), 'utf8');
@@ -122,7 +123,7 @@ t.test('obfuscate_columns: CloudQuery\'s sha256 marker; include_sha: false; null
     { id: 2, secret: 'val4', doc: { user: { name: 'bob' } }, blob: null },
     { id: 3, secret: null, doc: null, blob: [1, 2] },
   ])), { tables: [DOCS] });
-  t.equal(result.exitCode, 0);
+  t.equal(exitCodeOfSync(result), 0);
   const rows = tables.get('docs')!.rows;
   // the values of CloudQuery's own test (record_updater_test.go) for "val3" and "val4"
   t.equal(rows[0]!.secret, 'Redacted by CloudQuery | bac8d4414984861d5199b7a97699c728bee36c4084299b2ca905434cf65d8944');
@@ -166,7 +167,7 @@ t.test('JSON paths: remove_columns deletes keys and array elements; case changes
   ]);
   const { spec } = staticSource([DOCS], inserts('docs', batch), { destinations: ['rec'] });
   const r = await runSync({ config: { ...config([spec], [destSpec({ name: 'rec', path: RECORDING_PATH, spec: { key }, transformers: ['paths'] })]), transformers: [tr] } });
-  t.equal(r.exitCode, 0, r.fatal?.message ?? 'ok');
+  t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? 'ok');
   const rows = recordings.get(key)!.writes[0]!.rows;
   t.same(rows[0]!.doc, { a: { c: 2 }, list: ['p', 'r'], name: 'ANN' });
   t.same(rows[1]!.doc, { a: { c: 3 }, name: 'BOB' });
@@ -186,7 +187,7 @@ t.test('rename_column (CloudQuery\'s `value` or `new_name`), uppercase and lower
     { kind: 'rename_column', name: 'value', new_name: 'price' },
     { kind: 'uppercase', columns: ['title'] },
   ])], inserts('items', itemsBatch([{ id: 1, name: 'émile zola', value: 1 }, { id: 2, name: 'abc', value: 2 }, { id: 3, name: null, value: 3 }])));
-  t.equal(result.exitCode, 0);
+  t.equal(exitCodeOfSync(result), 0);
   const items = tables.get('items')!;
   t.same(userColumns(items.schema), ['id', 'title', 'price']);
   t.same(items.rows.map((r) => r.title), ['ÉMILE ZOLA', 'ABC', null]);
@@ -234,7 +235,7 @@ t.test('change_table_names: inserts and delete-stale follow the rename; old-name
   mem.set('cq_items', { schema: ITEMS, rows: [stale(9)] });
   const rename = basic('rename', [{ kind: 'change_table_names', tables: ['*'], new_table_name_template: 'cq_{{ .OldName }}' }]);
   const { result } = await sync([rename], inserts('items', itemsBatch(ROWS)), { dest, write_mode: 'overwrite-delete-stale' });
-  t.equal(result.exitCode, 0);
+  t.equal(exitCodeOfSync(result), 0);
   t.same(mem.get('items')!.rows.map((r) => Number(r.id)), [7, 8], 'rows under the old name are not deleted');
   t.same(mem.get('cq_items')!.rows.map((r) => Number(r.id)), [1, 2, 3], 'the stale row of the renamed table is deleted, this sync\'s rows stay');
   t.equal(tableName(mem.get('cq_items')!.schema), 'cq_items');
@@ -243,7 +244,7 @@ t.test('change_table_names: inserts and delete-stale follow the rename; old-name
   const key = `rec_${++seq}`;
   const { spec } = staticSource([ITEMS], inserts('items', itemsBatch(ROWS)), { destinations: ['rec'] });
   const r = await runSync({ config: { ...config([spec], [destSpec({ name: 'rec', path: RECORDING_PATH, spec: { key }, transformers: ['rename'] })]), transformers: [rename] } });
-  t.equal(r.exitCode, 0);
+  t.equal(exitCodeOfSync(r), 0);
   const rec = recordings.get(key)!;
   t.same(rec.migrations.flat().map(tableName), ['cq_items']);
   t.same(rec.writes.map((w) => `${w.table}:${w.rows.length}`), ['cq_items:3']);
@@ -268,7 +269,7 @@ t.test('schema changes reach the destination as migrations, before the rows, per
       transformers: [shape],
     },
   });
-  t.equal(r.exitCode, 0);
+  t.equal(exitCodeOfSync(r), 0);
   const rec = recordings.get(key)!;
   t.equal(rec.migrations.length, 1, 'one migration call, before any write');
   const migrated = rec.migrations[0]![0]!;
@@ -282,14 +283,14 @@ t.test('schema changes reach the destination as migrations, before the rows, per
   // append strips keys after the transformers ran
   const appendKey = `rec_${++seq}`;
   const r2 = await runSync({ config: { ...config([staticSource([ITEMS], inserts('items', itemsBatch(ROWS)), { destinations: ['rec'] }).spec], [destSpec({ name: 'rec', path: RECORDING_PATH, spec: { key: appendKey }, write_mode: 'append', transformers: ['shape'] })]), transformers: [shape] } });
-  t.equal(r2.exitCode, 0);
+  t.equal(exitCodeOfSync(r2), 0);
   t.same(primaryKeys(recordings.get(appendKey)!.migrations[0]![0]!), []);
 });
 
 t.test('drop_rows: value match (typed), null match, any listed column, non-contiguous rows, whole batches', async (t) => {
   const rows = Array.from({ length: 10 }, (_, i) => ({ id: i, name: i % 3 === 0 ? 'drop' : i === 4 ? null : `keep${i}`, value: i }));
   const byValue = await sync([basic('d', [{ kind: 'drop_rows', columns: ['name'], value: 'drop' }])], inserts('items', itemsBatch(rows)));
-  t.equal(byValue.result.exitCode, 0);
+  t.equal(exitCodeOfSync(byValue.result), 0);
   t.same(byValue.tables.get('items')!.rows.map((r) => Number(r.id)), [1, 2, 4, 5, 7, 8]);
   const byNull = await sync([basic('d', [{ kind: 'drop_rows', columns: ['name'] }])], inserts('items', itemsBatch(rows)));
   t.same(byNull.tables.get('items')!.rows.map((r) => Number(r.id)), [0, 1, 2, 3, 5, 6, 7, 8, 9], 'no value: rows where the column is null');
@@ -300,7 +301,7 @@ t.test('drop_rows: value match (typed), null match, any listed column, non-conti
   const numeric = await sync([basic('d', [{ kind: 'drop_rows', columns: ['id'], value: 7 }, { kind: 'drop_rows', columns: ['value'], value: '2e+00' }])], inserts('items', itemsBatch(rows)));
   t.same(numeric.tables.get('items')!.rows.map((r) => Number(r.id)), [0, 1, 3, 4, 5, 6, 8, 9]);
   const all = await sync([basic('d', [{ kind: 'drop_rows', columns: ['name'], value: 'gone' }])], inserts('items', itemsBatch([{ id: 1, name: 'gone', value: 1 }]), itemsBatch([{ id: 2, name: 'stay', value: 2 }])));
-  t.equal(all.result.exitCode, 0);
+  t.equal(exitCodeOfSync(all.result), 0);
   t.same(all.tables.get('items')!.rows.map((r) => Number(r.id)), [2], 'a batch with every row dropped is not sent');
   t.equal(all.result.resources, 2, 'resources count rows read from the source, before drops (as in CloudQuery)');
 });
@@ -371,7 +372,7 @@ t.test('jsonflattener: one typed column per top-level key of json columns with a
   const batch = new A.RecordBatch(REGIONS, A.makeData({ type: new A.Struct(REGIONS.fields), length: 4, nullCount: 0, children: [region, details, other].map((b) => b.finish().flush()) }));
   const flat: TransformerSpec = { name: 'flat', path: 'jsonflattener', spec: { tables: ['regions'], type_schemas: { other: { x: 'float64' } } }, origin };
   const { result, tables } = await sync([flat], inserts('regions', batch), { tables: [REGIONS] });
-  t.equal(result.exitCode, 0, result.fatal?.message ?? result.errors.map((e) => e.message).join('; '));
+  t.equal(exitCodeOfSync(result), 0, result.fatal?.message ?? result.errors.map((e) => e.message).join('; '));
   const table = tables.get('regions')!;
   t.same(userColumns(table.schema), ['region', 'details', 'other', 'details__field_1', 'details__field_2', 'details__field_3', 'details__field_4', 'details__nested', 'other__x']);
   t.same(['details__field_1', 'details__field_2', 'details__field_3', 'details__field_4', 'details__nested', 'other__x'].map((n) => typeName(table.schema.fields.find((f) => f.name === n)!)),
@@ -410,20 +411,21 @@ export default async function* (messages, ctx) {
     ...inserts('items', itemsBatch(ROWS), itemsBatch([{ id: 10, name: 'x', value: 1 }, { id: 11, name: 'y', value: 1 }, { id: 12, name: 'z', value: 1 }])),
     { kind: 'checkpoint', id: 'c1', state: { k: 'v' } },
   ], { write_mode: 'overwrite-delete-stale' });
-  t.equal(result.exitCode, 0);
+  t.equal(exitCodeOfSync(result), 0);
   t.same(tables.get('items')!.rows.map((r) => Number(r.id)), [1, 2, 10, 11]);
   const { seen } = await import(path.join(dir, 'first-rows.mjs')) as { seen: string[] };
   t.same(seen, ['migrate-table', 'insert', 'insert', 'checkpoint', 'delete-stale', 'sync-end', `end:${dest}:first`], 'every message of the branch, in order');
 
   await writeFile(path.join(dir, 'broken.mjs'), `export default async function* (messages) { for await (const m of messages) { if (m.kind === 'insert') throw new Error('bad row'); yield m; } }`);
   const broken = await sync([{ ...mod, name: 'broken', path: './broken.mjs' }], inserts('items', itemsBatch(ROWS)));
-  t.equal(broken.result.exitCode, 1);
-  t.equal(broken.result.fatal?.code, 'CQ_ERR_DEST_WRITE');
+  t.equal(exitCodeOfSync(broken.result), 1);
+  t.equal(broken.result.fatal?.code, 'CQ_ERR_TRANSFORM', 'a module that throws is a transformer failure');
   t.match(broken.result.fatal?.message, /transformer broken failed: bad row/);
 
   await writeFile(path.join(dir, 'wrong.mjs'), `export default async function* (messages) { for await (const m of messages) yield { kind: 'nope' }; }`);
   const wrong = await sync([{ ...mod, name: 'wrong', path: './wrong.mjs' }], inserts('items', itemsBatch(ROWS)));
-  t.equal(wrong.result.exitCode, 1);
+  t.equal(exitCodeOfSync(wrong.result), 1);
+  t.equal(wrong.result.fatal?.code, 'CQ_ERR_TRANSFORM');
   t.match(wrong.result.fatal?.message, /transformer wrong yielded an object with kind "nope"/);
 
   await writeFile(path.join(dir, 'nofn.mjs'), 'export const x = 1;');
@@ -482,10 +484,11 @@ spec:
 kind: transformer
 spec: { name: flat, path: jsonflatener }
 `);
-  const err = await loadConfig([file], { requireDestinations: true }).then(() => undefined, (e: unknown) => e as { code: string; exitCode: number; message: string; problems: { keyPath?: string; line?: number; message: string }[] });
+  const err = await loadConfig([file], { requireDestinations: true })
+    .then(() => undefined, (e: unknown) => e as { code: string; message: string; problems: { keyPath?: string; line?: number; message: string }[] });
   t.ok(err, 'loading fails');
   t.equal(err!.code, 'CQ_ERR_CONFIG_INVALID');
-  t.equal(err!.exitCode, 2);
+  t.equal(exitCodeOf(err), 2);
   t.equal(err!.problems.length, 4);
   const byKey = Object.fromEntries(err!.problems.map((p) => [p.keyPath, p]));
   t.match(byKey['spec.spec.transformations[0].kind']!.message, /unknown transformation kind "remove_column" \(did you mean "remove_columns"\?\)/);
@@ -511,8 +514,8 @@ spec:
       - { kind: rename_column, name: a }
       - { kind: obfuscate_columns_except, columns: [a] }
 `);
-  const err2 = await loadConfig([file]).then(() => undefined, (e: unknown) => e as { exitCode: number; problems: { keyPath?: string; message: string }[] });
-  t.equal(err2!.exitCode, 2);
+  const err2 = await loadConfig([file]).then(() => undefined, (e: unknown) => e as { problems: { keyPath?: string; message: string }[] });
+  t.equal(exitCodeOf(err2), 2);
   t.same(err2!.problems.map((p) => p.keyPath), ['spec.spec.transformations[2].kind']);
   t.match(err2!.problems[0]!.message, /"obfuscate_columns_except" is not supported by cq-pipe/);
   const semantic = await validateTransformer({ path: 'basic', baseDir: dir, spec: { transformations: [{ kind: 'change_table_names', new_table_name_template: 'x_{{.NewName}}' }, { kind: 'rename_column', name: 'a' }] } });
@@ -540,29 +543,29 @@ spec:
 
 t.test('config errors at run time: a hand-built config, an undefined transformer, a transformation that does not fit the table (exit 2)', async (t) => {
   const bad = await sync([basic('b', [{ kind: 'remove_columns', columns: ['a'], extra: 1 }])], inserts('items', itemsBatch(ROWS)));
-  t.equal(bad.result.exitCode, 2);
+  t.equal(exitCodeOfSync(bad.result), 2);
   t.equal(bad.result.fatal?.code, 'CQ_ERR_CONFIG_INVALID');
   t.match(bad.result.fatal?.message, /transformer b: spec.transformations\[0\].extra: unknown key "extra"/);
 
   const undefinedName = await sync([basic('redact', [{ kind: 'remove_columns', columns: ['a'] }])], inserts('items', itemsBatch(ROWS)), { names: ['redcat'] });
-  t.equal(undefinedName.result.exitCode, 2);
+  t.equal(exitCodeOfSync(undefinedName.result), 2);
   t.match(undefinedName.result.fatal?.message, /lists transformer "redcat", which the config does not define \(did you mean "redact"\?\)/);
 
   const unknownPath = await sync([{ name: 'x', path: 'basik', spec: {}, origin }], inserts('items', itemsBatch(ROWS)));
-  t.equal(unknownPath.result.exitCode, 2);
+  t.equal(exitCodeOfSync(unknownPath.result), 2);
   t.match(unknownPath.result.fatal?.message, /unknown transformer "basik" \(did you mean "basic"\?\)/);
 
   const notString = await sync([basic('o', [{ kind: 'obfuscate_columns', columns: ['value'] }])], inserts('items', itemsBatch(ROWS)));
-  t.equal(notString.result.exitCode, 2);
+  t.equal(exitCodeOfSync(notString.result), 2);
   t.equal(notString.result.fatal?.code, 'CQ_ERR_CONFIG_INVALID');
   t.match(notString.result.fatal?.message, /obfuscate_columns on table items: column value is float64, not a string, binary or JSON column/);
   t.equal(notString.tables.get('items'), undefined, 'nothing was migrated or written');
 
   const allGone = await sync([basic('r', [{ kind: 'remove_columns', columns: ['_cq_sync_time', '_cq_source_name', '_cq_id', '_cq_parent_id', 'id', 'name', 'value'] }])], inserts('items', itemsBatch(ROWS)));
-  t.equal(allGone.result.exitCode, 2);
+  t.equal(exitCodeOfSync(allGone.result), 2);
   t.match(allGone.result.fatal?.message, /cannot remove all columns/);
 
   const clash = await sync([basic('c', [{ kind: 'rename_column', name: 'name', value: 'value' }])], inserts('items', itemsBatch(ROWS)));
-  t.equal(clash.result.exitCode, 2);
+  t.equal(exitCodeOfSync(clash.result), 2);
   t.match(clash.result.fatal?.message, /the table already has a column value/);
 });

@@ -31,8 +31,9 @@
  *
  * For convenience a bare Arrow RecordBatch may be yielded: it is an insert into the table its
  * schema names (`cq:table_name`). An insert whose batch lacks that metadata gets it from `table`;
- * zero-row inserts are dropped. Anything else is an error naming the transformer. `ctx` carries
- * `name`, `destination`, `spec`, `logger`, `baseDir`, `syncTime` and `invocationId`.
+ * zero-row inserts are dropped. Anything else — and anything the module throws — is a
+ * TransformError (CQ_ERR_TRANSFORM) naming the transformer. `ctx` carries `name`, `destination`,
+ * `spec`, `logger`, `baseDir`, `syncTime` and `invocationId`.
  *
  * Modules are loaded with `import()`: `.js`/`.mjs` (ESM) or `.cjs`; a `.ts` module needs Node run
  * with a TypeScript loader (e.g. `node --import tsx`), or compile it first. The module's own
@@ -43,7 +44,7 @@ import { pathToFileURL } from 'node:url';
 import type * as A from 'apache-arrow';
 import { MESSAGE_KINDS, type SyncMessage } from '../lib/messages.js';
 import type { Logger } from '../lib/logger.js';
-import { ConfigError, CqPipeError, DestinationWriteError, type ErrorContext } from '../lib/errors.js';
+import { ConfigError, CqPipeError, TransformError, type ErrorContext } from '../lib/errors.js';
 import { MD_TABLE_NAME, relabel, withTableName } from '../lib/schema.js';
 import { defineTransformer, type MessageStage, type TransformerDefinition } from '../lib/transformer.js';
 
@@ -102,7 +103,7 @@ function isSchema(x: unknown): x is A.Schema {
 /** Wrap a module function as a message stage that checks what it yields. */
 export function moduleStage(fn: TransformFunction, ctx: TransformContext): MessageStage {
   const context: ErrorContext = { connector: ctx.destination, phase: `transformer ${ctx.name}` };
-  const bad = (what: string) => new DestinationWriteError(`transformer ${ctx.name} yielded ${what}`, context);
+  const bad = (what: string) => new TransformError(`transformer ${ctx.name} yielded ${what}`, context);
   const insertOf = (table: string, batch: A.RecordBatch): SyncMessage => {
     const named = batch.schema.metadata.get(MD_TABLE_NAME);
     if (named === undefined) return { kind: 'insert', table, batch: relabel(batch, withTableName(batch.schema, table)) };
@@ -160,7 +161,7 @@ export function moduleStage(fn: TransformFunction, ctx: TransformContext): Messa
   function wrap(err: unknown): CqPipeError {
     if (err instanceof CqPipeError) return err;
     const msg = err instanceof Error ? err.message : String(err);
-    return new DestinationWriteError(`transformer ${ctx.name} failed: ${msg}`, context, err);
+    return new TransformError(`transformer ${ctx.name} failed: ${msg}`, context, err);
   }
 }
 

@@ -27,13 +27,13 @@ import picomatch from 'picomatch';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { SyncMessage } from '../lib/messages.js';
 import type { SpecProblem } from '../lib/connector.js';
-import { ConfigError } from '../lib/errors.js';
+import { ConfigError, InternalError } from '../lib/errors.js';
 import { batchFromColumns, tableName } from '../lib/schema.js';
 import { extensionOf, fieldFor, parseColumnType } from '../lib/types.js';
 import { uuidFromString } from '../lib/arrow-build.js';
 import { toMicros } from '../lib/time.js';
 import { bitmapOf, decoder, encoder, nullTest, varBytes, varData } from './arrow-ops.js';
-import { defineTransformer, specProblemsError, type MessageStage } from '../lib/transformer.js';
+import { defineTransformer, specProblemsError, transformFailure, type MessageStage } from '../lib/transformer.js';
 import { ajvSpecProblems } from './basic/spec.js';
 import type { StageContext } from './basic/plan.js';
 
@@ -208,7 +208,8 @@ function buildColumn(type: string, values: unknown[]): A.Data {
       return A.makeData({ type: new A.FixedSizeBinary(16), length: n, nullCount, nullBitmap: bitmap, data: out });
     }
     default:
-      throw new Error(`unexpected flatten type ${type}`);
+      // the spec's types were checked at config load (FLATTEN_TYPES)
+      throw new InternalError(`jsonflattener: no column builder for flatten type "${type}"`);
   }
 }
 
@@ -313,12 +314,18 @@ export function jsonFlattener(spec: JsonFlattenerSpec, ctx: StageContext): Messa
           yield msg;
           continue;
         }
-        const cols = [...(msg.batch.data.children as A.Data[])];
-        for (const fc of plan.columns) {
-          const rows = rowsOf(cols[fc.from]!, fc.keys.map((k) => k.key));
-          for (const k of fc.keys) cols.push(buildColumn(k.type, rows.map((r) => (r ? r[k.key] : undefined))));
+        let batch: A.RecordBatch;
+        try {
+          const cols = [...(msg.batch.data.children as A.Data[])];
+          for (const fc of plan.columns) {
+            const rows = rowsOf(cols[fc.from]!, fc.keys.map((k) => k.key));
+            for (const k of fc.keys) cols.push(buildColumn(k.type, rows.map((r) => (r ? r[k.key] : undefined))));
+          }
+          batch = batchFromColumns(plan.out, msg.batch.numRows, cols);
+        } catch (err) {
+          throw transformFailure(ctx, msg.table, err);
         }
-        yield { kind: 'insert', table: msg.table, batch: batchFromColumns(plan.out, msg.batch.numRows, cols) };
+        yield { kind: 'insert', table: msg.table, batch };
       } else {
         yield msg;
       }

@@ -1,6 +1,7 @@
 /** Shared CLI plumbing: options every command takes, logger set-up, error printing. */
 import { randomUUID } from 'node:crypto';
-import { CqPipeError, UsageError, toCqPipeError } from '../../lib/errors.js';
+import { UsageError, toCqPipeError } from '../../lib/errors.js';
+import { exitCodeOf } from '../exit-codes.js';
 import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../../lib/logger.js';
 
 export interface GlobalOptions {
@@ -27,7 +28,7 @@ export function makeLogger(o: GlobalOptions, beforeWrite?: () => void): Logger {
   return format === 'json' ? logger.child({ invocation_id: o['invocation-id'] }) : logger;
 }
 
-/** Print an error for humans (or as JSON), without a stack unless debugging. */
+/** Print an error for humans (or as JSON), without a stack unless debugging; returns its exit code. */
 export function reportError(err: unknown, logger: Logger | undefined): number {
   const e = toCqPipeError(err);
   const debug = logger?.level === 'debug';
@@ -38,5 +39,5 @@ export function reportError(err: unknown, logger: Logger | undefined): number {
   } else {
     process.stderr.write(text + '\n');
   }
-  return e instanceof CqPipeError ? e.exitCode : 1;
+  return exitCodeOf(e);
 }

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { loadConfig } from '../config.js';
 import { ConfigError, UsageError } from '../../lib/errors.js';
 import { openState } from '../config.js';
+import { flushState } from '../../lib/state/index.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 
 export interface StateCommandOptions extends GlobalOptions {
@@ -43,12 +44,12 @@ export async function stateCommand(args: string[], o: StateCommandOptions, out: 
         }
       } else if (action === 'set') {
         state.set(key!, value!);
-        await state.flush();
+        await flushState(state, { connector: source.name });
         logger.info(`state ${key} = ${value} (${state.description})`);
       } else {
         const keys = key !== undefined ? [key] : [...state.entries().keys()];
         for (const k of keys) state.delete(k);
-        await state.flush();
+        await flushState(state, { connector: source.name });
         logger.info(`state reset: ${keys.length} key(s) removed (${state.description})`);
       }
     } finally {

@@ -8,6 +8,7 @@ import { tableMetrics } from '../table-metrics.js';
 import { summaryLine } from '../../lib/stats.js';
 import { createProgress } from '../progress.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { exitCodeOfSignal, exitCodeOfSync } from '../exit-codes.js';
 
 export interface SyncOptions extends GlobalOptions {
   'no-migrate'?: boolean;
@@ -41,7 +42,7 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
     // a destination stuck on the network must not keep the process alive forever
     setTimeout(() => {
       logger.error(`did not stop within ${GRACE_MS / 1000}s of ${sig}; exiting without waiting further`);
-      process.exit(sig === 'SIGINT' ? 130 : 143);
+      process.exit(exitCodeOfSignal(sig));
     }, GRACE_MS).unref();
   };
   process.once('SIGINT', onSignal);
@@ -59,7 +60,7 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
       onStats: (source, stats) => { progress.track(source, stats); metrics?.track(source, stats); },
     });
     progress.stop();
-    metrics?.stop(result.exitCode === 0 || result.exitCode === 3 ? 'succeeded' : 'failed');
+    metrics?.stop(result.status === 'succeeded' || result.status === 'rows-rejected' ? 'succeeded' : 'failed');
     if (result.fatal) reportError(result.fatal, logger);
     if (o['summary-location']) {
       const file = path.resolve(o['summary-location']);
@@ -69,8 +70,8 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
     const peak = Math.max(0, ...result.summaries.map((s) => s.peak_rss_bytes));
     logger.info('sync finished', { rows: result.resources, errors: result.errors.length, peak_rss_mb: Math.round(peak / 1048576) });
     process.stderr.write(summaryLine(result.resources, result.errors.length, 0, result.durationMs) + '\n');
-    if (signalled) return signalled === 'SIGINT' ? 130 : 143;
-    return result.exitCode;
+    if (signalled) return exitCodeOfSignal(signalled);
+    return exitCodeOfSync(result);
   } catch (err) {
     progress.stop();
     return reportError(err, logger);

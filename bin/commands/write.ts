@@ -21,6 +21,7 @@ import { openPipeInput } from '../../lib/pipe/detect.js';
 import type { PipeMessage } from '../../lib/pipe/arrow-stream.js';
 import { SINGER_STATE_KEY } from '../../lib/pipe/singer.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { exitCodeOfSignal, exitCodeOfSync } from '../exit-codes.js';
 import type * as A from 'apache-arrow';
 
 export interface WriteOptions extends GlobalOptions {
@@ -104,8 +105,8 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
       const rejected = branch.client.rejectedRows?.() ?? 0;
       const errors = stats.errorCount + stats.destinationErrors.length;
       process.stderr.write(summaryLine(stats.resources, errors, 0, Date.now() - started) + '\n');
-      if (signalled) return signalled === 'SIGINT' ? 130 : 143;
-      return errors ? 1 : rejected ? 3 : 0;
+      if (signalled) return exitCodeOfSignal(signalled);
+      return exitCodeOfSync({ status: errors ? 'failed' : rejected ? 'rows-rejected' : 'succeeded' });
     } finally {
       await state.close();
     }
@@ -113,7 +114,7 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
     const e = signalled ? new AbortedError(`write stopped by ${signalled}`, err) : toCqPipeError(err);
     const code = reportError(e, logger);
     process.stderr.write(summaryLine(stats.resources, stats.errorCount + stats.destinationErrors.length + 1, 0, Date.now() - started) + '\n');
-    if (signalled) return signalled === 'SIGINT' ? 130 : 143;
+    if (signalled) return exitCodeOfSignal(signalled);
     return code;
   } finally {
     process.off('SIGINT', onSignal);

@@ -6,6 +6,7 @@
 import { stat } from 'node:fs/promises';
 import * as A from 'apache-arrow';
 import { microsToIso, toMicros } from '../../lib/time.js';
+import { SourceDataError, StateError } from '../../lib/errors.js';
 
 export interface FileTableState {
   files: Record<string, string>;
@@ -62,9 +63,15 @@ function valueAt(vec: A.Vector, type: A.DataType, i: number): Native | null {
 /** the parts of `batch` whose cursor is at or past `saved`, each with its largest cursor (as state text) */
 export function* atOrPast(batch: A.RecordBatch, cursor: string, saved: string | undefined): Generator<{ batch: A.RecordBatch; max?: string }> {
   const vec = batch.getChild(cursor);
-  if (!vec) throw new Error(`cursor column "${cursor}" is not in the table`);
+  // the file source adds the file, table and connector
+  if (!vec) throw new SourceDataError(`cursor column "${cursor}" is not in the table`, { column: cursor });
   const type = vec.type as A.DataType;
-  const min = saved !== undefined ? nativeOf(type, saved) : undefined;
+  let min: Native | undefined;
+  try {
+    min = saved !== undefined ? nativeOf(type, saved) : undefined;
+  } catch (err) {
+    throw new StateError(`the saved cursor "${saved}" of column ${cursor} cannot be read: ${(err as Error).message}`, { column: cursor }, err);
+  }
   let runStart = -1;
   let max: Native | undefined;
   for (let i = 0; i <= batch.numRows; i++) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import fg from 'fast-glob';
 import * as A from 'apache-arrow';
 import { defineSource, type ConnectorContext, type SourceClient, type SpecProblem } from '../../lib/connector.js';
-import { SourceDataError, SourceReadError, toCqPipeError, CqPipeError } from '../../lib/errors.js';
+import { SourceDataError, SourceReadError, toCqPipeError, CqPipeError, tableFailure } from '../../lib/errors.js';
 import type { SyncMessage } from '../../lib/messages.js';
 import { RowBatchBuilder, ValueError } from '../../lib/row-builder.js';
 import { inferColumns } from '../../lib/infer.js';
@@ -361,7 +361,7 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
           const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: name });
           e.context.table ??= name;
           e.context.connector ??= ctx.name;
-          yield { kind: 'table-error', table: name, error: e };
+          yield { kind: 'table-error', table: name, error: tableFailure(e) };
         }
       }
     },

@@ -59,7 +59,9 @@ export class ObjectWriter implements DestinationClient {
       const e = new SchemaIncompatibleError(err.message, { ...err.context, connector: this.#ctx.name, table, file }, err.hint);
       return this.#sink.schemaErrorsFailTable ? tableFailure(e) : e;
     }
-    if (err instanceof CqPipeError) return err;
+    // a failure of the sink or encoder below names at most its file: it gets the object's words and context
+    const fromBelow = !(err instanceof CqPipeError) || (err instanceof DestinationWriteError && err.context.connector === undefined);
+    if (!fromBelow) return err;
     return new DestinationWriteError(`${what} ${file} failed: ${this.#sink.reason(err)}`, { connector: this.#ctx.name, table, file, phase: 'write' }, err);
   }
 

@@ -11,6 +11,7 @@ import type pg from 'pg';
 import { from as copyFrom, type CopyStreamQuery } from 'pg-copy-streams';
 import { quoteIdent } from './catalog.js';
 import { COPY_HEADER, COPY_TRAILER, encodeBatch } from './copy-binary.js';
+import { DestinationWriteError } from '../../lib/errors.js';
 
 /** a column written, in batch order, with its name and type in the database */
 export interface CopyColumn {
@@ -89,6 +90,6 @@ export class CopyLoad {
 
   /** give the load up (its transaction is being rolled back, or its connection dropped) */
   abort(reason: unknown): void {
-    if (!this.#error && !this.#ended) this.#stream.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+    if (!this.#error && !this.#ended) this.#stream.destroy(reason instanceof Error ? reason : new DestinationWriteError(String(reason), { phase: 'load' }));
   }
 }

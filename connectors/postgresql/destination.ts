@@ -91,7 +91,7 @@ class PostgresClient implements DestinationClient {
       connectionString: spec.connection_string,
       connector: ctx.name,
       logger: ctx.logger,
-      onReconnect: () => this.#dropLoad(new Error('reconnecting')),
+      onReconnect: () => this.#dropLoad(new DestinationWriteError('reconnecting', { connector: ctx.name, phase: 'load' })),
       replay: (ti, batches) => this.#stream(ti, batches),
     });
   }

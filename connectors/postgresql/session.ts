@@ -11,7 +11,8 @@ import pg from 'pg';
 import { DestinationWriteError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { batchByteSize } from '../../lib/schema.js';
-import { MAX_RETRIES, backoffMs, isTransient } from './transient.js';
+import { isTransient } from './transient.js';
+import { DEFAULT_ATTEMPTS, retry } from '../../lib/retry.js';
 
 /** rows / in-memory bytes per transaction of a streaming load before it is committed (also the replay buffer) */
 export const LOAD_ROWS = 100_000;
@@ -136,33 +137,34 @@ export class PgSession<T> {
 
   // --- retries -----------------------------------------------------------------------------
 
-  /** run `fn`; on a transient error reconnect (replaying the open transaction) and run it again */
+  /**
+   * run `fn`; on a transient error reconnect (replaying the open transaction) and run it again,
+   * with lib/retry.ts's backoff. Reconnecting may itself fail while the server comes back: that
+   * counts as a try too.
+   */
   async retrying<R>(what: string, fn: () => Promise<R>): Promise<R> {
     const log = this.#opts.logger;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await fn();
-      } catch (err) {
-        if (!isTransient(err) || attempt > MAX_RETRIES) throw err;
-        const delay = backoffMs(attempt);
-        const retry = `retry ${attempt}/${MAX_RETRIES} in ${Math.round(delay)} ms (replaying ${this.#pendingRows} uncommitted rows)`;
-        log.warn(`transient Postgres error during ${what}: ${(err as Error).message}; ${retry}`, { phase: what });
-        await new Promise((r) => setTimeout(r, delay));
-        // reconnecting may itself fail while the server comes back: that counts as an attempt
-        let recovered = false;
-        while (!recovered) {
-          try {
-            await this.#reconnectAndReplay();
-            recovered = true;
-          } catch (e) {
-            if (!isTransient(e) || ++attempt > MAX_RETRIES) throw e;
-            const d = backoffMs(attempt);
-            log.warn(`reconnecting to Postgres failed: ${(e as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms`, { phase: what });
-            await new Promise((r) => setTimeout(r, d));
-          }
-        }
+    let reconnect = false;
+    let reconnecting = false;
+    return retry(async () => {
+      if (reconnect) {
+        reconnecting = true;
+        await this.#reconnectAndReplay();
+        reconnecting = false;
+        reconnect = false;
       }
-    }
+      return fn();
+    }, {
+      attempts: DEFAULT_ATTEMPTS,
+      isRetryable: isTransient,
+      onRetry: ({ retry: n, retries, delayMs, error }) => {
+        reconnect = true;
+        const msg = (error as Error).message;
+        const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+        if (reconnecting) log.warn(`reconnecting to Postgres failed: ${msg}; ${wait}`, { phase: what });
+        else log.warn(`transient Postgres error during ${what}: ${msg}; ${wait} (replaying ${this.#pendingRows} uncommitted rows)`, { phase: what });
+      },
+    });
   }
 
   /**

@@ -10,13 +10,14 @@ import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
 import { defineSource, type ConnectorContext, type SourceClient } from '../../lib/connector.js';
 import type { Shard } from '../../lib/pipeline.js';
-import { CqPipeError, SourceReadError, toCqPipeError } from '../../lib/errors.js';
+import { CqPipeError, SourceReadError, tableFailure, toCqPipeError } from '../../lib/errors.js';
 import type { SyncMessage } from '../../lib/messages.js';
 import { defineTable, tableName, type ColumnDef } from '../../lib/schema.js';
 import { MD_SOURCE_TABLE } from '../../lib/table-select.js';
 import { withSchemaMetadata } from '../../lib/schema.js';
 import { quoteIdent } from './catalog.js';
-import { MAX_RETRIES, backoffMs, isTransient } from './transient.js';
+import { isTransient } from './transient.js';
+import { DEFAULT_ATTEMPTS, retry, retryAfter } from '../../lib/retry.js';
 import { CopyTupleParser, DecodeError, decoderFor, type ColumnDecoder } from './copy-decode.js';
 
 export interface PostgresSourceTableSpec {
@@ -122,7 +123,9 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         await c.connect();
         await c.query("SET TIME ZONE 'UTC'");
       } catch (err) {
-        throw new SourceReadError(`cannot connect to Postgres: ${(err as Error).message}`, { connector: ctx.name, phase: 'connect' }, err);
+        throw new SourceReadError(`cannot connect to Postgres: ${(err as Error).message}`, { connector: ctx.name, phase: 'connect' }, err, undefined, {
+          retryable: isTransient(err),
+        });
       }
       client = c;
       return c;
@@ -186,34 +189,26 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
     };
 
     /** connect, retrying transient failures (the server starting or restarting) with backoff */
-    const connectRetrying = async (what: string): Promise<pg.Client> => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await connect();
-        } catch (err) {
-          const cause = err instanceof SourceReadError ? err.cause : err;
-          if (!isTransient(cause) || attempt > MAX_RETRIES) throw err;
-          const d = backoffMs(attempt);
-          ctx.logger.warn(`connecting to Postgres for ${what} failed: ${(cause as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms`, { phase: 'connect' });
-          await new Promise((r) => setTimeout(r, d));
-        }
-      }
-    };
+    const connectRetrying = (what: string): Promise<pg.Client> => retry(connect, {
+      // connect() marks its error retryable when the cause is transient
+      attempts: DEFAULT_ATTEMPTS,
+      onRetry: ({ retry: n, retries, delayMs, error }) => {
+        const cause = (error instanceof SourceReadError ? error.cause : error) as Error;
+        const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+        ctx.logger.warn(`connecting to Postgres for ${what} failed: ${cause.message}; ${wait}`, { phase: 'connect' });
+      },
+    });
 
     /** the tables, retrying transient failures of the catalog queries */
-    const catalog = async (): Promise<PgTable[]> => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await listTables();
-        } catch (err) {
-          if (!isTransient(err) || attempt > MAX_RETRIES) throw err;
-          await dropClient();
-          const d = backoffMs(attempt);
-          ctx.logger.warn(`reading the Postgres catalog failed: ${(err as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms`, { phase: 'catalog' });
-          await new Promise((r) => setTimeout(r, d));
-        }
-      }
-    };
+    const catalog = (): Promise<PgTable[]> => retry(listTables, {
+      attempts: DEFAULT_ATTEMPTS,
+      isRetryable: isTransient,
+      onRetry: async ({ retry: n, retries, delayMs, error }) => {
+        await dropClient();
+        const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+        ctx.logger.warn(`reading the Postgres catalog failed: ${(error as Error).message}; ${wait}`, { phase: 'catalog' });
+      },
+    });
 
     /**
      * One table as insert (and checkpoint) messages. A transient error while reading (connection
@@ -302,19 +297,34 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         } catch (err) {
           if (signal.aborted) return;
           if (err instanceof DecodeError) throw new SourceReadError(`${t.schema}.${t.table}: ${err.message}`, { connector: ctx.name, table: t.cqName }, err);
-          const failed = new SourceReadError(`reading ${t.schema}.${t.table} failed: ${(err as Error).message}`, { connector: ctx.name, table: t.cqName }, err);
-          if (!isTransient(err) || attempt > MAX_RETRIES) throw failed;
-          if (emittedRows > 0 && (!canResume || keyless)) {
-            throw new SourceReadError(
-              `reading ${t.schema}.${t.table} failed after ${emittedRows} rows: ${(err as Error).message}; a read in no unique order cannot go on where it stopped`,
-              { connector: ctx.name, table: t.cqName }, err,
-              t.pk.length ? 'set resumable: true on this table (full reads in key order), or rerun: an incremental table resumes from its committed cursor' : 'give the table a primary key, or rerun the sync',
-            );
-          }
-          await dropClient();
-          const d = backoffMs(attempt);
-          ctx.logger.warn(`lost the connection reading ${t.schema}.${t.table}: ${(err as Error).message}; retry ${attempt}/${MAX_RETRIES} in ${Math.round(d)} ms, ${emittedRows ? 'after the last row emitted' : 'from the start'} (${emittedRows} rows emitted)`, { table: t.cqName });
-          await new Promise((r) => setTimeout(r, d));
+          const transient = isTransient(err);
+          const reason = (err as Error).message;
+          const failed = new SourceReadError(`reading ${t.schema}.${t.table} failed: ${reason}`, { connector: ctx.name, table: t.cqName }, err, undefined, {
+            retryable: transient,
+          });
+          // a generator yields between tries, so it cannot be one function for retry(): retryAfter decides and waits
+          await retryAfter(failed, attempt, {
+            attempts: DEFAULT_ATTEMPTS,
+            onRetry: async ({ retry: n, retries, delayMs }) => {
+              if (emittedRows > 0 && (!canResume || keyless)) {
+                throw new SourceReadError(
+                  `reading ${t.schema}.${t.table} failed after ${emittedRows} rows: ${reason}; a read in no unique order cannot go on where it stopped`,
+                  { connector: ctx.name, table: t.cqName }, err,
+                  t.pk.length
+                    ? 'set resumable: true on this table (full reads in key order), or rerun: an incremental table resumes from its committed cursor'
+                    : 'give the table a primary key, or rerun the sync',
+                  { retryable: true },
+                );
+              }
+              await dropClient();
+              const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+              const where = emittedRows ? 'after the last row emitted' : 'from the start';
+              ctx.logger.warn(
+                `lost the connection reading ${t.schema}.${t.table}: ${reason}; ${wait}, ${where} (${emittedRows} rows emitted)`,
+                { table: t.cqName },
+              );
+            },
+          });
         }
       }
       // a finished resumable read forgets its keyset position
@@ -349,7 +359,7 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
           } catch (err) {
             if (opts.signal.aborted) return;
             const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: t.cqName });
-            yield { kind: 'table-error', table: t.cqName, error: e };
+            yield { kind: 'table-error', table: t.cqName, error: tableFailure(e) };
           }
         }
       },

@@ -103,6 +103,8 @@ export function s3Status(err: unknown): number | undefined {
 
 /** A one-line reason for an S3 failure (the SDK leaves messages of body-less answers empty). */
 export function s3Reason(err: unknown): string {
+  // cq-pipe's own errors (an upload discarded, an encoder failure) are sentences already
+  if (err instanceof CqPipeError) return err.message;
   const e = err as SdkError;
   const status = s3Status(err);
   const name = e?.name ?? e?.code ?? 'Error';

@@ -11,9 +11,9 @@
  * fails its table instead of mixing two versions.
  */
 import { Readable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { SourceReadError } from '../../lib/errors.js';
+import { retryAfter, type Backoff } from '../../lib/retry.js';
 import type { BlobLike, InputFile, RandomAccessHandle } from '../file/inputs.js';
 import { s3Reason, s3Status } from './client.js';
 
@@ -30,6 +30,9 @@ export interface S3InputOptions {
   maxAttempts: number;
   connector: string;
 }
+
+/** the wait before asking again for a body that broke: 200 ms, 400 ms, … capped at 5 s (the SDK has its own for requests) */
+const BODY_BACKOFF: Backoff = { baseMs: 200, maxMs: 5000, jitter: false };
 
 /** bytes fetched at once by the Arrow handle (sequential small reads are served from it) */
 const READ_AHEAD = 4 * 1024 * 1024;
@@ -79,11 +82,13 @@ export class S3ObjectInput implements InputFile {
       }
       try {
         const bytes = await out.Body!.transformToByteArray();
-        if (bytes.byteLength !== end - start) throw new Error(`asked for bytes ${start}-${end - 1}, got ${bytes.byteLength} bytes`);
+        if (bytes.byteLength !== end - start) {
+          throw new SourceReadError(`asked for bytes ${start}-${end - 1}, got ${bytes.byteLength} bytes`, { connector: this.#o.connector, file: this.name });
+        }
         return bytes;
       } catch (err) {
-        if (++failures >= this.#o.maxAttempts) throw this.#error(`reading bytes ${start}-${end - 1} of`, err);
-        await sleep(Math.min(100 * 2 ** failures, 5000));
+        const failed = this.#error(`reading bytes ${start}-${end - 1} of`, err);
+        await retryAfter(failed, ++failures, { attempts: this.#o.maxAttempts, isRetryable: () => true, backoff: BODY_BACKOFF });
       }
     }
   }
@@ -110,8 +115,8 @@ export class S3ObjectInput implements InputFile {
           // the reader stopped early (destroyed the stream: Readable.from throws its AbortError in here)
           if (readable.destroyed) throw err;
           // the connection broke mid-object: continue from the next byte (same ETag)
-          if (++failures >= self.#o.maxAttempts || offset >= self.#ref.size) throw self.#error(`reading (at byte ${offset})`, err);
-          await sleep(Math.min(100 * 2 ** failures, 5000));
+          const failed = self.#error(`reading (at byte ${offset})`, err);
+          await retryAfter(failed, ++failures, { attempts: self.#o.maxAttempts, isRetryable: () => offset < self.#ref.size, backoff: BODY_BACKOFF });
         }
       }
     }

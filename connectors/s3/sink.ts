@@ -14,7 +14,7 @@ import { createGzip, type ZlibOptions } from 'node:zlib';
 import { AbortMultipartUploadCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ConnectorContext } from '../../lib/connector.js';
-import { DestinationWriteError, type ErrorContext } from '../../lib/errors.js';
+import { DestinationWriteError, InternalError, type ErrorContext } from '../../lib/errors.js';
 import type { ByteSink } from '../file/writers/byte-sink.js';
 import type { FileFormat } from '../file/writers/index.js';
 import type { ObjectSink, ObjectStream, SinkWords } from '../object-writer/sink.js';
@@ -86,7 +86,7 @@ export class S3Sink implements ByteSink {
         opts.onDone?.({ parts: this.#parts, bytes: this.#bytes, etag: (out as { ETag?: string }).ETag });
       },
       async (err: unknown) => {
-        const e = err instanceof Error ? err : new Error(String(err));
+        const e = err instanceof Error ? err : this.#failure(String(err));
         if (await this.#completedAnyway(opts)) {
           opts.onRecovered?.(s3Reason(err));
           opts.onDone?.({ parts: this.#parts, bytes: this.#bytes });
@@ -130,16 +130,21 @@ export class S3Sink implements ByteSink {
     }
   }
 
+  /** a failure of this upload (the object writer adds the connector and table) */
+  #failure(message: string): DestinationWriteError {
+    return new DestinationWriteError(message, { file: this.path, phase: 'write' });
+  }
+
   async write(chunk: Uint8Array | string): Promise<void> {
     if (this.#error) throw this.#error;
-    if (this.#ended) throw new Error(`write after end of ${this.path}`);
+    if (this.#ended) throw new InternalError(`write after end of ${this.path}`, { file: this.path, phase: 'write' });
     const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     if (n === 0) return;
     this.#bytes += n;
     if (this.#head.write(chunk)) return;
     await new Promise<void>((resolve, reject) => {
       const onDrain = () => { cleanup(); resolve(); };
-      const onFail = () => { cleanup(); reject(this.#error ?? new Error(`${this.path} closed`)); };
+      const onFail = () => { cleanup(); reject(this.#error ?? this.#failure(`${this.path} closed`)); };
       const cleanup = () => {
         this.#head.off('drain', onDrain);
         this.#head.off('close', onFail);
@@ -165,7 +170,7 @@ export class S3Sink implements ByteSink {
    */
   async discard(): Promise<void> {
     this.#ended = true;
-    const err = (this.#error ??= new Error(`${this.path} discarded`));
+    const err = (this.#error ??= this.#failure(`${this.path} discarded`));
     this.#body.destroy(err);
     if (this.#head !== this.#body) this.#head.destroy();
     await this.#done.catch(() => {});

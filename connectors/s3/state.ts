@@ -8,10 +8,11 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { StateBackendProvider } from '../../lib/registry.js';
 import { createS3Client } from './client.js';
-import { SourceReadError } from '../../lib/errors.js';
+import { StateConflictError } from '../../lib/errors.js';
 import { MemoryState } from '../../lib/state/types.js';
 
-export class S3StateConflictError extends SourceReadError {
+/** The conditional PUT of the snapshot lost to another writer (CQ_ERR_STATE_CONFLICT). */
+export class S3StateConflictError extends StateConflictError {
   constructor(where: string, cause: unknown) {
     super(`state conflict: ${where} was changed by another writer since this sync loaded it; the state was not saved`, { phase: 'state' }, cause);
     this.name = 'S3StateConflictError';

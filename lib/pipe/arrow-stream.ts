@@ -9,11 +9,33 @@
 import type { Readable } from 'node:stream';
 import * as A from 'apache-arrow';
 import { utf8Data } from '../arrow-build.js';
-import { CqPipeError, SourceDataError } from '../errors.js';
+import { CqPipeError, SourceDataError, isErrorCode, type ErrorContext } from '../errors.js';
 import type { SyncMessage } from '../messages.js';
 import { MD_TABLE_NAME, tableName, withSchemaMetadata } from '../schema.js';
 
 export const MD_MESSAGE = 'cq:message';
+
+const CONTEXT_STRINGS = ['connector', 'table', 'column', 'file', 'keyPath', 'phase'] as const;
+const CONTEXT_NUMBERS = ['line', 'document', 'row'] as const;
+
+/**
+ * The error of a `table-error` read from a pipe (docs/pipes.md). Pipe input cannot invent codes: a
+ * code that is not one of ERROR_CODES (lib/errors.ts) becomes CQ_ERR_SOURCE_READ, its text kept at
+ * the start of the message; a missing code is CQ_ERR_SOURCE_READ. Only known context keys of the
+ * right type are kept. The error fails its table (`scope: 'table'`).
+ */
+export function tableErrorFromPipe(code: unknown, message: unknown, context?: unknown): CqPipeError {
+  const text = String(message);
+  const known = isErrorCode(code);
+  const msg = known || code === undefined || code === null ? text : `${String(code)}: ${text}`;
+  const ctx: ErrorContext = {};
+  if (context && typeof context === 'object') {
+    const c = context as Record<string, unknown>;
+    for (const k of CONTEXT_STRINGS) if (typeof c[k] === 'string') ctx[k] = c[k];
+    for (const k of CONTEXT_NUMBERS) if (typeof c[k] === 'number') ctx[k] = c[k];
+  }
+  return new CqPipeError(known ? code : 'CQ_ERR_SOURCE_READ', msg, { context: ctx, scope: 'table' });
+}
 
 /** first message of a `read` stream: who produced it */
 export interface SyncStartMessage {
@@ -97,7 +119,7 @@ export async function* decodeArrowStream(input: Readable | AsyncIterable<Uint8Ar
         }
         case 'table-error': {
           const p = payloadOf(batches[0]!);
-          yield { kind: 'table-error', table: String(p.table), error: new CqPipeError(String(p.code ?? 'CQ_ERR_SOURCE_READ'), String(p.message), { context: (p.context ?? {}) as never }) };
+          yield { kind: 'table-error', table: String(p.table), error: tableErrorFromPipe(p.code, p.message, p.context) };
           break;
         }
         case 'sync-start': {

@@ -3,13 +3,13 @@
  * [{name,type,primary_key,not_null}]}` declares a table; `{"table":…,"row":{…}}` is a row; other
  * control messages are `{"kind":"checkpoint"|"delete-stale"|"table-error"|"sync-start"|"sync-end",…}`.
  */
-import { SourceDataError, CqPipeError } from '../errors.js';
+import { SourceDataError } from '../errors.js';
 import { defineTable, isPrimaryKey, tableName } from '../schema.js';
 import { RowBatchBuilder, ValueError } from '../row-builder.js';
 import { typeName } from '../types.js';
 import { batchToJsonObjects } from '../arrow-json.js';
 import { linesOf } from './lines.js';
-import type { PipeMessage } from './arrow-stream.js';
+import { tableErrorFromPipe, type PipeMessage } from './arrow-stream.js';
 
 export function encodeNdjson(msg: PipeMessage): string | undefined {
   switch (msg.kind) {
@@ -74,7 +74,7 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
         break;
       case 'table-error':
         yield* flush();
-        yield { kind: 'table-error', table: String(m.table), error: new CqPipeError(String(m.code), String(m.message)) };
+        yield { kind: 'table-error', table: String(m.table), error: tableErrorFromPipe(m.code, m.message) };
         break;
       case 'sync-start':
         yield { kind: 'sync-start', sourceName: String(m.source_name), syncTime: String(m.sync_time) };

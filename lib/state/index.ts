@@ -1,6 +1,6 @@
 /** Choose and open the state backend of a source from its `backend_options` (docs/incremental.md). */
 import type { BackendOptions } from '../config/types.js';
-import { SourceReadError, UnsupportedError } from '../errors.js';
+import { CqPipeError, StateError, UnsupportedError, type ErrorContext } from '../errors.js';
 import type { Registry } from '../registry.js';
 import { MemoryState, type StateBackend } from './types.js';
 
@@ -22,6 +22,19 @@ export async function openState(options: BackendOptions | undefined, source: str
   try {
     return await provider.open(c, options.table_name);
   } catch (err) {
-    throw new SourceReadError(`cannot open the state backend of source ${source}: ${(err as Error).message}`, { connector: source, phase: 'state' }, err);
+    throw new StateError(`cannot open the state backend of source ${source}: ${(err as Error).message}`, { connector: source, phase: 'state' }, err);
+  }
+}
+
+/**
+ * Make a backend's staged changes durable; a backend's own typed error (a state conflict) is kept,
+ * anything else becomes a StateError naming where the state lives.
+ */
+export async function flushState(state: StateBackend, context: ErrorContext = {}): Promise<void> {
+  try {
+    await state.flush();
+  } catch (err) {
+    if (err instanceof CqPipeError) throw err;
+    throw new StateError(`cannot save the state to ${state.description}: ${err instanceof Error ? err.message : String(err)}`, context, err);
   }
 }

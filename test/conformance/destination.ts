@@ -8,6 +8,7 @@ import { runSync } from '../../lib/pipeline.js';
 import type { WriteMode, PkMode, SyncMessage } from '../../lib/messages.js';
 import { SourceDataError } from '../../lib/errors.js';
 import { ITEMS, config, destSpec, itemsBatch, inserts, sourceSpec, staticSource } from '../helpers/index.js';
+import { exitCodeOf, exitCodeOfSync } from '../../bin/exit-codes.js';
 
 export interface DestinationAdapter {
   /** connector `path` in config */
@@ -61,8 +62,9 @@ export function runDestinationSuite(t: Test, adapter: DestinationAdapter): void 
       for (const mode of ['overwrite', 'overwrite-delete-stale']) {
         const file = path.join(dir, `${mode}.yml`);
         await writeFile(file, `kind: source\nspec: { name: s, path: test, destinations: [d] }\n---\nkind: destination\nspec:\n  name: d\n  path: ${adapter.path}\n  write_mode: ${mode}\n  spec: ${JSON.stringify(await adapter.spec(t))}\n`);
-        const err = await loadConfig([file], { requireDestinations: true, env: {} }).then(() => undefined, (e: unknown) => e as { exitCode: number; context: { keyPath: string } });
-        t.equal(err?.exitCode, 2, `${mode} exits 2`);
+        const err = await loadConfig([file], { requireDestinations: true, env: {} })
+          .then(() => undefined, (e: unknown) => e as { context: { keyPath: string } });
+        t.equal(exitCodeOf(err), 2, `${mode} exits 2`);
         t.equal(err?.context.keyPath, 'spec.write_mode', `${mode} names spec.write_mode`);
       }
     });
@@ -72,7 +74,7 @@ export function runDestinationSuite(t: Test, adapter: DestinationAdapter): void 
     const before = Date.now();
     const { sync, read } = await setup(t, adapter.defaultWriteMode);
     const res = await sync(inserts('items', itemsBatch([{ id: 1, name: 'a', value: 1 }, { id: 2, name: 'b', value: 2 }, { id: 3, name: 'c', value: 3 }])));
-    t.equal(res.exitCode, 0);
+    t.equal(exitCodeOfSync(res), 0);
     const rows = await read();
     t.equal(rows.length, 3);
     const times = new Set(rows.map((r) => millis(r._cq_sync_time)));
@@ -89,8 +91,8 @@ export function runDestinationSuite(t: Test, adapter: DestinationAdapter): void 
   t.test(`${adapter.path}: append accumulates duplicates`, async (t) => {
     const { sync, read } = await setup(t, 'append');
     const batch = itemsBatch([{ id: 1, name: 'a', value: 1 }, { id: 2, name: 'b', value: 2 }]);
-    t.equal((await sync(inserts('items', batch))).exitCode, 0);
-    t.equal((await sync(inserts('items', batch))).exitCode, 0);
+    t.equal(exitCodeOfSync(await sync(inserts('items', batch))), 0);
+    t.equal(exitCodeOfSync(await sync(inserts('items', batch))), 0);
     const rows = await read();
     t.equal(rows.length, 4);
     t.same(rows.map((r) => num(r.id)), [1, 1, 2, 2]);
@@ -149,7 +151,7 @@ export function runDestinationSuite(t: Test, adapter: DestinationAdapter): void 
       ...inserts('items', itemsBatch([{ id: 1, name: 'a2', value: 1 }])),
       { kind: 'table-error', table: 'items', error: new SourceDataError('bad record', { table: 'items', file: 'x.ndjson', line: 2 }) },
     ]);
-    t.equal(res.exitCode, 1);
+    t.equal(exitCodeOfSync(res), 1);
     const rows = await read();
     t.same(rows.map((r) => [num(r.id), r.name]), [[1, 'a2'], [2, 'b'], [3, 'c']], 'rows of the earlier sync are kept');
   });

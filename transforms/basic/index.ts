@@ -21,7 +21,7 @@
 import type * as A from 'apache-arrow';
 import type { SyncMessage } from '../../lib/messages.js';
 import { batchFromColumns, tableName } from '../../lib/schema.js';
-import { defineTransformer, specProblemsError, type MessageStage } from '../../lib/transformer.js';
+import { defineTransformer, specProblemsError, transformFailure, type MessageStage } from '../../lib/transformer.js';
 import { planner, type StageContext } from './plan.js';
 import { basicSpecSchema, parseBasicSpec } from './spec.js';
 import type { BasicSpec, Cols } from './transformation.js';
@@ -50,13 +50,19 @@ export function basicTransformer(spec: BasicSpec, ctx: StageContext): MessageSta
             break;
           }
           let c: Cols = { cols: msg.batch.data.children as A.Data[], length: msg.batch.numRows };
-          for (const run of plan.runs) {
-            c = run(c);
+          let batch: A.RecordBatch;
+          try {
+            for (const run of plan.runs) {
+              c = run(c);
+              if (c.length === 0) break;
+            }
+            // a transformation may drop every row: zero-row batches are not sent (as in CloudQuery)
             if (c.length === 0) break;
+            batch = batchFromColumns(plan.out, c.length, c.cols);
+          } catch (err) {
+            throw transformFailure(ctx, msg.table, err);
           }
-          // a transformation may drop every row: zero-row batches are not sent (as in CloudQuery)
-          if (c.length === 0) break;
-          yield { kind: 'insert', table: tableName(plan.out), batch: batchFromColumns(plan.out, c.length, c.cols) };
+          yield { kind: 'insert', table: tableName(plan.out), batch };
           break;
         }
         case 'delete-stale':

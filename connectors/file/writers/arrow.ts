@@ -4,7 +4,7 @@
  * Arrow reader opens. Extension columns keep their storage and field metadata (lossless).
  */
 import * as A from 'apache-arrow';
-import { SchemaIncompatibleError } from '../../../lib/errors.js';
+import { InternalError, SchemaIncompatibleError } from '../../../lib/errors.js';
 import { relabel } from '../../../lib/schema.js';
 import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
@@ -14,7 +14,8 @@ const EOS = Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
 /** Length of the leading schema message of an IPC stream (continuation, length, flatbuffer). */
 function schemaMessageLength(ipc: Uint8Array): number {
   const view = new DataView(ipc.buffer, ipc.byteOffset, ipc.byteLength);
-  if (view.getUint32(0, true) !== 0xffffffff) throw new Error('unexpected Arrow IPC framing (no continuation marker)');
+  // apache-arrow writes the continuation marker before every message: anything else is a bug (or an incompatible apache-arrow)
+  if (view.getUint32(0, true) !== 0xffffffff) throw new InternalError('unexpected Arrow IPC framing (no continuation marker)', { phase: 'write' });
   return 8 + view.getInt32(4, true);
 }
 

@@ -18,6 +18,7 @@
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { ReadableStream, type ReadableStreamDefaultController } from 'node:stream/web';
+import { DestinationWriteError, InternalError } from '../../../lib/errors.js';
 
 /** `workerData` of the worker started by ./parquet.ts */
 export const WORKER_TAG = 'cq-pipe:parquet-encoder';
@@ -80,7 +81,8 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
   /** stop a file; the error is sent unless the main thread dropped the file itself */
   const fail = (id: number, f: Encoding, err: unknown, send = true): void => {
     if (f.failed) return;
-    const e = err instanceof Error ? err : new Error(String(err));
+    // only the message and whether it was a WebAssembly trap go back to the main thread
+    const e = err instanceof Error ? err : new DestinationWriteError(String(err), { phase: 'write' });
     f.failed = e;
     if (send) reply({ t: 'error', id, message: e.message, fatal: e.name === 'RuntimeError' }, []);
     try {
@@ -142,7 +144,8 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
     const pw = await parquetWasm();
     if (!f.pump) {
       // no rows: a valid file with the schema and no row groups
-      if (!schema) throw new Error(`Parquet file ${id} has no batches and no schema`);
+      // the main thread sends the schema with the finish of a file it sent no batch of
+      if (!schema) throw new InternalError(`Parquet file ${id} has no batches and no schema`, { phase: 'write' });
       const table = pw.Table.fromIPCStream(schema);
       const bytes = own(pw.writeParquet(table, writerProperties(pw)));
       reply({ t: 'chunk', id, bytes }, [bytes.buffer as ArrayBuffer]);
@@ -159,7 +162,7 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
       // at once, not behind the file's queue: a write waiting for the writer stops now
       if (f) {
         files.delete(req.id);
-        fail(req.id, f, new Error('discarded'), false);
+        fail(req.id, f, new DestinationWriteError('discarded', { phase: 'write' }), false);
       }
       return;
     }

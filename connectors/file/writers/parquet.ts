@@ -17,7 +17,7 @@
 import * as A from 'apache-arrow';
 import { Worker } from 'node:worker_threads';
 import { extensionOf } from '../../../lib/types.js';
-import { SchemaIncompatibleError } from '../../../lib/errors.js';
+import { DestinationWriteError, SchemaIncompatibleError } from '../../../lib/errors.js';
 import { FileSink } from './sink.js';
 import { serve, own, WORKER_TAG, ROW_GROUP_ROWS, type EncoderReply, type EncoderRequest } from './parquet-worker.js';
 import type { ByteSink } from './byte-sink.js';
@@ -146,6 +146,11 @@ interface EncodedFile {
   finishing?: { resolve: () => void; reject: (err: Error) => void };
 }
 
+/** a failure of the encoder or the sink under file `f` (the object writer adds the connector and table) */
+function failure(f: EncodedFile, message: string): DestinationWriteError {
+  return new DestinationWriteError(message, { file: f.sink.path, phase: 'write' });
+}
+
 function wake(f: EncodedFile): void {
   const r = f.wake;
   f.wake = undefined;
@@ -222,7 +227,7 @@ class Encoder {
 
   /** drop the file in the encoder; resolves once no sink write is running */
   async discard(f: EncodedFile): Promise<void> {
-    this.#fail(f, new Error(`${f.sink.path} discarded`));
+    this.#fail(f, failure(f, `${f.sink.path} discarded`));
     if (f.sent && !this.#stopped) this.#post({ t: 'discard', id: f.id }, []);
     await f.chain;
   }
@@ -242,7 +247,7 @@ class Encoder {
         f.chain = f.chain
           .then(() => (f.error ? undefined : f.sink.write(bytes)))
           .catch((err: unknown) => {
-            f.error ??= err instanceof Error ? err : new Error(String(err));
+            f.error ??= err instanceof Error ? err : failure(f, String(err));
           })
           .finally(() => {
             f.queued -= bytes.byteLength;
@@ -255,7 +260,7 @@ class Encoder {
         f.finishing?.resolve();
         break;
       case 'error':
-        this.#fail(f, new Error(msg.message));
+        this.#fail(f, failure(f, msg.message));
         // a WebAssembly trap may leave the instance corrupt: the next file gets a new worker
         if (msg.fatal && this.#worker) this.#stop(`Parquet encoder thread stopped after a WebAssembly trap (${msg.message})`);
         break;
@@ -294,7 +299,7 @@ class Encoder {
     this.#stopped = true;
     clearTimeout(this.#idle);
     if (encoders.worker === this) encoders.worker = undefined;
-    for (const f of [...this.#files.values()]) this.#fail(f, new Error(why));
+    for (const f of [...this.#files.values()]) this.#fail(f, failure(f, why));
     void this.#worker?.terminate();
   }
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { createGzip, type ZlibOptions } from 'node:zlib';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { DestinationWriteError, InternalError } from '../../../lib/errors.js';
 
 /** directories made by this process (a rotating destination opens one file per batch) */
 const madeDirs = new Set<string>();
@@ -70,15 +71,20 @@ export class FileSink {
     }
   }
 
+  /** the file stopped before its end: `closed` under a write, or `discarded` (the object writer adds the connector and table) */
+  #failure(what: 'closed' | 'discarded'): DestinationWriteError {
+    return new DestinationWriteError(`${this.path} ${what}`, { file: this.path, phase: 'write' });
+  }
+
   /** Write a chunk; resolves when the stream is below its high-water mark again. */
   async write(chunk: Uint8Array | string): Promise<void> {
     if (this.#error) throw this.#error;
-    if (this.#ended) throw new Error(`write after end of ${this.path}`);
+    if (this.#ended) throw new InternalError(`write after end of ${this.path}`, { file: this.path, phase: 'write' });
     if (typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0) return;
     if (this.#head.write(chunk)) return;
     await new Promise<void>((resolve, reject) => {
       const onDrain = () => { cleanup(); resolve(); };
-      const onFail = (err: unknown) => { cleanup(); reject(err instanceof Error ? err : this.#error ?? new Error(`${this.path} closed`)); };
+      const onFail = (err: unknown) => { cleanup(); reject(err instanceof Error ? err : this.#error ?? this.#failure('closed')); };
       const cleanup = () => {
         this.#head.off('drain', onDrain);
         this.#head.off('close', onFail);
@@ -101,7 +107,7 @@ export class FileSink {
   /** Stop writing, close the file and remove it. Never throws. */
   async discard(): Promise<void> {
     this.#ended = true;
-    this.#error ??= new Error(`${this.path} discarded`);
+    this.#error ??= this.#failure('discarded');
     this.#head.destroy();
     await this.#done.catch(() => {});
     await rm(this.path, { force: true }).catch(() => {});
