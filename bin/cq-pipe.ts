@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** The cq-pipe CLI: argument parsing and dispatch only; the commands live in bin/commands/. */
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GLOBAL_OPTIONS, reportError } from './commands/common.js';
 import { syncCommand } from './commands/sync.js';
 import { tablesCommand } from './commands/tables.js';
@@ -80,9 +80,10 @@ async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS[command as keyof typeof COMMANDS];
   if (!cmd) return reportError(new UsageError(`unknown command "${command}"`, `commands: ${Object.keys(COMMANDS).join(', ')} (see cq-pipe --help)`), undefined);
-  let parsed;
+  let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
-    parsed = parseArgs({ args: rest, options: cmd.options as never, allowPositionals: true, strict: true });
+    const options: ParseArgsConfig['options'] = cmd.options;
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
     return reportError(new UsageError((err as Error).message, `see cq-pipe --help`), undefined);
   }

@@ -52,36 +52,34 @@ async function loadModule(p: string, baseDir: string): Promise<Record<string, un
   return (await import(url)) as Record<string, unknown>;
 }
 
-export async function resolveSource(p: string, baseDir: string, context: ErrorContext = {}): Promise<SourceConnector> {
-  const builtin = SOURCE_LOADERS[p];
-  if (builtin) return builtin();
-  if (!looksLikeModulePath(p)) throw new ConnectorNotFoundError(p, Object.keys(SOURCES), context);
+/** A built-in by name (`Object.hasOwn`: `constructor` is not a connector), or a module's descriptor. */
+async function resolve<C extends SourceConnector | DestinationConnector>(
+  kind: C['kind'], loaders: Record<string, () => Promise<C>>, p: string, baseDir: string, context: ErrorContext,
+): Promise<C> {
+  if (Object.hasOwn(loaders, p)) return loaders[p]!();
+  const known = Object.keys(loaders);
+  if (!looksLikeModulePath(p)) throw new ConnectorNotFoundError(p, known, context);
   let mod: Record<string, unknown>;
   try {
     mod = await loadModule(p, baseDir);
   } catch (err) {
-    throw new ConnectorNotFoundError(p, Object.keys(SOURCES), context, err);
+    throw new ConnectorNotFoundError(p, known, context, err);
   }
-  const c = (mod.source ?? mod.default) as SourceConnector | undefined;
-  if (!c || c.kind !== 'source') throw new ConnectorNotFoundError(p, Object.keys(SOURCES), { ...context, phase: 'module has no source descriptor (export default defineSource({...}))' });
+  const c = (mod[kind] ?? mod.default) as C | undefined;
+  if (!c || c.kind !== kind) {
+    const define = kind === 'source' ? 'defineSource' : 'defineDestination';
+    throw new ConnectorNotFoundError(p, known, { ...context, phase: `module has no ${kind} descriptor (export default ${define}({...}))` });
+  }
   return c;
 }
 
-export async function resolveDestination(p: string, baseDir: string, context: ErrorContext = {}): Promise<DestinationConnector> {
-  const builtin = DESTINATION_LOADERS[p];
-  if (builtin) return builtin();
-  if (!looksLikeModulePath(p)) throw new ConnectorNotFoundError(p, Object.keys(DESTINATIONS), context);
-  let mod: Record<string, unknown>;
-  try {
-    mod = await loadModule(p, baseDir);
-  } catch (err) {
-    throw new ConnectorNotFoundError(p, Object.keys(DESTINATIONS), context, err);
-  }
-  const c = (mod.destination ?? mod.default) as DestinationConnector | undefined;
-  if (!c || c.kind !== 'destination') throw new ConnectorNotFoundError(p, Object.keys(DESTINATIONS), { ...context, phase: 'module has no destination descriptor (export default defineDestination({...}))' });
-  return c;
+export function resolveSource(p: string, baseDir: string, context: ErrorContext = {}): Promise<SourceConnector> {
+  return resolve<SourceConnector>('source', SOURCE_LOADERS, p, baseDir, context);
 }
 
+export function resolveDestination(p: string, baseDir: string, context: ErrorContext = {}): Promise<DestinationConnector> {
+  return resolve<DestinationConnector>('destination', DESTINATION_LOADERS, p, baseDir, context);
+}
 
 /** The connector half of a registry (lib/registry.ts); the package entry adds the transformers. */
 export const connectorRegistry: Omit<Registry, 'transformer' | 'names'> & { names: Pick<Registry['names'], 'source' | 'destination' | 'stateScheme'> } = {

@@ -8,7 +8,7 @@ import type * as A from 'apache-arrow';
 import { defineDestination, type DestinationClient } from '../lib/connector.js';
 import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../lib/schema.js';
 import { extensionOf } from '../lib/types.js';
-import { uuidToString } from '../lib/arrow-build.js';
+import { uuidToString } from '../lib/arrow/index.js';
 
 export interface MemoryTable {
   schema: A.Schema;

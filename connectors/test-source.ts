@@ -14,7 +14,7 @@ import * as A from 'apache-arrow';
 import { defineSource, type SourceClient } from '../lib/connector.js';
 import type { SyncMessage } from '../lib/messages.js';
 import { defineTable, MD_TABLE_INCREMENTAL, tableName, batchFromColumns, type ColumnDef } from '../lib/schema.js';
-import { randomUuidBytes, uuidData, utf8Data, varBinaryData, validityBitmap } from '../lib/arrow-build.js';
+import { randomUuidBytes, uuidData, utf8Data, varBinaryData, validityBitmap } from '../lib/arrow/index.js';
 import { toMicros, microsToIso } from '../lib/time.js';
 import { InternalError, StateError } from '../lib/errors.js';
 

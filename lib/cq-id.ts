@@ -5,7 +5,7 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import * as A from 'apache-arrow';
 import { v5 as uuidv5 } from 'uuid';
-import { randomUuidBytes, uuidData, uuidToString } from './arrow-build.js';
+import { randomUuidBytes, uuidData, uuidToString } from './arrow/index.js';
 import { extensionOf } from './types.js';
 
 const NIL_NAMESPACE = '00000000-0000-0000-0000-000000000000';

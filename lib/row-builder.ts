@@ -20,12 +20,14 @@ import { uuidFromString } from './arrow/uuid.js';
 import { encoder, varBuffers } from './arrow/var-binary.js';
 import { isoToMicrosNumber, toMicros } from './time.js';
 import { extensionOf } from './types.js';
+import { SourceDataError } from './errors.js';
 
 export { parseDecimal };
 
-export class ValueError extends Error {
+/** A value that does not fit its column: `index` is the row in the batch being built. */
+export class ValueError extends SourceDataError {
   constructor(readonly column: string, readonly index: number, reason: string) {
-    super(reason);
+    super(reason, { column });
     this.name = 'ValueError';
   }
 }
@@ -350,27 +352,27 @@ function nested(v: unknown, t: A.DataType): unknown {
   if (v === null || v === undefined) return null;
   switch (t.typeId) {
     case A.Type.List: {
-      if (!Array.isArray(v)) throw new Error('expected an array');
+      if (!Array.isArray(v)) throw new SourceDataError('expected an array');
       const child = (t as A.List).children[0]!.type;
       return v.map((x) => nested(x, child));
     }
     case A.Type.Struct: {
-      if (typeof v !== 'object' || Array.isArray(v)) throw new Error('expected an object');
+      if (typeof v !== 'object' || Array.isArray(v)) throw new SourceDataError('expected an object');
       const o: Record<string, unknown> = {};
       for (const f of (t as A.Struct).children) o[f.name] = nested((v as Record<string, unknown>)[f.name], f.type);
       return o;
     }
     case A.Type.Int:
       if ((t as A.Int).bitWidth === 64) return BigInt(v as number | string);
-      if (!Number.isInteger(toNumber(v))) throw new Error(`${describe(v)} is not an integer`);
+      if (!Number.isInteger(toNumber(v))) throw new SourceDataError(`${describe(v)} is not an integer`);
       return toNumber(v);
     case A.Type.Float: {
       const x = toNumber(v);
-      if (Number.isNaN(x)) throw new Error(`${describe(v)} is not a number`);
+      if (Number.isNaN(x)) throw new SourceDataError(`${describe(v)} is not a number`);
       return x;
     }
     case A.Type.Bool:
-      if (typeof v !== 'boolean') throw new Error(`${describe(v)} is not a boolean`);
+      if (typeof v !== 'boolean') throw new SourceDataError(`${describe(v)} is not a boolean`);
       return v;
     case A.Type.Utf8:
     case A.Type.LargeUtf8:

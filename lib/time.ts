@@ -1,7 +1,9 @@
 /**
- * Timestamps in cq-pipe are µs since the Unix epoch, UTC (SPEC §2 `timestamp`). Parsing of
+ * Timestamps in cq-pipe are µs since the Unix epoch, UTC (docs/config.md, column types). Parsing of
  * timestamp text lives here; the conversions (µs → text, Date → µs) are in lib/arrow/time.ts.
  */
+import { SourceDataError } from './errors.js';
+
 export { dateToMicros, microsToIso } from './arrow/time.js';
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
@@ -9,10 +11,10 @@ const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1
 /** Parse an RFC 3339 / ISO 8601 timestamp (or a date) into µs since epoch; throws on bad input. */
 export function toMicros(s: string): bigint {
   const m = ISO.exec(s.trim());
-  if (!m) throw new Error(`invalid timestamp "${s}"`);
+  if (!m) throw new SourceDataError(`invalid timestamp "${s}"`);
   const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', tz] = m;
   const ms = Date.UTC(+y!, +mo! - 1, +d!, +h, +mi, +sec);
-  if (Number.isNaN(ms) || +mo! > 12 || +d! > 31 || +h > 23 || +mi > 59 || +sec > 60) throw new Error(`invalid timestamp "${s}"`);
+  if (Number.isNaN(ms) || +mo! > 12 || +d! > 31 || +h > 23 || +mi > 59 || +sec > 60) throw new SourceDataError(`invalid timestamp "${s}"`);
   let us = BigInt(ms) * 1000n + BigInt((frac + '000000').slice(0, 6));
   if (tz && tz !== 'Z' && tz !== 'z') {
     const sign = tz[0] === '-' ? -1n : 1n;

@@ -1,5 +1,5 @@
 /**
- * The column type vocabulary of SPEC §2 and its mapping to Arrow types.
+ * The column type vocabulary of docs/config.md and its mapping to Arrow types.
  *
  * Storage follows CloudQuery's Arrow extension types so streams stay CloudQuery-shaped:
  *   uuid → FixedSizeBinary(16), json → Binary, inet → Binary, each tagged with the field
@@ -8,6 +8,7 @@
  *   decimal(P,S) → Decimal128(P,S), list<T> → List, struct<a: T, …> → Struct.
  */
 import * as A from 'apache-arrow';
+import { ConfigError } from './errors.js';
 
 export const EXT_NAME = 'ARROW:extension:name';
 export const EXT_META = 'ARROW:extension:metadata';
@@ -51,9 +52,15 @@ const ALIASES: Record<string, string> = {
 
 export const TYPE_NAMES = [...Object.keys(SIMPLE), 'decimal(P,S)', 'list<T>', 'struct<name: T, …>'];
 
-export class TypeParseError extends Error {}
+/** A column type name that does not parse (`decimal(40,2)`, `lst<int8>`): a config error. */
+export class TypeParseError extends ConfigError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TypeParseError';
+  }
+}
 
-/** Parse a SPEC type name (`int64`, `decimal(10,2)`, `list<utf8>`, `struct<a: int64, b: utf8>`). */
+/** Parse a column type name (`int64`, `decimal(10,2)`, `list<utf8>`, `struct<a: int64, b: utf8>`). */
 export function parseColumnType(input: string): ColumnType {
   const p = new Parser(input);
   const t = p.parseType();
@@ -150,7 +157,7 @@ export function extensionOf(field: A.Field): ExtensionName | undefined {
   return e && (EXTENSION_TYPES as readonly string[]).includes(e) ? (e as ExtensionName) : undefined;
 }
 
-/** The SPEC type name of a field (inverse of parseColumnType), e.g. for `cq-pipe tables`. */
+/** The column type name of a field (inverse of parseColumnType), e.g. for `cq-pipe tables`. */
 export function typeName(field: A.Field): string {
   const ext = extensionOf(field);
   if (ext) return ext;

@@ -15,7 +15,6 @@ import {
 } from '../lib/arrow/time.js';
 import { decimalToBigInt, decimalToSafeInteger, formatDecimal, parseDecimal, writeDecimal } from '../lib/arrow/decimal.js';
 import * as kernels from '../lib/arrow/index.js';
-import { bitmapOf } from '../transforms/arrow-ops.js';
 
 /** A column built by Arrow's own builder (the reference the kernels must agree with). */
 function built(type: A.DataType, values: unknown[]): A.Data {
@@ -41,7 +40,6 @@ t.test('bitmap: bytes, bits, build (bit set = valid)', async (t) => {
   const all = validityBitmap(3, () => false);
   t.equal(all.nullCount, 3);
   t.same(Array.from(all.bitmap!), [0]);
-  t.same(bitmapOf(11, (i) => i % 3 === 0), v, 'the arrow-ops shim: same bitmap from an "is null" predicate');
 });
 
 t.test('bitmap: countNulls over any bit range agrees with a bit-by-bit count', async (t) => {

@@ -10,7 +10,7 @@ import { isPrimaryKey, isUnique, primaryKeys, batchByteSize } from '../lib/schem
 import type { DestinationClient } from '../lib/connector.js';
 import type { SyncMessage } from '../lib/messages.js';
 import { ITEMS, itemsBatch } from './helpers/index.js';
-import { uuidToString } from '../lib/arrow-build.js';
+import { uuidToString } from '../lib/arrow/index.js';
 
 const rows = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ id: from + i, name: `n${i}`, value: i }));
 const collect = async (gen: AsyncIterable<SyncMessage>) => {

@@ -12,7 +12,7 @@ import { fileDestination, DEFAULT_FILE_PATH } from '../connectors/file/destinati
 import { rowObjects } from '../connectors/memory.js';
 import { generateBatch, testTableSchemas } from '../connectors/test-source.js';
 import { batchToJsonObjects } from '../lib/arrow-json.js';
-import { uuidToString } from '../lib/arrow-build.js';
+import { uuidToString } from '../lib/arrow/index.js';
 import { createLogger } from '../lib/logger.js';
 import { runSync } from '../lib/pipeline.js';
 import { defineTable, withTableName } from '../lib/schema.js';
@@ -407,7 +407,8 @@ t.test('failures leave no partial files', async (t) => {
   t.test('a union column is refused before parquet-wasm sees it', async (t) => {
     const dir = await tmpDir(t);
     const type = new A.DenseUnion([0, 1], [new A.Field('a', new A.Int32()), new A.Field('b', new A.Utf8())]);
-    const b = A.makeBuilder({ type, nullValues: [null], valueToChildTypeId: () => 0 } as never) as A.Builder;
+    const options: Parameters<typeof A.makeBuilder<A.DenseUnion, null>>[0] & { valueToChildTypeId: () => number } = { type, nullValues: [null], valueToChildTypeId: () => 0 };
+    const b = A.makeBuilder(options) as A.Builder;
     b.append(null);
     const schema = new A.Schema([new A.Field('u', type, true)], new Map([['cq:table_name', 'unions']]));
     const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 1, nullCount: 0, children: [b.finish().flush()] }));

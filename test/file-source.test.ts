@@ -42,7 +42,7 @@ runSourceSuite(t, {
     await writeNdjson(path.join(dir, 'a-1.ndjson'), items(1500));
     await writeNdjson(path.join(dir, 'a-2.ndjson.gz'), items(1000, 1500), true);
     await writeJsonArray(path.join(dir, 'b.json'), items(700));
-    await writeCsv(path.join(dir, 'c.csv'), items(900) as never);
+    await writeCsv(path.join(dir, 'c.csv'), items(900).map((r) => ({ ...r })));
     await writeParquet(path.join(dir, 'd.parquet'), itemsTable(items(3000)), 1000);
     await writeArrow(path.join(dir, 'e.arrow'), itemsTable(items(1200)), 'file');
     return {

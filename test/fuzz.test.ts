@@ -107,7 +107,7 @@ t.test('mutated NDJSON and CSV read or fail their table with a typed error namin
       { tables: [{ name: 'd', files: cs }] },
     ]) {
       try {
-        const client = await fileSource.create(spec as never, { name: 'fuzz', logger: silentLogger, baseDir: dir, invocationId: 'f', syncTime: new Date() });
+        const client = await fileSource.create(spec, { name: 'fuzz', logger: silentLogger, baseDir: dir, invocationId: 'f', syncTime: new Date() });
         const tables = await client.tables();
         let tableError = false;
         for await (const m of client.read(tables, { signal: new AbortController().signal, state: new Map() })) {

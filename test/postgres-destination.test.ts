@@ -23,7 +23,7 @@ import { silentLogger } from '../lib/logger.js';
 import { defineTable, type ColumnDef } from '../lib/schema.js';
 import type { MigrateMode } from '../lib/messages.js';
 import { generateBatch, testTableSchemas } from '../connectors/test-source.js';
-import { uuidToString } from '../lib/arrow-build.js';
+import { uuidToString } from '../lib/arrow/index.js';
 import { extensionOf } from '../lib/types.js';
 import { runSync } from '../lib/pipeline.js';
 import { config, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
@@ -56,7 +56,7 @@ function rowsFor(schema: A.Schema, start: number, n: number): A.RecordBatch {
 }
 
 async function withDest(url: string, fn: (d: Awaited<ReturnType<typeof postgresDestination.create>>) => Promise<void>, over: Record<string, unknown> = {}) {
-  const d = await postgresDestination.create({ connection_string: url, ...over } as never, pgCtx());
+  const d = await postgresDestination.create({ connection_string: url, ...over }, pgCtx());
   try {
     await fn(d);
   } finally {

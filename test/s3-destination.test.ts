@@ -9,7 +9,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { runDestinationSuite } from './conformance/destination.js';
 import { duckdb, tmpDir, config, destSpec, staticSource, itemsBatch, ITEMS, inserts } from './helpers/index.js';
 import { createBucket, failNext, getObject, listObjects, s3Server, s3Spec } from './helpers/s3.js';
-import { s3Destination, DEFAULT_S3_PATH, type WrittenObject } from '../connectors/s3/destination.js';
+import { s3Destination, DEFAULT_S3_PATH, type S3DestinationSpec, type WrittenObject } from '../connectors/s3/destination.js';
 import { PART_SIZE } from '../connectors/s3/sink.js';
 import { rowObjects } from '../connectors/memory.js';
 import { generateBatch, testTableSchemas } from '../connectors/test-source.js';
@@ -34,7 +34,7 @@ function ctx(over: Partial<ConnectorContext> = {}): ConnectorContext {
 type S3Client = DestinationClient & { objectsWritten: WrittenObject[] };
 
 async function client(bucket: string, spec: Record<string, unknown> = {}, over: Partial<ConnectorContext> = {}): Promise<S3Client> {
-  return (await s3Destination.create({ ...(await s3Spec(bucket)), ...spec } as never, ctx(over))) as S3Client;
+  return (await s3Destination.create({ ...(await s3Spec(bucket)), ...spec } as unknown as S3DestinationSpec, ctx(over))) as S3Client;
 }
 
 const allTypesSpec = (rows: number) => ({ num_tables: 1, num_rows: rows, seed: 42, batch_rows: rows, preset: 'all-types' as const, incremental: false });
@@ -100,7 +100,7 @@ t.test('connector descriptor: append only, batch defaults, strict schema', async
 });
 
 t.test('validate: config problems at load, by key', async (t) => {
-  const problems = (spec: Record<string, unknown>) => s3Destination.validate!({ bucket: 'lake', ...spec } as never).map((p) => `${p.keyPath.join('.')}: ${p.message}`);
+  const problems = (spec: Record<string, unknown>) => s3Destination.validate!({ bucket: 'lake', ...spec }).map((p) => `${p.keyPath.join('.')}: ${p.message}`);
   t.same(problems({}), []);
   t.same(problems({ path: 'raw/{{TABLE}}/{{UUID}}.{{FORMAT}}', format: 'ndjson', compression: 'gzip' }), []);
   t.match(problems({ path: 'raw/{{TABLE}}/{{UUID}}.{{FROMAT}}' }), [/^path: unknown placeholder \{\{FROMAT\}\}/]);
@@ -112,7 +112,7 @@ t.test('validate: config problems at load, by key', async (t) => {
   t.match(problems({ access_key_id: 'AK' }), [/^secret_access_key: secret_access_key is missing/]);
   t.match(problems({ bucket: 's3://lake/raw' }), [/^bucket: .*not a URL or path/]);
   t.match(problems({ bucket: 'Lake_Data' }), [/^bucket: "Lake_Data" is not a valid bucket name/]);
-  const err = await Promise.resolve().then(() => s3Destination.create({ bucket: 'lake', path: 'x/{{TABLE}}.{{FORMAT}}' } as never, ctx())).then(() => undefined, (e: CqPipeError) => e);
+  const err = await Promise.resolve().then(() => s3Destination.create({ bucket: 'lake', path: 'x/{{TABLE}}.{{FORMAT}}' }, ctx())).then(() => undefined, (e: CqPipeError) => e);
   t.equal(err?.code, 'CQ_ERR_CONFIG_INVALID');
   t.equal(exitCodeOf(err), 2);
   t.equal(err?.context.keyPath, 'spec.path');

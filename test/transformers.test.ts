@@ -19,7 +19,7 @@ import { memoryTables, rowObjects } from '../connectors/memory.js';
 import { ITEMS, ROOT, config, destSpec, inserts, itemsBatch, staticSource, tmpDir } from './helpers/index.js';
 import { validateTransformer, openTransformers, transformerStream } from '../transforms/index.js';
 import { basicSpecSchema } from '../transforms/basic/spec.js';
-import { takeRows } from '../transforms/arrow-ops.js';
+import { takeRows } from '../lib/arrow/index.js';
 import { exitCodeOf, exitCodeOfSync } from '../bin/exit-codes.js';
 
 // ---- a destination that records what it is asked to do ----------------------------------------

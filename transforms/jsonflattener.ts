@@ -30,9 +30,9 @@ import type { SpecProblem } from '../lib/connector.js';
 import { ConfigError, InternalError } from '../lib/errors.js';
 import { batchFromColumns, tableName } from '../lib/schema.js';
 import { extensionOf, fieldFor, parseColumnType } from '../lib/types.js';
-import { uuidFromString } from '../lib/arrow-build.js';
+import { uuidFromString } from '../lib/arrow/index.js';
 import { toMicros } from '../lib/time.js';
-import { bitmapOf, decoder, encoder, nullTest, varBytes, varData } from './arrow-ops.js';
+import { validityBitmap, decoder, encoder, nullTest, varBytes, varData } from '../lib/arrow/index.js';
 import { defineTransformer, specProblemsError, transformFailure, type MessageStage } from '../lib/transformer.js';
 import { ajvSpecProblems } from './basic/spec.js';
 import type { StageContext } from './basic/plan.js';
@@ -171,7 +171,7 @@ function buildColumn(type: string, values: unknown[]): A.Data {
         out[i] = BigInt(Math.trunc(v));
         return true;
       });
-      const { bitmap, nullCount } = bitmapOf(n, (i) => !ok[i]);
+      const { bitmap, nullCount } = validityBitmap(n, (i) => ok[i]!);
       return A.makeData({ type: new A.Int64(), length: n, nullCount, nullBitmap: bitmap, data: out });
     }
     case 'float64': {
@@ -181,13 +181,13 @@ function buildColumn(type: string, values: unknown[]): A.Data {
         out[i] = v;
         return true;
       });
-      const { bitmap, nullCount } = bitmapOf(n, (i) => !ok[i]);
+      const { bitmap, nullCount } = validityBitmap(n, (i) => ok[i]!);
       return A.makeData({ type: new A.Float64(), length: n, nullCount, nullBitmap: bitmap, data: out });
     }
     case 'bool': {
       const out = new Uint8Array((n + 7) >> 3);
       values.forEach((v, i) => { if (v === true) out[i >> 3]! |= 1 << (i & 7); });
-      const { bitmap, nullCount } = bitmapOf(n, (i) => typeof values[i] !== 'boolean');
+      const { bitmap, nullCount } = validityBitmap(n, (i) => typeof values[i] === 'boolean');
       return A.makeData({ type: new A.Bool(), length: n, nullCount, nullBitmap: bitmap, data: out });
     }
     case 'timestamp': {
@@ -198,13 +198,13 @@ function buildColumn(type: string, values: unknown[]): A.Data {
         out[i] = us;
         return true;
       });
-      const { bitmap, nullCount } = bitmapOf(n, (i) => !ok[i]);
+      const { bitmap, nullCount } = validityBitmap(n, (i) => ok[i]!);
       return A.makeData({ type: new A.TimestampMicrosecond('UTC'), length: n, nullCount, nullBitmap: bitmap, data: out });
     }
     case 'uuid': {
       const out = new Uint8Array(16 * n);
       const ok = values.map((v, i) => typeof v === 'string' && uuidFromString(v, out, i * 16) !== undefined);
-      const { bitmap, nullCount } = bitmapOf(n, (i) => !ok[i]);
+      const { bitmap, nullCount } = validityBitmap(n, (i) => ok[i]!);
       return A.makeData({ type: new A.FixedSizeBinary(16), length: n, nullCount, nullBitmap: bitmap, data: out });
     }
     default:

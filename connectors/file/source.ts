@@ -7,6 +7,8 @@
 import path from 'node:path';
 import fg from 'fast-glob';
 import * as A from 'apache-arrow';
+import { realignedBitmap } from '../../lib/arrow/bitmap.js';
+import { makeDataOf } from '../../lib/arrow/data.js';
 import { defineSource, type ConnectorContext, type SourceClient, type SpecProblem } from '../../lib/connector.js';
 import { SourceDataError, SourceReadError, toCqPipeError, CqPipeError, tableFailure } from '../../lib/errors.js';
 import type { SyncMessage } from '../../lib/messages.js';
@@ -132,21 +134,14 @@ function normalizeField(f: A.Field): A.Field {
 function normalizeColumn(data: A.Data, from: A.DataType, to: A.DataType): A.Data {
   if (from.typeId !== A.Type.Timestamp || from === to) return data;
   const unit = (from as A.Timestamp).unit;
-  if (unit === A.TimeUnit.MICROSECOND) return A.makeData({ ...data, type: to } as never);
+  if (unit === A.TimeUnit.MICROSECOND) return data.clone(to);
   const src = data.values as unknown as BigInt64Array | Int32Array;
   const out = new BigInt64Array(data.length);
   for (let i = 0; i < data.length; i++) {
     const v = BigInt(src[i] as bigint | number); // fixed-width values are sliced with the Data
     out[i] = unit === A.TimeUnit.NANOSECOND ? v / 1000n : unit === A.TimeUnit.MILLISECOND ? v * 1000n : v * 1_000_000n;
   }
-  return A.makeData({ type: to, length: data.length, nullCount: data.nullCount, nullBitmap: data.nullBitmap ? sliceBitmap(data) : undefined, data: out } as never);
-}
-
-function sliceBitmap(data: A.Data): Uint8Array {
-  if (data.offset === 0) return data.nullBitmap!;
-  const out = new Uint8Array((data.length + 7) >> 3);
-  for (let i = 0; i < data.length; i++) if (data.getValid(i)) out[i >> 3]! |= 1 << (i & 7);
-  return out;
+  return makeDataOf({ type: to, length: data.length, nullCount: data.nullCount, nullBitmap: realignedBitmap(data), data: out });
 }
 
 function sameShape(a: A.Schema, b: A.Schema): string | undefined {

@@ -11,6 +11,7 @@ import { getBit, validTest } from '../../lib/arrow/bitmap.js';
 import { decimalToBigInt } from '../../lib/arrow/decimal.js';
 import { MS_PER_DAY, PG_EPOCH_DAYS, PG_EPOCH_US, timeToMicros, timestampToMicros } from '../../lib/arrow/time.js';
 import { varBytes } from '../../lib/arrow/var-binary.js';
+import { CqPipeError } from '../../lib/errors.js';
 import { extensionOf } from '../../lib/types.js';
 import { ELEMENT_OID, baseType } from './types.js';
 
@@ -46,7 +47,16 @@ class Out {
 /** writes one value (length prefix included) of row i (relative to the Data) */
 type Encoder = (out: Out, i: number) => void;
 
-export class EncodeError extends Error {}
+/**
+ * A value the Postgres column cannot take (a bad IP address, a type mismatch): a row's error, which
+ * the destination dead-letters or reports with its table and row (load-errors.ts).
+ */
+export class EncodeError extends CqPipeError {
+  constructor(message: string) {
+    super('CQ_ERR_DEST_WRITE', message, { scope: 'table' });
+    this.name = 'EncodeError';
+  }
+}
 
 function withNulls(data: A.Data, enc: Encoder): Encoder {
   const valid = validTest(data);

@@ -8,9 +8,16 @@ import { makeDataOf } from '../../lib/arrow/data.js';
 import { formatDecimal, writeDecimal } from '../../lib/arrow/decimal.js';
 import { PG_EPOCH_DAYS, PG_EPOCH_US, microsToIso } from '../../lib/arrow/time.js';
 import { uuidToString } from '../../lib/arrow/uuid.js';
+import { CqPipeError } from '../../lib/errors.js';
 import { extensionOf } from '../../lib/types.js';
 
-export class DecodeError extends Error {}
+/** COPY data the source cannot turn into its Arrow column (the source reports it with its table). */
+export class DecodeError extends CqPipeError {
+  constructor(message: string) {
+    super('CQ_ERR_SOURCE_READ', message, { scope: 'table' });
+    this.name = 'DecodeError';
+  }
+}
 
 /** one column being filled; `push` reads a value of `len` bytes at `pos` of `buf` */
 export interface ColumnDecoder {

@@ -8,7 +8,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type * as A from 'apache-arrow';
-import { uuidToString } from '../../lib/arrow-build.js';
+import { uuidToString } from '../../lib/arrow/index.js';
 import { extensionOf } from '../../lib/types.js';
 
 const utf8 = new TextDecoder();

@@ -4,7 +4,7 @@
  * naming file:line, document, key path and, for near misses, a suggestion.
  */
 import path from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError, CqPipeError } from '../errors.js';
 import type { DestinationConnector, SourceConnector, SpecProblem, SpecSchema } from '../connector.js';
 import type { Registry } from '../registry.js';
@@ -12,7 +12,8 @@ import type { TransformerDefinition } from '../transformer.js';
 import type { DestinationSpec, LoadedConfig, Origin, SourceSpec, TransformerSpec } from './types.js';
 import { KIND_SCHEMAS, KINDS, documentSchema, type Kind } from './schema.js';
 import { interpolate, PLUGIN_REF } from './interpolate.js';
-import { closest, didYouMean } from './suggest.js';
+import { didYouMean } from './suggest.js';
+import { schemaProblems } from './schema-problems.js';
 import { expandPaths, readDocuments, type ConfigDocument, type KeyPath } from './yaml-docs.js';
 import { splitEngineKeys, withEngineKeys } from './engine-keys.js';
 
@@ -63,62 +64,25 @@ export class ConfigProblems extends ConfigError {
   }
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+// ajv loads with the first config, not with the package (start-up of library users)
+let ajvInstance: Ajv | undefined;
+const ajv = (): Ajv => ajvInstance!;
 // compiled on first use, per kind (start-up time of every command)
 const compiledKinds = new Map<Kind, ValidateFunction>();
 const kindValidator = (k: Kind): ValidateFunction => {
   let v = compiledKinds.get(k);
-  if (!v) compiledKinds.set(k, (v = ajv.compile(KIND_SCHEMAS[k])));
+  if (!v) compiledKinds.set(k, (v = ajv().compile(KIND_SCHEMAS[k])));
   return v;
 };
 let compiledDoc: ValidateFunction | undefined;
-const docValidator = (): ValidateFunction => (compiledDoc ??= ajv.compile(documentSchema));
+const docValidator = (): ValidateFunction => (compiledDoc ??= ajv().compile(documentSchema));
 const connectorValidators = new WeakMap<object, ValidateFunction>();
-
-function pointerToPath(pointer: string): KeyPath {
-  if (!pointer) return [];
-  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
 
 /** ajv errors → problems, relative to `prefix` inside the document */
 function ajvProblems(errors: ErrorObject[], doc: ConfigDocument, prefix: KeyPath): ConfigProblem[] {
-  const out: ConfigProblem[] = [];
-  const seen = new Set<string>();
-  for (const e of errors) {
-    let kp = [...prefix, ...pointerToPath(e.instancePath)];
-    let message: string;
-    let hint: string | undefined;
-    switch (e.keyword) {
-      case 'additionalProperties': {
-        const key = (e.params as { additionalProperty: string }).additionalProperty;
-        kp = [...kp, key];
-        const known = Object.keys(((e.parentSchema ?? {}) as { properties?: object }).properties ?? {});
-        const near = closest(key, known);
-        message = `unknown key "${key}"${near ? ` (did you mean "${near}"?)` : ''}`;
-        hint = known.length ? `allowed keys here: ${known.join(', ')}` : undefined;
-        break;
-      }
-      case 'required':
-        message = `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
-        break;
-      case 'enum': {
-        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
-        message = `${JSON.stringify(e.data)} is not one of ${allowed.join(', ')}${typeof e.data === 'string' ? didYouMean(e.data, allowed) : ''}`;
-        break;
-      }
-      case 'type':
-        message = `must be ${(e.params as { type: string }).type}, got ${Array.isArray(e.data) ? 'array' : e.data === null ? 'null' : typeof e.data}`;
-        break;
-      default:
-        message = e.message ?? `invalid (${e.keyword})`;
-    }
-    const keyPath = formatKeyPath(kp);
-    const dedupe = `${keyPath}|${message}`;
-    if (seen.has(dedupe)) continue;
-    seen.add(dedupe);
-    out.push({ file: doc.file, document: doc.index, line: doc.lineOf(kp), keyPath, message, hint });
-  }
-  return out;
+  return schemaProblems(errors, prefix).map((p) => ({
+    file: doc.file, document: doc.index, line: doc.lineOf(p.keyPath), keyPath: formatKeyPath(p.keyPath), message: p.message, hint: p.hint,
+  }));
 }
 
 interface Entry {
@@ -129,6 +93,7 @@ interface Entry {
 
 export async function loadConfig(paths: string[], opts: LoadOptions): Promise<LoadedConfig> {
   const registry = opts.registry;
+  ajvInstance ??= new (await import('ajv')).Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
   const env = opts.env ?? process.env;
   const problems: ConfigProblem[] = [];
   const secrets = new Set<string>();
@@ -348,7 +313,7 @@ function compileConnectorSchema(owner: object, schema: SpecSchema): ValidateFunc
   let validate = connectorValidators.get(owner);
   if (!validate) {
     try {
-      validate = ajv.compile(schema as object);
+      validate = ajv().compile(schema as object);
     } catch (err) {
       return (err as Error).message;
     }

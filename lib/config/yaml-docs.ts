@@ -4,7 +4,11 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, type Document, type Node } from 'yaml';
+import type { Document, LineCounter, Node } from 'yaml';
+
+// the YAML parser loads with the first config read, not with the package (start-up of library users)
+type Yaml = typeof import('yaml');
+let yaml: Yaml | undefined;
 
 export type KeyPath = (string | number)[];
 
@@ -53,8 +57,9 @@ export async function readDocuments(file: string): Promise<{ docs: ConfigDocumen
   } catch (err) {
     return { docs: [], problems: [{ file, message: `cannot read config file: ${(err as Error).message}` }] };
   }
-  const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const Y = (yaml ??= await import('yaml'));
+  const lineCounter = new Y.LineCounter();
+  const parsed = Y.parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const list = Array.isArray(parsed) ? parsed : [];
   const docs: ConfigDocument[] = [];
   const problems: ReadProblem[] = [];
@@ -69,7 +74,7 @@ export async function readDocuments(file: string): Promise<{ docs: ConfigDocumen
       continue;
     }
     // an empty document (e.g. after a trailing ---) is skipped
-    if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
+    if (doc.contents === null || (Y.isScalar(doc.contents) && doc.contents.value === null)) continue;
     const value = doc.toJS({ maxAliasCount: 100 });
     docs.push({ file, index, value, lineOf: (kp) => lineOf(doc, kp, lineCounter) });
   }
@@ -77,6 +82,7 @@ export async function readDocuments(file: string): Promise<{ docs: ConfigDocumen
 }
 
 function lineOf(doc: Document, keyPath: KeyPath, lc: LineCounter): number | undefined {
+  const { isMap, isScalar, isSeq } = yaml!;
   let node: Node | null | undefined = doc.contents as Node | null;
   let line = node?.range ? lc.linePos(node.range[0]).line : undefined;
   for (const k of keyPath) {

@@ -8,7 +8,7 @@
  */
 import type { Readable } from 'node:stream';
 import * as A from 'apache-arrow';
-import { utf8Data } from '../arrow-build.js';
+import { utf8Data } from '../arrow/index.js';
 import { CqPipeError, SourceDataError, isErrorCode, type ErrorContext } from '../errors.js';
 import type { SyncMessage } from '../messages.js';
 import { MD_TABLE_NAME, tableName, withSchemaMetadata } from '../schema.js';

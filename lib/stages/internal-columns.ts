@@ -10,7 +10,7 @@ import {
   batchFromColumns, primaryKeys, tableName,
 } from '../schema.js';
 import { fieldFor, parseColumnType } from '../types.js';
-import { constantTimestampData, constantUtf8Data, nullData } from '../arrow-build.js';
+import { constantTimestampData, constantUtf8Data, nullData } from '../arrow/index.js';
 import { deterministicCqIds, randomCqIds } from '../cq-id.js';
 import { dateToMicros } from '../time.js';
 import { SchemaIncompatibleError } from '../errors.js';
@@ -41,7 +41,7 @@ export function addInternalColumns(source: A.Schema): { schema: A.Schema; column
   const present = new Set(source.fields.map((f) => f.name));
   const fields: A.Field[] = [];
   const columns: ColumnPlan[] = [];
-  const reserved: [string, () => A.Field][] = [
+  const reserved: [Extract<ColumnPlan, { make: string }>['make'], () => A.Field][] = [
     [CQ_SYNC_TIME, () => fieldFor(CQ_SYNC_TIME, parseColumnType('timestamp'), true, flags(false, false))],
     [CQ_SOURCE_NAME, () => fieldFor(CQ_SOURCE_NAME, parseColumnType('utf8'), true, flags(false, false))],
     [CQ_ID, () => fieldFor(CQ_ID, parseColumnType('uuid'), false, flags(!hasPk, true))],
@@ -50,7 +50,7 @@ export function addInternalColumns(source: A.Schema): { schema: A.Schema; column
   for (const [name, make] of reserved) {
     if (present.has(name)) continue;
     fields.push(make());
-    columns.push({ make: name as never });
+    columns.push({ make: name });
   }
   source.fields.forEach((f, i) => {
     fields.push(f);

@@ -1,6 +1,6 @@
 /** `add_column`: a constant, non-nullable utf8 column appended to the table (docs/transformers.md). */
 import * as A from 'apache-arrow';
-import { constantUtf8Data } from '../../lib/arrow-build.js';
+import { constantUtf8Data } from '../../lib/arrow/index.js';
 import { SCALAR, STR, type KindOp } from './transformation.js';
 
 export const addColumn: KindOp = {

@@ -1,7 +1,7 @@
 /** `add_current_timestamp_column`: a timestamp column holding the time each batch was transformed (docs/transformers.md). */
 import * as A from 'apache-arrow';
 import { fieldFor, parseColumnType } from '../../lib/types.js';
-import { constantTimestampData } from '../../lib/arrow-build.js';
+import { constantTimestampData } from '../../lib/arrow/index.js';
 import { STR, type KindOp } from './transformation.js';
 
 export const addCurrentTimestampColumn: KindOp = {

@@ -1,7 +1,7 @@
 /** `uppercase` and `lowercase`: string columns, string values of json columns, or strings at JSON paths (docs/transformers.md). */
 import type * as A from 'apache-arrow';
 import { typeName } from '../../lib/types.js';
-import { decoder, encoder, mapVarColumn } from '../arrow-ops.js';
+import { decoder, encoder, mapVarColumn } from '../../lib/arrow/index.js';
 import { editJsonColumn, isJsonField, isStringField, replaceCols, splitColumns } from './columns.js';
 import { getAt, locate, setAt } from './json-path.js';
 import { COLUMNS, type KindOp } from './transformation.js';

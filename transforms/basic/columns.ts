@@ -1,7 +1,7 @@
 /** Column helpers shared by the `basic` kinds: which columns a list names, JSON cell edits, per-column rewrites (docs/transformers.md). */
 import * as A from 'apache-arrow';
 import { extensionOf } from '../../lib/types.js';
-import { decoder, encoder, mapVarColumn } from '../arrow-ops.js';
+import { decoder, encoder, mapVarColumn } from '../../lib/arrow/index.js';
 import { splitPath } from './json-path.js';
 import type { Compiled, Fail } from './transformation.js';
 

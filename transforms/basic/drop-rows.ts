@@ -4,10 +4,10 @@
  */
 import * as A from 'apache-arrow';
 import { extensionOf, typeName } from '../../lib/types.js';
-import { uuidFromString } from '../../lib/arrow-build.js';
+import { uuidFromString } from '../../lib/arrow/index.js';
 import { formatDecimal, dayToDateString } from '../../lib/arrow-json.js';
 import { toMicros } from '../../lib/time.js';
-import { bytesEqual, decoder, encoder, nullTest, takeRows, varBytes } from '../arrow-ops.js';
+import { bytesEqual, decoder, encoder, nullTest, takeRows, varBytes } from '../../lib/arrow/index.js';
 import { COLUMNS, type KindOp } from './transformation.js';
 
 export const dropRows: KindOp = {

@@ -4,7 +4,7 @@
  */
 import * as A from 'apache-arrow';
 import { extensionOf, typeName } from '../../lib/types.js';
-import { encoder, mapVarColumn } from '../arrow-ops.js';
+import { encoder, mapVarColumn } from '../../lib/arrow/index.js';
 import { editJsonColumn, isJsonField, isStringField, replaceCols, splitColumns } from './columns.js';
 import { getAt, locate, setAt } from './json-path.js';
 import { MD_SENSITIVE_COLUMNS, REDACTED, REDACTED_JSON_KEY, redactValue, sha256hex } from './redact.js';

@@ -5,7 +5,8 @@
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { SpecProblem } from '../../lib/connector.js';
-import { closest, didYouMean } from '../../lib/config/suggest.js';
+import { didYouMean } from '../../lib/config/suggest.js';
+import { schemaProblems } from '../../lib/config/schema-problems.js';
 import { KINDS } from './kinds.js';
 import { BASIC_KINDS, STR, type BasicSpec, type KeyPath } from './transformation.js';
 
@@ -50,61 +51,17 @@ let compiled: ValidateFunction | undefined;
 const validateSchema = (): ValidateFunction =>
   (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(basicSpecSchema));
 
-function pointer(p: string): KeyPath {
-  if (!p) return [];
-  return p.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-}
-
-/** ajv errors → problems (key paths relative to the transformer's `spec`). */
+/** ajv errors → problems (key paths relative to the transformer's `spec`); transformation kinds get their own words. */
 export function ajvSpecProblems(errors: ErrorObject[], prefix: KeyPath = ['spec']): SpecProblem[] {
-  const out: SpecProblem[] = [];
-  const seen = new Set<string>();
-  for (const e of errors) {
-    if (e.keyword === 'if') continue;
-    let kp: KeyPath = [...prefix, ...pointer(e.instancePath)];
-    let message: string;
-    let hint: string | undefined;
-    switch (e.keyword) {
-      case 'additionalProperties': {
-        const key = (e.params as { additionalProperty: string }).additionalProperty;
-        kp = [...kp, key];
-        const known = Object.keys(((e.parentSchema ?? {}) as { properties?: object }).properties ?? {});
-        const near = closest(key, known);
-        message = `unknown key "${key}"${near ? ` (did you mean "${near}"?)` : ''}`;
-        hint = known.length ? `allowed keys here: ${known.join(', ')}` : undefined;
-        break;
-      }
-      case 'required':
-        message = `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
-        break;
-      case 'enum': {
-        const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
-        if (kp[kp.length - 1] === 'kind' && typeof e.data === 'string') {
-          const unsupported = NOT_SUPPORTED[e.data];
-          message = unsupported
-            ? `transformation kind "${e.data}" is not supported by cq-pipe`
-            : `unknown transformation kind "${e.data}"${didYouMean(e.data, allowed)}`;
-          hint = unsupported ?? `kinds: ${allowed.join(', ')}`;
-        } else {
-          message = `${JSON.stringify(e.data)} is not one of ${allowed.join(', ')}${typeof e.data === 'string' ? didYouMean(e.data, allowed) : ''}`;
-        }
-        break;
-      }
-      case 'type':
-        message = `must be ${(e.params as { type: string }).type}, got ${Array.isArray(e.data) ? 'array' : e.data === null ? 'null' : typeof e.data}`;
-        break;
-      case 'minItems':
-        message = 'must not be empty';
-        break;
-      default:
-        message = e.message ?? `invalid (${e.keyword})`;
-    }
-    const dedupe = `${kp.join('.')}|${message}`;
-    if (seen.has(dedupe)) continue;
-    seen.add(dedupe);
-    out.push({ keyPath: kp, message, ...(hint ? { hint } : {}) });
-  }
-  return out;
+  return schemaProblems(errors, prefix, (e, kp) => {
+    if (e.keyword === 'minItems') return { message: 'must not be empty' };
+    if (e.keyword !== 'enum' || kp[kp.length - 1] !== 'kind' || typeof e.data !== 'string') return undefined;
+    const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
+    const unsupported = NOT_SUPPORTED[e.data];
+    return unsupported
+      ? { message: `transformation kind "${e.data}" is not supported by cq-pipe`, hint: unsupported }
+      : { message: `unknown transformation kind "${e.data}"${didYouMean(e.data, allowed)}`, hint: `kinds: ${allowed.join(', ')}` };
+  });
 }
 
 /** Problems in a `basic` spec (empty when valid); key paths are relative to the document's `spec`. */

@@ -15,6 +15,8 @@
  * struct → group), so DuckDB and pyarrow read the right types.
  */
 import * as A from 'apache-arrow';
+import { realignedBitmap } from '../../../lib/arrow/bitmap.js';
+import { writeUuidText } from '../../../lib/arrow/uuid.js';
 import { Worker } from 'node:worker_threads';
 import { extensionOf } from '../../../lib/types.js';
 import { DestinationWriteError, SchemaIncompatibleError } from '../../../lib/errors.js';
@@ -25,8 +27,6 @@ import type { FormatWriter } from './index.js';
 
 export { ROW_GROUP_ROWS };
 
-const HEX = Array.from({ length: 16 }, (_, i) => '0123456789abcdef'.charCodeAt(i));
-
 /** uuid bytes → Utf8 canonical strings (36 bytes each), nulls kept. */
 function uuidStrings(data: A.Data): A.Data<A.Utf8> {
   const n = data.length;
@@ -35,28 +35,10 @@ function uuidStrings(data: A.Data): A.Data<A.Utf8> {
   const offsets = new Int32Array(n + 1);
   let p = 0;
   for (let i = 0; i < n; i++) {
-    const base = i * 16;
-    for (let k = 0; k < 16; k++) {
-      if (k === 4 || k === 6 || k === 8 || k === 10) out[p++] = 0x2d;
-      const x = src[base + k]!;
-      out[p++] = HEX[x >> 4]!;
-      out[p++] = HEX[x & 15]!;
-    }
+    p = writeUuidText(out, p, src, i * 16);
     offsets[i + 1] = p;
   }
   return A.makeData({ type: new A.Utf8(), length: n, nullCount: data.nullCount, nullBitmap: realignedBitmap(data), valueOffsets: offsets, data: out });
-}
-
-/** The validity bitmap of `data` starting at bit 0 (undefined when no nulls). */
-function realignedBitmap(data: A.Data): Uint8Array | undefined {
-  if (!data.nullBitmap || data.nullBitmap.length === 0 || data.nullCount === 0) return undefined;
-  const n = data.length;
-  const off = data.offset;
-  if (off % 8 === 0) return data.nullBitmap.subarray(off >> 3, (off >> 3) + ((n + 7) >> 3));
-  const bm = new Uint8Array((n + 7) >> 3);
-  const src = data.nullBitmap;
-  for (let i = 0; i < n; i++) if ((src[(off + i) >> 3]! >> ((off + i) & 7)) & 1) bm[i >> 3]! |= 1 << (i & 7);
-  return bm;
 }
 
 function hasExtension(f: A.Field): boolean {
