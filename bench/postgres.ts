@@ -132,16 +132,23 @@ export async function postgresBench(work: string, rows: number, sync: SyncFn, lo
     // Postgres → Parquet, against psql \copy (select …) TO a CSV file
     log('psql \\copy (select …) TO csv ...');
     const t1 = process.hrtime.bigint();
-    const out = spawnSync(psql, [url, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (SELECT * FROM psql_items) TO '${path.join(work, 'out.csv')}' WITH (FORMAT csv)`], { encoding: 'utf8' });
+    const out = spawnSync(
+      psql,
+      [url, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy (SELECT * FROM psql_items) TO '${path.join(work, 'out.csv')}' WITH (FORMAT csv)`],
+      { encoding: 'utf8' },
+    );
     const psqlOutSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
     if (out.status !== 0) throw new Error(`psql \\copy TO failed: ${out.stderr}`);
     const toParquetCfg = path.join(work, 'pg-to-parquet.yml');
-    await writeFile(toParquetCfg, `kind: source
+    await writeFile(
+      toParquetCfg,
+      `kind: source
 spec: { name: pgsrc, path: postgresql, tables: [psql_items], destinations: [lake], spec: { connection_string: "${url}" } }
 ---
 kind: destination
 spec: { name: lake, path: file, spec: { path: "${path.join(work, 'pq')}/{{TABLE}}/{{UUID}}.{{FORMAT}}", format: parquet } }
-`);
+`,
+    );
     log('Postgres → Parquet ...');
     const toParquet = await sync('pg_to_parquet', toParquetCfg);
 
@@ -153,7 +160,11 @@ spec: { name: lake, path: file, spec: { path: "${path.join(work, 'pq')}/{{TABLE}
       await admin2.query(`CREATE DATABASE ${db}`);
     }
     await admin2.end();
-    const dbUrl = (name: string) => { const x = new URL(server.url); x.pathname = `/${name}`; return x.toString(); };
+    const dbUrl = (name: string) => {
+      const x = new URL(server.url);
+      x.pathname = `/${name}`;
+      return x.toString();
+    };
     const c2 = new pg.Client({ connectionString: dbUrl('cq_bench_psql') });
     await c2.connect();
     await c2.query(`CREATE TABLE psql_items (id uuid, name text, category text, country text, created_at timestamptz,
@@ -161,16 +172,27 @@ spec: { name: lake, path: file, spec: { path: "${path.join(work, 'pq')}/{{TABLE}
     await c2.end();
     log('psql \\copy TO STDOUT | psql \\copy FROM STDIN ...');
     const t2 = process.hrtime.bigint();
-    const pipe = spawnSync('sh', ['-c', `"${psql}" "${url}" -v ON_ERROR_STOP=1 -c '\\copy psql_items TO STDOUT' | "${psql}" "${dbUrl('cq_bench_psql')}" -v ON_ERROR_STOP=1 -c '\\copy psql_items FROM STDIN'`], { encoding: 'utf8' });
+    const pipe = spawnSync(
+      'sh',
+      [
+        '-c',
+        `"${psql}" "${url}" -v ON_ERROR_STOP=1 -c '\\copy psql_items TO STDOUT' | "${psql}" "${dbUrl('cq_bench_psql')}" -v ON_ERROR_STOP=1 -c '\\copy ` +
+          `psql_items FROM STDIN'`,
+      ],
+      { encoding: 'utf8' },
+    );
     const psqlPipeSeconds = Number(process.hrtime.bigint() - t2) / 1e9;
     if (pipe.status !== 0) throw new Error(`psql pipe failed: ${pipe.stderr}`);
     const pgToPgCfg = path.join(work, 'pg-to-pg.yml');
-    await writeFile(pgToPgCfg, `kind: source
+    await writeFile(
+      pgToPgCfg,
+      `kind: source
 spec: { name: pgsrc, path: postgresql, tables: [psql_items], destinations: [pg2], spec: { connection_string: "${url}" } }
 ---
 kind: destination
 spec: { name: pg2, path: postgresql, write_mode: append, spec: { connection_string: "${dbUrl('cq_bench_dst')}" } }
-`);
+`,
+    );
     log('Postgres → Postgres (append) ...');
     const pgToPg = await sync('pg_to_pg', pgToPgCfg);
 

@@ -55,15 +55,31 @@ Exit codes: 0 success, 1 sync failed, 2 usage or config error, 3 rows rejected (
 
 const COMMANDS = {
   sync: {
-    options: { ...GLOBAL_OPTIONS, 'no-migrate': { type: 'boolean' }, shard: { type: 'string' }, 'summary-location': { type: 'string' }, 'tables-metrics-location': { type: 'string' }, 'no-progress': { type: 'boolean' } },
+    options: {
+      ...GLOBAL_OPTIONS,
+      'no-migrate': { type: 'boolean' },
+      shard: { type: 'string' },
+      'summary-location': { type: 'string' },
+      'tables-metrics-location': { type: 'string' },
+      'no-progress': { type: 'boolean' },
+    },
     run: (paths: string[], v: Record<string, unknown>) => syncCommand(paths, { ...v, progress: !v['no-progress'] }),
   },
   migrate: { options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => migrateCommand(paths, v) },
   tables: { options: { ...GLOBAL_OPTIONS, format: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v) },
   'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
-  read: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' }, format: { type: 'string' }, shard: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => readCommand(paths, v) },
-  write: { options: { ...GLOBAL_OPTIONS, destination: { type: 'string' }, 'source-name': { type: 'string' }, 'no-migrate': { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => writeCommand(paths, v) },
-  transform: { options: { ...GLOBAL_OPTIONS, transformer: { type: 'string' }, format: { type: 'string' } }, run: (args: string[], v: Record<string, unknown>) => transformCommand(args, v) },
+  read: {
+    options: { ...GLOBAL_OPTIONS, source: { type: 'string' }, format: { type: 'string' }, shard: { type: 'string' } },
+    run: (paths: string[], v: Record<string, unknown>) => readCommand(paths, v),
+  },
+  write: {
+    options: { ...GLOBAL_OPTIONS, destination: { type: 'string' }, 'source-name': { type: 'string' }, 'no-migrate': { type: 'boolean' } },
+    run: (paths: string[], v: Record<string, unknown>) => writeCommand(paths, v),
+  },
+  transform: {
+    options: { ...GLOBAL_OPTIONS, transformer: { type: 'string' }, format: { type: 'string' } },
+    run: (args: string[], v: Record<string, unknown>) => transformCommand(args, v),
+  },
   inspect: { options: GLOBAL_OPTIONS, run: (_paths: string[], v: Record<string, unknown>) => inspectCommand(v) },
   state: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' } }, run: (args: string[], v: Record<string, unknown>) => stateCommand(args, v) },
 } as const;
@@ -100,6 +116,10 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 });
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
-  (err) => { process.exitCode = reportError(err, undefined); },
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.exitCode = reportError(err, undefined);
+  },
 );

@@ -17,10 +17,14 @@ export function exitCodeOf(err: unknown): 1 | 2 {
 /** The exit code of a finished sync: 0 succeeded, 1 failed, 2 config error, 3 rows rejected into dead-letter files. */
 export function exitCodeOfSync(result: Pick<SyncResult, 'status'>): 0 | 1 | 2 | 3 {
   switch (result.status) {
-    case 'succeeded': return 0;
-    case 'failed': return 1;
-    case 'config-error': return 2;
-    case 'rows-rejected': return 3;
+    case 'succeeded':
+      return 0;
+    case 'failed':
+      return 1;
+    case 'config-error':
+      return 2;
+    case 'rows-rejected':
+      return 3;
   }
 }
 

@@ -27,7 +27,11 @@ export function createProgress(stream: NodeJS.WriteStream, opts: { enabled: bool
       const dt = (now - prev.at) / 1000;
       const rate = dt > 0 ? (t.rows - prev.rows) / dt : prev.rate;
       last.set(table, { rows: t.rows, at: now, rate });
-      out.push(`${current.source} ${table}: ${t.rows.toLocaleString('en-US')} rows, ${Math.round(rate).toLocaleString('en-US')} rows/s${t.errors ? `, ${t.errors} errors` : ''}`);
+      out.push(
+        `${current.source} ${table}: ${t.rows.toLocaleString('en-US')} rows, ${Math.round(rate).toLocaleString('en-US')} rows/s${
+          t.errors ? `, ` + `${t.errors} errors` : ''
+        }`,
+      );
     }
     return out;
   };

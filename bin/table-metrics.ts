@@ -18,11 +18,17 @@ export function tableMetrics(file: string, intervalMs = 1000): TableMetricsWrite
   mkdirSync(path.dirname(target), { recursive: true });
   const sources = new Map<string, SyncStats>();
   const write = (status: 'running' | 'succeeded' | 'failed') => {
-    const tables = [...sources].flatMap(([source, stats]) => [...stats.tables].map(([table, t]) => ({
-      source, table, rows: t.rows, errors: t.errors,
-      started_at: new Date(t.startedAt).toISOString(), ended_at: status === 'running' && t.errors === 0 ? null : new Date(t.endedAt).toISOString(),
-      duration_ms: (status === 'running' ? Date.now() : t.endedAt) - t.startedAt,
-    })));
+    const tables = [...sources].flatMap(([source, stats]) =>
+      [...stats.tables].map(([table, t]) => ({
+        source,
+        table,
+        rows: t.rows,
+        errors: t.errors,
+        started_at: new Date(t.startedAt).toISOString(),
+        ended_at: status === 'running' && t.errors === 0 ? null : new Date(t.endedAt).toISOString(),
+        duration_ms: (status === 'running' ? Date.now() : t.endedAt) - t.startedAt,
+      })),
+    );
     const tmp = `${target}.tmp-${process.pid}`;
     writeFileSync(tmp, JSON.stringify({ updated_at: new Date().toISOString(), status, tables }, null, 2) + '\n');
     renameSync(tmp, target);
@@ -30,7 +36,13 @@ export function tableMetrics(file: string, intervalMs = 1000): TableMetricsWrite
   const timer = setInterval(() => write('running'), intervalMs);
   timer.unref();
   return {
-    track(source, stats) { sources.set(source, stats); write('running'); },
-    stop(status) { clearInterval(timer); write(status); },
+    track(source, stats) {
+      sources.set(source, stats);
+      write('running');
+    },
+    stop(status) {
+      clearInterval(timer);
+      write(status);
+    },
   };
 }

@@ -11,6 +11,7 @@ import type { Registry, StateBackendProvider } from '../lib/registry.js';
 
 // Built-ins are imported on first use: a run loads only the connectors its config names (pg,
 // parquet-wasm and the AWS SDK each add ~0.1 s to start-up).
+// biome-ignore lint/suspicious/noExplicitAny: each descriptor has its own spec type; config load checks the spec
 const SOURCE_LOADERS: Record<string, () => Promise<SourceConnector<any>>> = {
   test: async () => (await import('./test-source.js')).testSource,
   file: async () => (await import('./file/source.js')).fileSource,
@@ -18,6 +19,7 @@ const SOURCE_LOADERS: Record<string, () => Promise<SourceConnector<any>>> = {
   s3: async () => (await import('./s3/source.js')).s3Source,
 };
 
+// biome-ignore lint/suspicious/noExplicitAny: each descriptor has its own spec type; config load checks the spec
 const DESTINATION_LOADERS: Record<string, () => Promise<DestinationConnector<any>>> = {
   file: async () => (await import('./file/destination.js')).fileDestination,
   memory: async () => (await import('./memory.js')).memoryDestination,
@@ -54,7 +56,11 @@ async function loadModule(p: string, baseDir: string): Promise<Record<string, un
 
 /** A built-in by name (`Object.hasOwn`: `constructor` is not a connector), or a module's descriptor. */
 async function resolve<C extends SourceConnector | DestinationConnector>(
-  kind: C['kind'], loaders: Record<string, () => Promise<C>>, p: string, baseDir: string, context: ErrorContext,
+  kind: C['kind'],
+  loaders: Record<string, () => Promise<C>>,
+  p: string,
+  baseDir: string,
+  context: ErrorContext,
 ): Promise<C> {
   if (Object.hasOwn(loaders, p)) return loaders[p]!();
   const known = Object.keys(loaders);

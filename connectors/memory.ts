@@ -76,7 +76,7 @@ export const memoryDestination = defineDestination<Record<string, never>>({
         }
         const pk = primaryKeys(schema);
         const index = new Map<string, number>();
-        if (pk.length) t.rows.forEach((row, i) => index.set(JSON.stringify(pk.map((k) => String(row[k]))), i));
+        if (pk.length) for (const [i, row] of t.rows.entries()) index.set(JSON.stringify(pk.map((k) => String(row[k]))), i);
         for (const b of batches) {
           for (const row of rowObjects(b)) {
             if (!pk.length) {

@@ -14,7 +14,7 @@ import * as A from 'apache-arrow';
 import { defineSource, type SourceClient } from '../lib/connector.js';
 import type { SyncMessage } from '../lib/messages.js';
 import { defineTable, MD_TABLE_INCREMENTAL, tableName, batchFromColumns, type ColumnDef } from '../lib/schema.js';
-import { randomUuidBytes, uuidData, utf8Data, varBinaryData, validityBitmap } from '../lib/arrow/index.js';
+import { randomUuidBytes, uuidData, varBinaryData, validityBitmap } from '../lib/arrow/index.js';
 import { toMicros, microsToIso } from '../lib/time.js';
 import { InternalError, StateError } from '../lib/errors.js';
 
@@ -24,7 +24,7 @@ export interface TestSourceSpec {
   num_rows?: number;
   seed?: number;
   batch_rows?: number;
-  preset?: typeof TEST_PRESETS[number];
+  preset?: (typeof TEST_PRESETS)[number];
   incremental?: boolean;
 }
 
@@ -139,11 +139,20 @@ function benchColumn(name: string, start: number, n: number, rand: () => number)
     case 'id':
       return uuidData(randomUuidBytes(n, fillFrom(rand)), n);
     case 'name':
-      return varBinaryData(new A.Utf8(), Array.from({ length: n }, () => pick(WORD_BYTES, rand)));
+      return varBinaryData(
+        new A.Utf8(),
+        Array.from({ length: n }, () => pick(WORD_BYTES, rand)),
+      );
     case 'category':
-      return varBinaryData(new A.Utf8(), Array.from({ length: n }, () => pick(CATEGORY_BYTES, rand)));
+      return varBinaryData(
+        new A.Utf8(),
+        Array.from({ length: n }, () => pick(CATEGORY_BYTES, rand)),
+      );
     case 'country':
-      return varBinaryData(new A.Utf8(), Array.from({ length: n }, () => pick(COUNTRY_BYTES, rand)));
+      return varBinaryData(
+        new A.Utf8(),
+        Array.from({ length: n }, () => pick(COUNTRY_BYTES, rand)),
+      );
     case 'created_at': {
       const v = new BigInt64Array(n);
       for (let i = 0; i < n; i++) v[i] = BASE_TIME_US + BigInt(Math.floor(rand() * 31_536_000_000_000));
@@ -170,8 +179,12 @@ function benchColumn(name: string, start: number, n: number, rand: () => number)
       return A.makeData({ type: new A.Float64(), length: n, nullCount: 0, data: v });
     }
     case 'attrs':
-      return varBinaryData(new A.Binary(), Array.from({ length: n }, (_, i) =>
-        enc.encode(`{"rank":${start + i},"tag":"${WORDS[(rand() * WORDS.length) | 0]}","score":${Math.round(rand() * 1000) / 10}}`)));
+      return varBinaryData(
+        new A.Binary(),
+        Array.from({ length: n }, (_, i) =>
+          enc.encode(`{"rank":${start + i},"tag":"${WORDS[(rand() * WORDS.length) | 0]}","score":${Math.round(rand() * 1000) / 10}}`),
+        ),
+      );
     default:
       // the preset's columns are fixed (BENCH_COLUMNS)
       throw new InternalError(`bench preset has no column ${name}`);
@@ -192,7 +205,9 @@ function allTypesColumn(f: A.Field, start: number, n: number, rand: () => number
     const vals = Array.from({ length: n }, (_, i) => {
       if (isNull(i)) return null;
       const r = start + i;
-      return enc.encode(f.name === 'json_col' ? `{"row":${r},"tags":["a","b"],"nested":{"ok":${r % 2 === 0}}}` : `10.${(r >> 16) & 255}.${(r >> 8) & 255}.${r & 255}`);
+      return enc.encode(
+        f.name === 'json_col' ? `{"row":${r},"tags":["a","b"],"nested":{"ok":${r % 2 === 0}}}` : `10.${(r >> 16) & 255}.${(r >> 8) & 255}.${r & 255}`,
+      );
     });
     return varBinaryData(new A.Binary(), vals);
   }
@@ -204,31 +219,51 @@ function allTypesColumn(f: A.Field, start: number, n: number, rand: () => number
 function allTypesValue(name: string, r: number, rand: () => number): unknown {
   const sign = r % 2 === 0 ? 1 : -1;
   switch (name) {
-    case 'bool_col': return r % 3 === 0;
-    case 'int8_col': return sign * (r % 128);
-    case 'int16_col': return sign * (r % 32768);
-    case 'int32_col': return sign * r;
-    case 'int64_col': return BigInt(sign) * (BigInt(r) * 1_000_000_007n);
-    case 'uint8_col': return r % 256;
-    case 'uint16_col': return r % 65536;
-    case 'uint32_col': return r % 4294967296;
-    case 'uint64_col': return 18_000_000_000_000_000_000n + BigInt(r);
-    case 'float32_col': return Math.fround(sign * r * 0.5);
-    case 'float64_col': return sign * r * 0.25 + rand() / 1000;
+    case 'bool_col':
+      return r % 3 === 0;
+    case 'int8_col':
+      return sign * (r % 128);
+    case 'int16_col':
+      return sign * (r % 32768);
+    case 'int32_col':
+      return sign * r;
+    case 'int64_col':
+      return BigInt(sign) * (BigInt(r) * 1_000_000_007n);
+    case 'uint8_col':
+      return r % 256;
+    case 'uint16_col':
+      return r % 65536;
+    case 'uint32_col':
+      return r % 4294967296;
+    case 'uint64_col':
+      return 18_000_000_000_000_000_000n + BigInt(r);
+    case 'float32_col':
+      return Math.fround(sign * r * 0.5);
+    case 'float64_col':
+      return sign * r * 0.25 + rand() / 1000;
     case 'decimal_col': {
       const unscaled = BigInt(sign) * BigInt(r * 1001 + 5);
       const u = BigInt.asUintN(128, unscaled);
       return Uint32Array.from({ length: 4 }, (_, k) => Number((u >> BigInt(32 * k)) & 0xffffffffn));
     }
-    case 'utf8_col': return `${WORDS[r % WORDS.length]} ${r}${r % 5 === 0 ? ' ünïcødé "quoted", comma' : ''}`;
-    case 'large_utf8_col': return `large ${r}`;
-    case 'binary_col': return Uint8Array.from([r & 255, (r >> 8) & 255, 0, 255]);
-    case 'date32_col': return Date.UTC(2024, 0, 1) + (r % 3650) * 86_400_000;
-    case 'time64_col': return BigInt(r % 86_400) * 1_000_000n + 123_456n;
-    case 'timestamp_col': return Number((BASE_TIME_US + BigInt(r) * 1_000_123n) / 1000n);
-    case 'list_col': return [BigInt(r), BigInt(r + 1), BigInt(-r)];
-    case 'struct_col': return { a: BigInt(r), b: `s${r}` };
-    default: throw new InternalError(`all-types preset has no column ${name}`);
+    case 'utf8_col':
+      return `${WORDS[r % WORDS.length]} ${r}${r % 5 === 0 ? ' ünïcødé "quoted", comma' : ''}`;
+    case 'large_utf8_col':
+      return `large ${r}`;
+    case 'binary_col':
+      return Uint8Array.from([r & 255, (r >> 8) & 255, 0, 255]);
+    case 'date32_col':
+      return Date.UTC(2024, 0, 1) + (r % 3650) * 86_400_000;
+    case 'time64_col':
+      return BigInt(r % 86_400) * 1_000_000n + 123_456n;
+    case 'timestamp_col':
+      return Number((BASE_TIME_US + BigInt(r) * 1_000_123n) / 1000n);
+    case 'list_col':
+      return [BigInt(r), BigInt(r + 1), BigInt(-r)];
+    case 'struct_col':
+      return { a: BigInt(r), b: `s${r}` };
+    default:
+      throw new InternalError(`all-types preset has no column ${name}`);
   }
 }
 
@@ -237,7 +272,12 @@ export const testSource = defineSource<TestSourceSpec>({
   configSchema,
   create(rawSpec): SourceClient {
     const spec: Required<TestSourceSpec> = {
-      num_tables: 1, num_rows: 1000, seed: 42, batch_rows: 10000, preset: 'all-types', incremental: false,
+      num_tables: 1,
+      num_rows: 1000,
+      seed: 42,
+      batch_rows: 10000,
+      preset: 'all-types',
+      incremental: false,
       ...rawSpec,
     };
     const schemas = testTableSchemas(spec);

@@ -51,7 +51,9 @@ export async function main(outDir: string): Promise<number> {
     destination: 'lake',
     caps: { rows: 2500, bytes: 64 * 1024 * 1024, timeoutMs: 10_000 },
     migrate: { migrateMode: 'safe' },
-    onFlush: (_table, rows) => { written += rows; },
+    onFlush: (_table, rows) => {
+      written += rows;
+    },
   });
   await pipeline(
     Readable.from(ordersFromApi(3, 1000), { objectMode: true, highWaterMark: 1 }),

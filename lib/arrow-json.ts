@@ -127,7 +127,11 @@ class Out {
   readonly b: Bytes;
   readonly offsets: Int32Array;
   readonly json: boolean;
-  constructor(n: number, readonly mode: RenderMode, perRow = 8) {
+  constructor(
+    n: number,
+    readonly mode: RenderMode,
+    perRow = 8,
+  ) {
     this.b = new Bytes(n * perRow + 16);
     this.offsets = new Int32Array(n + 1);
     this.json = mode === 'json';
@@ -179,7 +183,10 @@ function csvFieldBytes(o: Bytes, src: Uint8Array, a: number, b: number): void {
     const c = src[k]!;
     special = c === COMMA || c === Q || c === LF || c === CR;
   }
-  if (!special) return o.copy(src, a, b);
+  if (!special) {
+    o.copy(src, a, b);
+    return;
+  }
   o.ensure((b - a) * 2 + 2);
   const buf = o.buf;
   let p = o.pos;
@@ -207,8 +214,12 @@ function renderStrings(data: A.Data, mode: RenderMode, embed: boolean): Rendered
   const o = out.b;
   const nulls = nullFlags(data);
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
-    const a = at(i), b = at(i + 1);
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
+    const a = at(i),
+      b = at(i + 1);
     if (mode === 'csv') csvFieldBytes(o, src, a, b);
     else if (!embed) {
       o.byte(Q);
@@ -217,7 +228,10 @@ function renderStrings(data: A.Data, mode: RenderMode, embed: boolean): Rendered
     } else {
       let k = a;
       while (k < b && isJsonWs(src[k]!)) k++;
-      if (k === b) { out.nul(i); continue; } // empty json text: null
+      if (k === b) {
+        out.nul(i);
+        continue;
+      } // empty json text: null
       o.ensure(b - a);
       const buf = o.buf;
       let p = o.pos;
@@ -264,8 +278,12 @@ function renderBase64(data: A.Data, mode: RenderMode): RenderedColumn {
   const out = new Out(n, mode, 16);
   const nulls = nullFlags(data);
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
-    const a = at(i), b = at(i + 1);
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
+    const a = at(i),
+      b = at(i + 1);
     if (mode === 'csv' && a === b) out.b.ascii('""');
     else {
       out.quote();
@@ -285,7 +303,10 @@ function renderUuid(data: A.Data, mode: RenderMode): RenderedColumn {
   const nulls = nullFlags(data);
   const q = out.json;
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     o.ensure(38);
     const buf = o.buf;
     let p = o.pos;
@@ -310,7 +331,10 @@ function renderBool(data: A.Data, mode: RenderMode): RenderedColumn {
   const bits = data.values as Uint8Array;
   const off = data.offset;
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     if (getBit(bits, off + i)) out.b.copy(TRUE, 0, 4);
     else out.b.copy(FALSE, 0, 5);
     out.end(i);
@@ -334,7 +358,10 @@ function renderNumbers(data: A.Data, mode: RenderMode): RenderedColumn {
   const v = data.values as Int32Array | Float64Array;
   const vec = half ? A.makeVector(data) : undefined;
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     const x = vec ? (vec.get(i) as number) : v[i]!;
     if (!float) out.b.int(x);
     else if (!Number.isFinite(x)) nonFinite(out, x);
@@ -354,7 +381,10 @@ function renderInt64(data: A.Data, mode: RenderMode, signed: boolean): RenderedC
   const lo = new Uint32Array(big.buffer, big.byteOffset, n * 2);
   const hi = signed ? new Int32Array(big.buffer, big.byteOffset, n * 2) : lo;
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     const x = hi[2 * i + 1]! * TWO32 + lo[2 * i]!;
     if (Number.isSafeInteger(x)) out.b.int(x);
     else {
@@ -375,10 +405,13 @@ function renderDecimal(data: A.Data, mode: RenderMode): RenderedColumn {
   const words = type.bitWidth / 32;
   const w = data.values as Uint32Array;
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     // fast path: the upper words only sign-extend a safe 53-bit integer
     const x = decimalToSafeInteger(w, i, words);
-    const s = formatDecimal(x === x ? x : decimalToBigInt(w, i, words), type.scale);
+    const s = formatDecimal(Number.isNaN(x) ? decimalToBigInt(w, i, words) : x, type.scale);
     out.quote();
     out.b.ascii(s);
     out.quote();
@@ -410,7 +443,10 @@ const civil = new Int32Array(3);
 function writeDay(o: Bytes, days: number): void {
   civilFromDays(days, civil);
   const y = civil[0]!;
-  if (y < 0 || y > 9999) return o.ascii(dayToDateString(days));
+  if (y < 0 || y > 9999) {
+    o.ascii(dayToDateString(days));
+    return;
+  }
   o.uint(y, 4);
   o.byte(0x2d);
   o.uint(civil[1]!, 2);
@@ -425,7 +461,10 @@ function renderDate(data: A.Data, mode: RenderMode): RenderedColumn {
   const day = (data.type as A.Date_).unit === A.DateUnit.DAY;
   const v = data.values as Int32Array | BigInt64Array;
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     out.quote();
     writeDay(out.b, day ? (v[i] as number) : Math.floor(Number(v[i]) / MS_PER_DAY));
     out.quote();
@@ -442,7 +481,10 @@ function renderTime(data: A.Data, mode: RenderMode): RenderedColumn {
   const per = UNIT_PER_SEC[unit]!;
   const v = data.values as Int32Array | BigInt64Array;
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     const count = Number(v[i]);
     const secs = Math.floor(count / per);
     out.quote();
@@ -468,7 +510,10 @@ function renderTimestamp(data: A.Data, mode: RenderMode): RenderedColumn {
   const lo = new Uint32Array(big.buffer, big.byteOffset, n * 2);
   const hi = new Int32Array(big.buffer, big.byteOffset, n * 2);
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     const x = hi[2 * i + 1]! * TWO32 + lo[2 * i]!;
     let secs: number, frac: number;
     if (Number.isSafeInteger(x)) {
@@ -476,8 +521,12 @@ function renderTimestamp(data: A.Data, mode: RenderMode): RenderedColumn {
       frac = x - secs * per;
     } else {
       const c = big[i]!;
-      let s = c / bigPer, f = c % bigPer;
-      if (f < 0n) { f += bigPer; s -= 1n; }
+      let s = c / bigPer,
+        f = c % bigPer;
+      if (f < 0n) {
+        f += bigPer;
+        s -= 1n;
+      }
       secs = Number(s);
       frac = Number(f);
     }
@@ -510,7 +559,7 @@ function jsonToCsv(col: RenderedColumn, nulls: Uint8Array | undefined): Rendered
   const n = col.offsets.length - 1;
   const out = new Out(n, 'csv', Math.ceil(col.bytes.length / Math.max(1, n)) + 4);
   for (let i = 0; i < n; i++) {
-    if (!(nulls && nulls[i])) csvFieldBytes(out.b, col.bytes, col.offsets[i]!, col.offsets[i + 1]!);
+    if (!nulls?.[i]) csvFieldBytes(out.b, col.bytes, col.offsets[i]!, col.offsets[i + 1]!);
     out.end(i);
   }
   return out.done();
@@ -525,7 +574,10 @@ function renderList(data: A.Data, field: A.Field): RenderedColumn {
   const a0 = n ? at(0) : 0;
   const child = renderData(data.children[0]!.slice(a0, (n ? at(n) : 0) - a0), childField, 'json');
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     jsonArray(out.b, child, at(i) - a0, at(i + 1) - a0);
     out.end(i);
   }
@@ -539,7 +591,10 @@ function renderFixedSizeList(data: A.Data, field: A.Field): RenderedColumn {
   const size = (data.type as A.FixedSizeList).listSize;
   const child = renderData(data.children[0]!, (field.type as A.FixedSizeList).children[0]!, 'json');
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     jsonArray(out.b, child, i * size, (i + 1) * size);
     out.end(i);
   }
@@ -554,7 +609,10 @@ function renderStruct(data: A.Data, field: A.Field): RenderedColumn {
   const out = new Out(n, 'json', 16);
   const nulls = nullFlags(data);
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
     if (!cols.length) out.b.byte(0x7b);
     for (let c = 0; c < cols.length; c++) {
       out.b.copy(keys[c]!, 0, keys[c]!.length);
@@ -581,8 +639,12 @@ function renderMap(data: A.Data, field: A.Field): RenderedColumn {
   const keys = renderData(keyData, kf!, 'json');
   const vals = renderData(entries.children[1]!.slice(a0, len), vf!, 'json');
   for (let i = 0; i < n; i++) {
-    if (nulls && nulls[i]) { out.nul(i); continue; }
-    const a = at(i) - a0, b = at(i + 1) - a0;
+    if (nulls?.[i]) {
+      out.nul(i);
+      continue;
+    }
+    const a = at(i) - a0,
+      b = at(i + 1) - a0;
     out.b.byte(0x7b);
     for (let k = a; k < b; k++) {
       if (k > a) out.b.byte(COMMA);
@@ -613,10 +675,14 @@ function renderDictionary(data: A.Data, field: A.Field, mode: RenderMode): Rende
   const nulls = nullFlags(data);
   for (let i = 0; i < n; i++) {
     const k = Number(idx[i]);
-    if ((nulls && nulls[i]) || !(k >= 0 && k < total)) { out.nul(i); continue; }
+    if (nulls?.[i] || !(k >= 0 && k < total)) {
+      out.nul(i);
+      continue;
+    }
     let c = chunks.length - 1;
     while (starts[c]! > k) c--;
-    const col = chunks[c]!, j = k - starts[c]!;
+    const col = chunks[c]!,
+      j = k - starts[c]!;
     out.b.copy(col.bytes, col.offsets[j]!, col.offsets[j + 1]!);
     out.end(i);
   }
@@ -631,14 +697,22 @@ function renderGeneric(data: A.Data, mode: RenderMode): RenderedColumn {
   const nulls = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const v = vec.get(i);
-    if (v === null || v === undefined) { nulls[i] = 1; out.nul(i); continue; }
-    out.b.utf8(JSON.stringify(v, (_k, x) => {
-      if (typeof x === 'bigint') return Number.isSafeInteger(Number(x)) ? Number(x) : String(x);
-      if (ArrayBuffer.isView(x) && !(x instanceof DataView)) {
-        return x instanceof Uint8Array ? Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64') : Array.from(x as unknown as ArrayLike<number>, (e) => (typeof e === 'bigint' ? String(e) : e));
-      }
-      return x;
-    }) ?? 'null');
+    if (v === null || v === undefined) {
+      nulls[i] = 1;
+      out.nul(i);
+      continue;
+    }
+    out.b.utf8(
+      JSON.stringify(v, (_k, x) => {
+        if (typeof x === 'bigint') return Number.isSafeInteger(Number(x)) ? Number(x) : String(x);
+        if (ArrayBuffer.isView(x) && !(x instanceof DataView)) {
+          return x instanceof Uint8Array
+            ? Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('base64')
+            : Array.from(x as unknown as ArrayLike<number>, (e) => (typeof e === 'bigint' ? String(e) : e));
+        }
+        return x;
+      }) ?? 'null',
+    );
     out.end(i);
   }
   return mode === 'csv' ? jsonToCsv(out.done(), nulls) : out.done();
@@ -657,17 +731,24 @@ export function renderData(data: A.Data, field: A.Field, mode: RenderMode): Rend
       for (let i = 0; i < data.length; i++) out.nul(i);
       return out.done();
     }
-    case A.Type.Bool: return renderBool(data, mode);
+    case A.Type.Bool:
+      return renderBool(data, mode);
     case A.Type.Int: {
       const it = t as A.Int;
       return it.bitWidth === 64 ? renderInt64(data, mode, it.isSigned) : renderNumbers(data, mode);
     }
-    case A.Type.Float: return renderNumbers(data, mode);
-    case A.Type.Duration: return renderInt64(data, mode, true);
-    case A.Type.Decimal: return renderDecimal(data, mode);
-    case A.Type.Date: return renderDate(data, mode);
-    case A.Type.Time: return renderTime(data, mode);
-    case A.Type.Timestamp: return renderTimestamp(data, mode);
+    case A.Type.Float:
+      return renderNumbers(data, mode);
+    case A.Type.Duration:
+      return renderInt64(data, mode, true);
+    case A.Type.Decimal:
+      return renderDecimal(data, mode);
+    case A.Type.Date:
+      return renderDate(data, mode);
+    case A.Type.Time:
+      return renderTime(data, mode);
+    case A.Type.Timestamp:
+      return renderTimestamp(data, mode);
     case A.Type.Utf8:
     case A.Type.LargeUtf8:
       return renderStrings(data, mode, ext === 'json');
@@ -678,16 +759,27 @@ export function renderData(data: A.Data, field: A.Field, mode: RenderMode): Rend
     case A.Type.FixedSizeBinary:
       if (ext === 'uuid' && (t as A.FixedSizeBinary).byteWidth === 16) return renderUuid(data, mode);
       return renderBase64(data, mode);
-    case A.Type.Dictionary: return renderDictionary(data, field, mode);
-    default: break;
+    case A.Type.Dictionary:
+      return renderDictionary(data, field, mode);
+    default:
+      break;
   }
   let json: RenderedColumn;
   switch (t.typeId) {
-    case A.Type.List: json = renderList(data, field); break;
-    case A.Type.FixedSizeList: json = renderFixedSizeList(data, field); break;
-    case A.Type.Struct: json = renderStruct(data, field); break;
-    case A.Type.Map: json = renderMap(data, field); break;
-    default: return renderGeneric(data, mode);
+    case A.Type.List:
+      json = renderList(data, field);
+      break;
+    case A.Type.FixedSizeList:
+      json = renderFixedSizeList(data, field);
+      break;
+    case A.Type.Struct:
+      json = renderStruct(data, field);
+      break;
+    case A.Type.Map:
+      json = renderMap(data, field);
+      break;
+    default:
+      return renderGeneric(data, mode);
   }
   return mode === 'csv' ? jsonToCsv(json, nullFlags(data)) : json;
 }
@@ -709,7 +801,8 @@ function assemble(cols: RenderedColumn[], n: number, prefixes: Uint8Array[], suf
       const pre = prefixes[c]!;
       for (let k = 0; k < pre.length; k++) out[p++] = pre[k]!;
       const col = cols[c]!;
-      const a = col.offsets[i]!, b = col.offsets[i + 1]!;
+      const a = col.offsets[i]!,
+        b = col.offsets[i + 1]!;
       if (b - a > 48) {
         out.set(col.bytes.subarray(a, b), p);
         p += b - a;
@@ -756,5 +849,9 @@ export function batchToCsv(batch: A.RecordBatch): Buffer {
 
 /** Rows as JS objects, parsed back from the NDJSON rendering (tests and small outputs). */
 export function batchToJsonObjects(batch: A.RecordBatch): Record<string, unknown>[] {
-  return batchToNdjson(batch).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return batchToNdjson(batch)
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }

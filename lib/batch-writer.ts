@@ -17,7 +17,7 @@ import type { DestinationClient, MigrateOptions } from './connector.js';
 import type { CheckpointMessage, DeleteStaleMessage, SyncMessage } from './messages.js';
 import { TableBatcher, type BatchCaps } from './batcher.js';
 import { countRows, inSpan } from './telemetry.js';
-import { CqPipeError, DestinationWriteError, SchemaIncompatibleError, toCqPipeError } from './errors.js';
+import { type CqPipeError, DestinationWriteError, SchemaIncompatibleError, toCqPipeError } from './errors.js';
 import { tableName } from './schema.js';
 
 export interface BatchWriterOptions {
@@ -70,7 +70,10 @@ export class BatchWriter extends Writable {
   }
 
   override _write(msg: SyncMessage, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.#serial(() => this.#handle(msg)).then(() => cb(), (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })));
+    this.#serial(() => this.#handle(msg)).then(
+      () => cb(),
+      (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })),
+    );
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -85,15 +88,27 @@ export class BatchWriter extends Writable {
         if (e.scope !== 'table' || !e.context.table) throw e;
         this.#failTable(this.#tableNamed(e.context.table), e, 0);
       }
-    }).then(() => cb(), (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })));
+    }).then(
+      () => cb(),
+      (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })),
+    );
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.#clearTimer();
     // a destroy without an error before the end is an abort, never a silent success
-    const reason = err ?? (this.writableFinished ? null : new DestinationWriteError('destination closed before the sync ended', { connector: this.#opts.destination }));
-    if (!reason) return cb(null);
-    this.#queue.finally(() => this.#opts.client.close(reason)).then(() => cb(reason), (closeErr) => cb(reason ?? closeErr));
+    const reason =
+      err ?? (this.writableFinished ? null : new DestinationWriteError('destination closed before the sync ended', { connector: this.#opts.destination }));
+    if (!reason) {
+      cb(null);
+      return;
+    }
+    this.#queue
+      .finally(() => this.#opts.client.close(reason))
+      .then(
+        () => cb(reason),
+        (closeErr) => cb(reason ?? closeErr),
+      );
   }
 
   async #handle(msg: SyncMessage): Promise<void> {

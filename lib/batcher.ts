@@ -18,9 +18,15 @@ export class TableBatcher {
 
   constructor(readonly caps: BatchCaps) {}
 
-  get rows(): number { return this.#rows; }
-  get bytes(): number { return this.#bytes; }
-  get empty(): boolean { return this.#rows === 0; }
+  get rows(): number {
+    return this.#rows;
+  }
+  get bytes(): number {
+    return this.#bytes;
+  }
+  get empty(): boolean {
+    return this.#rows === 0;
+  }
 
   /**
    * Add a batch; returns the groups that became full (each ≤ caps), in order.

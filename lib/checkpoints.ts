@@ -16,7 +16,11 @@ export class CheckpointTracker {
   /** checkpoints made durable */
   persisted = 0;
 
-  constructor(private readonly destinations: number, private readonly state: StateBackend, private readonly logger: Logger) {}
+  constructor(
+    private readonly destinations: number,
+    private readonly state: StateBackend,
+    private readonly logger: Logger,
+  ) {}
 
   /** checkpoints dropped because a destination failed their table */
   refused = 0;
@@ -42,7 +46,10 @@ export class CheckpointTracker {
     // flushes in acknowledgement order, one at a time
     this.#chain = this.#chain.then(async () => {
       // an empty value removes the key (e.g. a finished resumable read)
-      for (const [k, v] of Object.entries(msg.state)) { if (v === '') this.state.delete(k); else this.state.set(k, v); }
+      for (const [k, v] of Object.entries(msg.state)) {
+        if (v === '') this.state.delete(k);
+        else this.state.set(k, v);
+      }
       await flushState(this.state);
       this.persisted++;
       this.logger.debug('checkpoint persisted', { checkpoint: msg.id, keys: Object.keys(msg.state).join(',') });

@@ -8,7 +8,7 @@ import type { MigrateMode, SyncMessage, WriteMode, DeleteStaleMessage } from './
 import type { Logger } from './logger.js';
 
 /** A JSON schema (draft-07) for a connector's own `spec`, checked at config load. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: a schema of any spec shape
 export type SpecSchema = JSONSchemaType<any> | Record<string, unknown>;
 
 export interface ConnectorContext {

@@ -3,7 +3,7 @@
  * has a primary key and `deterministic_cq_id` is on, else random UUIDv4.
  */
 import { createHash, randomFillSync } from 'node:crypto';
-import * as A from 'apache-arrow';
+import type * as A from 'apache-arrow';
 import { v5 as uuidv5 } from 'uuid';
 import { randomUuidBytes, uuidData, uuidToString } from './arrow/index.js';
 import { extensionOf } from './types.js';
@@ -11,7 +11,10 @@ import { extensionOf } from './types.js';
 const NIL_NAMESPACE = '00000000-0000-0000-0000-000000000000';
 
 export function randomCqIds(n: number): A.Data<A.FixedSizeBinary> {
-  return uuidData(randomUuidBytes(n, (b) => randomFillSync(b)), n);
+  return uuidData(
+    randomUuidBytes(n, (b) => randomFillSync(b)),
+    n,
+  );
 }
 
 /** String form of one value, for hashing (stable across runs). */

@@ -52,7 +52,12 @@ export function batchCaps(connector: DestinationConnector, batch: Partial<BatchC
 }
 
 /** Build the plan of one destination of a config. Opens no connection. */
-export async function destinationPlan(dest: DestinationSpec, config: Pick<LoadedConfig, 'transformers' | 'registry'>, ctx: PlanContext, registry?: Registry): Promise<DestinationPlan> {
+export async function destinationPlan(
+  dest: DestinationSpec,
+  config: Pick<LoadedConfig, 'transformers' | 'registry'>,
+  ctx: PlanContext,
+  registry?: Registry,
+): Promise<DestinationPlan> {
   const reg = registryOf(config, registry);
   const connector = await reg.destination(dest.path, dest.origin.baseDir);
   const stages: MessageStage[] = [];
@@ -67,10 +72,16 @@ export async function destinationPlan(dest: DestinationSpec, config: Pick<Loaded
       );
     }
     const def = await reg.transformer(t.path, t.origin.baseDir);
-    stages.push(await def.create(t.spec ?? {}, {
-      name: t.name, destination: dest.name, origin: t.origin,
-      logger: (ctx.logger ?? silentLogger).child({ transformer: t.name }), syncTime: ctx.syncTime, invocationId: ctx.invocationId,
-    }));
+    stages.push(
+      await def.create(t.spec ?? {}, {
+        name: t.name,
+        destination: dest.name,
+        origin: t.origin,
+        logger: (ctx.logger ?? silentLogger).child({ transformer: t.name }),
+        syncTime: ctx.syncTime,
+        invocationId: ctx.invocationId,
+      }),
+    );
   }
   stages.push(writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode }));
   return { dest, connector, caps: batchCaps(connector, dest.batch), stage: composeStages(stages) };

@@ -39,7 +39,7 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 
 /** `x` is one of the codes of `ERROR_CODES` (e.g. a code read from a pipe). */
 export function isErrorCode(x: unknown): x is ErrorCode {
-  return typeof x === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, x);
+  return typeof x === 'string' && Object.hasOwn(ERROR_CODES, x);
 }
 
 /**
@@ -48,7 +48,11 @@ export function isErrorCode(x: unknown): x is ErrorCode {
  * (`SyncResult.status: 'config-error'`, exit code 2 in the CLI) even when found at run time.
  */
 export const CONFIG_ERROR_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'CQ_ERR_CONFIG_INVALID', 'CQ_ERR_USAGE', 'CQ_ERR_CONNECTOR_NOT_FOUND', 'CQ_ERR_TABLE_PATTERN', 'CQ_ERR_UNSUPPORTED',
+  'CQ_ERR_CONFIG_INVALID',
+  'CQ_ERR_USAGE',
+  'CQ_ERR_CONNECTOR_NOT_FOUND',
+  'CQ_ERR_TABLE_PATTERN',
+  'CQ_ERR_UNSUPPORTED',
 ]);
 
 /** `err` is a CqPipeError whose code is in CONFIG_ERROR_CODES. */
@@ -139,7 +143,9 @@ export class UsageError extends CqPipeError {
 export class ConnectorNotFoundError extends CqPipeError {
   constructor(path: string, known: readonly string[], context: ErrorContext = {}, cause?: unknown) {
     super('CQ_ERR_CONNECTOR_NOT_FOUND', `unknown connector "${path}"`, {
-      context, cause, scope: 'sync',
+      context,
+      cause,
+      scope: 'sync',
       hint: `use one of: ${known.join(', ')}, or a path to a module (./my-connector.js)`,
     });
     this.name = 'ConnectorNotFoundError';
@@ -184,7 +190,9 @@ export class StateError extends CqPipeError {
 export class StateConflictError extends CqPipeError {
   constructor(message: string, context: ErrorContext = {}, cause?: unknown) {
     super('CQ_ERR_STATE_CONFLICT', message, {
-      context: { phase: 'state', ...context }, cause, scope: 'sync',
+      context: { phase: 'state', ...context },
+      cause,
+      scope: 'sync',
     });
     this.name = 'StateConflictError';
   }

@@ -37,8 +37,11 @@ async function writeWithBackpressure(w: Writable, msg: SyncMessage): Promise<voi
   if (!w.write(msg)) {
     const ac = new AbortController();
     // a branch that fails while we wait must not hang the fan-out
-    await Promise.race([once(w, 'drain', { signal: ac.signal }), once(w, 'close', { signal: ac.signal }).then(() => {
-      if (w.errored) throw w.errored;
-    })]).finally(() => ac.abort());
+    await Promise.race([
+      once(w, 'drain', { signal: ac.signal }),
+      once(w, 'close', { signal: ac.signal }).then(() => {
+        if (w.errored) throw w.errored;
+      }),
+    ]).finally(() => ac.abort());
   }
 }

@@ -5,7 +5,15 @@
  * async-generator functions, and destinations are Writables (`openDestination` / `BatchWriter`).
  */
 export {
-  runSync, openSource, openDestination, sourceMessages, syncStatus, type RunSyncOptions, type SyncResult, type SyncStatus, type Shard,
+  runSync,
+  openSource,
+  openDestination,
+  sourceMessages,
+  syncStatus,
+  type RunSyncOptions,
+  type SyncResult,
+  type SyncStatus,
+  type Shard,
 } from './pipeline.js';
 export { loadConfig, withRegistry, ENGINE_DESTINATION_PROPERTIES, type LoadOptions, type BatchCaps } from './config/index.js';
 export { destinationPlan, plannedSchemas, withInternalColumns, batchCaps, type DestinationPlan } from './destination-plan.js';

@@ -18,7 +18,12 @@ const FLOAT_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function isTimestamp(s: string): boolean {
   if (!TS_RE.test(s)) return false;
-  try { toMicros(s); return true; } catch { return false; }
+  try {
+    toMicros(s);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function kindOf(v: unknown, text: boolean): Kind {
@@ -33,12 +38,18 @@ function kindOf(v: unknown, text: boolean): Kind {
     return 'string';
   }
   switch (typeof v) {
-    case 'boolean': return 'bool';
-    case 'number': return Number.isInteger(v) ? 'int' : 'float';
-    case 'bigint': return 'int';
-    case 'string': return isTimestamp(v) ? 'timestamp' : 'string';
-    case 'object': return 'json';
-    default: return 'string';
+    case 'boolean':
+      return 'bool';
+    case 'number':
+      return Number.isInteger(v) ? 'int' : 'float';
+    case 'bigint':
+      return 'int';
+    case 'string':
+      return isTimestamp(v) ? 'timestamp' : 'string';
+    case 'object':
+      return 'json';
+    default:
+      return 'string';
   }
 }
 
@@ -51,7 +62,13 @@ function widen(a: Kind, b: Kind): Kind {
 }
 
 const TO_TYPE: Record<Kind, InferredType> = {
-  null: 'utf8', bool: 'bool', int: 'int64', float: 'float64', timestamp: 'timestamp', string: 'utf8', json: 'json',
+  null: 'utf8',
+  bool: 'bool',
+  int: 'int64',
+  float: 'float64',
+  timestamp: 'timestamp',
+  string: 'utf8',
+  json: 'json',
 };
 
 export interface InferredColumn {

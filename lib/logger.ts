@@ -2,9 +2,9 @@
  * A small leveled logger writing to stderr, as text or JSON lines, with secret redaction.
  */
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
-export type LogLevel = typeof LOG_LEVELS[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
 export const LOG_FORMATS = ['text', 'json'] as const;
-export type LogFormat = typeof LOG_FORMATS[number];
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export type LogFields = Record<string, unknown>;
 
@@ -68,7 +68,9 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
       warn: (m, f) => emit('warn', m, f),
       error: (m, f) => emit('error', m, f),
       child: (fields) => make({ ...base, ...fields }),
-      addSecret: (v) => { if (v) secrets.add(v); },
+      addSecret: (v) => {
+        if (v) secrets.add(v);
+      },
     };
   };
   return make({});

@@ -46,13 +46,7 @@ export interface SyncEndMessage {
   kind: 'sync-end';
 }
 
-export type SyncMessage =
-  | MigrateTableMessage
-  | InsertMessage
-  | DeleteStaleMessage
-  | CheckpointMessage
-  | TableErrorMessage
-  | SyncEndMessage;
+export type SyncMessage = MigrateTableMessage | InsertMessage | DeleteStaleMessage | CheckpointMessage | TableErrorMessage | SyncEndMessage;
 
 export type MessageKind = SyncMessage['kind'];
 export const MESSAGE_KINDS: readonly MessageKind[] = ['migrate-table', 'insert', 'delete-stale', 'checkpoint', 'table-error', 'sync-end'];
@@ -64,8 +58,8 @@ export function assertNever(x: never): never {
 
 /** Closed vocabularies, defined once (docs/config.md). */
 export const WRITE_MODES = ['overwrite-delete-stale', 'overwrite', 'append'] as const;
-export type WriteMode = typeof WRITE_MODES[number];
+export type WriteMode = (typeof WRITE_MODES)[number];
 export const MIGRATE_MODES = ['safe', 'forced'] as const;
-export type MigrateMode = typeof MIGRATE_MODES[number];
+export type MigrateMode = (typeof MIGRATE_MODES)[number];
 export const PK_MODES = ['default', 'cq-id-only'] as const;
-export type PkMode = typeof PK_MODES[number];
+export type PkMode = (typeof PK_MODES)[number];

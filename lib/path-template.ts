@@ -11,7 +11,7 @@ import { closest, distance } from 'fastest-levenshtein';
 import { ConfigError, type ErrorContext } from './errors.js';
 
 export const PATH_PLACEHOLDERS = ['TABLE', 'UUID', 'FORMAT', 'YEAR', 'MONTH', 'DAY', 'HOUR', 'MINUTE', 'SYNC_ID'] as const;
-export type PathPlaceholder = typeof PATH_PLACEHOLDERS[number];
+export type PathPlaceholder = (typeof PATH_PLACEHOLDERS)[number];
 
 /** Values a template is rendered with (date parts come from `time`, in UTC). */
 export interface PathValues {
@@ -69,15 +69,24 @@ export function pathSegment(name: string): string {
 
 function placeholderValue(p: PathPlaceholder, v: PathValues): string {
   switch (p) {
-    case 'TABLE': return pathSegment(v.table);
-    case 'UUID': return v.uuid;
-    case 'FORMAT': return v.format;
-    case 'YEAR': return String(v.time.getUTCFullYear()).padStart(4, '0');
-    case 'MONTH': return pad2(v.time.getUTCMonth() + 1);
-    case 'DAY': return pad2(v.time.getUTCDate());
-    case 'HOUR': return pad2(v.time.getUTCHours());
-    case 'MINUTE': return pad2(v.time.getUTCMinutes());
-    case 'SYNC_ID': return pathSegment(v.syncId);
+    case 'TABLE':
+      return pathSegment(v.table);
+    case 'UUID':
+      return v.uuid;
+    case 'FORMAT':
+      return v.format;
+    case 'YEAR':
+      return String(v.time.getUTCFullYear()).padStart(4, '0');
+    case 'MONTH':
+      return pad2(v.time.getUTCMonth() + 1);
+    case 'DAY':
+      return pad2(v.time.getUTCDate());
+    case 'HOUR':
+      return pad2(v.time.getUTCHours());
+    case 'MINUTE':
+      return pad2(v.time.getUTCMinutes());
+    case 'SYNC_ID':
+      return pathSegment(v.syncId);
   }
 }
 

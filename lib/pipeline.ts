@@ -17,7 +17,7 @@ import { PassThrough, Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import type * as A from 'apache-arrow';
-import type { LoadedConfig, SourceSpec, DestinationSpec, TransformerSpec } from './config/types.js';
+import type { LoadedConfig, SourceSpec, DestinationSpec } from './config/types.js';
 import type { ConnectorContext, DestinationClient, SourceClient } from './connector.js';
 import type { Registry } from './registry.js';
 import type { CheckpointMessage, SyncMessage } from './messages.js';
@@ -29,7 +29,7 @@ import { FanOut } from './fan-out.js';
 import { selectTables } from './table-select.js';
 import { isIncrementalTable, tableName } from './schema.js';
 import { SyncStats, perTable, peakRssBytes, type SyncSummary } from './stats.js';
-import { AbortedError, CqPipeError, UnsupportedError, isConfigError, toCqPipeError } from './errors.js';
+import { AbortedError, type CqPipeError, UnsupportedError, isConfigError, toCqPipeError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { internalColumns } from './stages/internal-columns.js';
 import { destinationPlan, registryOf } from './destination-plan.js';
@@ -103,11 +103,20 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
       return d;
     });
     try {
-      rejectedRows += await inSpan('cq-pipe.sync', { 'cq.source': sourceNameFor(source, opts.shard), 'cq.source_path': source.path, 'cq.invocation_id': invocationId, 'cq.destinations': dests.map((d) => d.name).join(',') }, async (span) => {
-        const n = await syncSource(source, dests, { ...opts, registry, logger, invocationId, syncTime, stats });
-        span.setAttributes({ 'cq.rows': stats.resources, 'cq.table_errors': stats.errorCount });
-        return n;
-      });
+      rejectedRows += await inSpan(
+        'cq-pipe.sync',
+        {
+          'cq.source': sourceNameFor(source, opts.shard),
+          'cq.source_path': source.path,
+          'cq.invocation_id': invocationId,
+          'cq.destinations': dests.map((d) => d.name).join(','),
+        },
+        async (span) => {
+          const n = await syncSource(source, dests, { ...opts, registry, logger, invocationId, syncTime, stats });
+          span.setAttributes({ 'cq.rows': stats.resources, 'cq.table_errors': stats.errorCount });
+          return n;
+        },
+      );
     } catch (err) {
       fatal = toCqPipeError(err);
       if (opts.signal?.aborted && !(fatal.code === 'CQ_ERR_ABORTED')) fatal = new AbortedError('sync aborted', err);
@@ -175,7 +184,16 @@ export async function openSource(
 export async function* sourceMessages(
   client: SourceClient,
   tables: A.Schema[],
-  opts: { sourceName: string; syncTime: Date; signal: AbortSignal; stats: SyncStats; hasStateBackend: boolean; shard?: Shard; logger: Logger; state?: ReadonlyMap<string, string> },
+  opts: {
+    sourceName: string;
+    syncTime: Date;
+    signal: AbortSignal;
+    stats: SyncStats;
+    hasStateBackend: boolean;
+    shard?: Shard;
+    logger: Logger;
+    state?: ReadonlyMap<string, string>;
+  },
 ): AsyncGenerator<SyncMessage> {
   for (const t of tables) {
     opts.stats.table(tableName(t));
@@ -208,7 +226,9 @@ export async function* sourceMessages(
 export async function openDestination(
   dest: DestinationSpec,
   ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & {
-    noMigrate?: boolean; signal?: AbortSignal; onFlush?: (table: string, rows: number) => void;
+    noMigrate?: boolean;
+    signal?: AbortSignal;
+    onFlush?: (table: string, rows: number) => void;
     onCheckpoint?: (msg: CheckpointMessage, committed: boolean) => Promise<void>;
     onTableError?: (table: string, err: CqPipeError) => void;
     /** the config: its transformer documents and registry */
@@ -254,26 +274,50 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
     const onTableError = (destination: string) => (table: string, err: CqPipeError) => {
       ctx.stats.recordDestinationError(destination, table, err);
       countTableError({ 'cq.source': sourceName, 'cq.destination': destination, 'cq.table': table, 'cq.code': err.code });
-      log.error(`table ${table} failed in destination ${destination}: ${err.message} (the other tables go on; its saved state does not advance)`, { table, destination, code: err.code, where: err.where() });
+      log.error(`table ${table} failed in destination ${destination}: ${err.message} (the other tables go on; its saved state does not advance)`, {
+        table,
+        destination,
+        code: err.code,
+        where: err.where(),
+      });
     };
-    const branches = await Promise.all(dests.map((d) => openDestination(d, {
-      ...ctx, signal: ac.signal,
-      onCheckpoint: (m, committed) => tracker.ack(m, committed), onTableError: onTableError(d.name),
-    })));
+    const branches = await Promise.all(
+      dests.map((d) =>
+        openDestination(d, {
+          ...ctx,
+          signal: ac.signal,
+          onCheckpoint: (m, committed) => tracker.ack(m, committed),
+          onTableError: onTableError(d.name),
+        }),
+      ),
+    );
     const source$ = Readable.from(
       sourceMessages(client, tables, {
-        sourceName, syncTime: ctx.syncTime, signal: ac.signal, stats: ctx.stats, logger: log,
-        hasStateBackend: source.backend_options !== undefined, shard: ctx.shard, state: state.entries(),
+        sourceName,
+        syncTime: ctx.syncTime,
+        signal: ac.signal,
+        stats: ctx.stats,
+        logger: log,
+        hasStateBackend: source.backend_options !== undefined,
+        shard: ctx.shard,
+        state: state.entries(),
       }),
       { objectMode: true, highWaterMark: 1 },
     );
     const all = [
-      pipeline(source$, internalColumns({ sourceName, syncTime: ctx.syncTime, deterministicCqId: source.deterministic_cq_id }), new FanOut(branches.map((b) => b.input)), { signal: ac.signal }),
+      pipeline(
+        source$,
+        internalColumns({ sourceName, syncTime: ctx.syncTime, deterministicCqId: source.deterministic_cq_id }),
+        new FanOut(branches.map((b) => b.input)),
+        { signal: ac.signal },
+      ),
       ...branches.map((b) => b.done),
-    ].map((p) => p.catch((err) => {
-      ac.abort(err);
-      throw err;
-    }));
+    ].map((p) =>
+      p.catch((err) => {
+        ac.abort(err);
+        throw err;
+      }),
+    );
     const results = await Promise.allSettled(all);
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => toCqPipeError(r.reason));
     if (failures.length) {

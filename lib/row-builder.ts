@@ -26,13 +26,15 @@ export { parseDecimal };
 
 /** A value that does not fit its column: `index` is the row in the batch being built. */
 export class ValueError extends SourceDataError {
-  constructor(readonly column: string, readonly index: number, reason: string) {
+  constructor(
+    readonly column: string,
+    readonly index: number,
+    reason: string,
+  ) {
     super(reason, { column });
     this.name = 'ValueError';
   }
 }
-
-type Convert = (values: unknown[], field: A.Field) => A.Data;
 
 export class RowBatchBuilder {
   private columns: unknown[][];
@@ -40,7 +42,10 @@ export class RowBatchBuilder {
   length = 0;
 
   /** `text`: values are strings from a text format (CSV): json/list/struct cells are parsed */
-  constructor(readonly schema: A.Schema, private readonly text = false) {
+  constructor(
+    readonly schema: A.Schema,
+    private readonly text = false,
+  ) {
     this.names = schema.fields.map((f) => f.name);
     this.columns = this.names.map(() => []);
   }
@@ -72,7 +77,8 @@ function validity(values: unknown[], field: A.Field, text: boolean): { nullBitma
   let bitmap: Uint8Array | undefined;
   for (let i = 0; i < n; i++) {
     if (isNull(values[i], text)) {
-      if (!field.nullable) throw new ValueError(field.name, i, `column "${field.name}" is not nullable but the value is ${values[i] === '' ? 'empty' : 'missing or null'}`);
+      if (!field.nullable)
+        throw new ValueError(field.name, i, `column "${field.name}" is not nullable but the value is ${values[i] === '' ? 'empty' : 'missing or null'}`);
       if (!bitmap) {
         bitmap = new Uint8Array(bitmapBytes(n));
         for (let j = 0; j < i; j++) setBit(bitmap, j);
@@ -154,7 +160,9 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         }
         return makeDataOf({ ...base, data: signedArray(it, data) });
       }
-      const Ctor = { 8: it.isSigned ? Int8Array : Uint8Array, 16: it.isSigned ? Int16Array : Uint16Array, 32: it.isSigned ? Int32Array : Uint32Array }[it.bitWidth as 8 | 16 | 32];
+      const Ctor = { 8: it.isSigned ? Int8Array : Uint8Array, 16: it.isSigned ? Int16Array : Uint16Array, 32: it.isSigned ? Int32Array : Uint32Array }[
+        it.bitWidth as 8 | 16 | 32
+      ];
       const min = it.isSigned ? -(2 ** (it.bitWidth - 1)) : 0;
       const max = it.isSigned ? 2 ** (it.bitWidth - 1) - 1 : 2 ** it.bitWidth - 1;
       const data = new Ctor(n);
@@ -205,11 +213,18 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         // every value as a JS string, then one UTF-8 encode of the whole column
         const strs: string[] = new Array(n);
         for (let i = 0; i < n; i++) {
-          if (nul(i)) { strs[i] = ''; continue; }
+          if (nul(i)) {
+            strs[i] = '';
+            continue;
+          }
           const v = values[i];
           if (ext === 'json') {
             if (text && typeof v === 'string') {
-              try { JSON.parse(v); } catch { fail(field, i, v, 'valid JSON'); }
+              try {
+                JSON.parse(v);
+              } catch {
+                fail(field, i, v, 'valid JSON');
+              }
               strs[i] = v;
             } else {
               strs[i] = JSON.stringify(v);
@@ -220,7 +235,8 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         }
         const joined = strs.join('');
         const data = Buffer.from(joined, 'utf8');
-        if (!large && data.length > 0x7fffffff) throw new ValueError(field.name, n - 1, `column "${field.name}": more than 2 GiB of data in one batch; lower batch_rows`);
+        if (!large && data.length > 0x7fffffff)
+          throw new ValueError(field.name, n - 1, `column "${field.name}": more than 2 GiB of data in one batch; lower batch_rows`);
         const offsets = large ? new BigInt64Array(n + 1) : new Int32Array(n + 1);
         const ascii = data.length === joined.length;
         let off = 0;
@@ -233,7 +249,10 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
       }
       const bytes: (Uint8Array | null)[] = new Array(n);
       for (let i = 0; i < n; i++) {
-        if (nul(i)) { bytes[i] = null; continue; }
+        if (nul(i)) {
+          bytes[i] = null;
+          continue;
+        }
         const v = values[i];
         if (typeof v !== 'string') fail(field, i, v, 'base64 text');
         bytes[i] = Buffer.from(v, 'base64');
@@ -269,7 +288,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         const v = values[i];
         if (per === 1) {
           const fast = typeof v === 'string' ? isoToMicrosNumber(v) : NaN;
-          if (fast === fast) { // not NaN
+          if (!Number.isNaN(fast)) {
             words[2 * i] = fast | 0;
             words[2 * i + 1] = Math.floor(fast / 4294967296) | 0;
             continue;
@@ -277,7 +296,11 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         }
         let us: bigint;
         if (typeof v === 'string') {
-          try { us = toMicros(v); } catch { fail(field, i, v, 'an ISO-8601 timestamp'); }
+          try {
+            us = toMicros(v);
+          } catch {
+            fail(field, i, v, 'an ISO-8601 timestamp');
+          }
         } else if (typeof v === 'number' && Number.isFinite(v)) {
           us = BigInt(Math.round(v * 1_000_000)); // Unix epoch seconds
         } else fail(field, i, v, 'a timestamp');
@@ -324,9 +347,16 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
       const builder = A.makeBuilder({ type: t, nullValues: [null, undefined] });
       for (let i = 0; i < n; i++) {
         let v = values[i];
-        if (nul(i)) { builder.append(null); continue; }
+        if (nul(i)) {
+          builder.append(null);
+          continue;
+        }
         if (text && typeof v === 'string') {
-          try { v = JSON.parse(v); } catch { fail(field, i, v, 'JSON'); }
+          try {
+            v = JSON.parse(v);
+          } catch {
+            fail(field, i, v, 'JSON');
+          }
         }
         try {
           builder.append(nested(v, t));

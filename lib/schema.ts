@@ -3,7 +3,7 @@
  * (docs/semantics.md). Helpers here read and rewrite that metadata without copying data.
  */
 import * as A from 'apache-arrow';
-import { ColumnType, fieldFor, parseColumnType } from './types.js';
+import { type ColumnType, fieldFor, parseColumnType } from './types.js';
 import { SchemaIncompatibleError } from './errors.js';
 
 export const MD_TABLE_NAME = 'cq:table_name';

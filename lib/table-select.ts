@@ -27,7 +27,9 @@ export function selectTables(all: A.Schema[], include: readonly string[], skip: 
         throw new TablePatternError(
           `${key} pattern "${p}" of source ${source} matches no table`,
           { connector: source, keyPath: `spec.${key}` },
-          names.length ? `tables are: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''}${near ? ` — did you mean "${near}"?` : ''}` : 'the source has no tables',
+          names.length
+            ? `tables are: ${names.slice(0, 20).join(', ')}${names.length > 20 ? ', …' : ''}${near ? ` — did you mean "${near}"?` : ''}`
+            : 'the source has no tables',
         );
       }
     }

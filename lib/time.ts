@@ -46,7 +46,12 @@ export function isoToMicrosNumber(s: string): number {
   if (len < 20 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return NaN;
   const sep = s.charCodeAt(10);
   if (sep !== 84 && sep !== 32) return NaN;
-  const y = digits(s, 0, 4), mo = digits(s, 5, 2), d = digits(s, 8, 2), h = digits(s, 11, 2), mi = digits(s, 14, 2), sec = digits(s, 17, 2);
+  const y = digits(s, 0, 4),
+    mo = digits(s, 5, 2),
+    d = digits(s, 8, 2),
+    h = digits(s, 11, 2),
+    mi = digits(s, 14, 2),
+    sec = digits(s, 17, 2);
   if (!(mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && sec <= 59)) return NaN;
   let p = 19;
   let frac = 0;
@@ -67,8 +72,9 @@ export function isoToMicrosNumber(s: string): number {
   const z = s.charCodeAt(p);
   if ((z === 90 || z === 122) && p + 1 === len) {
     // UTC
-  } else if ((z === 43 || z === 45) && (p + 6 === len && s.charCodeAt(p + 3) === 58)) {
-    const oh = digits(s, p + 1, 2), om = digits(s, p + 4, 2);
+  } else if ((z === 43 || z === 45) && p + 6 === len && s.charCodeAt(p + 3) === 58) {
+    const oh = digits(s, p + 1, 2),
+      om = digits(s, p + 4, 2);
     if (Number.isNaN(oh) || Number.isNaN(om)) return NaN;
     offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
   } else {

@@ -13,7 +13,7 @@ import { ConfigError } from './errors.js';
 export const EXT_NAME = 'ARROW:extension:name';
 export const EXT_META = 'ARROW:extension:metadata';
 export const EXTENSION_TYPES = ['uuid', 'json', 'inet'] as const;
-export type ExtensionName = typeof EXTENSION_TYPES[number];
+export type ExtensionName = (typeof EXTENSION_TYPES)[number];
 
 export interface ColumnType {
   type: A.DataType;
@@ -46,8 +46,16 @@ const SIMPLE: Record<string, () => A.DataType> = {
 
 /** Aliases accepted in config for convenience; the canonical names are the keys of SIMPLE. */
 const ALIASES: Record<string, string> = {
-  boolean: 'bool', string: 'utf8', text: 'utf8', int: 'int64', integer: 'int64', float: 'float64',
-  double: 'float64', date: 'date32', time: 'time64', 'timestamp[us]': 'timestamp',
+  boolean: 'bool',
+  string: 'utf8',
+  text: 'utf8',
+  int: 'int64',
+  integer: 'int64',
+  float: 'float64',
+  double: 'float64',
+  date: 'date32',
+  time: 'time64',
+  'timestamp[us]': 'timestamp',
 };
 
 export const TYPE_NAMES = [...Object.keys(SIMPLE), 'decimal(P,S)', 'list<T>', 'struct<name: T, …>'];
@@ -72,8 +80,12 @@ export function parseColumnType(input: string): ColumnType {
 class Parser {
   pos = 0;
   constructor(readonly s: string) {}
-  done(): boolean { return this.pos >= this.s.length; }
-  skipWs(): void { while (!this.done() && /\s/.test(this.s[this.pos]!)) this.pos++; }
+  done(): boolean {
+    return this.pos >= this.s.length;
+  }
+  skipWs(): void {
+    while (!this.done() && /\s/.test(this.s[this.pos]!)) this.pos++;
+  }
   expect(ch: string): void {
     this.skipWs();
     if (this.s[this.pos] !== ch) throw new TypeParseError(`expected "${ch}" at position ${this.pos} of type "${this.s}"`);
@@ -93,20 +105,28 @@ class Parser {
     this.pos += m[0].length;
     return Number(m[0]);
   }
-  peek(): string | undefined { this.skipWs(); return this.s[this.pos]; }
+  peek(): string | undefined {
+    this.skipWs();
+    return this.s[this.pos];
+  }
 
   parseType(): ColumnType {
     const raw = this.ident();
     const name = ALIASES[raw.toLowerCase()] ?? raw.toLowerCase();
     if (name === 'decimal' || name === 'numeric') {
-      let precision = 38, scale = 0;
+      let precision = 38,
+        scale = 0;
       if (this.peek() === '(') {
         this.expect('(');
         precision = this.int();
-        if (this.peek() === ',') { this.expect(','); scale = this.int(); }
+        if (this.peek() === ',') {
+          this.expect(',');
+          scale = this.int();
+        }
         this.expect(')');
       }
-      if (precision < 1 || precision > 38 || scale > precision) throw new TypeParseError(`decimal(${precision},${scale}) is out of range: 1 ≤ P ≤ 38, 0 ≤ S ≤ P`);
+      if (precision < 1 || precision > 38 || scale > precision)
+        throw new TypeParseError(`decimal(${precision},${scale}) is out of range: 1 ≤ P ≤ 38, 0 ≤ S ≤ P`);
       return { type: new A.Decimal(scale, precision, 128) };
     }
     if (name === 'list') {
@@ -123,7 +143,10 @@ class Parser {
           const fname = this.ident();
           this.expect(':');
           fields.push(fieldFor(fname, this.parseType(), true));
-          if (this.peek() === ',') { this.expect(','); continue; }
+          if (this.peek() === ',') {
+            this.expect(',');
+            continue;
+          }
           break;
         }
       }
@@ -166,7 +189,8 @@ export function typeName(field: A.Field): string {
 
 export function dataTypeName(t: A.DataType): string {
   switch (t.typeId) {
-    case A.Type.Bool: return 'bool';
+    case A.Type.Bool:
+      return 'bool';
     case A.Type.Int: {
       const it = t as A.Int;
       return `${it.isSigned ? 'int' : 'uint'}${it.bitWidth}`;
@@ -175,13 +199,20 @@ export function dataTypeName(t: A.DataType): string {
       const ft = t as A.Float;
       return ft.precision === A.Precision.HALF ? 'float16' : ft.precision === A.Precision.SINGLE ? 'float32' : 'float64';
     }
-    case A.Type.Utf8: return 'utf8';
-    case A.Type.LargeUtf8: return 'large_utf8';
-    case A.Type.Binary: return 'binary';
-    case A.Type.LargeBinary: return 'large_binary';
-    case A.Type.FixedSizeBinary: return `fixed_size_binary(${(t as A.FixedSizeBinary).byteWidth})`;
-    case A.Type.Date: return (t as A.Date_).unit === A.DateUnit.DAY ? 'date32' : 'date64';
-    case A.Type.Time: return (t as A.Time).bitWidth === 64 ? 'time64' : 'time32';
+    case A.Type.Utf8:
+      return 'utf8';
+    case A.Type.LargeUtf8:
+      return 'large_utf8';
+    case A.Type.Binary:
+      return 'binary';
+    case A.Type.LargeBinary:
+      return 'large_binary';
+    case A.Type.FixedSizeBinary:
+      return `fixed_size_binary(${(t as A.FixedSizeBinary).byteWidth})`;
+    case A.Type.Date:
+      return (t as A.Date_).unit === A.DateUnit.DAY ? 'date32' : 'date64';
+    case A.Type.Time:
+      return (t as A.Time).bitWidth === 64 ? 'time64' : 'time32';
     case A.Type.Timestamp: {
       const ts = t as A.Timestamp;
       const unit = ['s', 'ms', 'us', 'ns'][ts.unit]!;
@@ -191,9 +222,13 @@ export function dataTypeName(t: A.DataType): string {
       const d = t as A.Decimal;
       return `decimal(${d.precision},${d.scale})`;
     }
-    case A.Type.List: return `list<${typeName((t as A.List).children[0]!)}>`;
-    case A.Type.Struct: return `struct<${(t as A.Struct).children.map((f) => `${f.name}: ${typeName(f)}`).join(', ')}>`;
-    case A.Type.Dictionary: return dataTypeName((t as A.Dictionary).dictionary);
-    default: return String(t);
+    case A.Type.List:
+      return `list<${typeName((t as A.List).children[0]!)}>`;
+    case A.Type.Struct:
+      return `struct<${(t as A.Struct).children.map((f) => `${f.name}: ${typeName(f)}`).join(', ')}>`;
+    case A.Type.Dictionary:
+      return dataTypeName((t as A.Dictionary).dictionary);
+    default:
+      return String(t);
   }
 }

@@ -29,8 +29,15 @@ function text(field: A.Field, data: A.Data): (string | null)[] {
 }
 
 t.test('integers: numbers when safe, strings beyond 2^53', async (t) => {
-  t.same(json('int64', [0n, -1n, 9007199254740991n, 9007199254740992n, -9007199254740992n, -9223372036854775808n, null]),
-    [0, -1, 9007199254740991, '9007199254740992', '-9007199254740992', '-9223372036854775808', null]);
+  t.same(json('int64', [0n, -1n, 9007199254740991n, 9007199254740992n, -9007199254740992n, -9223372036854775808n, null]), [
+    0,
+    -1,
+    9007199254740991,
+    '9007199254740992',
+    '-9007199254740992',
+    '-9223372036854775808',
+    null,
+  ]);
   t.same(json('uint64', [18446744073709551615n, 42n]), ['18446744073709551615', 42]);
   t.same(json('int8', [-128, 127, null]), [-128, 127, null]);
   t.same(json('uint32', [4294967295]), [4294967295]);
@@ -46,8 +53,14 @@ t.test('decimals are exact strings', async (t) => {
     const u = BigInt.asUintN(128, v);
     return Uint32Array.from({ length: 4 }, (_, k) => Number((u >> BigInt(32 * k)) & 0xffffffffn));
   };
-  t.same(json('decimal(38,3)', [words(12345n), words(-5n), words(0n), words(123456789012345678901234567890n), words(-123456789012345678901234567890n), null]),
-    ['12.345', '-0.005', '0.000', '123456789012345678901234567.890', '-123456789012345678901234567.890', null]);
+  t.same(json('decimal(38,3)', [words(12345n), words(-5n), words(0n), words(123456789012345678901234567890n), words(-123456789012345678901234567890n), null]), [
+    '12.345',
+    '-0.005',
+    '0.000',
+    '123456789012345678901234567.890',
+    '-123456789012345678901234567.890',
+    null,
+  ]);
   t.same(json('decimal(10,0)', [words(-42n)]), ['-42']);
   t.equal(formatDecimal(5n, 4), '0.0005');
   t.equal(formatDecimal(-12, -2), '-1200');
@@ -95,8 +108,13 @@ t.test('extension columns: uuid, json, inet', async (t) => {
 });
 
 t.test('binary is base64', async (t) => {
-  t.same(json('binary', [Uint8Array.from([0, 255]), Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5, 6, 7]), new Uint8Array(0), null]),
-    ['AP8=', 'AQID', 'BAUGBw==', '', null]);
+  t.same(json('binary', [Uint8Array.from([0, 255]), Uint8Array.from([1, 2, 3]), Uint8Array.from([4, 5, 6, 7]), new Uint8Array(0), null]), [
+    'AP8=',
+    'AQID',
+    'BAUGBw==',
+    '',
+    null,
+  ]);
 });
 
 t.test('lists, structs, maps and dictionaries', async (t) => {
@@ -108,15 +126,26 @@ t.test('lists, structs, maps and dictionaries', async (t) => {
   const entries: A.Field[] = [new A.Field('key', new A.Utf8(), false), new A.Field('value', new A.Int32(), true)];
   const mapType = new A.Map_(new A.Field('entries', new A.Struct<{ key: A.Utf8; value: A.Int32 }>(entries), false));
   const mb = A.makeBuilder({ type: mapType, nullValues: [null] });
-  mb.append(new Map([['k1', 1], ['k2', null]]) as unknown as A.MapRow<A.Utf8, A.Int32>);
+  mb.append(
+    new Map([
+      ['k1', 1],
+      ['k2', null],
+    ]) as unknown as A.MapRow<A.Utf8, A.Int32>,
+  );
   mb.append(null);
   const map = mb.finish().flush();
   const mapSchema = new A.Schema([new A.Field('c', mapType, true)]);
-  t.same(batchToJsonObjects(batchFromColumns(mapSchema, 2, [map])).map((r) => r.c), [{ k1: 1, k2: null }, null]);
+  t.same(
+    batchToJsonObjects(batchFromColumns(mapSchema, 2, [map])).map((r) => r.c),
+    [{ k1: 1, k2: null }, null],
+  );
 
   const dict = A.vectorFromArray(['red', 'green', 'red', null], new A.Dictionary(new A.Utf8(), new A.Int32()));
   const dictSchema = new A.Schema([new A.Field('c', dict.type, true)]);
-  t.same(batchToJsonObjects(batchFromColumns(dictSchema, 4, [dict.data[0]!])).map((r) => r.c), ['red', 'green', 'red', null]);
+  t.same(
+    batchToJsonObjects(batchFromColumns(dictSchema, 4, [dict.data[0]!])).map((r) => r.c),
+    ['red', 'green', 'red', null],
+  );
 });
 
 t.test('sliced batches (offsets in bitmaps and buffers) render the right rows', async (t) => {
@@ -124,29 +153,66 @@ t.test('sliced batches (offsets in bitmaps and buffers) render the right rows', 
   const [schema] = testTableSchemas(spec);
   const batch = generateBatch(spec, schema!, 0, 0, 40);
   const whole = batchToJsonObjects(batch);
-  for (const [a, b] of [[3, 17], [13, 40], [0, 1]] as const) {
+  for (const [a, b] of [
+    [3, 17],
+    [13, 40],
+    [0, 1],
+  ] as const) {
     t.same(batchToJsonObjects(batch.slice(a, b)), whole.slice(a, b), `slice ${a}..${b}`);
   }
   t.equal(whole.length, 40);
   t.equal(whole[6]!.utf8_col, null, 'every 7th row is null');
   t.equal(whole[6]!.id, 6, 'except the primary key');
   t.same(whole[1], {
-    id: 1, bool_col: false, int8_col: -1, int16_col: -1, int32_col: -1, int64_col: -1000000007, uint8_col: 1, uint16_col: 1,
-    uint32_col: 1, uint64_col: '18000000000000000001', float32_col: -0.5, float64_col: whole[1]!.float64_col, decimal_col: '-1.006',
-    utf8_col: 'bravo 1', large_utf8_col: 'large 1', binary_col: 'AQAA/w==', date32_col: '2024-01-02', time64_col: '00:00:01.123456',
-    timestamp_col: '2024-01-01T00:00:01.000000Z', uuid_col: whole[1]!.uuid_col, json_col: { row: 1, tags: ['a', 'b'], nested: { ok: false } },
-    inet_col: '10.0.0.1', list_col: [1, 2, -1], struct_col: { a: 1, b: 's1' },
+    id: 1,
+    bool_col: false,
+    int8_col: -1,
+    int16_col: -1,
+    int32_col: -1,
+    int64_col: -1000000007,
+    uint8_col: 1,
+    uint16_col: 1,
+    uint32_col: 1,
+    uint64_col: '18000000000000000001',
+    float32_col: -0.5,
+    float64_col: whole[1]!.float64_col,
+    decimal_col: '-1.006',
+    utf8_col: 'bravo 1',
+    large_utf8_col: 'large 1',
+    binary_col: 'AQAA/w==',
+    date32_col: '2024-01-02',
+    time64_col: '00:00:01.123456',
+    timestamp_col: '2024-01-01T00:00:01.000000Z',
+    uuid_col: whole[1]!.uuid_col,
+    json_col: { row: 1, tags: ['a', 'b'], nested: { ok: false } },
+    inet_col: '10.0.0.1',
+    list_col: [1, 2, -1],
+    struct_col: { a: 1, b: 's1' },
   });
   t.match(whole[1]!.uuid_col, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
 });
 
 t.test('CSV: header, RFC 4180 quoting, null vs empty string', async (t) => {
-  const schema = defineTable({ name: 't', columns: [{ name: 'id', type: 'int64' }, { name: 'a,b', type: 'utf8' }, { name: 'l', type: 'list<int32>' }, { name: 'j', type: 'json' }] });
+  const schema = defineTable({
+    name: 't',
+    columns: [
+      { name: 'id', type: 'int64' },
+      { name: 'a,b', type: 'utf8' },
+      { name: 'l', type: 'list<int32>' },
+      { name: 'j', type: 'json' },
+    ],
+  });
   t.equal(csvHeader(schema), 'id,"a,b",l,j\n');
   const ib = A.makeBuilder({ type: new A.Int64(), nullValues: [null] });
   const sb = A.makeBuilder({ type: new A.Utf8(), nullValues: [null] });
   const lb = A.makeBuilder({ type: schema.fields[2]!.type, nullValues: [null] });
-  for (const [i, s, l] of [[1n, 'plain', [1, 2]], [2n, 'say "hi", ok', null], [3n, '', []], [null, null, [3]], [5n, 'two\nlines', null]] as const) {
+  for (const [i, s, l] of [
+    [1n, 'plain', [1, 2]],
+    [2n, 'say "hi", ok', null],
+    [3n, '', []],
+    [null, null, [3]],
+    [5n, 'two\nlines', null],
+  ] as const) {
     ib.append(i);
     sb.append(s);
     lb.append(l);
@@ -158,8 +224,17 @@ t.test('CSV: header, RFC 4180 quoting, null vs empty string', async (t) => {
   t.equal(csv.split('\n')[1], '2,"say ""hi"", ok",,');
   t.equal(csv.split('\n')[2], '3,"",[],"""s"""');
   t.equal(csv.split('\n')[3], ',,[3],');
-  const rows = parseCsv(csvHeader(schema) + csv, { columns: true, cast: (v: string, ctx: { quoting: boolean }) => (v === '' && !ctx.quoting ? null : v) }) as Record<string, unknown>[];
+  const rows = parseCsv(csvHeader(schema) + csv, {
+    columns: true,
+    cast: (v: string, ctx: { quoting: boolean }) => (v === '' && !ctx.quoting ? null : v),
+  }) as Record<string, unknown>[];
   t.equal(rows.length, 5);
-  t.same(rows.map((r) => r['a,b']), ['plain', 'say "hi", ok', '', null, 'two\nlines']);
-  t.same(rows.map((r) => r.id), ['1', '2', '3', null, '5']);
+  t.same(
+    rows.map((r) => r['a,b']),
+    ['plain', 'say "hi", ok', '', null, 'two\nlines'],
+  );
+  t.same(
+    rows.map((r) => r.id),
+    ['1', '2', '3', null, '5'],
+  );
 });

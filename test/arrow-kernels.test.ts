@@ -1,17 +1,36 @@
 /** The Arrow kernels of lib/arrow/, each checked with numbers (sliced Data, odd offsets, nulls, edges). */
 import t from 'tap';
 import * as A from 'apache-arrow';
+import { bitmapBytes, countNulls, getBit, nullData, nullFlags, nullTest, realignedBitmap, setBit, validityBitmap, validTest } from '../lib/arrow/bitmap.js';
 import {
-  bitmapBytes, countNulls, getBit, nullData, nullFlags, nullTest, realignedBitmap, setBit, validityBitmap, validTest,
-} from '../lib/arrow/bitmap.js';
-import {
-  bytesEqual, constantUtf8Data, decoder, encoder, isVarBinary, mapVarColumn, utf8Data, valueOffsetAt, varBinaryData, varBuffers, varBytes, varData,
+  bytesEqual,
+  constantUtf8Data,
+  decoder,
+  encoder,
+  isVarBinary,
+  mapVarColumn,
+  utf8Data,
+  valueOffsetAt,
+  varBinaryData,
+  varBuffers,
+  varBytes,
+  varData,
 } from '../lib/arrow/var-binary.js';
 import { takeData, takeRows } from '../lib/arrow/take.js';
 import { randomUuidBytes, uuidData, uuidFromString, uuidToString, writeUuidText } from '../lib/arrow/uuid.js';
 import {
-  MS_PER_DAY, PG_EPOCH_DAYS, PG_EPOCH_US, UNIT_DIGITS, UNIT_PER_SEC, civilFromDays, constantTimestampData, dateToMicros, dayToDateString, microsToIso,
-  timeToMicros, timestampToMicros,
+  MS_PER_DAY,
+  PG_EPOCH_DAYS,
+  PG_EPOCH_US,
+  UNIT_DIGITS,
+  UNIT_PER_SEC,
+  civilFromDays,
+  constantTimestampData,
+  dateToMicros,
+  dayToDateString,
+  microsToIso,
+  timeToMicros,
+  timestampToMicros,
 } from '../lib/arrow/time.js';
 import { decimalToBigInt, decimalToSafeInteger, formatDecimal, parseDecimal, writeDecimal } from '../lib/arrow/decimal.js';
 import * as kernels from '../lib/arrow/index.js';
@@ -30,13 +49,23 @@ t.test('bitmap: bytes, bits, build (bit set = valid)', async (t) => {
   const bits = new Uint8Array(2);
   for (const i of [0, 3, 7, 8, 13]) setBit(bits, i);
   t.same(Array.from(bits), [0b10001001, 0b00100001]);
-  t.same(Array.from({ length: 16 }, (_, i) => getBit(bits, i)), [1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0]);
+  t.same(
+    Array.from({ length: 16 }, (_, i) => getBit(bits, i)),
+    [1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0],
+  );
 
   const v = validityBitmap(11, (i) => i % 3 !== 0); // rows 0, 3, 6, 9 null
   t.equal(v.nullCount, 4);
   t.same(Array.from(v.bitmap!), [0b10110110, 0b00000101]);
-  t.same(validityBitmap(9, () => true), { nullCount: 0 }, 'no bitmap when every row is valid');
-  t.same(validityBitmap(0, () => false), { nullCount: 0 });
+  t.same(
+    validityBitmap(9, () => true),
+    { nullCount: 0 },
+    'no bitmap when every row is valid',
+  );
+  t.same(
+    validityBitmap(0, () => false),
+    { nullCount: 0 },
+  );
   const all = validityBitmap(3, () => false);
   t.equal(all.nullCount, 3);
   t.same(Array.from(all.bitmap!), [0]);
@@ -49,7 +78,19 @@ t.test('bitmap: countNulls over any bit range agrees with a bit-by-bit count', a
     for (let i = off; i < off + len; i++) n += getBit(bits, i) ^ 1;
     return n;
   };
-  for (const [off, len] of [[0, 40], [0, 0], [3, 0], [3, 5], [3, 13], [5, 30], [7, 33], [8, 8], [16, 8], [1, 39], [13, 19]] as const) {
+  for (const [off, len] of [
+    [0, 40],
+    [0, 0],
+    [3, 0],
+    [3, 5],
+    [3, 13],
+    [5, 30],
+    [7, 33],
+    [8, 8],
+    [16, 8],
+    [1, 39],
+    [13, 19],
+  ] as const) {
     t.equal(countNulls(bits, off, len), naive(off, len), `offset ${off}, length ${len}`);
   }
   t.equal(countNulls(bits, 0, 40), 19);
@@ -60,13 +101,28 @@ t.test('bitmap: countNulls over any bit range agrees with a bit-by-bit count', a
 t.test('bitmap: null tests and flags of sliced columns read at the slice offset', async (t) => {
   const values = ints(40, 3); // rows 0, 3, 6, … null
   const data = built(new A.Int32(), values);
-  for (const [off, len] of [[0, 40], [1, 20], [3, 13], [5, 30], [13, 27], [8, 16]] as const) {
+  for (const [off, len] of [
+    [0, 40],
+    [1, 20],
+    [3, 13],
+    [5, 30],
+    [13, 27],
+    [8, 16],
+  ] as const) {
     const s = data.slice(off, len);
     const want = values.slice(off, off + len).map((x) => (x === null ? 1 : 0));
     const isNull = nullTest(s)!;
     const isValid = validTest(s)!;
-    t.same(Array.from({ length: len }, (_, i) => (isNull(i) ? 1 : 0)), want, `nullTest at offset ${off}`);
-    t.same(Array.from({ length: len }, (_, i) => (isValid(i) ? 0 : 1)), want, `validTest at offset ${off}`);
+    t.same(
+      Array.from({ length: len }, (_, i) => (isNull(i) ? 1 : 0)),
+      want,
+      `nullTest at offset ${off}`,
+    );
+    t.same(
+      Array.from({ length: len }, (_, i) => (isValid(i) ? 0 : 1)),
+      want,
+      `validTest at offset ${off}`,
+    );
     t.same(Array.from(nullFlags(s)!), want, `nullFlags at offset ${off}`);
     t.equal(countNulls(s.nullBitmap!, s.offset, s.length), want.filter(Boolean).length, `countNulls = ${want.filter(Boolean).length} at offset ${off}`);
     t.equal(s.nullCount, want.filter(Boolean).length);
@@ -92,7 +148,10 @@ t.test('bitmap: realignedBitmap re-bases a slice to bit 0', async (t) => {
   const odd = data.slice(5, 11);
   const b = realignedBitmap(odd)!;
   t.equal(b.length, 2);
-  t.same(Array.from({ length: 11 }, (_, i) => getBit(b, i)), values.slice(5, 16).map((x) => (x === null ? 0 : 1)));
+  t.same(
+    Array.from({ length: 11 }, (_, i) => getBit(b, i)),
+    values.slice(5, 16).map((x) => (x === null ? 0 : 1)),
+  );
   t.equal(getBit(b, 11), 0, 'bits past the length stay clear');
   t.equal(realignedBitmap(built(new A.Int32(), [1, 2])), undefined);
   const n = nullData(new A.Utf8(), 5);
@@ -138,9 +197,16 @@ t.test('var-binary: byte views of sliced columns, mapVarColumn, bytesEqual', asy
     const d = built(type, strs);
     const s = d.slice(3, 4); // 'dddd', 'ee', null, 'g'
     const get = varBytes(s);
-    t.same([0, 1, 3].map((i) => decoder.decode(get(i))), ['dddd', 'ee', 'g'], `${type} slice`);
+    t.same(
+      [0, 1, 3].map((i) => decoder.decode(get(i))),
+      ['dddd', 'ee', 'g'],
+      `${type} slice`,
+    );
     const at = valueOffsetAt(s);
-    t.same([0, 1, 2, 3, 4].map((i) => at(i) - at(0)), [0, 4, 6, 6, 7]);
+    t.same(
+      [0, 1, 2, 3, 4].map((i) => at(i) - at(0)),
+      [0, 4, 6, 6, 7],
+    );
     const up = mapVarColumn(s, (b) => encoder.encode(decoder.decode(b).toUpperCase()));
     t.equal(up.type.typeId, type.typeId, 'type kept');
     t.same(A.makeVector(up).toArray(), ['DDDD', 'EE', null, 'G']);
@@ -171,7 +237,11 @@ t.test('take: rows by index with nulls, from sliced columns', async (t) => {
   const i64 = built(new A.Int64(), [1n, -2n, null, 4n, 9007199254740993n]).slice(1, 4);
   t.same(Array.from(A.makeVector(takeData(i64, Int32Array.from([0, 2])))), [-2n, 4n]);
 
-  const uuids = uuidData(Uint8Array.from({ length: 48 }, (_, i) => i), 3, (i) => i !== 1);
+  const uuids = uuidData(
+    Uint8Array.from({ length: 48 }, (_, i) => i),
+    3,
+    (i) => i !== 1,
+  );
   const tu = takeData(uuids, Int32Array.from([1, 2]));
   t.equal(tu.nullCount, 1);
   t.equal(uuidToString(tu.values as Uint8Array, 16), uuidToString(uuids.values as Uint8Array, 32));
@@ -179,7 +249,10 @@ t.test('take: rows by index with nulls, from sliced columns', async (t) => {
   const listType = new A.List(new A.Field('item', new A.Int32(), true));
   const lists = built(listType, [[1, 2], null, [], [3, null, 4], [5]]);
   const tl = A.makeVector(takeData(lists, Int32Array.from([0, 1, 3])));
-  t.same(Array.from(tl, (x: unknown) => (x ? Array.from(x as Iterable<unknown>) : x)), [[1, 2], null, [3, null, 4]]);
+  t.same(
+    Array.from(tl, (x: unknown) => (x ? Array.from(x as Iterable<unknown>) : x)),
+    [[1, 2], null, [3, null, 4]],
+  );
 
   const structType = new A.Struct([new A.Field('a', new A.Int32(), true), new A.Field('b', new A.Utf8(), true)]);
   const structs = built(structType, [{ a: 1, b: 'x' }, null, { a: null, b: 'z' }]);
@@ -241,7 +314,10 @@ t.test('uuid: text ↔ bytes round trip', async (t) => {
 
 t.test('time: civil dates and day numbers at the edges', async (t) => {
   const out = new Int32Array(3);
-  const civil = (d: number) => (civilFromDays(d, out), Array.from(out));
+  const civil = (d: number) => {
+    civilFromDays(d, out);
+    return Array.from(out);
+  };
   t.same(civil(0), [1970, 1, 1]);
   t.same(civil(-1), [1969, 12, 31]);
   t.same(civil(59), [1970, 3, 1]);
@@ -264,11 +340,20 @@ t.test('time: units, µs conversions, text', async (t) => {
   t.equal(PG_EPOCH_US, BigInt(Date.UTC(2000, 0, 1)) * 1000n);
   t.equal(PG_EPOCH_DAYS * MS_PER_DAY, Date.UTC(2000, 0, 1));
   const units = [A.TimeUnit.SECOND, A.TimeUnit.MILLISECOND, A.TimeUnit.MICROSECOND, A.TimeUnit.NANOSECOND];
-  t.same(units.map((u) => timestampToMicros(u)(-3n)), [-3_000_000n, -3000n, -3n, 0n]);
+  t.same(
+    units.map((u) => timestampToMicros(u)(-3n)),
+    [-3_000_000n, -3000n, -3n, 0n],
+  );
   t.equal(timestampToMicros(A.TimeUnit.NANOSECOND)(-1999n), -1n, 'ns → µs truncates toward zero');
   t.equal(timestampToMicros(A.TimeUnit.NANOSECOND)(1_700_000_000_123_456_789n), 1_700_000_000_123_456n);
-  t.same([A.TimeUnit.SECOND, A.TimeUnit.MILLISECOND].map((u) => timeToMicros(u)(86399)), [86_399_000_000n, 86_399_000n]);
-  t.same([A.TimeUnit.MICROSECOND, A.TimeUnit.NANOSECOND].map((u) => timeToMicros(u)(86_399_999_999n)), [86_399_999_999n, 86_399_999n]);
+  t.same(
+    [A.TimeUnit.SECOND, A.TimeUnit.MILLISECOND].map((u) => timeToMicros(u)(86399)),
+    [86_399_000_000n, 86_399_000n],
+  );
+  t.same(
+    [A.TimeUnit.MICROSECOND, A.TimeUnit.NANOSECOND].map((u) => timeToMicros(u)(86_399_999_999n)),
+    [86_399_999_999n, 86_399_999n],
+  );
   t.equal(microsToIso(0n), '1970-01-01T00:00:00.000000Z');
   t.equal(microsToIso(-1n), '1969-12-31T23:59:59.999999Z');
   t.equal(microsToIso(-1000n), '1969-12-31T23:59:59.999000Z');
@@ -298,10 +383,17 @@ t.test('decimal: formatting, words, safe-number fast path, parsing', async (t) =
 
   const words = new Uint32Array(4 * 5);
   const vals = [max, -max, -1n, 9007199254740991n, -9007199254740993n];
-  vals.forEach((v, i) => writeDecimal(words, i, 4, v));
+  for (const [i, v] of vals.entries()) writeDecimal(words, i, 4, v);
   t.same(Array.from(words.subarray(8, 12)), [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff], '-1 is all ones');
-  t.same(vals.map((_, i) => decimalToBigInt(words, i, 4)), vals, '128-bit round trip');
-  t.same(vals.map((_, i) => decimalToSafeInteger(words, i, 4)), [NaN, NaN, -1, 9007199254740991, NaN]);
+  t.same(
+    vals.map((_, i) => decimalToBigInt(words, i, 4)),
+    vals,
+    '128-bit round trip',
+  );
+  t.same(
+    vals.map((_, i) => decimalToSafeInteger(words, i, 4)),
+    [NaN, NaN, -1, 9007199254740991, NaN],
+  );
   const w64 = new Uint32Array(4);
   writeDecimal(w64, 0, 2, -(2n ** 40n));
   writeDecimal(w64, 1, 2, 2n ** 63n - 1n);

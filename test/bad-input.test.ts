@@ -34,7 +34,14 @@ t.test('invalid UTF-8 and invalid timestamps fail the table with file:line; comm
   await writeFile(path.join(dir, 'c.yml'), fileToPg('./items.ndjson', '{ name: id, type: int64 }, { name: at, type: timestamp }', url));
   t.equal(cli(['sync', 'c.yml', '--no-progress'], dir).status, 0);
   // now the same file with a broken byte on line 3 (and the rows before it changed)
-  await writeFile(path.join(dir, 'items.ndjson'), Buffer.concat([Buffer.from('{"id": 1, "at": "2024-01-01T00:00:00Z"}\n{"id": 2, "at": "2024-01-01T00:00:00Z"}\n{"id": 3, "n": "'), Buffer.from([0xc3, 0x28]), Buffer.from('"}\n')]));
+  await writeFile(
+    path.join(dir, 'items.ndjson'),
+    Buffer.concat([
+      Buffer.from('{"id": 1, "at": "2024-01-01T00:00:00Z"}\n{"id": 2, "at": "2024-01-01T00:00:00Z"}\n{"id": 3, "n": "'),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('"}\n'),
+    ]),
+  );
   const r = cli(['sync', 'c.yml', '--no-progress'], dir);
   t.equal(r.status, 1);
   t.match(r.stderr, /invalid UTF-8/);

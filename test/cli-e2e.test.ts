@@ -24,7 +24,9 @@ t.test('NDJSON with explicit columns → Parquet that DuckDB reads with the same
   const dir = await tmpDir(t);
   const rows = items(25_000).map((r) => ({ ...r, amount: (r.id * 1.25).toFixed(2) }));
   await writeNdjson(path.join(dir, 'items.ndjson'), rows);
-  await writeFile(path.join(dir, 'cfg.yml'), `kind: source
+  await writeFile(
+    path.join(dir, 'cfg.yml'),
+    `kind: source
 spec:
   name: shop
   path: file
@@ -42,7 +44,8 @@ spec:
           - { name: active, type: bool }
           - { name: amount, type: "decimal(12,2)" }
 ---
-${dest('./out')}`);
+${dest('./out')}`,
+  );
   const r = cli(['sync', 'cfg.yml', '--summary-location', 'summary.jsonl'], dir);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stderr.trim().split('\n').pop(), /^Sync completed successfully\. Resources: 25000, Errors: 0, Warnings: 0, Time: /);
@@ -50,7 +53,10 @@ ${dest('./out')}`);
   const [count] = await duckdb(`SELECT count(*)::INTEGER AS n, sum(id)::BIGINT AS s, sum(amount)::DOUBLE AS a FROM read_parquet('${glob}')`);
   t.equal(count!.n, 25_000);
   t.equal(count!.s, BigInt((25_000 * 24_999) / 2));
-  t.equal(count!.a, rows.reduce((s, x) => s + Number(x.amount), 0));
+  t.equal(
+    count!.a,
+    rows.reduce((s, x) => s + Number(x.amount), 0),
+  );
   const types = Object.fromEntries((await duckdb(`DESCRIBE SELECT * FROM read_parquet('${glob}')`)).map((x) => [x.column_name, x.column_type]));
   t.equal(types.id, 'BIGINT');
   t.equal(types.title, 'VARCHAR');
@@ -70,7 +76,9 @@ ${dest('./out')}`);
 t.test('Parquet with inferred columns → Parquet with the same count and types', async (t) => {
   const dir = await tmpDir(t);
   await writeParquet(path.join(dir, 'in.parquet'), itemsTable(items(12_345)), 5000);
-  await writeFile(path.join(dir, 'cfg.yml'), `kind: source
+  await writeFile(
+    path.join(dir, 'cfg.yml'),
+    `kind: source
 spec:
   name: shop
   path: file
@@ -79,10 +87,13 @@ spec:
     tables:
       - { name: things, files: ./in.parquet }
 ---
-${dest('./out')}`);
+${dest('./out')}`,
+  );
   const r = cli(['sync', 'cfg.yml'], dir);
   t.equal(r.status, 0, r.stderr);
-  const inTypes = Object.fromEntries((await duckdb(`DESCRIBE SELECT * FROM read_parquet('${path.join(dir, 'in.parquet')}')`)).map((x) => [x.column_name, x.column_type]));
+  const inTypes = Object.fromEntries(
+    (await duckdb(`DESCRIBE SELECT * FROM read_parquet('${path.join(dir, 'in.parquet')}')`)).map((x) => [x.column_name, x.column_type]),
+  );
   const outGlob = path.join(dir, 'out/things/*.parquet');
   const outTypes = Object.fromEntries((await duckdb(`DESCRIBE SELECT * FROM read_parquet('${outGlob}')`)).map((x) => [x.column_name, x.column_type]));
   for (const c of ['id', 'title', 'price', 'active']) t.equal(outTypes[c], inTypes[c], `${c}: ${inTypes[c]}`);
@@ -90,7 +101,10 @@ ${dest('./out')}`);
   const [a] = await duckdb(`SELECT count(*)::INTEGER AS n, sum(id)::BIGINT AS s FROM read_parquet('${outGlob}')`);
   t.equal(a!.n, 12_345);
   t.equal(a!.s, BigInt((12_345 * 12_344) / 2));
-  const [b] = await duckdb(`SELECT count(*)::INTEGER AS n FROM read_parquet('${outGlob}') o JOIN read_parquet('${path.join(dir, 'in.parquet')}') i USING (id) WHERE o.updated_at = i.updated_at AND o.title = i.title`);
+  const [b] = await duckdb(
+    `SELECT count(*)::INTEGER AS n FROM read_parquet('${outGlob}') o JOIN read_parquet('${path.join(dir, 'in.parquet')}') i USING (id) WHERE ` +
+      `o.updated_at = i.updated_at AND o.title = i.title`,
+  );
   t.equal(b!.n, 12_345, 'every row equal to its input');
 });
 
@@ -98,7 +112,9 @@ t.test('a malformed NDJSON line exits 1 naming file and line; the other table st
   const dir = await tmpDir(t);
   await writeFile(path.join(dir, 'bad.ndjson'), '{"id": 1}\n{"id": 2}\n\n{"id": 3, oops}\n{"id": 5}\n');
   await writeNdjson(path.join(dir, 'good.ndjson'), [{ id: 1 }, { id: 2 }]);
-  await writeFile(path.join(dir, 'cfg.yml'), `kind: source
+  await writeFile(
+    path.join(dir, 'cfg.yml'),
+    `kind: source
 spec:
   name: shop
   path: file
@@ -108,7 +124,8 @@ spec:
       - { name: bad, files: ./bad.ndjson, columns: [{ name: id, type: int64 }] }
       - { name: good, files: ./good.ndjson }
 ---
-${dest('./out')}`);
+${dest('./out')}`,
+  );
   const r = cli(['sync', 'cfg.yml'], dir);
   t.equal(r.status, 1);
   t.match(r.stderr, `${path.join(dir, 'bad.ndjson')}:4`);
@@ -129,7 +146,9 @@ t.test('the README quickstart runs with no server and writes Parquet under ./cq-
 t.test('tables lists columns, types and keys (text and json)', async (t) => {
   const r = cli(['tables', path.join(ROOT, 'examples/quickstart.yml'), '--format', 'json'], ROOT);
   t.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { source: string; tables: { name: string; columns: { name: string; type: string; primary_key: boolean }[] }[] }[] | Record<string, unknown>;
+  const out = JSON.parse(r.stdout) as
+    | { source: string; tables: { name: string; columns: { name: string; type: string; primary_key: boolean }[] }[] }[]
+    | Record<string, unknown>;
   t.match(JSON.stringify(out), /"test_table_0"/);
   t.match(JSON.stringify(out), /"_cq_id"/);
 });
@@ -139,8 +158,17 @@ t.test('--tables-metrics-location writes per-table rows, errors and durations', 
   const metrics = path.join(dir, 'm', 'tables.json');
   const r = cli(['sync', path.join(ROOT, 'examples/quickstart.yml'), '--tables-metrics-location', metrics, '--no-progress'], dir);
   t.equal(r.status, 0, r.stderr);
-  const doc = JSON.parse(readFileSync(metrics, 'utf8')) as { status: string; tables: { source: string; table: string; rows: number; errors: number; duration_ms: number }[] };
+  const doc = JSON.parse(readFileSync(metrics, 'utf8')) as {
+    status: string;
+    tables: { source: string; table: string; rows: number; errors: number; duration_ms: number }[];
+  };
   t.equal(doc.status, 'succeeded');
-  t.same(doc.tables.map((x) => [x.source, x.table, x.rows, x.errors]), [['demo', 'test_table_0', 100000, 0], ['demo', 'test_table_1', 100000, 0]]);
+  t.same(
+    doc.tables.map((x) => [x.source, x.table, x.rows, x.errors]),
+    [
+      ['demo', 'test_table_0', 100000, 0],
+      ['demo', 'test_table_1', 100000, 0],
+    ],
+  );
   t.ok(doc.tables.every((x) => x.duration_ms >= 0));
 });

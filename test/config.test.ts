@@ -44,7 +44,6 @@ async function problemsOf(t: Test, text: string, env: NodeJS.ProcessEnv = {}) {
   return [];
 }
 
-
 t.test('a valid config loads with defaults filled in and is frozen', async (t) => {
   const p = await write(t, `${SOURCE}---\n${DEST}`);
   const c = await loadConfig([p], { requireDestinations: true, env: {} });
@@ -105,7 +104,9 @@ t.test('a bad enum value suggests the closest value', async (t) => {
 });
 
 t.test('wrong types, missing keys and unknown kinds are each reported, all at once', async (t) => {
-  const problems = await problemsOf(t, `kind: source
+  const problems = await problemsOf(
+    t,
+    `kind: source
 spec:
   path: test
   tables: items
@@ -114,16 +115,20 @@ spec:
 ${DEST}---
 kind: sorce
 spec: {}
-`);
+`,
+  );
   const byKey = Object.fromEntries(problems.map((p) => [p.keyPath ?? '', p.message]));
-  t.match(byKey['spec'], 'missing required key "name"');
+  t.match(byKey.spec, 'missing required key "name"');
   t.match(byKey['spec.tables'], 'must be array');
-  t.match(byKey['kind'], 'did you mean "source"');
+  t.match(byKey.kind, 'did you mean "source"');
   t.equal(problems.length, 3);
 });
 
 t.test('the file destination rejects other write modes at load', async (t) => {
-  const problems = await problemsOf(t, `${SOURCE.replace('[mem]', '[out]')}---\nkind: destination\nspec:\n  name: out\n  path: file\n  write_mode: overwrite\n`);
+  const problems = await problemsOf(
+    t,
+    `${SOURCE.replace('[mem]', '[out]')}---\nkind: destination\nspec:\n  name: out\n  path: file\n  write_mode: overwrite\n`,
+  );
   t.equal(problems.length, 1);
   t.equal(problems[0]!.keyPath, 'spec.write_mode');
   t.match(problems[0]!.hint, 'append');
@@ -159,7 +164,9 @@ t.test('${ENV} and ${file:} interpolate; values in secret keys are collected for
   const dir = await tmpDir(t);
   await writeFile(path.join(dir, 'rows.txt'), '7\n');
   const p = path.join(dir, 'cfg.yml');
-  await writeFile(p, `${SOURCE.replace('num_rows: 10', 'num_rows: 10\n    seed: 3')}---
+  await writeFile(
+    p,
+    `${SOURCE.replace('num_rows: 10', 'num_rows: 10\n    seed: 3')}---
 kind: destination
 spec:
   name: mem
@@ -167,8 +174,13 @@ spec:
   spec:
     connection_string: "postgres://u:\${PW}@h/db"
     token: \${file:./rows.txt}
-`);
-  await writeFile(path.join(dir, 'conn-dest.mjs'), `export default { kind: 'destination', name: 'x', configSchema: { type: 'object' }, capabilities: { writeModes: ['append'], batch: { rows: 1, bytes: 1, timeoutMs: 1 } }, create() { throw new Error('unused'); } };`);
+`,
+  );
+  await writeFile(
+    path.join(dir, 'conn-dest.mjs'),
+    `export default { kind: 'destination', name: 'x', configSchema: { type: 'object' }, capabilities: { writeModes: ['append'], batch: { rows: 1, ` +
+      `bytes: 1, timeoutMs: 1 } }, create() { throw new Error('unused'); } };`,
+  );
   const c = await loadConfig([p], { requireDestinations: true, env: { PW: 's3cr3t-pw' } });
   t.equal(c.destinations[0]!.spec.connection_string, 'postgres://u:s3cr3t-pw@h/db');
   t.equal(c.destinations[0]!.spec.token, '7');
@@ -181,13 +193,17 @@ t.test('an unset environment variable is a config error naming it and the key', 
   t.match(problems[0]!.message, 'NOPE_TIMEOUT is not set');
 });
 
-const connDest = `export default { kind: 'destination', name: 'x', configSchema: { type: 'object' }, capabilities: { writeModes: ['append'], batch: { rows: 1, bytes: 1, timeoutMs: 1 } }, create() { throw new Error('unused'); } };`;
+const connDest =
+  `export default { kind: 'destination', name: 'x', configSchema: { type: 'object' }, capabilities: { writeModes: ['append'], batch: { ` +
+  `rows: 1, bytes: 1, timeoutMs: 1 } }, create() { throw new Error('unused'); } };`;
 
-t.test('@@plugins.<name>.connection resolves to that destination\'s connection', async (t) => {
+t.test("@@plugins.<name>.connection resolves to that destination's connection", async (t) => {
   const dir = await tmpDir(t);
   await writeFile(path.join(dir, 'd.mjs'), connDest);
   const p = path.join(dir, 'cfg.yml');
-  await writeFile(p, `kind: source
+  await writeFile(
+    p,
+    `kind: source
 spec:
   name: demo
   path: test
@@ -202,7 +218,8 @@ spec:
   path: ./d.mjs
   spec:
     connection_string: postgres://localhost/db
-`);
+`,
+  );
   const c = await loadConfig([p], { requireDestinations: true, env: {} });
   t.same(c.sources[0]!.backend_options, { table_name: 'cq_state', connection: 'postgres://localhost/db' });
 });
@@ -211,7 +228,9 @@ t.test('@@plugins cycles, unknown names and half backend_options are errors', as
   const dir = await tmpDir(t);
   await writeFile(path.join(dir, 'd.mjs'), connDest);
   const p = path.join(dir, 'cfg.yml');
-  await writeFile(p, `kind: source
+  await writeFile(
+    p,
+    `kind: source
 spec:
   name: demo
   path: test
@@ -238,15 +257,28 @@ spec:
   name: b
   path: ./d.mjs
   spec: { connection_string: "@@plugins.a.connection" }
-`);
+`,
+  );
   const err = await loadConfig([p], { requireDestinations: true, env: {} }).catch((e: unknown) => e);
   t.ok(err instanceof ConfigProblems);
   const problems = (err as ConfigProblems).problems;
   const msgs = problems.map((x) => `${x.document} ${x.keyPath}: ${x.message}`);
-  t.ok(msgs.some((m) => m.startsWith('1 spec.backend_options.connection: @@plugins.nope.connection names no destination')), msgs.join('\n'));
-  t.ok(msgs.some((m) => m.startsWith('2 spec.backend_options: missing required key "connection"')), msgs.join('\n'));
-  t.ok(msgs.some((m) => m.includes('cycle: a → b → a')), msgs.join('\n'));
-  t.ok(msgs.some((m) => m.includes('cycle: b → a → b')), msgs.join('\n'));
+  t.ok(
+    msgs.some((m) => m.startsWith('1 spec.backend_options.connection: @@plugins.nope.connection names no destination')),
+    msgs.join('\n'),
+  );
+  t.ok(
+    msgs.some((m) => m.startsWith('2 spec.backend_options: missing required key "connection"')),
+    msgs.join('\n'),
+  );
+  t.ok(
+    msgs.some((m) => m.includes('cycle: a → b → a')),
+    msgs.join('\n'),
+  );
+  t.ok(
+    msgs.some((m) => m.includes('cycle: b → a → b')),
+    msgs.join('\n'),
+  );
   t.equal(problems.length, 4);
 });
 
@@ -273,7 +305,10 @@ t.test('CLI: sync with a config error exits 2 before running anything', async (t
 t.test('CLI: secrets never reach the log', async (t) => {
   const dir = await tmpDir(t);
   const p = path.join(dir, 'cfg.yml');
-  await writeFile(p, `${SOURCE}---\n${DEST}---\nkind: destination\nspec:\n  name: other\n  path: memory\n  spec:\n    batch_size: \${NOT_SET_X}\n    token: "\${TOKEN_X}"\n`);
+  await writeFile(
+    p,
+    `${SOURCE}---\n${DEST}---\nkind: destination\nspec:\n  name: other\n  path: memory\n  spec:\n    batch_size: \${NOT_SET_X}\n    token: "\${TOKEN_X}"\n`,
+  );
   const r = cliSync(['validate-config', '--log-level', 'debug', p], { env: { TOKEN_X: 'hunter2-secret' } });
   t.equal(r.status, 2);
   t.notMatch(r.stderr, 'hunter2-secret');

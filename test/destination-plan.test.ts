@@ -60,8 +60,10 @@ t.test('migrate --plan under a renaming and column-removing transformer prints e
 
   const sync = await cli(['sync', cfg, '--no-progress']);
   t.equal(sync.code, 0, sync.stderr);
-  const cols = await query<{ table_name: string; column_name: string }>(url,
-    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position");
+  const cols = await query<{ table_name: string; column_name: string }>(
+    url,
+    "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' ORDER BY table_name, ordinal_position",
+  );
   const created: Record<string, string[]> = {};
   for (const c of cols) (created[c.table_name] ??= []).push(c.column_name);
   t.same(created, planned, 'sync created exactly the planned tables and columns, in order');
@@ -81,14 +83,23 @@ t.test('destinationPlan: the schemas a destination receives go through its trans
   t.equal(dest.write_mode, 'append');
   const plan = await destinationPlan(dest, config, { syncTime: new Date(), invocationId: 'x' });
   t.same(plan.caps, { rows: 10000, bytes: 100_000_000, timeoutMs: 60_000 }, 'the connector defaults, none set');
-  const { client, tables } = await openSource(config.sources[0]!, { logger: silentLogger, invocationId: 'x', syncTime: new Date(), registry: config.registry! });
+  const { client, tables } = await openSource(config.sources[0]!, {
+    logger: silentLogger,
+    invocationId: 'x',
+    syncTime: new Date(),
+    registry: config.registry!,
+  });
   await client.close?.();
   t.same(tables.map(tableName), ['test_table_0', 'test_table_1']);
   const schemas = await plannedSchemas(plan, withInternalColumns(tables));
   t.same(schemas.map(tableName), ['renamed_test_table_0', 'renamed_test_table_1']);
   const s0 = schemas[0]!;
   t.notOk(s0.fields.some((f) => f.name === 'utf8_col'));
-  t.same(s0.fields.filter((f) => f.metadata.get('cq:extension:primary_key') === 'true').map((f) => f.name), [], 'append strips keys');
+  t.same(
+    s0.fields.filter((f) => f.metadata.get('cq:extension:primary_key') === 'true').map((f) => f.name),
+    [],
+    'append strips keys',
+  );
 });
 
 const MODULE_DEST = `
@@ -138,7 +149,14 @@ t.test('a module destination without the batch keys: the engine validates, parse
   await writeFile(path.join(dir, 'good.yml'), moduleConfig(out, 'batch_size: 7, batch_timeout: 2s'));
   const r = await cli(['sync', 'good.yml', '--no-progress'], { cwd: dir });
   t.equal(r.code, 0, r.stderr);
-  const calls = (await readFile(out, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { spec?: object; rows?: number });
+  const calls = (await readFile(out, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { spec?: object; rows?: number });
   t.same(calls[0], { spec: { out } }, 'the connector receives its own keys only');
-  t.same(calls.slice(1).map((c) => c.rows), [7, 7, 6], 'batches close at batch_size: 7');
+  t.same(
+    calls.slice(1).map((c) => c.rows),
+    [7, 7, 6],
+    'batches close at batch_size: 7',
+  );
 });

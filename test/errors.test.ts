@@ -2,9 +2,26 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  ERROR_CODES, AbortedError, ConfigError, ConnectorNotFoundError, CqPipeError, DestinationWriteError, InternalError, SchemaIncompatibleError,
-  SourceDataError, SourceReadError, StateConflictError, StateError, TablePatternError, TransformError, UnsupportedError, UsageError,
-  isErrorCode, tableFailure, toCqPipeError, type ErrorCode,
+  ERROR_CODES,
+  AbortedError,
+  ConfigError,
+  ConnectorNotFoundError,
+  CqPipeError,
+  DestinationWriteError,
+  InternalError,
+  SchemaIncompatibleError,
+  SourceDataError,
+  SourceReadError,
+  StateConflictError,
+  StateError,
+  TablePatternError,
+  TransformError,
+  UnsupportedError,
+  UsageError,
+  isErrorCode,
+  tableFailure,
+  toCqPipeError,
+  type ErrorCode,
 } from '../lib/errors.js';
 import { transformFailure } from '../lib/transformer.js';
 import { tableErrorFromPipe } from '../lib/pipe/arrow-stream.js';
@@ -40,7 +57,11 @@ t.test('every error code is documented in docs/errors.md, with its exit code and
     t.equal(e.code, code, `${e.name} carries ${code}`);
     t.same(rows.get(code), { exit: exitCodeOf(e), scope: e.scope }, `${code}: documented exit code and scope`);
   }
-  t.same([...rows.keys()].filter((c) => !isErrorCode(c)), [], 'no documented code that does not exist');
+  t.same(
+    [...rows.keys()].filter((c) => !isErrorCode(c)),
+    [],
+    'no documented code that does not exist',
+  );
 });
 
 t.test('errors carry code, context, scope and retryable; instanceof works by symbol', async (t) => {
@@ -82,7 +103,13 @@ t.test('tableFailure returns a table-scoped copy and leaves the original alone',
   t.equal(tableFailure(w).retryable, false);
   const noTable = new DestinationWriteError('down');
   t.equal(tableFailure(noTable), noTable, 'without a table there is nothing to confine it to');
-  t.throws(() => { (copy as { scope: string }).scope = 'sync'; }, TypeError, 'the scope of the copy is read-only');
+  t.throws(
+    () => {
+      (copy as { scope: string }).scope = 'sync';
+    },
+    TypeError,
+    'the scope of the copy is read-only',
+  );
 });
 
 t.test('a table-error from a pipe keeps only known codes', async (t) => {
@@ -117,7 +144,10 @@ t.test('sync status and its exit code', async (t) => {
   t.equal(syncStatus(new DestinationWriteError('x'), [], 0), 'failed');
   t.equal(syncStatus(new UnsupportedError('x'), [], 0), 'config-error');
   t.equal(syncStatus(new StateConflictError('x'), [], 0), 'failed');
-  t.same((['succeeded', 'failed', 'config-error', 'rows-rejected'] as const).map((status) => exitCodeOfSync({ status })), [0, 1, 2, 3]);
+  t.same(
+    (['succeeded', 'failed', 'config-error', 'rows-rejected'] as const).map((status) => exitCodeOfSync({ status })),
+    [0, 1, 2, 3],
+  );
 });
 
 t.test('former plain errors are typed', async (t) => {

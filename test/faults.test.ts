@@ -21,7 +21,11 @@ t.teardown(() => server?.stop());
 async function q<T extends pg.QueryResultRow>(url: string, sql: string): Promise<T[]> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
-  try { return (await c.query<T>(sql)).rows; } finally { await c.end(); }
+  try {
+    return (await c.query<T>(sql)).rows;
+  } finally {
+    await c.end();
+  }
 }
 
 let dbs = 0;
@@ -37,7 +41,10 @@ const ROWS = 120_000;
 
 // overwrite + incremental: a commit at every checkpoint, so the restart falls between commits;
 // append: one long transaction, so the restart rolls back many rows that must be replayed
-for (const [mode, incremental] of [['overwrite', true], ['append', false]] as [WriteMode, boolean][]) {
+for (const [mode, incremental] of [
+  ['overwrite', true],
+  ['append', false],
+] as [WriteMode, boolean][]) {
   t.test(`${mode}${incremental ? ' (checkpoints)' : ''}: Postgres restarted mid-sync → retried, every row exactly once`, async (t) => {
     const url = await db();
     const lines: string[] = [];
@@ -45,14 +52,25 @@ for (const [mode, incremental] of [['overwrite', true], ['append', false]] as [W
     let stats: { resources: number } | undefined;
     const sync = runSync({
       logger,
-      onStats: (_s, st) => { stats = st; },
+      onStats: (_s, st) => {
+        stats = st;
+      },
       config: config(
-        [sourceSpec({ path: 'test', destinations: ['pg'], deterministic_cq_id: true, spec: { num_rows: ROWS, batch_rows: 2000, preset: 'all-types', incremental } })],
+        [
+          sourceSpec({
+            path: 'test',
+            destinations: ['pg'],
+            deterministic_cq_id: true,
+            spec: { num_rows: ROWS, batch_rows: 2000, preset: 'all-types', incremental },
+          }),
+        ],
         [destSpec({ name: 'pg', path: 'postgresql', write_mode: mode, spec: { connection_string: url, batch_size: 2000 } })],
       ),
     });
     let done = false;
-    void sync.finally(() => { done = true; });
+    void sync.finally(() => {
+      done = true;
+    });
     // restart once a third of the rows went into the destination, while the sync is loading
     let restarted = false;
     while (!done) {
@@ -66,7 +84,10 @@ for (const [mode, incremental] of [['overwrite', true], ['append', false]] as [W
     const res = await sync;
     t.ok(restarted, 'the server was restarted while the sync ran');
     t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
-    t.ok(lines.some((l) => /transient Postgres error|reconnecting to Postgres failed/.test(l)), 'the retry was logged');
+    t.ok(
+      lines.some((l) => /transient Postgres error|reconnecting to Postgres failed/.test(l)),
+      'the retry was logged',
+    );
     const [r] = await q<{ n: string; d: string }>(url, 'SELECT count(*)::text AS n, count(DISTINCT id)::text AS d FROM test_table_0');
     t.same(r, { n: String(ROWS), d: String(ROWS) }, 'no row lost, none duplicated');
   });
@@ -86,7 +107,10 @@ t.test('what counts as transient', async (t) => {
 async function sourceTable(url: string, rows: number): Promise<void> {
   // updated_at has ties (10 rows per second) so resuming must order by (cursor, key)
   await q(url, `CREATE TABLE events (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL, payload text NOT NULL)`);
-  await q(url, `INSERT INTO events SELECT i, timestamptz '2024-01-01' + (i / 10) * interval '1 second', repeat(md5(i::text), 4) FROM generate_series(1, ${rows}) i`);
+  await q(
+    url,
+    `INSERT INTO events SELECT i, timestamptz '2024-01-01' + (i / 10) * interval '1 second', repeat(md5(i::text), 4) FROM generate_series(1, ${rows}) i`,
+  );
 }
 
 async function readWithRestart(t: Test, url: string, table: Record<string, unknown>, rows: number) {
@@ -96,14 +120,18 @@ async function readWithRestart(t: Test, url: string, table: Record<string, unkno
   const dest = `mem_${++dbs}`;
   const sync = runSync({
     logger: createLogger({ level: 'warn', write: (l) => lines.push(l) }),
-    onStats: (_s, st) => { stats = st; },
+    onStats: (_s, st) => {
+      stats = st;
+    },
     config: config(
       [sourceSpec({ path: 'postgresql', destinations: [dest], spec: { connection_string: url, batch_rows: 2000, tables: [{ name: 'events', ...table }] } })],
       [destSpec({ name: dest, path: 'memory', write_mode: 'append', spec: { batch_size: 2000 } })],
     ),
   });
   let done = false;
-  void sync.finally(() => { done = true; });
+  void sync.finally(() => {
+    done = true;
+  });
   let restartedAt = -1;
   while (!done) {
     if ((stats?.resources ?? 0) >= rows / 3) {
@@ -129,7 +157,10 @@ for (const [what, table] of [
     await sourceTable(url, ROWS_);
     const { res, lines, ids } = await readWithRestart(t, url, table, ROWS_);
     t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
-    t.ok(lines.some((l) => /lost the connection reading public\.events/.test(l) && /after the last row emitted/.test(l)), 'the retry was logged');
+    t.ok(
+      lines.some((l) => /lost the connection reading public\.events/.test(l) && /after the last row emitted/.test(l)),
+      'the retry was logged',
+    );
     t.equal(ids.length, ROWS_, 'no row lost, none read twice');
     t.equal(new Set(ids).size, ROWS_);
   });
@@ -165,6 +196,9 @@ t.test('postgresql source: the server down at start → connecting is retried un
   });
   await down;
   t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
-  t.ok(lines.some((l) => /connecting to Postgres for the catalog failed/.test(l)), 'the retries were logged');
+  t.ok(
+    lines.some((l) => /connecting to Postgres for the catalog failed/.test(l)),
+    'the retries were logged',
+  );
   t.equal(memoryTables('mem_start').get('events')?.rows.length, 1000);
 });

@@ -80,7 +80,14 @@ async function readTable(dir: string, table: string, format: Format): Promise<Re
   const rows: Record<string, unknown>[] = [];
   for (const f of files) {
     const bytes = await fileBytes(f);
-    if (format === 'ndjson') rows.push(...bytes.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+    if (format === 'ndjson')
+      rows.push(
+        ...bytes
+          .toString('utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      );
     else if (format === 'csv') rows.push(...csvRows(bytes.toString('utf8')));
     else for (const b of A.tableFromIPC(bytes).batches) rows.push(...rowObjects(b));
   }
@@ -88,7 +95,12 @@ async function readTable(dir: string, table: string, format: Format): Promise<Re
 }
 
 t.test('conformance', async (t) => {
-  for (const [format, compression] of [['parquet', 'none'], ['ndjson', 'gzip'], ['csv', 'none'], ['arrow', 'none']] as const) {
+  for (const [format, compression] of [
+    ['parquet', 'none'],
+    ['ndjson', 'gzip'],
+    ['csv', 'none'],
+    ['arrow', 'none'],
+  ] as const) {
     t.test(`${format}${compression === 'gzip' ? '.gz' : ''}`, async (t) => {
       runDestinationSuite(t, {
         path: 'file',
@@ -106,7 +118,10 @@ t.test('connector descriptor: append only, batch defaults, strict schema', async
   t.same(fileDestination.capabilities.batch, { rows: 10000, bytes: 50 * 1024 * 1024, timeoutMs: 30000 });
   // the connector declares its own keys; the engine adds the batch keys at load
   t.notOk(Object.keys((fileDestination.configSchema as { properties: object }).properties).some((k) => k.startsWith('batch_')));
-  const schema = withEngineKeys(fileDestination.configSchema) as { additionalProperties: boolean; properties: Record<string, { default?: unknown; enum?: unknown[] }> };
+  const schema = withEngineKeys(fileDestination.configSchema) as {
+    additionalProperties: boolean;
+    properties: Record<string, { default?: unknown; enum?: unknown[] }>;
+  };
   t.equal(schema.additionalProperties, false);
   t.same(Object.keys(schema.properties).sort(), ['batch_size', 'batch_size_bytes', 'batch_timeout', 'compression', 'format', 'no_rotate', 'path']);
   t.equal(schema.properties.path!.default, DEFAULT_FILE_PATH);
@@ -169,8 +184,14 @@ t.test('round trip of every column type', async (t) => {
     t.equal(table.numRows, 30);
     t.equal(table.schema.metadata.get('cq:table_name'), 'test_table_0');
     t.equal(extensionOf(table.schema.fields.find((f) => f.name === 'uuid_col')!), 'uuid');
-    t.same(table.schema.fields.map((f) => String(f.type)), schema.fields.map((f) => String(f.type)));
-    t.same(table.batches.flatMap((b) => rowObjects(b)), source);
+    t.same(
+      table.schema.fields.map((f) => String(f.type)),
+      schema.fields.map((f) => String(f.type)),
+    );
+    t.same(
+      table.batches.flatMap((b) => rowObjects(b)),
+      source,
+    );
   });
 
   t.test('parquet: DuckDB reads the right types and values', async (t) => {
@@ -184,14 +205,34 @@ t.test('round trip of every column type', async (t) => {
     const file = path.join(dir, files[0]!);
     const types = Object.fromEntries((await duckdb(`DESCRIBE SELECT * FROM read_parquet('${file}')`)).map((r) => [r.column_name, r.column_type]));
     t.same(types, {
-      id: 'BIGINT', bool_col: 'BOOLEAN', int8_col: 'TINYINT', int16_col: 'SMALLINT', int32_col: 'INTEGER', int64_col: 'BIGINT',
-      uint8_col: 'UTINYINT', uint16_col: 'USMALLINT', uint32_col: 'UINTEGER', uint64_col: 'UBIGINT', float32_col: 'FLOAT',
-      float64_col: 'DOUBLE', decimal_col: 'DECIMAL(12,3)', utf8_col: 'VARCHAR', large_utf8_col: 'VARCHAR', binary_col: 'BLOB',
-      date32_col: 'DATE', time64_col: 'TIME', timestamp_col: 'TIMESTAMP WITH TIME ZONE', uuid_col: 'VARCHAR', json_col: 'VARCHAR',
-      inet_col: 'VARCHAR', list_col: 'BIGINT[]', struct_col: 'STRUCT(a BIGINT, b VARCHAR)',
+      id: 'BIGINT',
+      bool_col: 'BOOLEAN',
+      int8_col: 'TINYINT',
+      int16_col: 'SMALLINT',
+      int32_col: 'INTEGER',
+      int64_col: 'BIGINT',
+      uint8_col: 'UTINYINT',
+      uint16_col: 'USMALLINT',
+      uint32_col: 'UINTEGER',
+      uint64_col: 'UBIGINT',
+      float32_col: 'FLOAT',
+      float64_col: 'DOUBLE',
+      decimal_col: 'DECIMAL(12,3)',
+      utf8_col: 'VARCHAR',
+      large_utf8_col: 'VARCHAR',
+      binary_col: 'BLOB',
+      date32_col: 'DATE',
+      time64_col: 'TIME',
+      timestamp_col: 'TIMESTAMP WITH TIME ZONE',
+      uuid_col: 'VARCHAR',
+      json_col: 'VARCHAR',
+      inet_col: 'VARCHAR',
+      list_col: 'BIGINT[]',
+      struct_col: 'STRUCT(a BIGINT, b VARCHAR)',
     });
     const [row] = await duckdb(`SELECT count(*) AS n, sum(int64_col)::VARCHAR AS s, count(utf8_col) AS nn,
-      max(CASE WHEN id = 1 THEN decimal_col::VARCHAR END) AS d, max(CASE WHEN id = 1 THEN strftime(timestamp_col AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f') END) AS ts,
+      max(CASE WHEN id = 1 THEN decimal_col::VARCHAR END) AS d,
+      max(CASE WHEN id = 1 THEN strftime(timestamp_col AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f') END) AS ts,
       max(CASE WHEN id = 1 THEN date32_col::VARCHAR END) AS dt, max(CASE WHEN id = 1 THEN uuid_col END) AS u,
       max(CASE WHEN id = 1 THEN json_extract(json_col, '$.nested.ok')::VARCHAR END) AS j, max(CASE WHEN id = 1 THEN list_col[3] END) AS l,
       max(CASE WHEN id = 1 THEN struct_col.b END) AS sb, max(CASE WHEN id = 1 THEN uint64_col::VARCHAR END) AS u64
@@ -218,8 +259,14 @@ t.test('round trip of every column type', async (t) => {
     t.equal(f('uuid_col').metadata.get('ARROW:extension:name'), 'uuid', 'field metadata kept');
     t.equal(back.schema.metadata.get('cq:table_name'), 'test_table_0');
     const uuids = back.getChild('uuid_col')!.toArray() as (string | null)[];
-    t.same(uuids, source.map((r) => r.uuid_col));
-    t.same(Array.from({ length: 30 }, (_, i) => back.getChild('json_col')!.get(i)), source.map((r) => (r.json_col === null ? null : JSON.stringify(r.json_col))));
+    t.same(
+      uuids,
+      source.map((r) => r.uuid_col),
+    );
+    t.same(
+      Array.from({ length: 30 }, (_, i) => back.getChild('json_col')!.get(i)),
+      source.map((r) => (r.json_col === null ? null : JSON.stringify(r.json_col))),
+    );
   });
 
   t.test('ndjson: one object per line, value rendering', async (t) => {
@@ -237,13 +284,38 @@ t.test('round trip of every column type', async (t) => {
     const rows = lines.slice(0, 30).map((l) => JSON.parse(l) as Record<string, unknown>);
     t.same(rows, expectedJson);
     t.same(rows[1], {
-      id: 1, bool_col: false, int8_col: -1, int16_col: -1, int32_col: -1, int64_col: -1000000007, uint8_col: 1, uint16_col: 1,
-      uint32_col: 1, uint64_col: '18000000000000000001', float32_col: -0.5, float64_col: source[1]!.float64_col, decimal_col: '-1.006',
-      utf8_col: 'bravo 1', large_utf8_col: 'large 1', binary_col: 'AQAA/w==', date32_col: '2024-01-02', time64_col: '00:00:01.123456',
-      timestamp_col: '2024-01-01T00:00:01.000000Z', uuid_col: uuidToString(batch.getChild('uuid_col')!.get(1) as Uint8Array),
-      json_col: { row: 1, tags: ['a', 'b'], nested: { ok: false } }, inet_col: '10.0.0.1', list_col: [1, 2, -1], struct_col: { a: 1, b: 's1' },
+      id: 1,
+      bool_col: false,
+      int8_col: -1,
+      int16_col: -1,
+      int32_col: -1,
+      int64_col: -1000000007,
+      uint8_col: 1,
+      uint16_col: 1,
+      uint32_col: 1,
+      uint64_col: '18000000000000000001',
+      float32_col: -0.5,
+      float64_col: source[1]!.float64_col,
+      decimal_col: '-1.006',
+      utf8_col: 'bravo 1',
+      large_utf8_col: 'large 1',
+      binary_col: 'AQAA/w==',
+      date32_col: '2024-01-02',
+      time64_col: '00:00:01.123456',
+      timestamp_col: '2024-01-01T00:00:01.000000Z',
+      uuid_col: uuidToString(batch.getChild('uuid_col')!.get(1) as Uint8Array),
+      json_col: { row: 1, tags: ['a', 'b'], nested: { ok: false } },
+      inet_col: '10.0.0.1',
+      list_col: [1, 2, -1],
+      struct_col: { a: 1, b: 's1' },
     });
-    t.same(Object.entries(rows[6]!).filter(([, v]) => v !== null).map(([k]) => k), ['id'], 'a null row has only its key');
+    t.same(
+      Object.entries(rows[6]!)
+        .filter(([, v]) => v !== null)
+        .map(([k]) => k),
+      ['id'],
+      'a null row has only its key',
+    );
     const [n] = await duckdb(`SELECT count(*) AS n, count(json_col) AS j FROM read_json_auto('${path.join(dir, files[0]!)}', format = 'newline_delimited')`);
     t.same([Number(n!.n), Number(n!.j)], [30, 26], 'DuckDB reads it');
   });
@@ -266,7 +338,12 @@ t.test('round trip of every column type', async (t) => {
     t.equal(rows[1]!.json_col, '{"row":1,"tags":["a","b"],"nested":{"ok":false}}');
     t.equal(rows[1]!.list_col, '[1,2,-1]');
     t.equal(rows[1]!.uint64_col, '18000000000000000001');
-    t.same(Object.entries(rows[6]!).filter(([, v]) => v !== null).map(([k]) => k), ['id']);
+    t.same(
+      Object.entries(rows[6]!)
+        .filter(([, v]) => v !== null)
+        .map(([k]) => k),
+      ['id'],
+    );
     const [n] = await duckdb(`SELECT count(*) AS n, count(utf8_col) AS s FROM read_csv('${path.join(dir, files[0]!)}', header = true)`);
     t.same([Number(n!.n), Number(n!.s)], [30, 26], 'DuckDB reads it');
   });
@@ -285,7 +362,13 @@ t.test('gzip for ndjson and csv', async (t) => {
     const raw = await readFile(path.join(dir, files[0]!));
     t.same([raw[0], raw[1]], [0x1f, 0x8b], 'gzip magic');
     const text = gunzipSync(raw).toString('utf8');
-    const rows = format === 'ndjson' ? text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : csvRows(text);
+    const rows =
+      format === 'ndjson'
+        ? text
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+        : csvRows(text);
     t.equal(rows.length, 50);
     t.equal(String(rows[49]!.id), '49');
     const reader = format === 'ndjson' ? `read_json_auto('${path.join(dir, files[0]!)}')` : `read_csv('${path.join(dir, files[0]!)}', header = true)`;
@@ -301,11 +384,17 @@ t.test('one file per batch (rotation), unique names', async (t) => {
   await c.commit!();
   const committed = await listFiles(dir);
   t.equal(committed.length, 3, 'commit() waits until every accepted file is published');
-  t.notOk(committed.some((f) => f.includes('.tmp-')), 'no temp file after commit');
+  t.notOk(
+    committed.some((f) => f.includes('.tmp-')),
+    'no temp file after commit',
+  );
   await c.close();
   const files = await listFiles(dir);
   t.equal(files.length, 3, 'one file per non-empty batch');
-  t.ok(files.every((f) => f.startsWith('cq-output/items/') && UUID_FILE.test(path.basename(f)) && f.endsWith('.ndjson')), 'default path ./cq-output/{{TABLE}}/{{UUID}}.{{FORMAT}} under baseDir');
+  t.ok(
+    files.every((f) => f.startsWith('cq-output/items/') && UUID_FILE.test(path.basename(f)) && f.endsWith('.ndjson')),
+    'default path ./cq-output/{{TABLE}}/{{UUID}}.{{FORMAT}} under baseDir',
+  );
   t.equal(new Set(files).size, 3);
 });
 
@@ -321,21 +410,36 @@ t.test('no_rotate: one streamed file per table, published at close', async (t) =
       }
       const before = await listFiles(dir);
       t.equal(before.length, 2, 'two open files');
-      t.ok(before.every((f) => /\.tmp-[0-9a-f]+$/.test(f)), 'still temp files before close');
+      t.ok(
+        before.every((f) => /\.tmp-[0-9a-f]+$/.test(f)),
+        'still temp files before close',
+      );
       await c.close();
       t.same(await listFiles(dir), [`out/items.${format}`, `out/other.${format}`]);
       const read = async (name: string): Promise<Record<string, unknown>[]> => {
         const file = path.join(dir, 'out', `${name}.${format}`);
         if (format === 'parquet') return duckdb(`SELECT * FROM read_parquet('${file}')`);
         const bytes = await readFile(file);
-        if (format === 'ndjson') return bytes.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+        if (format === 'ndjson')
+          return bytes
+            .toString()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Record<string, unknown>);
         if (format === 'csv') return csvRows(bytes.toString());
         return A.tableFromIPC(bytes).batches.flatMap((b) => rowObjects(b));
       };
       const items = await read('items');
       t.equal(items.length, 100);
-      t.same(items.map((r) => Number(r.id)), Array.from({ length: 100 }, (_, i) => i), 'rows in write order');
-      t.same((await read('other')).map((r) => Number(r.id)), [0, 1, 2, 3]);
+      t.same(
+        items.map((r) => Number(r.id)),
+        Array.from({ length: 100 }, (_, i) => i),
+        'rows in write order',
+      );
+      t.same(
+        (await read('other')).map((r) => Number(r.id)),
+        [0, 1, 2, 3],
+      );
     });
   }
 });
@@ -382,22 +486,38 @@ t.test('failures leave no partial files', async (t) => {
   });
 
   t.test('a batch that fails mid-file removes its temp file', async (t) => {
-    const wide = defineTable({ name: 'items', columns: [{ name: 'id', type: 'utf8' }, { name: 'name', type: 'utf8' }, { name: 'value', type: 'float64' }] });
+    const wide = defineTable({
+      name: 'items',
+      columns: [
+        { name: 'id', type: 'utf8' },
+        { name: 'name', type: 'utf8' },
+        { name: 'value', type: 'float64' },
+      ],
+    });
     const sb = A.makeBuilder({ type: new A.Utf8() });
     sb.append('x');
     const bad = itemsBatch([{ id: 1, name: 'n', value: 1 }]);
-    const changed = new A.RecordBatch(wide, A.makeData({ type: new A.Struct(wide.fields), length: 1, nullCount: 0, children: [sb.finish().flush(), bad.data.children[1]!, bad.data.children[2]!] }));
+    const changed = new A.RecordBatch(
+      wide,
+      A.makeData({ type: new A.Struct(wide.fields), length: 1, nullCount: 0, children: [sb.finish().flush(), bad.data.children[1]!, bad.data.children[2]!] }),
+    );
     for (const format of ['parquet', 'arrow'] as const) {
       const dir = await tmpDir(t);
       const c = await client({ path: '{{TABLE}}/{{UUID}}.{{FORMAT}}', format }, dir);
-      const err = await c.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }]), changed]).then(() => undefined, (e: CqPipeError) => e);
+      const err = await c.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }]), changed]).then(
+        () => undefined,
+        (e: CqPipeError) => e,
+      );
       t.equal(err?.code, 'CQ_ERR_SCHEMA_INCOMPATIBLE', `${format}: column types changed inside one file`);
       t.equal(err?.context.table, 'items');
       t.same(await listFiles(dir), [], `${format}: temp file removed`);
 
       const nr = await client({ path: '{{TABLE}}.{{FORMAT}}', format, no_rotate: true }, dir);
       await nr.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]);
-      const err2 = await nr.writeBatch(ITEMS, [changed]).then(() => undefined, (e: CqPipeError) => e);
+      const err2 = await nr.writeBatch(ITEMS, [changed]).then(
+        () => undefined,
+        (e: CqPipeError) => e,
+      );
       t.equal(err2?.code, 'CQ_ERR_SCHEMA_INCOMPATIBLE', `${format} no_rotate`);
       await nr.close();
       t.same(await listFiles(dir), [], `${format} no_rotate: the failed file is gone`);
@@ -407,13 +527,20 @@ t.test('failures leave no partial files', async (t) => {
   t.test('a union column is refused before parquet-wasm sees it', async (t) => {
     const dir = await tmpDir(t);
     const type = new A.DenseUnion([0, 1], [new A.Field('a', new A.Int32()), new A.Field('b', new A.Utf8())]);
-    const options: Parameters<typeof A.makeBuilder<A.DenseUnion, null>>[0] & { valueToChildTypeId: () => number } = { type, nullValues: [null], valueToChildTypeId: () => 0 };
+    const options: Parameters<typeof A.makeBuilder<A.DenseUnion, null>>[0] & { valueToChildTypeId: () => number } = {
+      type,
+      nullValues: [null],
+      valueToChildTypeId: () => 0,
+    };
     const b = A.makeBuilder(options) as A.Builder;
     b.append(null);
     const schema = new A.Schema([new A.Field('u', type, true)], new Map([['cq:table_name', 'unions']]));
     const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 1, nullCount: 0, children: [b.finish().flush()] }));
     const c = await client({}, dir);
-    const err = await c.writeBatch(schema, [batch]).then(() => undefined, (e: CqPipeError) => e);
+    const err = await c.writeBatch(schema, [batch]).then(
+      () => undefined,
+      (e: CqPipeError) => e,
+    );
     t.equal(err?.code, 'CQ_ERR_SCHEMA_INCOMPATIBLE');
     t.match(err?.message, /column u is a union/);
     t.match(err?.hint, /arrow or ndjson/);
@@ -427,7 +554,10 @@ t.test('failures leave no partial files', async (t) => {
     await mkdir(path.join(dir, 'items.ndjson', 'blocker'), { recursive: true });
     const c = await client({ path: '{{TABLE}}.{{FORMAT}}', format: 'ndjson', no_rotate: true }, dir);
     await c.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]);
-    const err = await c.close().then(() => undefined, (e: CqPipeError) => e);
+    const err = await c.close().then(
+      () => undefined,
+      (e: CqPipeError) => e,
+    );
     t.equal(err?.code, 'CQ_ERR_DEST_WRITE');
     t.equal(err?.context.file, path.join(dir, 'items.ndjson'));
     t.same(await listFiles(dir), [], 'only the blocking directory remains, no temp file');
@@ -437,7 +567,10 @@ t.test('failures leave no partial files', async (t) => {
     const dir = await tmpDir(t);
     await writeFile(path.join(dir, 'items'), 'a file where a directory should be');
     const c = await client({ format: 'csv', path: '{{TABLE}}/{{UUID}}.{{FORMAT}}' }, dir);
-    const err = await c.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]).then(() => undefined, (e: CqPipeError) => e);
+    const err = await c.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]).then(
+      () => undefined,
+      (e: CqPipeError) => e,
+    );
     t.equal(err?.code, 'CQ_ERR_DEST_WRITE');
     t.equal(err?.context.table, 'items');
     t.same(await listFiles(dir), ['items']);
@@ -446,8 +579,16 @@ t.test('failures leave no partial files', async (t) => {
   t.test('two tables on one no_rotate path fail the sync and leave nothing', async (t) => {
     const dir = await tmpDir(t);
     const other = withTableName(ITEMS, 'other');
-    const { spec: src } = staticSource([ITEMS, other], [...inserts('items', itemsBatch([{ id: 1, name: 'a', value: 1 }])), ...inserts('other', itemsBatch([{ id: 2, name: 'b', value: 2 }], other))]);
-    const res = await runSync({ config: config([src], [destSpec({ path: 'file', write_mode: 'append', spec: { path: path.join(dir, 'all.ndjson'), format: 'ndjson', no_rotate: true } })]) });
+    const { spec: src } = staticSource(
+      [ITEMS, other],
+      [...inserts('items', itemsBatch([{ id: 1, name: 'a', value: 1 }])), ...inserts('other', itemsBatch([{ id: 2, name: 'b', value: 2 }], other))],
+    );
+    const res = await runSync({
+      config: config(
+        [src],
+        [destSpec({ path: 'file', write_mode: 'append', spec: { path: path.join(dir, 'all.ndjson'), format: 'ndjson', no_rotate: true } })],
+      ),
+    });
     t.equal(exitCodeOfSync(res), 2);
     t.match(String(res.errors.map((e) => e.message)), /tables items and other would both be written/);
     t.same(await listFiles(dir), []);
@@ -467,12 +608,18 @@ t.test('a whole sync: test source to parquet, read by DuckDB', async (t) => {
   for (const table of ['test_table_0', 'test_table_1']) {
     const files = await listFiles(path.join(dir, table));
     t.equal(files.length, 3, `${table}: 1000 + 1000 + 500 rows`);
-    const [row] = await duckdb(`SELECT count(*) AS n, count(DISTINCT _cq_id) AS ids, count(DISTINCT _cq_sync_time) AS times FROM read_parquet('${dir}/${table}/*.parquet')`);
+    const [row] = await duckdb(
+      `SELECT count(*) AS n, count(DISTINCT _cq_id) AS ids, count(DISTINCT _cq_sync_time) AS times FROM read_parquet('${dir}/${table}/*.parquet')`,
+    );
     t.same([Number(row!.n), Number(row!.ids), Number(row!.times)], [2500, 2500, 1]);
   }
-  const types = Object.fromEntries((await duckdb(`DESCRIBE SELECT * FROM read_parquet('${dir}/test_table_0/*.parquet')`)).map((r) => [r.column_name, r.column_type]));
-  t.same([types._cq_sync_time, types._cq_source_name, types._cq_id, types._cq_parent_id, types.timestamp_col, types.decimal_col, types.int64_col],
-    ['TIMESTAMP WITH TIME ZONE', 'VARCHAR', 'VARCHAR', 'VARCHAR', 'TIMESTAMP WITH TIME ZONE', 'DECIMAL(12,3)', 'BIGINT']);
+  const types = Object.fromEntries(
+    (await duckdb(`DESCRIBE SELECT * FROM read_parquet('${dir}/test_table_0/*.parquet')`)).map((r) => [r.column_name, r.column_type]),
+  );
+  t.same(
+    [types._cq_sync_time, types._cq_source_name, types._cq_id, types._cq_parent_id, types.timestamp_col, types.decimal_col, types.int64_col],
+    ['TIMESTAMP WITH TIME ZONE', 'VARCHAR', 'VARCHAR', 'VARCHAR', 'TIMESTAMP WITH TIME ZONE', 'DECIMAL(12,3)', 'BIGINT'],
+  );
 });
 
 t.test('Parquet encoder thread: concurrent files, encoder errors, in-process fallback', async (t) => {
@@ -480,8 +627,14 @@ t.test('Parquet encoder thread: concurrent files, encoder errors, in-process fal
   const schema = new A.Schema([new A.Field('id', new A.Int32(), false), new A.Field('tag', new A.Utf8(), true)]);
   /** `n` rows with ids from `from`, tagged `tag` (or null ids in a non-null column: parquet-wasm refuses those) */
   const batch = (from: number, n: number, tag: string, nullIds = false): A.RecordBatch => {
-    const ids = A.vectorFromArray(Array.from({ length: n }, (_, i) => (nullIds && i % 2 ? null : from + i)), new A.Int32());
-    const tags = A.vectorFromArray(Array.from({ length: n }, () => tag), new A.Utf8());
+    const ids = A.vectorFromArray(
+      Array.from({ length: n }, (_, i) => (nullIds && i % 2 ? null : from + i)),
+      new A.Int32(),
+    );
+    const tags = A.vectorFromArray(
+      Array.from({ length: n }, () => tag),
+      new A.Utf8(),
+    );
     return new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: n, nullCount: 0, children: [ids.data[0]!, tags.data[0]!] }));
   };
   const summary = async (file: string) => {
@@ -514,7 +667,13 @@ t.test('Parquet encoder thread: concurrent files, encoder errors, in-process fal
     const good = await ParquetWriter.open(path.join(dir, 'good.parquet'), schema);
     const bad = await ParquetWriter.open(path.join(dir, 'bad.parquet'), schema);
     await good.write([batch(0, 1000, 'g')]);
-    const err = await bad.write([batch(0, 10, 'x', true)]).then(() => bad.finish()).then(() => undefined, (e: Error) => e);
+    const err = await bad
+      .write([batch(0, 10, 'x', true)])
+      .then(() => bad.finish())
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
     t.match(err?.message, /non-nullable but contains null values/);
     await t.rejects(bad.write([batch(0, 10, 'x')]), 'the failed file stays failed');
     await bad.discard();
@@ -539,7 +698,13 @@ t.test('Parquet encoder thread: concurrent files, encoder errors, in-process fal
     await w.finish();
     t.same(await summary(path.join(dir, 'main.parquet')), { n: 90000, s: sumTo(90000), tags: 1, tag: 'm' });
     const bad = await ParquetWriter.open(path.join(dir, 'bad.parquet'), schema);
-    const err = await bad.write([batch(0, 10, 'x', true)]).then(() => bad.finish()).then(() => undefined, (e: Error) => e);
+    const err = await bad
+      .write([batch(0, 10, 'x', true)])
+      .then(() => bad.finish())
+      .then(
+        () => undefined,
+        (e: Error) => e,
+      );
     t.match(err?.message, /non-nullable but contains null values/);
     await bad.discard();
     t.same(await listFiles(dir), ['main.parquet']);

@@ -15,7 +15,12 @@ t.test('incremental: true skips files loaded by an earlier sync; a changed file 
   await writeNdjson(path.join(dir, 'a.ndjson'), items(10));
   await writeNdjson(path.join(dir, 'b.ndjson'), items(5, 10));
   const backend = { table_name: 'st', connection: `file://${dir}/state` };
-  const src = sourceSpec({ path: 'file', destinations: ['m_finc'], backend_options: backend, spec: { tables: [{ name: 'items', files: path.join(dir, '*.ndjson'), primary_key: ['id'], incremental: true }] } });
+  const src = sourceSpec({
+    path: 'file',
+    destinations: ['m_finc'],
+    backend_options: backend,
+    spec: { tables: [{ name: 'items', files: path.join(dir, '*.ndjson'), primary_key: ['id'], incremental: true }] },
+  });
   const dst = destSpec({ name: 'm_finc', path: 'memory', write_mode: 'overwrite-delete-stale' });
   void data;
   const r1 = await runSync({ config: config([src], [dst]) });
@@ -39,7 +44,12 @@ t.test('incremental: true skips files loaded by an earlier sync; a changed file 
 t.test('incremental: {cursor} keeps only rows at or past the saved cursor', async (t) => {
   const dir = await tmpDir(t);
   const backend = { table_name: 'st', connection: `file://${dir}/state` };
-  const src = sourceSpec({ path: 'file', destinations: ['m_fcur'], backend_options: backend, spec: { tables: [{ name: 'items', files: path.join(dir, '*.ndjson'), primary_key: ['id'], incremental: { cursor: 'updated_at' } }] } });
+  const src = sourceSpec({
+    path: 'file',
+    destinations: ['m_fcur'],
+    backend_options: backend,
+    spec: { tables: [{ name: 'items', files: path.join(dir, '*.ndjson'), primary_key: ['id'], incremental: { cursor: 'updated_at' } }] },
+  });
   const dst = destSpec({ name: 'm_fcur', path: 'memory', write_mode: 'overwrite' });
   await writeNdjson(path.join(dir, 'a.ndjson'), items(10));
   t.equal((await runSync({ config: config([src], [dst]) })).resources, 10);
@@ -56,7 +66,11 @@ t.test('incremental: {cursor} keeps only rows at or past the saved cursor', asyn
 t.test('a missing cursor column is a clear error', async (t) => {
   const dir = await tmpDir(t);
   await writeFile(path.join(dir, 'a.ndjson'), '{"id":1}\n');
-  const src = sourceSpec({ path: 'file', destinations: ['m_fbad'], spec: { tables: [{ name: 'items', files: path.join(dir, 'a.ndjson'), incremental: { cursor: 'nope' } }] } });
+  const src = sourceSpec({
+    path: 'file',
+    destinations: ['m_fbad'],
+    spec: { tables: [{ name: 'items', files: path.join(dir, 'a.ndjson'), incremental: { cursor: 'nope' } }] },
+  });
   const r = await runSync({ config: config([src], [destSpec({ name: 'm_fbad', path: 'memory' })]) });
   t.equal(exitCodeOfSync(r), 1);
   t.match(r.fatal?.message ?? r.errors.map((e) => e.message).join(), 'incremental cursor "nope"');

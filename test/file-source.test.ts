@@ -42,7 +42,10 @@ runSourceSuite(t, {
     await writeNdjson(path.join(dir, 'a-1.ndjson'), items(1500));
     await writeNdjson(path.join(dir, 'a-2.ndjson.gz'), items(1000, 1500), true);
     await writeJsonArray(path.join(dir, 'b.json'), items(700));
-    await writeCsv(path.join(dir, 'c.csv'), items(900).map((r) => ({ ...r })));
+    await writeCsv(
+      path.join(dir, 'c.csv'),
+      items(900).map((r) => ({ ...r })),
+    );
     await writeParquet(path.join(dir, 'd.parquet'), itemsTable(items(3000)), 1000);
     await writeArrow(path.join(dir, 'e.arrow'), itemsTable(items(1200)), 'file');
     return {
@@ -62,19 +65,42 @@ runSourceSuite(t, {
 t.test('explicit columns convert every value to its type', async (t) => {
   const dir = await tmpDir(t);
   await writeNdjson(path.join(dir, 'x.ndjson'), [
-    { id: '9007199254740993', amount: '12.34', at: '2024-05-06T07:08:09.123456+02:00', u: '0190c0de-0000-7000-8000-000000000001', doc: { a: [1, 2] }, ok: 'yes', day: '2024-02-29', small: 7, tags: ['a', 'b'] },
+    {
+      id: '9007199254740993',
+      amount: '12.34',
+      at: '2024-05-06T07:08:09.123456+02:00',
+      u: '0190c0de-0000-7000-8000-000000000001',
+      doc: { a: [1, 2] },
+      ok: 'yes',
+      day: '2024-02-29',
+      small: 7,
+      tags: ['a', 'b'],
+    },
     { id: -5, amount: 0.5, at: 1700000000.25, u: null, doc: 'text', ok: false, day: null, small: null, tags: null },
   ]);
-  const { tables, rows, batches, errors } = await read({
-    tables: [{
-      name: 'x', files: 'x.ndjson', primary_key: ['id'],
-      columns: [
-        { name: 'id', type: 'int64' }, { name: 'amount', type: 'decimal(10,2)' }, { name: 'at', type: 'timestamp' },
-        { name: 'u', type: 'uuid' }, { name: 'doc', type: 'json' }, { name: 'ok', type: 'bool' },
-        { name: 'day', type: 'date32' }, { name: 'small', type: 'int16' }, { name: 'tags', type: 'list<utf8>' },
+  const { tables, rows, batches, errors } = await read(
+    {
+      tables: [
+        {
+          name: 'x',
+          files: 'x.ndjson',
+          primary_key: ['id'],
+          columns: [
+            { name: 'id', type: 'int64' },
+            { name: 'amount', type: 'decimal(10,2)' },
+            { name: 'at', type: 'timestamp' },
+            { name: 'u', type: 'uuid' },
+            { name: 'doc', type: 'json' },
+            { name: 'ok', type: 'bool' },
+            { name: 'day', type: 'date32' },
+            { name: 'small', type: 'int16' },
+            { name: 'tags', type: 'list<utf8>' },
+          ],
+        },
       ],
-    }],
-  }, dir);
+    },
+    dir,
+  );
   t.equal(errors.length, 0);
   t.ok(isPrimaryKey(tables[0]!.fields[0]!), 'id is the primary key');
   const [a, b] = rows.x!;
@@ -104,7 +130,11 @@ t.test('inference widens int → float → string and maps objects to json, ISO 
   ]);
   const { tables, rows } = await read({ tables: [{ name: 'w', files: 'w.ndjson' }] }, dir);
   t.same(types(tables[0]!), { n: 'int64', f: 'float64', s: 'utf8', o: 'json', ts: 'timestamp', b: 'bool', z: 'utf8' });
-  t.same(rows.w!.map((r) => r.s), ['1', 'x'], 'numbers in a string column become text');
+  t.same(
+    rows.w!.map((r) => r.s),
+    ['1', 'x'],
+    'numbers in a string column become text',
+  );
 });
 
 t.test('CSV inference reads kinds from the text; empty cells are null', async (t) => {
@@ -112,19 +142,37 @@ t.test('CSV inference reads kinds from the text; empty cells are null', async (t
   await writeFile(path.join(dir, 'c.csv'), 'id,price,name,when,flag\n1,2.5,"a, b",2024-01-01T00:00:00Z,true\n2,,plain,,false\n');
   const { tables, rows } = await read({ tables: [{ name: 'c', files: 'c.csv', primary_key: ['id'] }] }, dir);
   t.same(types(tables[0]!), { id: 'int64', price: 'float64', name: 'utf8', when: 'timestamp', flag: 'bool' });
-  t.same(rows.c!.map((r) => [r.id, r.price, r.name, r.flag]), [[1n, 2.5, 'a, b', true], [2n, null, 'plain', false]]);
+  t.same(
+    rows.c!.map((r) => [r.id, r.price, r.name, r.flag]),
+    [
+      [1n, 2.5, 'a, b', true],
+      [2n, null, 'plain', false],
+    ],
+  );
 });
 
 t.test('Parquet and Arrow keep their own schema; timestamps become µs UTC; row groups stream', async (t) => {
   const dir = await tmpDir(t);
   await writeParquet(path.join(dir, 'p.parquet'), itemsTable(items(5000)), 1000);
   await writeArrow(path.join(dir, 's.arrows'), itemsTable(items(10)), 'stream');
-  const { tables, rows, batches } = await read({ batch_rows: 400, tables: [{ name: 'p', files: 'p.parquet', primary_key: ['id'] }, { name: 's', files: 's.arrows' }] }, dir);
+  const { tables, rows, batches } = await read(
+    {
+      batch_rows: 400,
+      tables: [
+        { name: 'p', files: 'p.parquet', primary_key: ['id'] },
+        { name: 's', files: 's.arrows' },
+      ],
+    },
+    dir,
+  );
   const p = tables.find((s) => tableName(s) === 'p')!;
   t.same(types(p), { id: 'int64', title: 'utf8', price: 'float64', updated_at: 'timestamp', active: 'bool' });
   t.ok(isPrimaryKey(p.fields[0]!));
   t.equal(rows.p!.length, 5000);
-  t.ok(batches.p!.every((b) => b.numRows <= 400), 'batches no larger than batch_rows');
+  t.ok(
+    batches.p!.every((b) => b.numRows <= 400),
+    'batches no larger than batch_rows',
+  );
   t.equal(rows.p![4999]!.updated_at, Date.UTC(2024, 0, 1) + 4999 * 1000, 'ms timestamps converted exactly');
   t.equal(rows.s!.length, 10);
 });
@@ -133,7 +181,15 @@ t.test('a malformed NDJSON line fails its table naming file and line; other tabl
   const dir = await tmpDir(t);
   await writeFile(path.join(dir, 'bad.ndjson'), '{"id":1}\n{"id":2}\n{"id":3,\n{"id":4}\n');
   await writeNdjson(path.join(dir, 'good.ndjson'), [{ id: 1 }]);
-  const { rows, errors } = await read({ tables: [{ name: 'bad', files: 'bad.ndjson', columns: [{ name: 'id', type: 'int64' }] }, { name: 'good', files: 'good.ndjson' }] }, dir);
+  const { rows, errors } = await read(
+    {
+      tables: [
+        { name: 'bad', files: 'bad.ndjson', columns: [{ name: 'id', type: 'int64' }] },
+        { name: 'good', files: 'good.ndjson' },
+      ],
+    },
+    dir,
+  );
   t.equal(errors.length, 1);
   const e = (errors[0] as { error: { code: string; context: { file: string; line: number; table: string } } }).error;
   t.equal(e.code, 'CQ_ERR_SOURCE_DATA');
@@ -145,8 +201,25 @@ t.test('a malformed NDJSON line fails its table naming file and line; other tabl
 
 t.test('a value that does not fit its column names file, line and column', async (t) => {
   const dir = await tmpDir(t);
-  await writeNdjson(path.join(dir, 'v.ndjson'), [{ id: 1, n: 5 }, { id: 2, n: 70000 }]);
-  const { errors } = await read({ tables: [{ name: 'v', files: 'v.ndjson', columns: [{ name: 'id', type: 'int64' }, { name: 'n', type: 'int16' }] }] }, dir);
+  await writeNdjson(path.join(dir, 'v.ndjson'), [
+    { id: 1, n: 5 },
+    { id: 2, n: 70000 },
+  ]);
+  const { errors } = await read(
+    {
+      tables: [
+        {
+          name: 'v',
+          files: 'v.ndjson',
+          columns: [
+            { name: 'id', type: 'int64' },
+            { name: 'n', type: 'int16' },
+          ],
+        },
+      ],
+    },
+    dir,
+  );
   const e = (errors[0] as { error: { message: string; context: { line: number; column: string } } }).error;
   t.equal(e.context.line, 2);
   t.equal(e.context.column, 'n');
@@ -157,7 +230,29 @@ t.test('CSV with a wrong field count and bad quoting name the line', async (t) =
   const dir = await tmpDir(t);
   await writeFile(path.join(dir, 'n.csv'), 'a,b\n1,2\n3\n');
   await writeFile(path.join(dir, 'q.csv'), 'a,b\n1,2\n"x"y,3\n');
-  const { errors } = await read({ tables: [{ name: 'n', files: 'n.csv', columns: [{ name: 'a', type: 'int64' }, { name: 'b', type: 'int64' }] }, { name: 'q', files: 'q.csv', columns: [{ name: 'a', type: 'utf8' }, { name: 'b', type: 'int64' }] }] }, dir);
+  const { errors } = await read(
+    {
+      tables: [
+        {
+          name: 'n',
+          files: 'n.csv',
+          columns: [
+            { name: 'a', type: 'int64' },
+            { name: 'b', type: 'int64' },
+          ],
+        },
+        {
+          name: 'q',
+          files: 'q.csv',
+          columns: [
+            { name: 'a', type: 'utf8' },
+            { name: 'b', type: 'int64' },
+          ],
+        },
+      ],
+    },
+    dir,
+  );
   t.equal(errors.length, 2);
   const [n, q] = errors.map((m) => (m as { error: { message: string; context: { line: number } } }).error);
   t.equal(n!.context.line, 3);
@@ -179,7 +274,9 @@ t.test('corrupt Parquet and non-Arrow files fail their table with the file named
 t.test('config: unknown column types and formats are load-time errors with key paths', async (t) => {
   const dir = await tmpDir(t);
   const p = path.join(dir, 'c.yml');
-  await writeFile(p, `kind: source
+  await writeFile(
+    p,
+    `kind: source
 spec:
   name: s
   path: file
@@ -194,7 +291,8 @@ spec:
 ---
 kind: destination
 spec: { name: m, path: memory }
-`);
+`,
+  );
   const err = await loadConfig([p], { requireDestinations: true, env: {} }).catch((e: unknown) => e);
   t.ok(err instanceof ConfigProblems);
   const keys = (err as ConfigProblems).problems.map((x) => x.keyPath);

@@ -25,7 +25,33 @@ function prng(seed: number): () => number {
   };
 }
 
-const PIECES = ['{', '}', '[', ']', ':', ',', '"', "'", '\n', ' ', '-', '#', '${X}', '${file:nope}', '@@plugins.x.connection', '---', '\u0000', '\uFFFD', '9999999999999999999999', 'null', 'true', '&a', '*a', '!!binary', '\t'];
+const PIECES = [
+  '{',
+  '}',
+  '[',
+  ']',
+  ':',
+  ',',
+  '"',
+  "'",
+  '\n',
+  ' ',
+  '-',
+  '#',
+  '${X}',
+  '${file:nope}',
+  '@@plugins.x.connection',
+  '---',
+  '\u0000',
+  '\uFFFD',
+  '9999999999999999999999',
+  'null',
+  'true',
+  '&a',
+  '*a',
+  '!!binary',
+  '\t',
+];
 
 function mutate(text: string, rand: () => number): string {
   let s = text;
@@ -35,7 +61,10 @@ function mutate(text: string, rand: () => number): string {
     const op = rand();
     if (op < 0.35) s = s.slice(0, at) + PIECES[Math.floor(rand() * PIECES.length)] + s.slice(at);
     else if (op < 0.7) s = s.slice(0, at) + s.slice(at + 1 + Math.floor(rand() * 6));
-    else { const len = Math.floor(rand() * 12); s = s.slice(0, at) + s.slice(at, at + len) + s.slice(at); }
+    else {
+      const len = Math.floor(rand() * 12);
+      s = s.slice(0, at) + s.slice(at, at + len) + s.slice(at);
+    }
   }
   return s;
 }
@@ -99,7 +128,12 @@ t.test('mutated NDJSON and CSV read or fail their table with a typed error namin
     const cs = path.join(dir, `d${i}.csv`);
     await writeFile(nd, mutate(NDJSON, rand));
     await writeFile(cs, mutate(CSV, rand));
-    const explicit = [{ name: 'id', type: 'int64' }, { name: 'price', type: 'decimal(10,2)' }, { name: 'name', type: 'utf8' }, { name: 'at', type: 'timestamp' }];
+    const explicit = [
+      { name: 'id', type: 'int64' },
+      { name: 'price', type: 'decimal(10,2)' },
+      { name: 'name', type: 'utf8' },
+      { name: 'at', type: 'timestamp' },
+    ];
     for (const spec of [
       { tables: [{ name: 'a', files: nd, columns: explicit }] },
       { tables: [{ name: 'b', files: nd }] },
@@ -113,10 +147,12 @@ t.test('mutated NDJSON and CSV read or fail their table with a typed error namin
         for await (const m of client.read(tables, { signal: new AbortController().signal, state: new Map() })) {
           if (m.kind === 'table-error') {
             tableError = true;
-            if (m.error.code === 'CQ_ERR_INTERNAL' || !m.error.context.file) t.fail(`mutation ${i} (${spec.tables[0]!.name}): ${m.error.code} ${m.error.message} ${m.error.stack}`);
+            if (m.error.code === 'CQ_ERR_INTERNAL' || !m.error.context.file)
+              t.fail(`mutation ${i} (${spec.tables[0]!.name}): ${m.error.code} ${m.error.message} ${m.error.stack}`);
           }
         }
-        if (tableError) failed++; else ok++;
+        if (tableError) failed++;
+        else ok++;
       } catch (err) {
         // schema inference can fail before reading: must still be a typed source error
         if (!(err instanceof CqPipeError) || err.code === 'CQ_ERR_INTERNAL') t.fail(`mutation ${i}: ${(err as Error).stack}`);

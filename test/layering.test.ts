@@ -53,9 +53,17 @@ function layerOf(rel: string): Layer | undefined {
 }
 
 t.test('the import scanner finds static, type, re-export and dynamic imports', async (t) => {
-  const found = specifiers(`import a from 'x';\nimport type { B } from "../y.js";\nexport { c } from './z.js';\nconst m = await import('../../w.js');\nimport './side.js';`);
-  t.same(found.map((f) => f.spec), ['x', '../y.js', './z.js', '../../w.js', './side.js']);
-  t.same(found.map((f) => f.line), [1, 2, 3, 4, 5]);
+  const found = specifiers(
+    `import a from 'x';\nimport type { B } from "../y.js";\nexport { c } from './z.js';\nconst m = await import('../../w.js');\nimport './side.js';`,
+  );
+  t.same(
+    found.map((f) => f.spec),
+    ['x', '../y.js', './z.js', '../../w.js', './side.js'],
+  );
+  t.same(
+    found.map((f) => f.line),
+    [1, 2, 3, 4, 5],
+  );
 });
 
 t.test('every import points down the layers (lib ← transforms, connectors ← bin, index.ts)', async (t) => {
@@ -70,7 +78,7 @@ t.test('every import points down the layers (lib ← transforms, connectors ← 
       imports++;
       if (spec.startsWith('.')) {
         const target = path.relative(ROOT, path.resolve(ROOT, path.dirname(file), spec));
-        const to = target.startsWith('..') ? undefined : layerOf(target) ?? target.split(path.sep)[0];
+        const to = target.startsWith('..') ? undefined : (layerOf(target) ?? target.split(path.sep)[0]);
         if (!to || !ALLOWED[from].includes(to)) violations.push(`${file}:${line} (${from}) imports ${spec} (${to ?? 'outside the repository'})`);
       } else if (from === 'lib' && DRIVER_PACKAGES.test(spec)) {
         violations.push(`${file}:${line} (lib) imports the driver package ${spec}: it belongs to a connector`);
@@ -82,13 +90,22 @@ t.test('every import points down the layers (lib ← transforms, connectors ← 
 });
 
 t.test("import 'cq-pipe' loads no connector driver until one is used", async (t) => {
-  const probe = (entry: string) => spawnSync(process.execPath, ['--input-type=module', '-e', `
+  const probe = (entry: string) =>
+    spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `
     import { createRequire } from 'node:module';
     await import(${JSON.stringify(path.join(ROOT, entry))});
     const cache = Object.keys(createRequire(import.meta.url).cache);
     const drivers = ['pg', 'pg-copy-streams', '@aws-sdk/client-s3'].filter((p) => cache.some((k) => k.includes('/node_modules/' + p + '/')));
     process.stdout.write(JSON.stringify(drivers));
-  `], { encoding: 'utf8', cwd: ROOT });
+  `,
+      ],
+      { encoding: 'utf8', cwd: ROOT },
+    );
   const entry = probe('dist/index.js');
   t.equal(entry.status, 0, entry.stderr);
   t.same(JSON.parse(entry.stdout), [], 'the package entry loads no driver');

@@ -126,15 +126,27 @@ async function rowsOf(store: Store, name: string): Promise<Record<string, unknow
   const raw = await store.read(name);
   const bytes = name.endsWith('.gz') ? gunzipSync(raw) : raw;
   if (/\.parquet$/.test(name)) return A.tableFromIPC(pw.readParquet(bytes).intoIPCStream()).batches.flatMap((b) => rowObjects(b));
-  if (/\.ndjson(\.gz)?$/.test(name)) return bytes.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+  if (/\.ndjson(\.gz)?$/.test(name))
+    return bytes
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
   if (/\.csv(\.gz)?$/.test(name)) return parseCsv(bytes.toString('utf8'), { columns: true }) as Record<string, unknown>[];
   return A.tableFromIPC(bytes).batches.flatMap((b) => rowObjects(b));
 }
 
 const ids = (rows: Record<string, unknown>[]) => rows.map((r) => Number(r.id));
 const items = (from: number, n: number, schema: A.Schema = ITEMS) =>
-  itemsBatch(Array.from({ length: n }, (_, i) => ({ id: from + i, name: `n${from + i}`, value: i })), schema);
-const errorOf = (p: Promise<unknown>) => p.then(() => undefined, (e: CqPipeError) => e);
+  itemsBatch(
+    Array.from({ length: n }, (_, i) => ({ id: from + i, name: `n${from + i}`, value: i })),
+    schema,
+  );
+const errorOf = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: CqPipeError) => e,
+  );
 
 /** a sink whose objects wait for `release()` before they finish; counts finishes running at once */
 function gated(inner: ObjectSink) {
@@ -208,7 +220,10 @@ for (const target of TARGETS) {
       await w.commit();
       const names = await store.list();
       t.equal(names.length, 3, 'commit() waits for every accepted object; an empty batch writes none');
-      t.ok(names.every((n) => new RegExp(`^out/items/${UUID}\\.ndjson$`).test(n)), 'named by the template, a new UUID each');
+      t.ok(
+        names.every((n) => new RegExp(`^out/items/${UUID}\\.ndjson$`).test(n)),
+        'named by the template, a new UUID each',
+      );
       t.same((await Promise.all(names.map((n) => rowsOf(store, n)))).flatMap(ids).sort(), [0, 1, 2]);
       await w.close();
       t.same(await store.list(), names, 'close adds nothing');
@@ -224,7 +239,11 @@ for (const target of TARGETS) {
         const names = (await store.list()).filter((n) => n.startsWith(`${format}/`));
         t.equal(names.length, 2, `${format}: two objects`);
         const all = (await Promise.all(names.map((n) => rowsOf(store, n)))).flatMap(ids).sort((a, b) => a - b);
-        t.same(all, Array.from({ length: 1010 }, (_, i) => i), `${format}: every row`);
+        t.same(
+          all,
+          Array.from({ length: 1010 }, (_, i) => i),
+          `${format}: every row`,
+        );
         await w.close();
       }
     });
@@ -239,11 +258,18 @@ for (const target of TARGETS) {
         await w.writeBatch(other, [items(k, 1, other)]);
       }
       await w.commit();
-      t.same((await store.list()).filter((n) => !TEMP.test(n)), [], 'nothing finished before close');
+      t.same(
+        (await store.list()).filter((n) => !TEMP.test(n)),
+        [],
+        'nothing finished before close',
+      );
       t.match(store.logs.join('\n'), target.warning, 'a checkpoint warns that no_rotate objects are not finished yet');
       await w.close();
       t.same(await store.list(), ['out/items.csv', 'out/other.csv']);
-      t.same(ids(await rowsOf(store, 'out/items.csv')), Array.from({ length: 100 }, (_, i) => i));
+      t.same(
+        ids(await rowsOf(store, 'out/items.csv')),
+        Array.from({ length: 100 }, (_, i) => i),
+      );
       t.same(ids(await rowsOf(store, 'out/other.csv')), [0, 1, 2, 3]);
     });
 

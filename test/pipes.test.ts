@@ -13,7 +13,9 @@ const cli = CLI_SHELL;
 
 async function pgConfig(dir: string, url: string, name = 'c.yml', extra = ''): Promise<string> {
   const p = path.join(dir, name);
-  await writeFile(p, `kind: source
+  await writeFile(
+    p,
+    `kind: source
 spec:
   name: demo
   path: test
@@ -23,7 +25,8 @@ spec:
 ${extra}---
 kind: destination
 spec: { name: pg, path: postgresql, write_mode: overwrite-delete-stale, spec: { connection_string: "${url}" } }
-`);
+`,
+  );
   return p;
 }
 
@@ -31,7 +34,10 @@ spec: { name: pg, path: postgresql, write_mode: overwrite-delete-stale, spec: { 
 async function digest(url: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const tbl of ['test_table_0', 'test_table_1']) {
-    const [r] = await query<{ n: string; d: string }>(url, `SELECT count(*)::text AS n, md5(string_agg((to_jsonb(x) - '_cq_sync_time')::text, '|' ORDER BY id)) AS d FROM ${tbl} x`);
+    const [r] = await query<{ n: string; d: string }>(
+      url,
+      `SELECT count(*)::text AS n, md5(string_agg((to_jsonb(x) - '_cq_sync_time')::text, '|' ORDER BY id)) AS d FROM ${tbl} x`,
+    );
     out[tbl] = `${r!.n}:${r!.d}`;
   }
   return out;
@@ -75,7 +81,9 @@ t.test('Singer tap → write: SCHEMA/RECORD/STATE; state persisted after commit 
   const dir = await tmpDir(t);
   const url = await freshDatabase();
   const cfg = path.join(dir, 's.yml');
-  await writeFile(cfg, `kind: source
+  await writeFile(
+    cfg,
+    `kind: source
 spec:
   name: tap
   path: test
@@ -84,9 +92,15 @@ spec:
 ---
 kind: destination
 spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_string: "${url}" } }
-`);
+`,
+  );
   const lines = [
-    { type: 'SCHEMA', stream: 'users', schema: { properties: { id: { type: 'integer' }, name: { type: ['string', 'null'] }, at: { type: 'string', format: 'date-time' } } }, key_properties: ['id'] },
+    {
+      type: 'SCHEMA',
+      stream: 'users',
+      schema: { properties: { id: { type: 'integer' }, name: { type: ['string', 'null'] }, at: { type: 'string', format: 'date-time' } } },
+      key_properties: ['id'],
+    },
     ...Array.from({ length: 5 }, (_, i) => ({ type: 'RECORD', stream: 'users', record: { id: i, name: `u${i}`, at: '2024-01-01T00:00:00Z' } })),
     { type: 'STATE', value: { bookmarks: { users: 4 } } },
     { type: 'RECORD', stream: 'users', record: { id: 2, name: 'changed', at: '2024-01-02T00:00:00Z' } },
@@ -97,9 +111,26 @@ spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_st
   t.equal(r.status, 0, r.stderr);
   t.same(JSON.parse(r.stdout), { bookmarks: { users: 5 } }, 'the last durable state on stdout');
   const rows = await query<{ id: string; name: string }>(url, 'SELECT id::text, name FROM users ORDER BY id');
-  t.same(rows.map((x) => [x.id, x.name]), [['0', 'u0'], ['1', 'u1'], ['2', 'changed'], ['3', 'u3'], ['4', 'u4']]);
-  const pk = await query<{ col: string }>(url, "SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'users'::regclass AND i.indisprimary");
-  t.same(pk.map((x) => x.col), ['id'], 'key_properties become the primary key');
+  t.same(
+    rows.map((x) => [x.id, x.name]),
+    [
+      ['0', 'u0'],
+      ['1', 'u1'],
+      ['2', 'changed'],
+      ['3', 'u3'],
+      ['4', 'u4'],
+    ],
+  );
+  const pk = await query<{ col: string }>(
+    url,
+    'SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = ' +
+      "'users'::regclass AND i.indisprimary",
+  );
+  t.same(
+    pk.map((x) => x.col),
+    ['id'],
+    'key_properties become the primary key',
+  );
   const saved = JSON.parse(await readFile(path.join(dir, 'state', 'st.json'), 'utf8')) as Record<string, { value: string }>;
   t.same(JSON.parse(saved.singer_state!.value), { bookmarks: { users: 5 } });
 });
@@ -107,10 +138,17 @@ spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_st
 t.test('read --format singer feeds Singer targets; inspect summarizes a stream', async (t) => {
   const dir = await tmpDir(t);
   const cfg = path.join(dir, 'x.yml');
-  await writeFile(cfg, 'kind: source\nspec: { name: demo, path: test, destinations: [m], spec: { num_rows: 1200, batch_rows: 500, incremental: true } }\n---\nkind: destination\nspec: { name: m, path: memory }\n');
+  await writeFile(
+    cfg,
+    'kind: source\nspec: { name: demo, path: test, destinations: [m], spec: { num_rows: 1200, batch_rows: 500, incremental: true } }\n---\nkind: ' +
+      'destination\nspec: { name: m, path: memory }\n',
+  );
   const singer = sh(`${cli} read "${cfg}" --format singer`);
   t.equal(singer.status, 0, singer.stderr);
-  const msgs = singer.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; value?: Record<string, string> });
+  const msgs = singer.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; value?: Record<string, string> });
   t.equal(msgs.filter((m) => m.type === 'SCHEMA').length, 1);
   t.equal(msgs.filter((m) => m.type === 'RECORD').length, 1200);
   t.equal(msgs.filter((m) => m.type === 'STATE').length, 3, 'one STATE per checkpoint');
@@ -125,7 +163,10 @@ t.test('read --format singer feeds Singer targets; inspect summarizes a stream',
 t.test('no binary to a terminal; a closed pipe ends quietly', async (t) => {
   const dir = await tmpDir(t);
   const cfg = path.join(dir, 'x.yml');
-  await writeFile(cfg, 'kind: source\nspec: { name: demo, path: test, destinations: [m], spec: { num_rows: 200000 } }\n---\nkind: destination\nspec: { name: m, path: memory }\n');
+  await writeFile(
+    cfg,
+    'kind: source\nspec: { name: demo, path: test, destinations: [m], spec: { num_rows: 200000 } }\n---\nkind: destination\nspec: { name: m, path: memory }\n',
+  );
   const tty = Object.assign(new PassThrough(), { isTTY: true });
   const code = await readCommand([cfg], { 'log-level': 'error' }, tty);
   t.equal(code, 2, 'usage error');
@@ -165,16 +206,26 @@ spec: { name: pg, path: postgresql, transformers: [${transformers}], spec: { con
   await writeFile(path.join(dir, 'b.yml'), src + transformer + dest(piped, ''));
   const s = sh(`${cli} sync "${path.join(dir, 'a.yml')}" --no-progress`);
   t.equal(s.status, 0, s.stderr);
-  const p = sh(`${cli} read "${path.join(dir, 'b.yml')}" | ${cli} transform "${path.join(dir, 'b.yml')}" --transformer shout | ${cli} write "${path.join(dir, 'b.yml')}"`);
+  const p = sh(
+    `${cli} read "${path.join(dir, 'b.yml')}" | ${cli} transform "${path.join(dir, 'b.yml')}" --transformer shout | ${cli} write "${path.join(dir, 'b.yml')}"`,
+  );
   t.equal(p.status, 0, p.stderr);
-  const q = `SELECT count(*)::text AS n, md5(string_agg((to_jsonb(x) - '_cq_sync_time')::text, '|' ORDER BY id)) AS d, bool_and(utf8_col = upper(utf8_col) OR utf8_col IS NULL) AS up FROM test_table_0 x`;
+  const q =
+    `SELECT count(*)::text AS n, md5(string_agg((to_jsonb(x) - '_cq_sync_time')::text, '|' ORDER BY id)) AS d, bool_and(utf8_col = ` +
+    `upper(utf8_col) OR utf8_col IS NULL) AS up FROM test_table_0 x`;
   const [a] = await query(withT, q);
   t.same(await query(piped, q), [a]);
   t.match(a, { n: '2000', up: true });
-  const cols = await query<{ c: string }>(piped, "SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'test_table_0' AND column_name = 'binary_col'");
+  const cols = await query<{ c: string }>(
+    piped,
+    "SELECT column_name AS c FROM information_schema.columns WHERE table_name = 'test_table_0' AND column_name = 'binary_col'",
+  );
   t.equal(cols.length, 0, 'the removed column never reached the table');
   // a bare module path
-  await writeFile(path.join(dir, 'keep-two.mjs'), 'export default async function* (messages) { for await (const m of messages) yield m.kind === "insert" ? m.batch.slice(0, 2) : m; }');
+  await writeFile(
+    path.join(dir, 'keep-two.mjs'),
+    'export default async function* (messages) { for await (const m of messages) yield m.kind === "insert" ? m.batch.slice(0, 2) : m; }',
+  );
   const inspect = sh(`${cli} read "${path.join(dir, 'b.yml')}" | ${cli} transform "${path.join(dir, 'keep-two.mjs')}" | ${cli} inspect`);
   t.equal(inspect.status, 0, inspect.stderr);
   t.match(inspect.stdout, /test_table_0 +8 rows in 4 batches/);
@@ -184,7 +235,9 @@ t.test('SIGTERM to write: exit 143, the last committed checkpoint kept, never ah
   const dir = await tmpDir(t);
   const url = await freshDatabase();
   const cfg = path.join(dir, 'sig.yml');
-  await writeFile(cfg, `kind: source
+  await writeFile(
+    cfg,
+    `kind: source
 spec:
   name: demo
   path: test
@@ -194,7 +247,8 @@ spec:
 ---
 kind: destination
 spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_string: "${url}", batch_size: 2000 } }
-`);
+`,
+  );
   const { child: reader } = cliSpawn(['read', cfg, '--log-level', 'error'], { collectStdout: false });
   const { child: writer, done } = cliSpawn(['write', cfg, '--log-level', 'error'], { keepStdinOpen: true });
   reader.stdout!.pipe(writer.stdin!);

@@ -62,8 +62,10 @@ t.test('load-errors: row and table errors, the COPY row, the message', async (t)
 
   const e = loadError('pg', 'items', { message: 'invalid input', code: '22P02', where: 'COPY items, line 4' });
   t.type(e, DestinationWriteError);
-  t.equal(e.message, 'Postgres rejected rows for table items: invalid input [SQLSTATE 22P02] (row 4 of the load); '
-    + "the table's uncommitted rows were rolled back");
+  t.equal(
+    e.message,
+    'Postgres rejected rows for table items: invalid input [SQLSTATE 22P02] (row 4 of the load); ' + "the table's uncommitted rows were rolled back",
+  );
   t.same(e.context, { connector: 'pg', table: 'items', row: 4 });
   const typed = new DestinationWriteError('already typed', { table: 'x' });
   t.equal(loadError('pg', 'items', typed), typed, 'typed errors are kept');
@@ -78,11 +80,21 @@ t.test('dead-letter: rows as NDJSON, directory created on first use, rows counte
   const dl = new DeadLetterFile(file);
   t.equal(dl.rows, 0);
   await dl.close(); // nothing opened: nothing to close, no file
-  await dl.write('items', 'bad value', batch([{ id: 1, name: 'a' }, { id: 2, name: null }]));
+  await dl.write(
+    'items',
+    'bad value',
+    batch([
+      { id: 1, name: 'a' },
+      { id: 2, name: null },
+    ]),
+  );
   await dl.write('items', 'again', batch([{ id: 3, name: 'c' }]));
   t.equal(dl.rows, 3);
   await dl.close();
-  const lines = (await readFile(file, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as unknown);
+  const lines = (await readFile(file, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as unknown);
   t.same(lines, [
     { table: 'items', reason: 'bad value', row: { id: '1', name: 'a' } },
     { table: 'items', reason: 'bad value', row: { id: '2', name: null } },
@@ -91,24 +103,39 @@ t.test('dead-letter: rows as NDJSON, directory created on first use, rows counte
 });
 
 t.test('dead-letter: uuid and json values are readable', async (t) => {
-  const s = defineTable({ name: 'x', columns: [{ name: 'u', type: 'uuid' }, { name: 'j', type: 'json' }] });
+  const s = defineTable({
+    name: 'x',
+    columns: [
+      { name: 'u', type: 'uuid' },
+      { name: 'j', type: 'json' },
+    ],
+  });
   const b = new RowBatchBuilder(s);
   b.push({ u: '00000000-0000-4000-8000-000000000001', j: { a: [1, 2] } });
   b.push({ u: null, j: null });
-  t.same(rowValues(b.finish()), [{ u: '00000000-0000-4000-8000-000000000001', j: { a: [1, 2] } }, { u: null, j: null }]);
+  t.same(rowValues(b.finish()), [
+    { u: '00000000-0000-4000-8000-000000000001', j: { a: [1, 2] } },
+    { u: null, j: null },
+  ]);
 });
 
 // --- upsert SQL -----------------------------------------------------------------------------
 
 t.test('upsert: SQL for updates, extra columns, key-only tables and deduplication', async (t) => {
   t.equal(stagingName('items'), '"cq_stage_items"');
-  t.equal(upsertSql(items, false),
-    'INSERT INTO "public"."items" ("id", "name") SELECT "id", "name" FROM "cq_stage_items" ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name"');
-  t.equal(upsertSql({ ...items, extra: ['gone'] }, true),
-    'INSERT INTO "public"."items" ("id", "name") SELECT DISTINCT ON ("id") "id", "name" FROM "cq_stage_items" ORDER BY "id", ctid DESC '
-    + 'ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "gone" = NULL');
-  t.equal(upsertSql({ ...items, columns: [{ name: 'id' }] }, false),
-    'INSERT INTO "public"."items" ("id") SELECT "id" FROM "cq_stage_items" ON CONFLICT ("id") DO NOTHING');
+  t.equal(
+    upsertSql(items, false),
+    'INSERT INTO "public"."items" ("id", "name") SELECT "id", "name" FROM "cq_stage_items" ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name"',
+  );
+  t.equal(
+    upsertSql({ ...items, extra: ['gone'] }, true),
+    'INSERT INTO "public"."items" ("id", "name") SELECT DISTINCT ON ("id") "id", "name" FROM "cq_stage_items" ORDER BY "id", ctid DESC ' +
+      'ON CONFLICT ("id") DO UPDATE SET "name" = EXCLUDED."name", "gone" = NULL',
+  );
+  t.equal(
+    upsertSql({ ...items, columns: [{ name: 'id' }] }, false),
+    'INSERT INTO "public"."items" ("id") SELECT "id" FROM "cq_stage_items" ON CONFLICT ("id") DO NOTHING',
+  );
 });
 
 // --- against Postgres ------------------------------------------------------------------------
@@ -140,7 +167,10 @@ t.test('session: connects with UTC and application_name; a failed connect is a D
 
   const bad = new URL(url);
   bad.port = '1';
-  const err = await session(bad.toString()).then(() => undefined, (e: unknown) => e);
+  const err = await session(bad.toString()).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   t.type(err, DestinationWriteError);
   t.match((err as DestinationWriteError).message, /^cannot connect to Postgres: /);
   t.same((err as DestinationWriteError).context, { connector: 'pg', phase: 'connect' });
@@ -153,14 +183,22 @@ t.test('copy-load + upsert: a streaming load into staging, upserted, last duplic
   await s.begin();
   await createStaging(s.client, items);
   const load = new CopyLoad(s.client, items.staging, items.columns);
-  await load.write([batch([{ id: 1, name: 'a' }, { id: 2, name: 'b' }])]);
+  await load.write([
+    batch([
+      { id: 1, name: 'a' },
+      { id: 2, name: 'b' },
+    ]),
+  ]);
   await load.write([batch([{ id: 1, name: 'a2' }])]);
   await load.end();
   await upsertFromStaging(s.client, items);
   await clearStaging(s.client, items);
   t.same((await s.client.query('SELECT count(*)::int AS n FROM cq_stage_items')).rows, [{ n: 0 }], 'staging emptied for the next load');
   await s.commit();
-  t.same(await query(url, 'SELECT id::int, name FROM items ORDER BY id'), [{ id: 1, name: 'a2' }, { id: 2, name: 'b' }]);
+  t.same(await query(url, 'SELECT id::int, name FROM items ORDER BY id'), [
+    { id: 1, name: 'a2' },
+    { id: 2, name: 'b' },
+  ]);
 });
 
 t.test('copy-load: one-shot COPY; a rejected row surfaces with its COPY line; an aborted load leaves nothing', async (t) => {
@@ -170,10 +208,24 @@ t.test('copy-load: one-shot COPY; a rejected row surfaces with its COPY line; an
   t.teardown(() => s.close());
   const plain = { qualified: '"public"."plain"', columns: items.columns };
   await s.transaction((c) => copyBatches(c, plain.qualified, plain.columns, [batch([{ id: 1, name: 'a' }]), batch([{ id: 2, name: 'b' }])]));
-  t.same(await query(url, 'SELECT id::int, name FROM plain ORDER BY id'), [{ id: 1, name: 'a' }, { id: 2, name: 'b' }]);
+  t.same(await query(url, 'SELECT id::int, name FROM plain ORDER BY id'), [
+    { id: 1, name: 'a' },
+    { id: 2, name: 'b' },
+  ]);
 
-  const err = await s.transaction((c) => copyBatches(c, plain.qualified, plain.columns, [batch([{ id: 3, name: 'c' }, { id: 100, name: 'x' }])]))
-    .then(() => undefined, (e: unknown) => e);
+  const err = await s
+    .transaction((c) =>
+      copyBatches(c, plain.qualified, plain.columns, [
+        batch([
+          { id: 3, name: 'c' },
+          { id: 100, name: 'x' },
+        ]),
+      ]),
+    )
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   t.equal((err as { code?: string }).code, '23514');
   t.equal(copyRow(err), 1);
 
@@ -190,7 +242,10 @@ t.test('session: kept batches, full at LOAD_ROWS, discard by table', async (t) =
   const url = await itemsDb();
   const s = await session(url);
   t.teardown(() => s.close());
-  const b = batch([{ id: 1, name: 'a' }, { id: 2, name: 'b' }]);
+  const b = batch([
+    { id: 1, name: 'a' },
+    { id: 2, name: 'b' },
+  ]);
   s.keep('a', [b]);
   s.keep('b', [b, b]);
   t.equal(s.pendingRows, 6);
@@ -211,7 +266,9 @@ t.test('session: a transient error reconnects and replays the kept batches, once
   const replayed: string[] = [];
   let resets = 0;
   const s = await session(url, {
-    onReconnect: () => { resets++; },
+    onReconnect: () => {
+      resets++;
+    },
     replay: async (table, batches) => {
       replayed.push(`${table}:${batches.length}`);
       await s.begin();
@@ -242,12 +299,23 @@ t.test('session: a transient error reconnects and replays the kept batches, once
 t.test('session: non-transient errors are not retried; a one-off transaction rolls back', async (t) => {
   const url = await itemsDb();
   let resets = 0;
-  const s = await session(url, { onReconnect: () => { resets++; } });
+  const s = await session(url, {
+    onReconnect: () => {
+      resets++;
+    },
+  });
   t.teardown(() => s.close());
-  const err = await s.retrying('catalog', () => s.transaction(async (c) => {
-    await c.query("INSERT INTO items VALUES (1, 'a')");
-    await c.query("INSERT INTO items VALUES (1, 'again')");
-  })).then(() => undefined, (e: unknown) => e);
+  const err = await s
+    .retrying('catalog', () =>
+      s.transaction(async (c) => {
+        await c.query("INSERT INTO items VALUES (1, 'a')");
+        await c.query("INSERT INTO items VALUES (1, 'again')");
+      }),
+    )
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   t.equal((err as { code?: string }).code, '23505');
   t.equal(resets, 0);
   t.same(await query(url, 'SELECT * FROM items'), [], 'rolled back');

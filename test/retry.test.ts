@@ -23,31 +23,99 @@ t.test('retry: tries up to `attempts` times, reporting each retry', async (t) =>
   let tries = 0;
   const boom = new Error('ECONNRESET');
   const always = { isRetryable: () => true, backoff: fast };
-  await t.rejects(retry(async () => { tries++; throw boom; }, { ...always, attempts: 4, onRetry: (i) => { seen.push(i); } }), boom);
+  await t.rejects(
+    retry(
+      async () => {
+        tries++;
+        throw boom;
+      },
+      {
+        ...always,
+        attempts: 4,
+        onRetry: (i) => {
+          seen.push(i);
+        },
+      },
+    ),
+    boom,
+  );
   t.equal(tries, 4);
-  t.same(seen.map((i) => [i.retry, i.retries, i.error]), [[1, 3, boom], [2, 3, boom], [3, 3, boom]]);
+  t.same(
+    seen.map((i) => [i.retry, i.retries, i.error]),
+    [
+      [1, 3, boom],
+      [2, 3, boom],
+      [3, 3, boom],
+    ],
+  );
   t.ok(seen.every((i) => i.delayMs > 0 && i.delayMs <= 4));
 
   let n = 0;
-  t.equal(await retry(async (attempt) => { n = attempt; if (attempt < 3) throw boom; return 'ok'; }, { ...always, attempts: 9 }), 'ok');
+  t.equal(
+    await retry(
+      async (attempt) => {
+        n = attempt;
+        if (attempt < 3) throw boom;
+        return 'ok';
+      },
+      { ...always, attempts: 9 },
+    ),
+    'ok',
+  );
   t.equal(n, 3, 'the try number is handed to fn');
 
   let once = 0;
-  await t.rejects(retry(async () => { once++; throw boom; }, { attempts: 1, isRetryable: () => true }), boom);
+  await t.rejects(
+    retry(
+      async () => {
+        once++;
+        throw boom;
+      },
+      { attempts: 1, isRetryable: () => true },
+    ),
+    boom,
+  );
   t.equal(once, 1, 'attempts: 1 never retries');
 });
 
 t.test('retry: only retryable errors are retried (default: a CqPipeError with retryable: true)', async (t) => {
   let tries = 0;
   const fatal = new DestinationWriteError('no such table');
-  await t.rejects(retry(async () => { tries++; throw fatal; }, { attempts: 5, backoff: fast }), fatal);
+  await t.rejects(
+    retry(
+      async () => {
+        tries++;
+        throw fatal;
+      },
+      { attempts: 5, backoff: fast },
+    ),
+    fatal,
+  );
   t.equal(tries, 1);
   tries = 0;
   const transient = new SourceReadError('connection lost', {}, undefined, undefined, { retryable: true });
-  await t.rejects(retry(async () => { tries++; throw transient; }, { attempts: 3, backoff: fast }), transient);
+  await t.rejects(
+    retry(
+      async () => {
+        tries++;
+        throw transient;
+      },
+      { attempts: 3, backoff: fast },
+    ),
+    transient,
+  );
   t.equal(tries, 3);
   tries = 0;
-  await t.rejects(retry(async () => { tries++; throw new Error('plain'); }, { attempts: 3, backoff: fast }), /plain/);
+  await t.rejects(
+    retry(
+      async () => {
+        tries++;
+        throw new Error('plain');
+      },
+      { attempts: 3, backoff: fast },
+    ),
+    /plain/,
+  );
   t.equal(tries, 1, 'a plain error is not retryable by default');
 });
 
@@ -55,11 +123,31 @@ t.test('onRetry may stop the retries by throwing; a signal stops a wait', async 
   const stop = new Error('cannot resume');
   let tries = 0;
   const always = { isRetryable: () => true, backoff: fast };
-  await t.rejects(retry(async () => { tries++; throw new Error('lost'); }, { ...always, attempts: 5, onRetry: () => { throw stop; } }), stop);
+  await t.rejects(
+    retry(
+      async () => {
+        tries++;
+        throw new Error('lost');
+      },
+      {
+        ...always,
+        attempts: 5,
+        onRetry: () => {
+          throw stop;
+        },
+      },
+    ),
+    stop,
+  );
   t.equal(tries, 1);
   const ac = new AbortController();
   const slow = { baseMs: 60_000, maxMs: 60_000 };
-  const p = retry(async () => { throw new Error('lost'); }, { attempts: 5, isRetryable: () => true, backoff: slow, signal: ac.signal });
+  const p = retry(
+    async () => {
+      throw new Error('lost');
+    },
+    { attempts: 5, isRetryable: () => true, backoff: slow, signal: ac.signal },
+  );
   setTimeout(() => ac.abort(), 10);
   await t.rejects(p, { code: 'CQ_ERR_ABORTED' });
 });

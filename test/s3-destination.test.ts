@@ -28,7 +28,14 @@ const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12
 const SYNC_TIME = new Date(Date.UTC(2024, 2, 5, 7, 9, 30));
 
 function ctx(over: Partial<ConnectorContext> = {}): ConnectorContext {
-  return { name: 'lake', logger: createLogger({ level: 'error', write: () => {} }), baseDir: '/nonexistent', invocationId: 'inv-7', syncTime: SYNC_TIME, ...over };
+  return {
+    name: 'lake',
+    logger: createLogger({ level: 'error', write: () => {} }),
+    baseDir: '/nonexistent',
+    invocationId: 'inv-7',
+    syncTime: SYNC_TIME,
+    ...over,
+  };
 }
 
 type S3Client = DestinationClient & { objectsWritten: WrittenObject[] };
@@ -61,7 +68,14 @@ async function readObjects(t: Parameters<typeof tmpDir>[0], bucket: string, pref
   for (const o of objects) {
     const raw = await getObject(bucket, o.key);
     const bytes = o.key.endsWith('.gz') ? gunzipSync(raw) : raw;
-    if (format === 'ndjson') rows.push(...bytes.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>));
+    if (format === 'ndjson')
+      rows.push(
+        ...bytes
+          .toString('utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Record<string, unknown>),
+      );
     else if (format === 'csv') rows.push(...csvRows(bytes.toString('utf8')));
     else for (const b of A.tableFromIPC(bytes).batches) rows.push(...rowObjects(b));
   }
@@ -69,7 +83,12 @@ async function readObjects(t: Parameters<typeof tmpDir>[0], bucket: string, pref
 }
 
 t.test('conformance', async (t) => {
-  for (const [format, compression] of [['parquet', 'none'], ['ndjson', 'gzip'], ['csv', 'none'], ['arrow', 'none']] as const) {
+  for (const [format, compression] of [
+    ['parquet', 'none'],
+    ['ndjson', 'gzip'],
+    ['csv', 'none'],
+    ['arrow', 'none'],
+  ] as const) {
     t.test(`${format}${compression === 'gzip' ? '.gz' : ''}`, async (t) => {
       runDestinationSuite(t, {
         path: 's3',
@@ -85,13 +104,33 @@ t.test('conformance', async (t) => {
 t.test('connector descriptor: append only, batch defaults, strict schema', async (t) => {
   t.same(s3Destination.capabilities.writeModes, ['append']);
   t.same(s3Destination.capabilities.batch, { rows: 10000, bytes: 50 * 1024 * 1024, timeoutMs: 30000 });
-  t.notOk(Object.keys((s3Destination.configSchema as { properties: object }).properties).some((k) => k.startsWith('batch_')), 'batch keys are the engine\'s');
-  const schema = withEngineKeys(s3Destination.configSchema) as { additionalProperties: boolean; required: string[]; properties: Record<string, { default?: unknown; enum?: unknown[] }> };
+  t.notOk(
+    Object.keys((s3Destination.configSchema as { properties: object }).properties).some((k) => k.startsWith('batch_')),
+    "batch keys are the engine's",
+  );
+  const schema = withEngineKeys(s3Destination.configSchema) as {
+    additionalProperties: boolean;
+    required: string[];
+    properties: Record<string, { default?: unknown; enum?: unknown[] }>;
+  };
   t.equal(schema.additionalProperties, false);
   t.same(schema.required, ['bucket']);
   t.same(Object.keys(schema.properties).sort(), [
-    'access_key_id', 'batch_size', 'batch_size_bytes', 'batch_timeout', 'bucket', 'compression', 'endpoint', 'format', 'max_attempts',
-    'no_rotate', 'path', 'region', 'secret_access_key', 'session_token', 'use_path_style',
+    'access_key_id',
+    'batch_size',
+    'batch_size_bytes',
+    'batch_timeout',
+    'bucket',
+    'compression',
+    'endpoint',
+    'format',
+    'max_attempts',
+    'no_rotate',
+    'path',
+    'region',
+    'secret_access_key',
+    'session_token',
+    'use_path_style',
   ]);
   t.equal(schema.properties.path!.default, DEFAULT_S3_PATH);
   t.equal(schema.properties.region!.default, 'us-east-1');
@@ -112,7 +151,12 @@ t.test('validate: config problems at load, by key', async (t) => {
   t.match(problems({ access_key_id: 'AK' }), [/^secret_access_key: secret_access_key is missing/]);
   t.match(problems({ bucket: 's3://lake/raw' }), [/^bucket: .*not a URL or path/]);
   t.match(problems({ bucket: 'Lake_Data' }), [/^bucket: "Lake_Data" is not a valid bucket name/]);
-  const err = await Promise.resolve().then(() => s3Destination.create({ bucket: 'lake', path: 'x/{{TABLE}}.{{FORMAT}}' }, ctx())).then(() => undefined, (e: CqPipeError) => e);
+  const err = await Promise.resolve()
+    .then(() => s3Destination.create({ bucket: 'lake', path: 'x/{{TABLE}}.{{FORMAT}}' }, ctx()))
+    .then(
+      () => undefined,
+      (e: CqPipeError) => e,
+    );
   t.equal(err?.code, 'CQ_ERR_CONFIG_INVALID');
   t.equal(exitCodeOf(err), 2);
   t.equal(err?.context.keyPath, 'spec.path');
@@ -136,9 +180,18 @@ t.test('round trip of every column type, per format', async (t) => {
     t.equal(table.numRows, 30);
     t.equal(table.schema.metadata.get('cq:table_name'), 'test_table_0');
     t.equal(extensionOf(table.schema.fields.find((f) => f.name === 'uuid_col')!), 'uuid');
-    t.same(table.schema.fields.map((f) => String(f.type)), schema.fields.map((f) => String(f.type)));
-    t.same(table.batches.flatMap((b) => rowObjects(b)), source);
-    t.same(c.objectsWritten.map((o) => [o.key, o.rows, o.parts]), [[objects[0]!.key, 30, 1]]);
+    t.same(
+      table.schema.fields.map((f) => String(f.type)),
+      schema.fields.map((f) => String(f.type)),
+    );
+    t.same(
+      table.batches.flatMap((b) => rowObjects(b)),
+      source,
+    );
+    t.same(
+      c.objectsWritten.map((o) => [o.key, o.rows, o.parts]),
+      [[objects[0]!.key, 30, 1]],
+    );
   });
 
   t.test('parquet (the default): DuckDB reads the right types and values', async (t) => {
@@ -153,11 +206,13 @@ t.test('round trip of every column type, per format', async (t) => {
     const file = path.join(dir, 'copy.parquet');
     await writeFile(file, await getObject(bucket, objects[0]!.key));
     const types = Object.fromEntries((await duckdb(`DESCRIBE SELECT * FROM read_parquet('${file}')`)).map((r) => [r.column_name, r.column_type]));
-    t.same([types.id, types.decimal_col, types.timestamp_col, types.date32_col, types.uuid_col, types.list_col, types.struct_col, types.uint64_col], [
-      'BIGINT', 'DECIMAL(12,3)', 'TIMESTAMP WITH TIME ZONE', 'DATE', 'VARCHAR', 'BIGINT[]', 'STRUCT(a BIGINT, b VARCHAR)', 'UBIGINT',
-    ]);
+    t.same(
+      [types.id, types.decimal_col, types.timestamp_col, types.date32_col, types.uuid_col, types.list_col, types.struct_col, types.uint64_col],
+      ['BIGINT', 'DECIMAL(12,3)', 'TIMESTAMP WITH TIME ZONE', 'DATE', 'VARCHAR', 'BIGINT[]', 'STRUCT(a BIGINT, b VARCHAR)', 'UBIGINT'],
+    );
     const [row] = await duckdb(`SELECT count(*) AS n, sum(int64_col)::VARCHAR AS s, count(utf8_col) AS nn,
-      max(CASE WHEN id = 1 THEN decimal_col::VARCHAR END) AS d, max(CASE WHEN id = 1 THEN strftime(timestamp_col AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f') END) AS ts,
+      max(CASE WHEN id = 1 THEN decimal_col::VARCHAR END) AS d,
+      max(CASE WHEN id = 1 THEN strftime(timestamp_col AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%f') END) AS ts,
       max(CASE WHEN id = 1 THEN uuid_col END) AS u, max(CASE WHEN id = 1 THEN uint64_col::VARCHAR END) AS u64
       FROM read_parquet('${file}')`);
     t.equal(Number(row!.n), 30);
@@ -179,7 +234,10 @@ t.test('round trip of every column type, per format', async (t) => {
     t.ok(objects[0]!.key.endsWith('.ndjson'));
     const lines = (await getObject(bucket, objects[0]!.key)).toString('utf8').split('\n');
     t.equal(lines.length, 31, '30 lines and a final newline');
-    t.same(lines.slice(0, 30).map((l) => JSON.parse(l) as unknown), expectedJson);
+    t.same(
+      lines.slice(0, 30).map((l) => JSON.parse(l) as unknown),
+      expectedJson,
+    );
   });
 
   t.test('csv: header, quoting, nulls', async (t) => {
@@ -195,7 +253,12 @@ t.test('round trip of every column type, per format', async (t) => {
     t.equal(rows.length, 30);
     t.equal(rows[0]!.utf8_col, 'alpha 0 ünïcødé "quoted", comma');
     t.equal(rows[1]!.decimal_col, '-1.006');
-    t.same(Object.entries(rows[6]!).filter(([, v]) => v !== null).map(([k]) => k), ['id']);
+    t.same(
+      Object.entries(rows[6]!)
+        .filter(([, v]) => v !== null)
+        .map(([k]) => k),
+      ['id'],
+    );
   });
 });
 
@@ -212,7 +275,13 @@ t.test('gzip for ndjson and csv', async (t) => {
     const raw = await getObject(bucket, objects[0]!.key);
     t.same([raw[0], raw[1]], [0x1f, 0x8b], 'gzip magic');
     const text = gunzipSync(raw).toString('utf8');
-    const rows = format === 'ndjson' ? text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) : csvRows(text);
+    const rows =
+      format === 'ndjson'
+        ? text
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+        : csvRows(text);
     t.equal(rows.length, 50);
     t.equal(String(rows[49]!.id), '49');
   }
@@ -242,10 +311,17 @@ t.test('an object larger than one part is a multipart upload, streamed part by p
   t.equal(reqs.filter((r) => r.method === 'POST' && /[?&]uploads\b/.test(r.url)).length, 1, 'one CreateMultipartUpload');
   t.equal(reqs.filter((r) => r.method === 'POST' && /[?&]uploadId=/.test(r.url)).length, 1, 'one CompleteMultipartUpload');
   t.equal(reqs.filter((r) => r.method === 'PUT' && !/uploadId=/.test(r.url)).length, 0, 'no single PutObject');
-  t.same(c.objectsWritten.map((o) => [o.rows, o.parts, o.bytes]), [[rows, 3, object!.size]]);
+  t.same(
+    c.objectsWritten.map((o) => [o.rows, o.parts, o.bytes]),
+    [[rows, 3, object!.size]],
+  );
   const lines = (await getObject(bucket, object!.key)).toString('utf8').split('\n').filter(Boolean);
   t.equal(lines.length, rows);
-  t.same(lines.map((l) => (JSON.parse(l) as { id: number }).id), Array.from({ length: rows }, (_, i) => i), 'rows in order across part boundaries');
+  t.same(
+    lines.map((l) => (JSON.parse(l) as { id: number }).id),
+    Array.from({ length: rows }, (_, i) => i),
+    'rows in order across part boundaries',
+  );
 });
 
 t.test('one object per batch (rotation); nothing visible before the upload completes', async (t) => {
@@ -273,16 +349,30 @@ t.test('no_rotate: one streamed object per table, completed at close', async (t)
     }
     t.same(await listObjects(bucket), [], `${format}: no object before close`);
     await c.close();
-    t.same((await listObjects(bucket)).map((o) => o.key), [`out/items.${format}`, `out/other.${format}`]);
+    t.same(
+      (await listObjects(bucket)).map((o) => o.key),
+      [`out/items.${format}`, `out/other.${format}`],
+    );
     const items = await readObjects(t, bucket, 'out/items.', format);
-    t.same(items.map((r) => Number(r.id)), Array.from({ length: 100 }, (_, i) => i), `${format}: 100 rows in write order`);
-    t.same((await readObjects(t, bucket, 'out/other.', format)).map((r) => Number(r.id)), [0, 1, 2, 3]);
+    t.same(
+      items.map((r) => Number(r.id)),
+      Array.from({ length: 100 }, (_, i) => i),
+      `${format}: 100 rows in write order`,
+    );
+    t.same(
+      (await readObjects(t, bucket, 'out/other.', format)).map((r) => Number(r.id)),
+      [0, 1, 2, 3],
+    );
   }
 });
 
 t.test('path templates: date parts and sync id', async (t) => {
   const bucket = await createBucket();
-  const c = await client(bucket, { path: 'lake/{{SYNC_ID}}/{{YEAR}}/{{MONTH}}/{{DAY}}/{{HOUR}}{{MINUTE}}/{{TABLE}}-{{UUID}}.{{FORMAT}}', format: 'csv', compression: 'gzip' }, { invocationId: 'run-1' });
+  const c = await client(
+    bucket,
+    { path: 'lake/{{SYNC_ID}}/{{YEAR}}/{{MONTH}}/{{DAY}}/{{HOUR}}{{MINUTE}}/{{TABLE}}-{{UUID}}.{{FORMAT}}', format: 'csv', compression: 'gzip' },
+    { invocationId: 'run-1' },
+  );
   await c.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]);
   await c.close();
   const objects = await listObjects(bucket);
@@ -316,8 +406,14 @@ t.test('failures leave no object and no open multipart upload', async (t) => {
     const sb = A.makeBuilder({ type: new A.Utf8() });
     sb.append('x');
     const good = itemsBatch([{ id: 1, name: 'n', value: 1 }]);
-    const changed = new A.RecordBatch(wide, A.makeData({ type: new A.Struct(wide.fields), length: 1, nullCount: 0, children: [sb.finish().flush(), good.data.children[1]!, good.data.children[2]!] }));
-    const err = await c.writeBatch(ITEMS, [good, changed]).then(() => undefined, (e: CqPipeError) => e);
+    const changed = new A.RecordBatch(
+      wide,
+      A.makeData({ type: new A.Struct(wide.fields), length: 1, nullCount: 0, children: [sb.finish().flush(), good.data.children[1]!, good.data.children[2]!] }),
+    );
+    const err = await c.writeBatch(ITEMS, [good, changed]).then(
+      () => undefined,
+      (e: CqPipeError) => e,
+    );
     t.equal(err?.code, 'CQ_ERR_SCHEMA_INCOMPATIBLE');
     t.equal(err?.context.table, 'items');
     t.match(err?.context.file, new RegExp(`^s3://${bucket}/items/${UUID}\\.arrow$`));
@@ -330,20 +426,29 @@ t.test('a missing bucket or denied access is a clear error before any data', asy
   const { endpoint } = await s3Server();
   const missing = `missing-${process.pid}`;
   const c = await client(missing);
-  const err = await c.migrateTables([ITEMS], { migrateMode: 'safe' }).then(() => undefined, (e: CqPipeError) => e);
+  const err = await c.migrateTables([ITEMS], { migrateMode: 'safe' }).then(
+    () => undefined,
+    (e: CqPipeError) => e,
+  );
   t.equal(err?.code, 'CQ_ERR_DEST_WRITE');
   t.equal(err?.context.connector, 'lake');
   t.equal(err?.context.phase, 'connect');
   t.match(err?.message, new RegExp(`bucket s3://${missing} at ${endpoint} does not exist`));
   t.match(err?.message, /HTTP 404/);
   t.same(await c.migrateTables([ITEMS], { migrateMode: 'safe', plan: true }), [], '--plan does not need the bucket');
-  const w = await c.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]).then(() => undefined, (e: CqPipeError) => e);
+  const w = await c.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]).then(
+    () => undefined,
+    (e: CqPipeError) => e,
+  );
   t.equal(w?.code, 'CQ_ERR_DEST_WRITE', 'writes fail the same way (--no-migrate)');
   await c.close(new Error('x'));
 
   const bucket = await createBucket();
   const denied = await client(bucket, { access_key_id: 'WRONG', secret_access_key: 'WRONG' });
-  const err2 = await denied.migrateTables([ITEMS], { migrateMode: 'safe' }).then(() => undefined, (e: CqPipeError) => e);
+  const err2 = await denied.migrateTables([ITEMS], { migrateMode: 'safe' }).then(
+    () => undefined,
+    (e: CqPipeError) => e,
+  );
   t.equal(err2?.code, 'CQ_ERR_DEST_WRITE');
   t.match(err2?.message, /access to bucket .* is denied .*HTTP 403/);
   await denied.close();
@@ -352,7 +457,10 @@ t.test('a missing bucket or denied access is a clear error before any data', asy
   const { spec: src } = staticSource([ITEMS], inserts('items', itemsBatch([{ id: 1, name: 'a', value: 1 }])));
   const res = await runSync({ config: config([src], [destSpec({ path: 's3', write_mode: 'append', spec: { ...(await s3Spec(missing)) } })]) });
   t.equal(exitCodeOfSync(res), 1);
-  t.match(res.errors.map((e) => `${e.code} ${e.message}`), [/^CQ_ERR_DEST_WRITE bucket s3:\/\/missing-\d+ .* does not exist/]);
+  t.match(
+    res.errors.map((e) => `${e.code} ${e.message}`),
+    [/^CQ_ERR_DEST_WRITE bucket s3:\/\/missing-\d+ .* does not exist/],
+  );
 });
 
 t.test('a whole sync: test source to parquet objects, read by DuckDB', async (t) => {
@@ -379,7 +487,8 @@ t.test('throttling and 5xx answers are retried with backoff; a persistent failur
   const server = await s3Server();
   const bucket = await createBucket('retry');
   const isPut = (prefix: string) => (method: string, url: string) => method === 'PUT' && url.startsWith(`/${bucket}/${prefix}`) && !url.includes('uploadId=');
-  const isPart = (n: number) => (method: string, url: string) => method === 'PUT' && url.startsWith(`/${bucket}/`) && new RegExp(`[?&]partNumber=${n}(&|$)`).test(url);
+  const isPart = (n: number) => (method: string, url: string) =>
+    method === 'PUT' && url.startsWith(`/${bucket}/`) && new RegExp(`[?&]partNumber=${n}(&|$)`).test(url);
   failNext(isPut('small/'), 503, 'SlowDown');
   failNext(isPut('small/'), 500, 'InternalError');
   failNext(isPart(2), 503, 'SlowDown');
@@ -391,15 +500,27 @@ t.test('throttling and 5xx answers are retried with backoff; a persistent failur
   const reqs = server.requests.slice(before);
   t.equal(reqs.filter((r) => isPut('small/')(r.method, r.url)).length, 3, 'PutObject: 503, 500, then 200');
   t.equal(reqs.filter((r) => isPart(2)(r.method, r.url)).length, 2, 'UploadPart 2: 503, then 200');
-  t.same((await listObjects(bucket)).map((o) => o.key.split('/')[0]), ['big', 'small']);
+  t.same(
+    (await listObjects(bucket)).map((o) => o.key.split('/')[0]),
+    ['big', 'small'],
+  );
   t.equal((await readObjects(t, bucket, 'big/', 'ndjson')).length, 10_000, 'the multipart object is whole');
-  t.same((await readObjects(t, bucket, 'small/', 'ndjson')).map((r) => r.id), [1]);
+  t.same(
+    (await readObjects(t, bucket, 'small/', 'ndjson')).map((r) => r.id),
+    [1],
+  );
 
   // max_attempts: 2 and three failures in a row: the batch fails naming the object, nothing is left
   const b2 = await createBucket('retry');
   for (let k = 0; k < 3; k++) failNext((m, u) => m === 'PUT' && u.startsWith(`/${b2}/`), 503, 'SlowDown');
   const c2 = await client(b2, { format: 'csv', max_attempts: 2 });
-  const err = await c2.writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])]).then(() => c2.commit!()).then(() => undefined, (e: CqPipeError) => e);
+  const err = await c2
+    .writeBatch(ITEMS, [itemsBatch([{ id: 1, name: 'a', value: 1 }])])
+    .then(() => c2.commit!())
+    .then(
+      () => undefined,
+      (e: CqPipeError) => e,
+    );
   t.equal(err?.code, 'CQ_ERR_DEST_WRITE');
   t.equal(err?.context.table, 'items');
   t.match(err?.context.file, new RegExp(`^s3://${b2}/items/${UUID}\\.csv$`));

@@ -41,7 +41,20 @@ async function syncToS3(bucket: string, proxy: FaultProxy, format: 'ndjson' | 'p
     logger: quiet,
     config: config(
       [sourceSpec({ path: 'test', spec: { num_tables: 1, num_rows: rows, batch_rows: 5000 } })],
-      [destSpec({ path: 's3', write_mode: 'append', spec: { ...(await s3Spec(bucket)), endpoint: proxy.endpoint, format, path: 'out/{{TABLE}}/{{UUID}}.{{FORMAT}}', batch_size: batch, max_attempts: maxAttempts } })],
+      [
+        destSpec({
+          path: 's3',
+          write_mode: 'append',
+          spec: {
+            ...(await s3Spec(bucket)),
+            endpoint: proxy.endpoint,
+            format,
+            path: 'out/{{TABLE}}/{{UUID}}.{{FORMAT}}',
+            batch_size: batch,
+            max_attempts: maxAttempts,
+          },
+        }),
+      ],
     ),
   });
 }
@@ -51,7 +64,8 @@ async function cqIds(t: Test, bucket: string, format: 'ndjson' | 'parquet'): Pro
   const objects = await listObjects(bucket, 'out/');
   if (format === 'ndjson') {
     const ids: string[] = [];
-    for (const o of objects) for (const l of (await getObject(bucket, o.key)).toString('utf8').split('\n').filter(Boolean)) ids.push((JSON.parse(l) as { _cq_id: string })._cq_id);
+    for (const o of objects)
+      for (const l of (await getObject(bucket, o.key)).toString('utf8').split('\n').filter(Boolean)) ids.push((JSON.parse(l) as { _cq_id: string })._cq_id);
     return ids;
   }
   const dir = await tmpDir(t);
@@ -62,7 +76,9 @@ async function cqIds(t: Test, bucket: string, format: 'ndjson' | 'parquet'): Pro
 /** every multipart upload the client knows of was completed (200) or aborted */
 function uploadsSettled(reqs: ProxiedRequest[]): { used: number; open: string[] } {
   const ids = new Set(reqs.filter((r) => r.uploadId).map((r) => r.uploadId!));
-  const open = [...ids].filter((id) => !reqs.some((r) => r.uploadId === id && ((r.op === 'CompleteMultipartUpload' && r.status === 200) || r.op === 'AbortMultipartUpload')));
+  const open = [...ids].filter(
+    (id) => !reqs.some((r) => r.uploadId === id && ((r.op === 'CompleteMultipartUpload' && r.status === 200) || r.op === 'AbortMultipartUpload')),
+  );
   return { used: ids.size, open };
 }
 
@@ -82,7 +98,10 @@ t.test('destination: 500, 503 and dropped connections on every upload request; e
       proxy.inject({ bucket, op: 'CompleteMultipartUpload', fault: 'drop', skip: 1 }),
     ];
     const res = await syncToS3(bucket, proxy, 'ndjson', 40_000, 15_000, 4);
-    t.same(res.errors.map((e) => e.message), []);
+    t.same(
+      res.errors.map((e) => e.message),
+      [],
+    );
     t.equal(exitCodeOfSync(res), 0);
     t.equal(res.resources, 40_000);
     t.same(fired(rules), [1, 1, 1, 1, 1, 1, 2, 1, 1], 'every rule fired as often as it asked');
@@ -91,7 +110,7 @@ t.test('destination: 500, 503 and dropped connections on every upload request; e
     t.same(
       ['PutObject', 'CreateMultipartUpload', 'UploadPart', 'CompleteMultipartUpload'].map((op) => count(reqs, (r) => r.op === op)),
       [1 + 2, 2 + 2, 4 + 4, 2 + 2],
-      'requests: the objects\' own plus one retry per fault',
+      "requests: the objects' own plus one retry per fault",
     );
     t.same(uploadsSettled(reqs), { used: 2, open: [] }, 'both multipart uploads completed');
     const objects = await listObjects(bucket, 'out/');
@@ -111,7 +130,10 @@ t.test('destination: 500, 503 and dropped connections on every upload request; e
     const complete = proxy.inject({ bucket, op: 'CompleteMultipartUpload', fault: 500, every: 2 });
     const slow = proxy.inject({ bucket, op: 'UploadPart', fault: { delay: 300 } });
     const res = await syncToS3(bucket, proxy, 'parquet', 110_000, 50_000, 4);
-    t.same(res.errors.map((e) => e.message), []);
+    t.same(
+      res.errors.map((e) => e.message),
+      [],
+    );
     t.equal(exitCodeOfSync(res), 0);
     // 50k + 50k rows (two parts each) and 10k rows (one PutObject): 5 data requests before retries
     const draws = prng(chance.seed);
@@ -123,7 +145,11 @@ t.test('destination: 500, 503 and dropped connections on every upload request; e
     t.same([lostCreate.fired, complete.matched, complete.fired, slow.fired], [1, 3, 1, 1]);
     t.equal(proxy.faults.length, random.fired + 3);
     const reqs = proxy.requests;
-    t.equal(count(reqs, (r) => r.op === 'CreateMultipartUpload'), 3, 'two uploads, one created twice (its first answer lost)');
+    t.equal(
+      count(reqs, (r) => r.op === 'CreateMultipartUpload'),
+      3,
+      'two uploads, one created twice (its first answer lost)',
+    );
     // the upload whose creation answer was lost is unknown to the client: S3 keeps it until a
     // lifecycle rule (AbortIncompleteMultipartUpload) removes it; it holds no parts
     t.same(uploadsSettled(reqs), { used: 2, open: [] }, 'the two uploads the client knows of completed');
@@ -146,7 +172,10 @@ t.test('source: 503s on listing and reads, a body cut mid-object and a dropped c
   await putObject(bucket, 'pq/c.parquet', await readFile(path.join(dir, 'c.parquet')));
   const pqSize = (await readFile(path.join(dir, 'c.parquet'))).length;
   const rangeEnd = (r: ProxiedRequest) => Number(/-(\d+)$/.exec(r.range ?? '')?.[1] ?? pqSize);
-  const span = (r: ProxiedRequest) => { const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? ''); return m ? Number(m[2]) - Number(m[1]) + 1 : 0; };
+  const span = (r: ProxiedRequest) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? '');
+    return m ? Number(m[2]) - Number(m[1]) + 1 : 0;
+  };
   const rules = [
     proxy.inject({ bucket, op: 'ListObjectsV2', fault: 503, times: 2 }),
     proxy.inject({ bucket, op: 'GetObject', key: 'in/a.ndjson', fault: 503 }),
@@ -160,11 +189,29 @@ t.test('source: 503s on listing and reads, a body cut mid-object and a dropped c
   const res = await runSync({
     logger: quiet,
     config: config(
-      [sourceSpec({ path: 's3', destinations: [dest], spec: { ...(await s3Spec(bucket)), endpoint: proxy.endpoint, max_attempts: 4, batch_rows: 1000, tables: [{ name: 'nd', files: 'in/*.ndjson' }, { name: 'pq', files: 'pq/*.parquet' }] } })],
+      [
+        sourceSpec({
+          path: 's3',
+          destinations: [dest],
+          spec: {
+            ...(await s3Spec(bucket)),
+            endpoint: proxy.endpoint,
+            max_attempts: 4,
+            batch_rows: 1000,
+            tables: [
+              { name: 'nd', files: 'in/*.ndjson' },
+              { name: 'pq', files: 'pq/*.parquet' },
+            ],
+          },
+        }),
+      ],
       [destSpec({ name: dest, path: 'memory', write_mode: 'append' })], // append: a repeated row would show
     ),
   });
-  t.same(res.errors.map((e) => e.message), []);
+  t.same(
+    res.errors.map((e) => e.message),
+    [],
+  );
   t.equal(exitCodeOfSync(res), 0);
   t.same(fired(rules), [2, 1, 1, 1, 1, 1]);
   t.equal(proxy.faults.length, 7);
@@ -173,17 +220,33 @@ t.test('source: 503s on listing and reads, a body cut mid-object and a dropped c
   // there), then the table reads it whole; no other request (an early stop is not a broken body)
   t.same(
     reqs.map((r) => [r.fault ?? 'ok', r.range ?? 'whole']),
-    [['503', 'whole'], ['cut-after-50000', 'whole'], ['ok', 'bytes=50000-'], ['ok', 'whole']],
+    [
+      ['503', 'whole'],
+      ['cut-after-50000', 'whole'],
+      ['ok', 'bytes=50000-'],
+      ['ok', 'whole'],
+    ],
     'a.ndjson: 503, cut after 50,000 bytes, resumed from byte 50,000; then read once',
   );
   const pq = proxy.requests.filter((r) => r.key === 'pq/c.parquet' && r.fault);
   t.equal(pq.length, 1);
-  t.same(proxy.requests.filter((r) => r.key === 'pq/c.parquet' && r.range === pq[0]!.range).map((r) => r.fault ?? 'ok'), ['cut-after-1000', 'ok'], 'the cut row-group range is asked for again');
+  t.same(
+    proxy.requests.filter((r) => r.key === 'pq/c.parquet' && r.range === pq[0]!.range).map((r) => r.fault ?? 'ok'),
+    ['cut-after-1000', 'ok'],
+    'the cut row-group range is asked for again',
+  );
   const tables = memoryTables(dest);
-  for (const [table, first] of [['nd', 0], ['pq', 10_000]] as const) {
+  for (const [table, first] of [
+    ['nd', 0],
+    ['pq', 10_000],
+  ] as const) {
     const ids = tables.get(table)!.rows.map((r) => Number(r.id));
     t.equal(ids.length, 5000, `${table}: 5000 rows`);
-    t.same([...ids].sort((a, b) => a - b), Array.from({ length: 5000 }, (_, i) => first + i), `${table}: every id exactly once`);
+    t.same(
+      [...ids].sort((a, b) => a - b),
+      Array.from({ length: 5000 }, (_, i) => first + i),
+      `${table}: every id exactly once`,
+    );
   }
 });
 
@@ -192,9 +255,18 @@ t.test('S3 state backend: its snapshot PUT is retried through a 503 and a lost a
   process.env.AWS_SECRET_ACCESS_KEY ??= 'S3RVER';
   const store = await conditionalS3(); // s3rver honouring If-Match / If-None-Match, with bucket state-bucket
   const proxy = await proxyFor(t, store.endpoint);
-  const direct = new S3Client({ endpoint: store.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+  const direct = new S3Client({
+    endpoint: store.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
   t.teardown(() => direct.destroy());
-  const snapshot = async (key: string) => JSON.parse(await (await direct.send(new GetObjectCommand({ Bucket: 'state-bucket', Key: key }))).Body!.transformToString()) as Record<string, { value: string }>;
+  const snapshot = async (key: string) =>
+    JSON.parse(await (await direct.send(new GetObjectCommand({ Bucket: 'state-bucket', Key: key }))).Body!.transformToString()) as Record<
+      string,
+      { value: string }
+    >;
   const connection = `s3://state-bucket/faults?endpoint=${encodeURIComponent(proxy.endpoint)}&path_style=true&region=us-east-1`;
 
   t.test('a sync whose first checkpoint save gets a 503', async (t) => {
@@ -203,15 +275,29 @@ t.test('S3 state backend: its snapshot PUT is retried through a 503 and a lost a
     const res = await runSync({
       logger: quiet,
       config: config(
-        [sourceSpec({ path: 'test', destinations: [dest], backend_options: { table_name: 'cq_state_sync', connection }, spec: { num_tables: 1, num_rows: 300, batch_rows: 100, incremental: true } })],
+        [
+          sourceSpec({
+            path: 'test',
+            destinations: [dest],
+            backend_options: { table_name: 'cq_state_sync', connection },
+            spec: { num_tables: 1, num_rows: 300, batch_rows: 100, incremental: true },
+          }),
+        ],
         [destSpec({ name: dest, path: 'memory', write_mode: 'append' })],
       ),
     });
-    t.same(res.errors.map((e) => e.message), []);
+    t.same(
+      res.errors.map((e) => e.message),
+      [],
+    );
     t.equal(exitCodeOfSync(res), 0);
     t.equal(rule.fired, 1);
     const puts = proxy.requests.filter((r) => r.op === 'PutObject' && r.key === 'faults/cq_state_sync.json');
-    t.same(puts.map((r) => r.status), [503, ...Array<number>(puts.length - 1).fill(200)], 'the 503, then every save succeeds');
+    t.same(
+      puts.map((r) => r.status),
+      [503, ...Array<number>(puts.length - 1).fill(200)],
+      'the 503, then every save succeeds',
+    );
     const saved = await snapshot('faults/cq_state_sync.json');
     t.same(Object.keys(saved), ['test_table_0'], 'the state is saved');
     const state = await openState({ table_name: 'cq_state_sync', connection }, 'src');
@@ -273,8 +359,16 @@ t.test('faults beyond max_attempts: the sync fails naming object and status, not
     const reqs = proxy.requests;
     const parts = reqs.filter((r) => r.op === 'UploadPart');
     t.same([count(reqs, (r) => r.op === 'CreateMultipartUpload'), parts.length, rule.fired], [1, 4, 4], 'parts 1 and 2, twice each, all failed');
-    t.equal(count(reqs, (r) => r.op === 'CompleteMultipartUpload'), 0, 'never completed');
-    t.equal(count(reqs, (r) => r.op === 'AbortMultipartUpload' && r.uploadId === parts[0]!.uploadId), 1, 'aborted');
+    t.equal(
+      count(reqs, (r) => r.op === 'CompleteMultipartUpload'),
+      0,
+      'never completed',
+    );
+    t.equal(
+      count(reqs, (r) => r.op === 'AbortMultipartUpload' && r.uploadId === parts[0]!.uploadId),
+      1,
+      'aborted',
+    );
     // s3rver does not implement AbortMultipartUpload (405): the message keeps the cause and says so
     t.match(err.message, /; aborting the multipart upload failed too, so its parts stay .*: MethodNotAllowed \(HTTP 405\)/);
     t.same(await listObjects(bucket), [], 'no object in the bucket');
@@ -291,16 +385,39 @@ t.test('faults beyond max_attempts: the sync fails naming object and status, not
     const res = await runSync({
       logger: quiet,
       config: config(
-        [sourceSpec({ path: 's3', destinations: [dest], spec: { ...(await s3Spec(bucket)), endpoint: proxy.endpoint, max_attempts: 2, tables: [{ name: 'bad', files: 'bad/*.ndjson', columns }, { name: 'good', files: 'good/*.ndjson', columns }] } })],
+        [
+          sourceSpec({
+            path: 's3',
+            destinations: [dest],
+            spec: {
+              ...(await s3Spec(bucket)),
+              endpoint: proxy.endpoint,
+              max_attempts: 2,
+              tables: [
+                { name: 'bad', files: 'bad/*.ndjson', columns },
+                { name: 'good', files: 'good/*.ndjson', columns },
+              ],
+            },
+          }),
+        ],
         [destSpec({ name: dest, path: 'memory', write_mode: 'append' })],
       ),
     });
     t.equal(exitCodeOfSync(res), 1);
-    t.same(res.errors.map((e) => [e.code, e.context.table, e.context.file]), [['CQ_ERR_SOURCE_READ', 'bad', `s3://${bucket}/bad/x.ndjson`]]);
+    t.same(
+      res.errors.map((e) => [e.code, e.context.table, e.context.file]),
+      [['CQ_ERR_SOURCE_READ', 'bad', `s3://${bucket}/bad/x.ndjson`]],
+    );
     t.match(res.errors[0]!.message, new RegExp(`^reading s3://${bucket}/bad/x\\.ndjson failed: SlowDown \\(HTTP 503\\)`));
     t.notMatch(res.errors[0]!.message, /\n|\bat .*\.js:\d+/);
     t.same([rule.matched, rule.fired], [2, 2], 'tried max_attempts (2) times, every try got its 503');
-    t.same(memoryTables(dest).get('good')!.rows.map((r) => Number(r.id)), [3, 4], 'the other table is read');
+    t.same(
+      memoryTables(dest)
+        .get('good')!
+        .rows.map((r) => Number(r.id)),
+      [3, 4],
+      'the other table is read',
+    );
     t.equal(memoryTables(dest).get('bad')?.rows.length ?? 0, 0);
   });
 });
@@ -314,8 +431,16 @@ t.test('a lost CompleteMultipartUpload answer: the retry fails, the object is fo
   const lost = proxy.inject({ bucket, op: 'CompleteMultipartUpload', fault: 'drop-after' });
   const res = await syncToS3(bucket, proxy, 'ndjson', 15_000, 15_000, 2);
   t.equal(lost.fired, 1);
-  t.same(proxy.requests.filter((r) => r.op === 'CompleteMultipartUpload').map((r) => r.status), [undefined, 500], 'the retry: s3rver no longer knows the upload');
-  t.equal(count(proxy.requests, (r) => r.op === 'HeadObject'), 1, 'the object was checked');
+  t.same(
+    proxy.requests.filter((r) => r.op === 'CompleteMultipartUpload').map((r) => r.status),
+    [undefined, 500],
+    'the retry: s3rver no longer knows the upload',
+  );
+  t.equal(
+    count(proxy.requests, (r) => r.op === 'HeadObject'),
+    1,
+    'the object was checked',
+  );
   t.equal(exitCodeOfSync(res), 0, res.errors.map((e) => e.message).join('\n'));
   const ids = await cqIds(t, bucket, 'ndjson');
   t.same([ids.length, new Set(ids).size], [15_000, 15_000], 'the object is there, complete, once');
@@ -342,7 +467,10 @@ t.test('Parquet reads that keep failing past max_attempts fail their table (parq
   const columns = [{ name: 'id', type: 'int64' }];
   const footerStart = bytes.length - 8 - bytes.readUInt32LE(bytes.length - 8);
   // a range that ends before the footer: a row group's, not the read-ahead with the footer
-  const footerRead = (r: ProxiedRequest) => { const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? ''); return m !== null && Number(m[2]) >= footerStart; };
+  const footerRead = (r: ProxiedRequest) => {
+    const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? '');
+    return m !== null && Number(m[2]) >= footerStart;
+  };
   for (const [what, match] of [
     ['row-group reads', (r: ProxiedRequest) => r.range !== undefined && !footerRead(r)],
     ['every read, the footer too', () => true],
@@ -354,19 +482,45 @@ t.test('Parquet reads that keep failing past max_attempts fail their table (parq
       const res = await runSync({
         logger: quiet,
         config: config(
-          [sourceSpec({ path: 's3', destinations: [dest], spec: { ...(await s3Spec(bucket)), endpoint: proxy.endpoint, max_attempts: 2, tables: [{ name: 'pq', files: 'pq/*.parquet' }, { name: 'good', files: 'good/*.ndjson', columns }] } })],
+          [
+            sourceSpec({
+              path: 's3',
+              destinations: [dest],
+              spec: {
+                ...(await s3Spec(bucket)),
+                endpoint: proxy.endpoint,
+                max_attempts: 2,
+                tables: [
+                  { name: 'pq', files: 'pq/*.parquet' },
+                  { name: 'good', files: 'good/*.ndjson', columns },
+                ],
+              },
+            }),
+          ],
           [destSpec({ name: dest, path: 'memory', write_mode: 'append' })],
         ),
       });
       t.ok(rule.fired >= 2, `faults injected: ${rule.fired}`);
       t.equal(exitCodeOfSync(res), 1, 'an error, not a crash');
       if (what === 'row-group reads') {
-        t.same(res.errors.map((e) => [e.code, e.context.table, e.context.file]), [['CQ_ERR_SOURCE_READ', 'pq', `s3://${bucket}/pq/c.parquet`]]);
-        t.same(memoryTables(dest).get('good')!.rows.map((r) => Number(r.id)), [3, 4], 'the other table is read');
+        t.same(
+          res.errors.map((e) => [e.code, e.context.table, e.context.file]),
+          [['CQ_ERR_SOURCE_READ', 'pq', `s3://${bucket}/pq/c.parquet`]],
+        );
+        t.same(
+          memoryTables(dest)
+            .get('good')!
+            .rows.map((r) => Number(r.id)),
+          [3, 4],
+          'the other table is read',
+        );
         t.equal(memoryTables(dest).get('pq')?.rows.length ?? 0, 0);
       } else {
         // the footer is where the table's columns come from: without it the source cannot list its tables
-        t.same(res.errors.map((e) => [e.code, e.context.file]), [['CQ_ERR_SOURCE_READ', `s3://${bucket}/pq/c.parquet`]]);
+        t.same(
+          res.errors.map((e) => [e.code, e.context.file]),
+          [['CQ_ERR_SOURCE_READ', `s3://${bucket}/pq/c.parquet`]],
+        );
       }
       t.match(res.errors[0]!.message, /SlowDown \(HTTP 503\)/);
       t.notMatch(res.errors[0]!.message, /\n|\bat .*\.js:\d+/);

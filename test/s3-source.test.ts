@@ -40,7 +40,10 @@ async function fixtures(t: Test): Promise<string> {
   await writeNdjson(path.join(dir, 'a-1.ndjson'), items(1500));
   await writeNdjson(path.join(dir, 'a-2.ndjson.gz'), items(1000, 1500), true);
   await writeJsonArray(path.join(dir, 'b.json'), items(700));
-  await writeCsv(path.join(dir, 'c.csv'), items(900).map((r) => ({ ...r })));
+  await writeCsv(
+    path.join(dir, 'c.csv'),
+    items(900).map((r) => ({ ...r })),
+  );
   await writeParquet(path.join(dir, 'd.parquet'), itemsTable(items(3000)), 1000);
   await writeArrow(path.join(dir, 'e.arrow'), itemsTable(items(1200)), 'file');
   await writeArrow(path.join(dir, 'f.arrows'), itemsTable(items(800)), 'stream');
@@ -48,8 +51,13 @@ async function fixtures(t: Test): Promise<string> {
 }
 
 const KEYS: Record<string, string> = {
-  'a-1.ndjson': 'raw/nd/2024/a-1.ndjson', 'a-2.ndjson.gz': 'raw/nd/2025/a-2.ndjson.gz', 'b.json': 'raw/json/b.json', 'c.csv': 'raw/csv/c.csv',
-  'd.parquet': 'pq/items/d.parquet', 'e.arrow': 'ipc/e.arrow', 'f.arrows': 'ipc/f.arrows',
+  'a-1.ndjson': 'raw/nd/2024/a-1.ndjson',
+  'a-2.ndjson.gz': 'raw/nd/2025/a-2.ndjson.gz',
+  'b.json': 'raw/json/b.json',
+  'c.csv': 'raw/csv/c.csv',
+  'd.parquet': 'pq/items/d.parquet',
+  'e.arrow': 'ipc/e.arrow',
+  'f.arrows': 'ipc/f.arrows',
 };
 
 /** a bucket holding the fixtures under KEYS, plus decoys the globs must not match */
@@ -86,7 +94,11 @@ t.test('every format reads the same rows and types from S3 as from local files',
   const s3 = await read({ ...(await s3Spec(bucket)), batch_rows: 1000, tables: TABLES });
   t.same(s3.errors, []);
   const localFiles: Record<string, string[]> = {
-    ndjson_items: ['a-*.ndjson', 'a-*.ndjson.gz'], json_items: ['b.json'], csv_items: ['*.csv'], parquet_items: ['*.parquet'], arrow_items: ['{e.arrow,f.arrows}'],
+    ndjson_items: ['a-*.ndjson', 'a-*.ndjson.gz'],
+    json_items: ['b.json'],
+    csv_items: ['*.csv'],
+    parquet_items: ['*.parquet'],
+    arrow_items: ['{e.arrow,f.arrows}'],
   };
   const localTables = TABLES.map((tb) => ({ ...tb, files: localFiles[tb.name]!.map((f) => path.join(dir, f)) }));
   const local = await read({ batch_rows: 1000, tables: localTables }, fileSource, dir);
@@ -99,7 +111,13 @@ t.test('every format reads the same rows and types from S3 as from local files',
     t.equal(s3.rows[tb.name]!.length, EXPECTED[tb.name as keyof typeof EXPECTED], `${tb.name}: row count`);
     t.same(s3.rows[tb.name], local.rows[tb.name], `${tb.name}: same rows in the same order`);
   }
-  t.same(fields(s3.tables.find((s) => tableName(s) === 'parquet_items')!), ['id:Int64', 'title:Utf8', 'price:Float64', 'updated_at:Timestamp<MICROSECOND, UTC>', 'active:Bool']);
+  t.same(fields(s3.tables.find((s) => tableName(s) === 'parquet_items')!), [
+    'id:Int64',
+    'title:Utf8',
+    'price:Float64',
+    'updated_at:Timestamp<MICROSECOND, UTC>',
+    'active:Bool',
+  ]);
 });
 
 t.test('Parquet and Arrow files are read by ranges, never downloaded whole', async (t) => {
@@ -111,7 +129,14 @@ t.test('Parquet and Arrow files are read by ranges, never downloaded whole', asy
   await writeArrow(path.join(dir, 'big.arrow'), itemsTable(items(5000)), 'file');
   await putObject(bucket, 'ipc/big.arrow', await readFile(path.join(dir, 'big.arrow')));
   const before = server.requests.length;
-  const { rows, errors } = await read({ ...(await s3Spec(bucket)), batch_rows: 5000, tables: [{ name: 'p', files: 'pq/*.parquet' }, { name: 'a', files: 'ipc/*.arrow' }] });
+  const { rows, errors } = await read({
+    ...(await s3Spec(bucket)),
+    batch_rows: 5000,
+    tables: [
+      { name: 'p', files: 'pq/*.parquet' },
+      { name: 'a', files: 'ipc/*.arrow' },
+    ],
+  });
   t.same(errors, []);
   t.equal(rows.p!.length, 20_000);
   t.same([rows.p![0]!.id, rows.p![19_999]!.id], [0n, 19_999n]);
@@ -126,10 +151,14 @@ t.test('Parquet and Arrow files are read by ranges, never downloaded whole', asy
 });
 
 t.test('globs: static prefix listing, matching within the bucket, deduplicated', async (t) => {
-  t.same(
-    ['pq/payments/*.parquet', 'raw/**/x.csv', '*.ndjson', 'exact/key.json', '{a,b}/*.csv', 'a/b?/c.csv'].map(listPrefix),
-    ['pq/payments/', 'raw/', '', 'exact/key.json', '', 'a/'],
-  );
+  t.same(['pq/payments/*.parquet', 'raw/**/x.csv', '*.ndjson', 'exact/key.json', '{a,b}/*.csv', 'a/b?/c.csv'].map(listPrefix), [
+    'pq/payments/',
+    'raw/',
+    '',
+    'exact/key.json',
+    '',
+    'a/',
+  ]);
   const { bucket } = await fixtureBucket(t);
   const base = await s3Spec(bucket);
   const one = await read({ ...base, tables: [{ name: 'nd', files: 'raw/nd/2024/*.ndjson' }] });
@@ -139,7 +168,10 @@ t.test('globs: static prefix listing, matching within the bucket, deduplicated',
   const dup = await read({ ...base, tables: [{ name: 'nd', files: ['raw/nd/2024/a-1.ndjson', 'raw/nd/*/a-1.ndjson'] }] });
   t.equal(dup.rows.nd!.length, 1500, 'an object matched by two patterns is read once');
   const none = await s3Source.create({ ...base, tables: [{ name: 'nd', files: 'nothing/*.ndjson' }] } as S3SourceSpec, ctx());
-  const err = await none.tables().then(() => undefined, (e: CqPipeError) => e);
+  const err = await none.tables().then(
+    () => undefined,
+    (e: CqPipeError) => e,
+  );
   t.equal(err?.code, 'CQ_ERR_SOURCE_READ');
   t.match(err?.message, new RegExp(`no files match "nothing/\\*\\.ndjson" \\(in s3://${bucket} at http://127\\.0\\.0\\.1:\\d+\\)`));
   await none.close?.();
@@ -154,7 +186,12 @@ t.test('incremental: true skips objects already loaded, by key and ETag', async 
   await putObject(bucket, 'in/a.ndjson', text(items(10)));
   await putObject(bucket, 'in/b.ndjson', text(items(5, 10)));
   const backend = { table_name: 'st', connection: `file://${dir}/state` };
-  const src = sourceSpec({ path: 's3', destinations: ['m_s3inc'], backend_options: backend, spec: { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 'in/*.ndjson', primary_key: ['id'], incremental: true }] } });
+  const src = sourceSpec({
+    path: 's3',
+    destinations: ['m_s3inc'],
+    backend_options: backend,
+    spec: { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 'in/*.ndjson', primary_key: ['id'], incremental: true }] },
+  });
   const dst = destSpec({ name: 'm_s3inc', path: 'memory', write_mode: 'overwrite-delete-stale' });
   const r1 = await runSync({ config: config([src], [dst]) });
   t.equal(exitCodeOfSync(r1), 0);
@@ -163,7 +200,10 @@ t.test('incremental: true skips objects already loaded, by key and ETag', async 
   const saved = JSON.parse(state.get('items')!) as { files: Record<string, string> };
   await state.close();
   t.same(Object.keys(saved.files).sort(), [`s3://${bucket}/in/a.ndjson`, `s3://${bucket}/in/b.ndjson`], 'state names the objects');
-  t.ok(Object.values(saved.files).every((v) => /^"[0-9a-f]{32}"$/.test(v)), 'and their ETags');
+  t.ok(
+    Object.values(saved.files).every((v) => /^"[0-9a-f]{32}"$/.test(v)),
+    'and their ETags',
+  );
   t.equal((await runSync({ config: config([src], [dst]) })).resources, 0, 'nothing new: both objects skipped');
   await putObject(bucket, 'in/b.ndjson', text(items(6, 10))); // replaced: a new ETag
   await putObject(bucket, 'in/c.ndjson', text(items(3, 16)));
@@ -176,12 +216,29 @@ t.test('incremental: true skips objects already loaded, by key and ETag', async 
 t.test('incremental: {cursor} keeps only rows at or past the saved cursor', async (t) => {
   const dir = await tmpDir(t);
   const bucket = await createBucket('cur');
-  await putObject(bucket, 'x/a.ndjson', items(10).map((r) => JSON.stringify(r)).join('\n'));
+  await putObject(
+    bucket,
+    'x/a.ndjson',
+    items(10)
+      .map((r) => JSON.stringify(r))
+      .join('\n'),
+  );
   const backend = { table_name: 'st', connection: `file://${dir}/state` };
-  const src = sourceSpec({ path: 's3', destinations: ['m_s3cur'], backend_options: backend, spec: { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 'x/*.ndjson', primary_key: ['id'], incremental: { cursor: 'updated_at' } }] } });
+  const src = sourceSpec({
+    path: 's3',
+    destinations: ['m_s3cur'],
+    backend_options: backend,
+    spec: { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 'x/*.ndjson', primary_key: ['id'], incremental: { cursor: 'updated_at' } }] },
+  });
   const dst = destSpec({ name: 'm_s3cur', path: 'memory', write_mode: 'overwrite' });
   t.equal((await runSync({ config: config([src], [dst]) })).resources, 10);
-  await putObject(bucket, 'x/b.ndjson', items(10, 5).map((r) => JSON.stringify(r)).join('\n'));
+  await putObject(
+    bucket,
+    'x/b.ndjson',
+    items(10, 5)
+      .map((r) => JSON.stringify(r))
+      .join('\n'),
+  );
   t.equal((await runSync({ config: config([src], [dst]) })).resources, 6, 'row 9 (the tie) and rows 10..14');
   t.equal(memoryTables('m_s3cur').get('items')!.rows.length, 15);
 });
@@ -191,7 +248,13 @@ t.test('a malformed NDJSON object fails its table naming the key and line; other
   await putObject(bucket, 'bad/part-1.ndjson', '{"id":1}\n{"id":2}\n');
   await putObject(bucket, 'bad/part-2.ndjson', '{"id":3}\n{"id":4}\n{"id":5,\n{"id":6}\n');
   await putObject(bucket, 'good/x.ndjson.gz', gzipSync('{"id":1}\n{"id":2}\n'));
-  const { rows, errors } = await read({ ...(await s3Spec(bucket)), tables: [{ name: 'bad', files: 'bad/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }, { name: 'good', files: 'good/*.ndjson.gz' }] });
+  const { rows, errors } = await read({
+    ...(await s3Spec(bucket)),
+    tables: [
+      { name: 'bad', files: 'bad/*.ndjson', columns: [{ name: 'id', type: 'int64' }] },
+      { name: 'good', files: 'good/*.ndjson.gz' },
+    ],
+  });
   t.equal(errors.length, 1);
   t.equal(errors[0]!.code, 'CQ_ERR_SOURCE_DATA');
   t.equal(errors[0]!.context.file, `s3://${bucket}/bad/part-2.ndjson`);
@@ -199,12 +262,30 @@ t.test('a malformed NDJSON object fails its table naming the key and line; other
   t.equal(errors[0]!.context.table, 'bad');
   t.match(errors[0]!.where(), new RegExp(`^s3://${bucket}/bad/part-2\\.ndjson:3, connector lake, table bad$`));
   t.equal(rows.bad!.length, 2, 'the rows of the object before it');
-  t.same(rows.good!.map((r) => r.id), [1n, 2n], 'the other table is read (gzip)');
+  t.same(
+    rows.good!.map((r) => r.id),
+    [1n, 2n],
+    'the other table is read (gzip)',
+  );
 
   // and through the engine: exit 1, the error names key and line
-  const res = await runSync({ config: config([sourceSpec({ path: 's3', destinations: ['m_s3bad'], spec: { ...(await s3Spec(bucket)), tables: [{ name: 'bad', files: 'bad/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }] } })], [destSpec({ name: 'm_s3bad', path: 'memory' })]) });
+  const res = await runSync({
+    config: config(
+      [
+        sourceSpec({
+          path: 's3',
+          destinations: ['m_s3bad'],
+          spec: { ...(await s3Spec(bucket)), tables: [{ name: 'bad', files: 'bad/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }] },
+        }),
+      ],
+      [destSpec({ name: 'm_s3bad', path: 'memory' })],
+    ),
+  });
   t.equal(exitCodeOfSync(res), 1);
-  t.same(res.errors.map((e) => [e.code, e.context.file, e.context.line]), [['CQ_ERR_SOURCE_DATA', `s3://${bucket}/bad/part-2.ndjson`, 3]]);
+  t.same(
+    res.errors.map((e) => [e.code, e.context.file, e.context.line]),
+    [['CQ_ERR_SOURCE_DATA', `s3://${bucket}/bad/part-2.ndjson`, 3]],
+  );
 });
 
 t.test('corrupt Parquet fails its table with the key named', async (t) => {
@@ -218,21 +299,33 @@ t.test('corrupt Parquet fails its table with the key named', async (t) => {
 t.test('a missing bucket or denied access is a clear error', async (t) => {
   const missing = `nobucket-${process.pid}`;
   const c = await s3Source.create({ ...(await s3Spec(missing)), tables: [{ name: 'x', files: 'a/*.ndjson' }] } as S3SourceSpec, ctx());
-  const err = await c.tables().then(() => undefined, (e: CqPipeError) => e);
+  const err = await c.tables().then(
+    () => undefined,
+    (e: CqPipeError) => e,
+  );
   t.equal(err?.code, 'CQ_ERR_SOURCE_READ');
   t.equal(err?.context.connector, 'lake');
   t.match(err?.message, new RegExp(`bucket s3://${missing} at .* does not exist .*HTTP 404`));
   await c.close?.();
   const bucket = await createBucket();
-  const d = await s3Source.create({ ...(await s3Spec(bucket)), access_key_id: 'WRONG', secret_access_key: 'WRONG', tables: [{ name: 'x', files: 'a/*.ndjson' }] } as S3SourceSpec, ctx());
-  const err2 = await d.tables().then(() => undefined, (e: CqPipeError) => e);
+  const d = await s3Source.create(
+    { ...(await s3Spec(bucket)), access_key_id: 'WRONG', secret_access_key: 'WRONG', tables: [{ name: 'x', files: 'a/*.ndjson' }] } as S3SourceSpec,
+    ctx(),
+  );
+  const err2 = await d.tables().then(
+    () => undefined,
+    (e: CqPipeError) => e,
+  );
   t.equal(err2?.code, 'CQ_ERR_SOURCE_READ');
   t.match(err2?.message, /access to bucket .* is denied .*HTTP 403/);
   await d.close?.();
 });
 
 t.test('config: key globs, bucket names and credential pairs are checked at load', async (t) => {
-  const problems = (spec: Partial<S3SourceSpec>) => s3Source.validate!({ bucket: 'lake', tables: [{ name: 'x', files: 'a/*.ndjson' }], ...spec } as S3SourceSpec).map((p) => `${p.keyPath.join('.')}: ${p.message}`);
+  const problems = (spec: Partial<S3SourceSpec>) =>
+    s3Source.validate!({ bucket: 'lake', tables: [{ name: 'x', files: 'a/*.ndjson' }], ...spec } as S3SourceSpec).map(
+      (p) => `${p.keyPath.join('.')}: ${p.message}`,
+    );
   t.same(problems({}), []);
   t.match(problems({ tables: [{ name: 'x', files: '/a/*.ndjson' }] }), [/^tables\.0\.files: .*do not start with "\/"/]);
   t.match(problems({ tables: [{ name: 'x', files: ['a/*.ndjson', 's3://lake/b/*.ndjson'] }] }), [/^tables\.0\.files\.1: .*not a URL/]);
@@ -241,21 +334,46 @@ t.test('config: key globs, bucket names and credential pairs are checked at load
   t.match(problems({ bucket: 'UPPER' }), [/^bucket: /]);
   const schema = s3Source.configSchema as { required: string[]; properties: Record<string, unknown> };
   t.same(schema.required, ['bucket', 'tables']);
-  t.same(Object.keys(schema.properties).sort(), ['access_key_id', 'batch_rows', 'bucket', 'endpoint', 'max_attempts', 'region', 'secret_access_key', 'session_token', 'tables', 'use_path_style']);
+  t.same(Object.keys(schema.properties).sort(), [
+    'access_key_id',
+    'batch_rows',
+    'bucket',
+    'endpoint',
+    'max_attempts',
+    'region',
+    'secret_access_key',
+    'session_token',
+    'tables',
+    'use_path_style',
+  ]);
 
   // through the config loader: exit 2 naming the key path
   const { loadConfig } = await import('../index.js');
   const dir = await tmpDir(t);
   const file = path.join(dir, 's3.yml');
-  await writeFile(file, 'kind: source\nspec:\n  name: s\n  path: s3\n  destinations: [m]\n  spec:\n    bucket: lake\n    tables: [{ name: x, files: "/a/*.ndjson" }]\n---\nkind: destination\nspec: { name: m, path: memory }\n');
-  const e = await loadConfig([file], { requireDestinations: true, env: {} }).then(() => undefined, (x: CqPipeError) => x);
+  await writeFile(
+    file,
+    'kind: source\nspec:\n  name: s\n  path: s3\n  destinations: [m]\n  spec:\n    bucket: lake\n    tables: [{ name: x, files: "/a/*.ndjson" ' +
+      '}]\n---\nkind: destination\nspec: { name: m, path: memory }\n',
+  );
+  const e = await loadConfig([file], { requireDestinations: true, env: {} }).then(
+    () => undefined,
+    (x: CqPipeError) => x,
+  );
   t.equal(exitCodeOf(e), 2);
   t.match(e?.message, /do not start with "\/"/);
 });
 
 t.test('--shard n/t splits the matched objects between shards', async (t) => {
   const bucket = await createBucket('shard');
-  for (let k = 0; k < 5; k++) await putObject(bucket, `s/part-${k}.ndjson`, items(10, k * 10).map((r) => JSON.stringify(r)).join('\n'));
+  for (let k = 0; k < 5; k++)
+    await putObject(
+      bucket,
+      `s/part-${k}.ndjson`,
+      items(10, k * 10)
+        .map((r) => JSON.stringify(r))
+        .join('\n'),
+    );
   const spec = { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 's/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }] };
   const ids: number[][] = [];
   for (const num of [1, 2]) {
@@ -268,14 +386,25 @@ t.test('--shard n/t splits the matched objects between shards', async (t) => {
     await client.close?.();
     ids.push(got);
   }
-  t.same(ids.map((x) => x.length), [30, 20], 'objects 0, 2, 4 and 1, 3');
-  t.same([...ids[0]!, ...ids[1]!].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i), 'together: every row once');
+  t.same(
+    ids.map((x) => x.length),
+    [30, 20],
+    'objects 0, 2, 4 and 1, 3',
+  );
+  t.same(
+    [...ids[0]!, ...ids[1]!].sort((a, b) => a - b),
+    Array.from({ length: 50 }, (_, i) => i),
+    'together: every row once',
+  );
 });
 
 t.test('a connection dropped in the middle of an object resumes from the next byte', async (t) => {
   const server = await s3Server();
   const bucket = await createBucket('resume');
-  const text = items(30_000).map((r) => JSON.stringify(r)).join('\n') + '\n'; // ~3.5 MB
+  const text =
+    items(30_000)
+      .map((r) => JSON.stringify(r))
+      .join('\n') + '\n'; // ~3.5 MB
   await putObject(bucket, 'r/big.ndjson', text);
   const spec = { ...(await s3Spec(bucket)), tables: [{ name: 'items', files: 'r/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }] };
   breakNextGet((url) => url.startsWith(`/${bucket}/r/big.ndjson`), 1_000_000);
@@ -283,7 +412,11 @@ t.test('a connection dropped in the middle of an object resumes from the next by
   const { rows, errors } = await read(spec);
   t.same(errors, []);
   t.equal(rows.items!.length, 30_000);
-  t.same(rows.items!.map((r) => Number(r.id)), Array.from({ length: 30_000 }, (_, i) => i), 'every row once, in order');
+  t.same(
+    rows.items!.map((r) => Number(r.id)),
+    Array.from({ length: 30_000 }, (_, i) => i),
+    'every row once, in order',
+  );
   const gets = server.requests.slice(before).filter((r) => r.method === 'GET' && r.url.startsWith(`/${bucket}/r/big.ndjson`));
   t.equal(gets.length, 2, 'the first GET broke, a second one resumed');
   t.equal(gets[0]!.range, undefined);
@@ -302,5 +435,8 @@ t.test('a connection dropped in the middle of an object resumes from the next by
   await putObject(bucket, 'r/big.csv', 'id\n' + Array.from({ length: 200_000 }, (_, i) => i).join('\n') + '\n');
   for (let k = 0; k < 2; k++) breakNextGet((url) => url.startsWith(`/${bucket}/r/big.csv`), 300_000 * (k + 1));
   const csv = await read({ ...spec, max_attempts: 2, tables: [{ name: 'c', files: 'r/*.csv', columns: [{ name: 'id', type: 'int64' }] }] });
-  t.same(csv.errors.map((e) => [e.code, e.context.file]), [['CQ_ERR_SOURCE_READ', `s3://${bucket}/r/big.csv`]]);
+  t.same(
+    csv.errors.map((e) => [e.code, e.context.file]),
+    [['CQ_ERR_SOURCE_READ', `s3://${bucket}/r/big.csv`]],
+  );
 });

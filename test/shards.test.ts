@@ -11,7 +11,9 @@ const run = (args: string[]) => cli(args);
 
 async function cfg(dir: string, name: string, url: string): Promise<string> {
   const p = path.join(dir, name);
-  await writeFile(p, `kind: source
+  await writeFile(
+    p,
+    `kind: source
 spec:
   name: shop
   path: file
@@ -24,7 +26,8 @@ spec:
 ---
 kind: destination
 spec: { name: pg, path: postgresql, spec: { connection_string: "${url}" } }
-`);
+`,
+  );
   return p;
 }
 
@@ -38,17 +41,28 @@ t.test('3 shards in parallel = 1 unsharded run; shards write as <name>_<n>_<t>',
   t.equal(r1.code, 0, r1.stderr);
   const c = await cfg(dir, 'sharded.yml', sharded);
   const shards = await Promise.all([1, 2, 3].map((n) => run(['sync', c, '--shard', `${n}/3`, '--no-progress'])));
-  t.same(shards.map((s) => s.code), [0, 0, 0], shards.map((s) => s.stderr).join('\n'));
+  t.same(
+    shards.map((s) => s.code),
+    [0, 0, 0],
+    shards.map((s) => s.stderr).join('\n'),
+  );
   for (const table of ['items', 'extra']) {
     const q = `SELECT count(*)::text AS n, md5(string_agg(id::text || title || price::text || _cq_id::text, ',' ORDER BY id)) AS d FROM ${table}`;
     t.same(await query(sharded, q), await query(one, q), `${table}: same rows, values and _cq_id`);
   }
   const names = await query<{ s: string; n: string }>(sharded, 'SELECT _cq_source_name AS s, count(*)::text AS n FROM items GROUP BY 1 ORDER BY 1');
-  t.same(names.map((x) => x.s), ['shop_1_3', 'shop_2_3', 'shop_3_3'], 'every shard wrote its own files');
-  t.equal(names.reduce((n, x) => n + Number(x.n), 0), 3500);
+  t.same(
+    names.map((x) => x.s),
+    ['shop_1_3', 'shop_2_3', 'shop_3_3'],
+    'every shard wrote its own files',
+  );
+  t.equal(
+    names.reduce((n, x) => n + Number(x.n), 0),
+    3500,
+  );
   // a rerun of one shard deletes only its own stale rows
   const again = await run(['sync', c, '--shard', '2/3', '--no-progress']);
   t.equal(again.code, 0);
   const [n] = await query<{ n: string }>(sharded, 'SELECT count(*)::text AS n FROM items');
-  t.equal(n!.n, '3500', 'shards never delete each other\'s rows');
+  t.equal(n!.n, '3500', "shards never delete each other's rows");
 });

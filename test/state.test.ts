@@ -67,11 +67,15 @@ t.test('a state backend that cannot be read or saved fails the sync with CQ_ERR_
   // unsaveable: the backend's flush fails at the first checkpoint
   class Unsaveable extends MemoryState {
     override readonly description = 'file /nowhere/cq_state.json';
-    override async flush(): Promise<void> { throw new Error('EROFS: read-only file system'); }
+    override async flush(): Promise<void> {
+      throw new Error('EROFS: read-only file system');
+    }
   }
   const tracker = new CheckpointTracker(1, new Unsaveable(), createLogger({ level: 'error' }));
   await t.rejects(tracker.ack({ kind: 'checkpoint', id: 'c1', state: { k: 'v' } }), {
-    code: 'CQ_ERR_STATE', message: 'cannot save the state to file /nowhere/cq_state.json: EROFS: read-only file system', context: { phase: 'state' },
+    code: 'CQ_ERR_STATE',
+    message: 'cannot save the state to file /nowhere/cq_state.json: EROFS: read-only file system',
+    context: { phase: 'state' },
   });
 });
 
@@ -86,12 +90,28 @@ t.test('postgres backend: CloudQuery layout, versions, highest version wins', as
   s.set('items', '42'); // unchanged: no new version
   await s.flush();
   await s.close();
-  const cols = await query<{ column_name: string; data_type: string; p: string | null }>(url, "SELECT column_name, data_type, numeric_precision::text AS p FROM information_schema.columns WHERE table_name = 'cq_state_shop' ORDER BY ordinal_position");
-  t.same(cols.map((c) => `${c.column_name} ${c.data_type}${c.p ? `(${c.p})` : ''}`), ['key text', 'value text', 'version numeric(20)']);
-  const pk = await query<{ col: string }>(url, "SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = 'cq_state_shop'::regclass AND i.indisprimary");
-  t.same(pk.map((r) => r.col), ['key']);
+  const cols = await query<{ column_name: string; data_type: string; p: string | null }>(
+    url,
+    "SELECT column_name, data_type, numeric_precision::text AS p FROM information_schema.columns WHERE table_name = 'cq_state_shop' ORDER BY ordinal_position",
+  );
+  t.same(
+    cols.map((c) => `${c.column_name} ${c.data_type}${c.p ? `(${c.p})` : ''}`),
+    ['key text', 'value text', 'version numeric(20)'],
+  );
+  const pk = await query<{ col: string }>(
+    url,
+    'SELECT a.attname AS col FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = ' +
+      "'cq_state_shop'::regclass AND i.indisprimary",
+  );
+  t.same(
+    pk.map((r) => r.col),
+    ['key'],
+  );
   const rows = await query<{ key: string; value: string; version: string }>(url, 'SELECT key, value, version::text FROM cq_state_shop ORDER BY key');
-  t.same(rows, [{ key: 'items', value: '42', version: '1' }, { key: 'orders', value: '2024-01-02T00:00:00Z', version: '2' }]);
+  t.same(rows, [
+    { key: 'items', value: '42', version: '1' },
+    { key: 'orders', value: '2024-01-02T00:00:00Z', version: '2' },
+  ]);
   const again = await openState({ table_name: 'cq_state_shop', connection: url }, 'shop');
   t.equal(again.get('orders'), '2024-01-02T00:00:00Z');
   await again.close();
@@ -100,7 +120,9 @@ t.test('postgres backend: CloudQuery layout, versions, highest version wins', as
 t.test('CLI: state get, set and reset', async (t) => {
   const dir = await tmpDir(t);
   const cfg = path.join(dir, 'c.yml');
-  await writeFile(cfg, `kind: source
+  await writeFile(
+    cfg,
+    `kind: source
 spec:
   name: shop
   path: test
@@ -109,7 +131,8 @@ spec:
 ---
 kind: destination
 spec: { name: m, path: memory }
-`);
+`,
+  );
   const run = (...a: string[]) => cliSync(['state', ...a]);
   t.equal(run('set', cfg, '--source', 'shop', 'items', '2024-05-01T00:00:00Z').status, 0);
   t.equal(run('set', cfg, '--source', 'shop', 'orders', '7').status, 0);
@@ -128,7 +151,9 @@ spec: { name: m, path: memory }
 t.test('config: half a backend_options and unknown schemes are load-time errors', async (t) => {
   const dir = await tmpDir(t);
   const cfg = path.join(dir, 'c.yml');
-  await writeFile(cfg, `kind: source
+  await writeFile(
+    cfg,
+    `kind: source
 spec: { name: a, path: test, destinations: [m], backend_options: { connection: "file://x" } }
 ---
 kind: source
@@ -136,7 +161,8 @@ spec: { name: b, path: test, destinations: [m], backend_options: { table_name: t
 ---
 kind: destination
 spec: { name: m, path: memory }
-`);
+`,
+  );
   const r = cliSync(['validate-config', cfg]);
   t.equal(r.status, 2);
   t.match(r.stderr, 'spec.backend_options: missing required key "table_name"');

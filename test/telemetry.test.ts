@@ -16,12 +16,25 @@ t.test('a sync emits cq-pipe.sync and cq-pipe.write-batch spans and row / error 
   const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 60_000 });
   const meters = new MeterProvider({ readers: [reader] });
   metrics.setGlobalMeterProvider(meters);
-  t.teardown(() => { trace.disable(); metrics.disable(); });
+  t.teardown(() => {
+    trace.disable();
+    metrics.disable();
+  });
 
-  const { spec: src } = staticSource([ITEMS], [
-    ...inserts('items', itemsBatch([{ id: 1, name: 'a', value: 1 }, { id: 2, name: 'b', value: 2 }])),
-    { kind: 'table-error', table: 'items', error: new SourceDataError('bad record', { table: 'items' }) },
-  ], { destinations: ['m_otel'] });
+  const { spec: src } = staticSource(
+    [ITEMS],
+    [
+      ...inserts(
+        'items',
+        itemsBatch([
+          { id: 1, name: 'a', value: 1 },
+          { id: 2, name: 'b', value: 2 },
+        ]),
+      ),
+      { kind: 'table-error', table: 'items', error: new SourceDataError('bad record', { table: 'items' }) },
+    ],
+    { destinations: ['m_otel'] },
+  );
   const res = await runSync({ config: config([src], [destSpec({ name: 'm_otel', path: 'memory' })]) });
   t.equal(exitCodeOfSync(res), 1);
   await reader.forceFlush();
@@ -35,7 +48,11 @@ t.test('a sync emits cq-pipe.sync and cq-pipe.write-batch spans and row / error 
   const batch = spans.getFinishedSpans().find((s) => s.name === 'cq-pipe.write-batch')!;
   t.same([batch.attributes['cq.table'], batch.attributes['cq.rows'], batch.attributes['cq.destination']], ['items', 2, 'm_otel']);
   const all = exporter.getMetrics().flatMap((r) => r.scopeMetrics.flatMap((s) => s.metrics));
-  const sum = (name: string) => all.filter((m) => m.descriptor.name === name).flatMap((m) => m.dataPoints as { value: unknown }[]).reduce((n, p) => n + (p.value as number), 0);
+  const sum = (name: string) =>
+    all
+      .filter((m) => m.descriptor.name === name)
+      .flatMap((m) => m.dataPoints as { value: unknown }[])
+      .reduce((n, p) => n + (p.value as number), 0);
   t.equal(sum('cq_pipe.rows_written'), 2);
   t.equal(sum('cq_pipe.table_errors'), 1);
   await meters.shutdown();

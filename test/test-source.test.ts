@@ -17,7 +17,31 @@ const full = { num_tables: 1, num_rows: 100, seed: 42, batch_rows: 10, preset: '
 t.test('all-types preset covers every column type', async (t) => {
   const [schema] = testTableSchemas(full);
   const types = schema!.fields.map(typeName);
-  for (const ty of ['bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'float32', 'float64', 'decimal(12,3)', 'utf8', 'large_utf8', 'binary', 'date32', 'time64', 'timestamp', 'uuid', 'json', 'inet', 'list<int64>', 'struct<a: int64, b: utf8>']) {
+  for (const ty of [
+    'bool',
+    'int8',
+    'int16',
+    'int32',
+    'int64',
+    'uint8',
+    'uint16',
+    'uint32',
+    'uint64',
+    'float32',
+    'float64',
+    'decimal(12,3)',
+    'utf8',
+    'large_utf8',
+    'binary',
+    'date32',
+    'time64',
+    'timestamp',
+    'uuid',
+    'json',
+    'inet',
+    'list<int64>',
+    'struct<a: int64, b: utf8>',
+  ]) {
     t.ok(types.includes(ty), ty);
   }
 });

@@ -8,12 +8,10 @@ import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError, CqPipeError } from '../lib/errors.js';
+import { ConfigError, type CqPipeError } from '../lib/errors.js';
 import { composeStages as libCompose } from '../lib/transformer.js';
 import { silentLogger } from '../lib/logger.js';
-import {
-  BUILTIN_TRANSFORMERS, TRANSFORMERS, composeStages, openTransformer, resolveTransformer, validateTransformer,
-} from '../transforms/index.js';
+import { BUILTIN_TRANSFORMERS, TRANSFORMERS, composeStages, openTransformer, resolveTransformer, validateTransformer } from '../transforms/index.js';
 import { BASIC_KINDS, type Transformation } from '../transforms/basic/transformation.js';
 import { KINDS } from '../transforms/basic/kinds.js';
 import { basicSpecSchema, parseBasicSpec } from '../transforms/basic/spec.js';
@@ -27,10 +25,13 @@ const DIST = path.join(ROOT, 'dist');
 async function modulesLoadedBy(t: Test, code: string): Promise<string[]> {
   const dir = await tmpDir(t, 'cq-pipe-registry-');
   const hooks = path.join(dir, 'hooks.mjs');
-  await writeFile(hooks, `export async function load(url, context, next) {
+  await writeFile(
+    hooks,
+    `export async function load(url, context, next) {
   if (url.startsWith('file:')) process.stderr.write('LOADED ' + url + '\\n');
   return next(url, context);
-}\n`);
+}\n`,
+  );
   const register = path.join(dir, 'register.mjs');
   await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
   const child = spawn(process.execPath, ['--import', pathToFileURL(register).href, '--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -39,14 +40,21 @@ async function modulesLoadedBy(t: Test, code: string): Promise<string[]> {
   const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.equal(status, 0, err);
   const prefix = pathToFileURL(path.join(DIST, 'transforms')).href + '/';
-  return err.split('\n').filter((l) => l.startsWith(`LOADED ${prefix}`)).map((l) => l.slice(`LOADED ${prefix}`.length));
+  return err
+    .split('\n')
+    .filter((l) => l.startsWith(`LOADED ${prefix}`))
+    .map((l) => l.slice(`LOADED ${prefix}`.length));
 }
 
 t.test('importing transforms/index.js loads no built-in; resolving one loads only that one', async (t) => {
   const index = JSON.stringify(pathToFileURL(path.join(DIST, 'transforms/index.js')).href);
   const bare = await modulesLoadedBy(t, `await import(${index});`);
   t.ok(bare.includes('index.js'), 'the registry itself was loaded (the hook sees transforms/)');
-  t.same(bare.filter((m) => m.startsWith('basic/') || m === 'jsonflattener.js'), [], 'neither basic nor jsonflattener');
+  t.same(
+    bare.filter((m) => m.startsWith('basic/') || m === 'jsonflattener.js'),
+    [],
+    'neither basic nor jsonflattener',
+  );
 
   const basic = await modulesLoadedBy(t, `const m = await import(${index}); await m.resolveTransformer('basic', '.');`);
   t.ok(basic.includes('basic/index.js') && basic.includes('basic/plan.js'));
@@ -69,10 +77,15 @@ t.test('built-in names, CloudQuery spellings and the descriptors', async (t) => 
   t.equal(flat.name, 'jsonflattener');
   t.equal(flat.configSchema, jsonflattenerSpecSchema);
   t.equal(await resolveTransformer('jsonflattener', ROOT), flat);
-  t.equal(composeStages, libCompose, 'composeStages is the contract\'s');
+  t.equal(composeStages, libCompose, "composeStages is the contract's");
 
   // validate gives the same problems as the spec parsers (so config errors read as before)
-  const bad = { transformations: [{ kind: 'remove_column', columns: ['a'] }, { kind: 'rename_column', name: 'a', value: 'b', new_name: 'c' }] };
+  const bad = {
+    transformations: [
+      { kind: 'remove_column', columns: ['a'] },
+      { kind: 'rename_column', name: 'a', value: 'b', new_name: 'c' },
+    ],
+  };
   t.same(await basic.validate!(bad), parseBasicSpec(bad).problems);
   t.ok(parseBasicSpec(bad).problems.length > 0);
   const semantic = { transformations: [{ kind: 'rename_column', name: 'a', value: 'b', new_name: 'c' }] };
@@ -88,10 +101,12 @@ t.test('built-in names, CloudQuery spellings and the descriptors', async (t) => 
 t.test('create on a spec validate rejects: a ConfigError naming the transformer and its document', async (t) => {
   const basic = await resolveTransformer('basic', ROOT);
   const ctx = { name: 'redact', destination: 'd', logger: silentLogger, origin: { file: 'sync.yml', document: 4, baseDir: ROOT } };
-  const err = await Promise.resolve().then(() => basic.create({ transformations: [{ kind: 'remove_columns', columns: ['a'], extra: 1 }] }, ctx)).then(
-    () => undefined,
-    (e: unknown) => e,
-  );
+  const err = await Promise.resolve()
+    .then(() => basic.create({ transformations: [{ kind: 'remove_columns', columns: ['a'], extra: 1 }] }, ctx))
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
   t.ok(err instanceof ConfigError);
   const e = err as ConfigError;
   t.equal(e.message, 'transformer redact: spec.transformations[0].extra: unknown key "extra"');
@@ -109,7 +124,10 @@ t.test('module paths get the module descriptor: validate loads it, create wraps 
   t.same(await def.validate!({}), []);
   const nofn = await resolveTransformer('./nofn.mjs', dir);
   const problems = await nofn.validate!({});
-  t.same(problems.map((p) => p.keyPath), [['path']]);
+  t.same(
+    problems.map((p) => p.keyPath),
+    [['path']],
+  );
   t.match(problems[0]!.message, /exports no transform function/);
   const missing = await (await resolveTransformer('./missing.mjs', dir)).validate!({});
   t.match(missing[0]!.message, /cannot load transformer module "\.\/missing\.mjs"/);
@@ -118,13 +136,20 @@ t.test('module paths get the module descriptor: validate loads it, create wraps 
   const tag = { name: 'tag', path: './tag.mjs', spec: {}, origin: { file: path.join(dir, 'sync.yml'), document: 2, baseDir: dir } };
   const stage = await openTransformer(tag, { destination: 'd' });
   const out = [];
-  for await (const m of stage((async function* () { yield { kind: 'sync-end' as const }; })())) out.push(m);
+  for await (const m of stage(
+    (async function* () {
+      yield { kind: 'sync-end' as const };
+    })(),
+  ))
+    out.push(m);
   t.same(out, [{ kind: 'sync-end' }]);
 
   // a module that does not load at open: the loader's error, pointing at the document's path key
   const gone = { name: 'gone', path: './gone.mjs', spec: {}, origin: { file: 'sync.yml', document: 5, baseDir: dir } };
-  const err = await openTransformer(gone, { destination: 'd' })
-    .then(() => undefined, (e: unknown) => e as ConfigError);
+  const err = await openTransformer(gone, { destination: 'd' }).then(
+    () => undefined,
+    (e: unknown) => e as ConfigError,
+  );
   t.ok(err instanceof ConfigError);
   t.match(err!.message, /^cannot load transformer module "\.\/gone\.mjs"/);
   t.same(err!.context, { file: 'sync.yml', document: 5, keyPath: 'spec.path', connector: 'transformer gone' });
@@ -137,7 +162,10 @@ t.test('an unknown path is a ConfigError (CQ_ERR_CONFIG_INVALID) with a did-you-
     ['jsonflatener', 'unknown transformer "jsonflatener" (did you mean "jsonflattener"?)'],
     ['constructor', 'unknown transformer "constructor"'],
   ] as const) {
-    const err = await resolveTransformer(p, ROOT).then(() => undefined, (e: unknown) => e);
+    const err = await resolveTransformer(p, ROOT).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(err instanceof ConfigError, p);
     const e = err as CqPipeError;
     t.equal(e.code, 'CQ_ERR_CONFIG_INVALID');
@@ -145,13 +173,20 @@ t.test('an unknown path is a ConfigError (CQ_ERR_CONFIG_INVALID) with a did-you-
     t.equal(e.message, message);
     t.equal(e.hint, 'built-in transformers: basic, jsonflattener; or a module path such as ./my-transform.js');
   }
-  t.same(await validateTransformer({ path: 'basik', baseDir: ROOT }), [{
-    keyPath: ['path'],
-    message: 'unknown transformer "basik" (did you mean "basic"?)',
-    hint: 'built-in transformers: basic, jsonflattener; or a module path such as ./my-transform.js',
-  }]);
-  const open = await openTransformer({ name: 'x', path: 'basik', spec: {}, origin: { file: 'sync.yml', document: 2, baseDir: ROOT } }, { destination: 'd' })
-    .then(() => undefined, (e: unknown) => e as ConfigError);
+  t.same(await validateTransformer({ path: 'basik', baseDir: ROOT }), [
+    {
+      keyPath: ['path'],
+      message: 'unknown transformer "basik" (did you mean "basic"?)',
+      hint: 'built-in transformers: basic, jsonflattener; or a module path such as ./my-transform.js',
+    },
+  ]);
+  const open = await openTransformer(
+    { name: 'x', path: 'basik', spec: {}, origin: { file: 'sync.yml', document: 2, baseDir: ROOT } },
+    { destination: 'd' },
+  ).then(
+    () => undefined,
+    (e: unknown) => e as ConfigError,
+  );
   t.equal(open!.message, 'transformer x: path: unknown transformer "basik" (did you mean "basic"?)');
   t.same(open!.context, { file: 'sync.yml', document: 2, keyPath: 'path' });
 });
@@ -165,8 +200,18 @@ t.test('basic: the dispatch table has one entry per kind, and the schema one bra
   }
   const rename: Transformation = { kind: 'change_table_names', tables: ['*'], new_table_name_template: 'cq_{{.OldName}}' };
   t.equal(KINDS.change_table_names.renameTable?.(rename, 'items'), 'cq_items');
-  t.same(BASIC_KINDS.filter((k) => KINDS[k].renameTable), ['change_table_names'], 'only change_table_names renames tables');
+  t.same(
+    BASIC_KINDS.filter((k) => KINDS[k].renameTable),
+    ['change_table_names'],
+    'only change_table_names renames tables',
+  );
   const branches = basicSpecSchema.properties.transformations.items.allOf;
-  t.same(branches.map((b) => b.if.properties.kind.const), [...BASIC_KINDS]);
-  t.same(branches.map((b) => b.then.required), BASIC_KINDS.map((k) => KINDS[k].keys.required));
+  t.same(
+    branches.map((b) => b.if.properties.kind.const),
+    [...BASIC_KINDS],
+  );
+  t.same(
+    branches.map((b) => b.then.required),
+    BASIC_KINDS.map((k) => KINDS[k].keys.required),
+  );
 });

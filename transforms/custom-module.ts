@@ -63,10 +63,7 @@ export interface TransformContext {
 }
 
 /** What a custom transformer module exports. */
-export type TransformFunction = (
-  messages: AsyncIterable<SyncMessage>,
-  ctx: TransformContext,
-) => AsyncIterable<SyncMessage | A.RecordBatch>;
+export type TransformFunction = (messages: AsyncIterable<SyncMessage>, ctx: TransformContext) => AsyncIterable<SyncMessage | A.RecordBatch>;
 
 export function looksLikeModulePath(p: string): boolean {
   return p.startsWith('.') || p.startsWith('/') || /\.(m?js|cjs|ts|mts)$/.test(p);

@@ -27,6 +27,7 @@ export { composeStages };
 
 // Built-ins are imported on first use, like connectors (connectors/index.ts): a run loads only the
 // transformers its config names.
+// biome-ignore lint/suspicious/noExplicitAny: each descriptor has its own spec type; config load checks the spec
 const TRANSFORMER_LOADERS: Record<string, () => Promise<TransformerDefinition<any>>> = {
   basic: async () => (await import('./basic/index.js')).basic,
   jsonflattener: async () => (await import('./jsonflattener.js')).jsonflattener,
@@ -114,7 +115,10 @@ export async function openTransformers(
     const spec = specs.find((s) => s.name === n);
     if (!spec) {
       throw new ConfigError(
-        `destination ${ctx.destination} lists transformer "${n}", which the config does not define${didYouMean(n, specs.map((s) => s.name))}`,
+        `destination ${ctx.destination} lists transformer "${n}", which the config does not define${didYouMean(
+          n,
+          specs.map((s) => s.name),
+        )}`,
         { connector: ctx.destination, keyPath: 'spec.transformers' },
         specs.length ? `defined transformers: ${specs.map((s) => s.name).join(', ')}` : 'add a `kind: transformer` document',
       );

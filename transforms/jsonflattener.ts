@@ -161,9 +161,15 @@ function buildColumn(type: string, values: unknown[]): A.Data {
   const n = values.length;
   switch (type) {
     case 'utf8':
-      return varData(new A.Utf8(), values.map((v) => (typeof v === 'string' ? encoder.encode(v) : null)));
+      return varData(
+        new A.Utf8(),
+        values.map((v) => (typeof v === 'string' ? encoder.encode(v) : null)),
+      );
     case 'json':
-      return varData(new A.Binary(), values.map((v) => (v === undefined || v === null ? null : encoder.encode(JSON.stringify(v)))));
+      return varData(
+        new A.Binary(),
+        values.map((v) => (v === undefined || v === null ? null : encoder.encode(JSON.stringify(v)))),
+      );
     case 'int64': {
       const out = new BigInt64Array(n);
       const ok = values.map((v, i) => {
@@ -186,7 +192,9 @@ function buildColumn(type: string, values: unknown[]): A.Data {
     }
     case 'bool': {
       const out = new Uint8Array((n + 7) >> 3);
-      values.forEach((v, i) => { if (v === true) out[i >> 3]! |= 1 << (i & 7); });
+      values.forEach((v, i) => {
+        if (v === true) out[i >> 3]! |= 1 << (i & 7);
+      });
       const { bitmap, nullCount } = validityBitmap(n, (i) => typeof values[i] === 'boolean');
       return A.makeData({ type: new A.Bool(), length: n, nullCount, nullBitmap: bitmap, data: out });
     }
@@ -222,7 +230,9 @@ function typeSchemaOf(f: A.Field, spec: JsonFlattenerSpec): Record<string, unkno
       const v = JSON.parse(md) as unknown;
       // a type schema that is not an object (an array's) is skipped, as in CloudQuery
       if (v && typeof v === 'object' && !Array.isArray(v)) raw = v as Record<string, unknown>;
-    } catch { /* not JSON: skipped */ }
+    } catch {
+      /* not JSON: skipped */
+    }
   } else {
     raw = spec.type_schemas?.[f.name];
   }
@@ -318,8 +328,17 @@ export function jsonFlattener(spec: JsonFlattenerSpec, ctx: StageContext): Messa
         try {
           const cols = [...(msg.batch.data.children as A.Data[])];
           for (const fc of plan.columns) {
-            const rows = rowsOf(cols[fc.from]!, fc.keys.map((k) => k.key));
-            for (const k of fc.keys) cols.push(buildColumn(k.type, rows.map((r) => (r ? r[k.key] : undefined))));
+            const rows = rowsOf(
+              cols[fc.from]!,
+              fc.keys.map((k) => k.key),
+            );
+            for (const k of fc.keys)
+              cols.push(
+                buildColumn(
+                  k.type,
+                  rows.map((r) => (r ? r[k.key] : undefined)),
+                ),
+              );
           }
           batch = batchFromColumns(plan.out, msg.batch.numRows, cols);
         } catch (err) {

@@ -4,7 +4,11 @@ import { isPrimaryKey, tableName } from '../../lib/schema.js';
 import { typeName } from '../../lib/types.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 
-export async function inspectCommand(o: GlobalOptions, input: AsyncIterable<Uint8Array> = process.stdin, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function inspectCommand(
+  o: GlobalOptions,
+  input: AsyncIterable<Uint8Array> = process.stdin,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
   const logger = makeLogger(o);
   try {
     const { format, messages } = await openPipeInput(input);
@@ -12,10 +16,13 @@ export async function inspectCommand(o: GlobalOptions, input: AsyncIterable<Uint
     const rows = new Map<string, { rows: number; batches: number }>();
     for await (const m of messages) {
       switch (m.kind) {
-        case 'sync-start': out.write(`sync-start   source ${m.sourceName} at ${m.syncTime}\n`); break;
+        case 'sync-start':
+          out.write(`sync-start   source ${m.sourceName} at ${m.syncTime}\n`);
+          break;
         case 'migrate-table':
           out.write(`table        ${tableName(m.table)}\n`);
-          for (const f of m.table.fields) out.write(`  ${f.name.padEnd(24)} ${typeName(f)}${isPrimaryKey(f) ? '  (primary key)' : ''}${f.nullable ? '' : '  not null'}\n`);
+          for (const f of m.table.fields)
+            out.write(`  ${f.name.padEnd(24)} ${typeName(f)}${isPrimaryKey(f) ? '  (primary key)' : ''}${f.nullable ? '' : '  not null'}\n`);
           break;
         case 'insert': {
           const r = rows.get(m.table) ?? { rows: 0, batches: 0 };
@@ -24,10 +31,18 @@ export async function inspectCommand(o: GlobalOptions, input: AsyncIterable<Uint
           rows.set(m.table, r);
           break;
         }
-        case 'checkpoint': out.write(`checkpoint   ${m.id} ${JSON.stringify(m.state)}\n`); break;
-        case 'delete-stale': out.write(`delete-stale ${m.table} source ${m.sourceName} before ${m.syncTime.toISOString()}\n`); break;
-        case 'table-error': out.write(`table-error  ${m.table}: ${m.error.message}\n`); break;
-        case 'sync-end': out.write('sync-end\n'); break;
+        case 'checkpoint':
+          out.write(`checkpoint   ${m.id} ${JSON.stringify(m.state)}\n`);
+          break;
+        case 'delete-stale':
+          out.write(`delete-stale ${m.table} source ${m.sourceName} before ${m.syncTime.toISOString()}\n`);
+          break;
+        case 'table-error':
+          out.write(`table-error  ${m.table}: ${m.error.message}\n`);
+          break;
+        case 'sync-end':
+          out.write('sync-end\n');
+          break;
       }
     }
     out.write('rows:\n');

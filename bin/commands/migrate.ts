@@ -29,7 +29,13 @@ export async function migrateCommand(paths: string[], o: MigrateCommandOptions, 
         const dest = config.destinations.find((d) => d.name === name)!;
         const plan = await destinationPlan(dest, config, ctx);
         const schemas = await plannedSchemas(plan, withCq);
-        const client = await plan.connector.create(dest.spec, { name: dest.name, logger: logger.child({ plugin: dest.name }), baseDir: process.cwd(), invocationId: ctx.invocationId, syncTime });
+        const client = await plan.connector.create(dest.spec, {
+          name: dest.name,
+          logger: logger.child({ plugin: dest.name }),
+          baseDir: process.cwd(),
+          invocationId: ctx.invocationId,
+          syncTime,
+        });
         try {
           const ddl = await client.migrateTables(schemas, { migrateMode: dest.migrate_mode, plan: o.plan });
           out.write(`-- ${o.plan ? 'plan for' : 'applied to'} destination ${dest.name} (source ${sourceNameFor(source)})\n`);

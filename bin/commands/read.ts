@@ -33,7 +33,8 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
   try {
     const format = (o.format ?? 'arrow') as (typeof PIPE_FORMATS)[number];
     if (!PIPE_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${PIPE_FORMATS.join(', ')}`);
-    if (format === 'arrow' && out.isTTY) throw new UsageError('refusing to write a binary Arrow stream to a terminal', 'pipe it: cq-pipe read cfg.yml | cq-pipe inspect, or use --format ndjson');
+    if (format === 'arrow' && out.isTTY)
+      throw new UsageError('refusing to write a binary Arrow stream to a terminal', 'pipe it: cq-pipe read cfg.yml | cq-pipe inspect, or use --format ndjson');
     if (!paths.length) throw new UsageError('read needs at least one config file or directory');
     const shard = parseShard(o.shard);
     const config = await loadConfig(paths);

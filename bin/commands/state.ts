@@ -19,25 +19,38 @@ export async function stateCommand(args: string[], o: StateCommandOptions, out: 
   const logger = makeLogger(o);
   try {
     const [action, ...rest] = args;
-    if (action !== 'get' && action !== 'set' && action !== 'reset') throw new UsageError(`state needs an action: get, set or reset (got ${action === undefined ? 'nothing' : `"${action}"`})`, 'cq-pipe state get sync.yml --source shop');
+    if (action !== 'get' && action !== 'set' && action !== 'reset')
+      throw new UsageError(
+        `state needs an action: get, set or reset (got ${action === undefined ? 'nothing' : `"${action}"`})`,
+        'cq-pipe state get sync.yml --source shop',
+      );
     const paths = rest.filter((a) => existsSync(a));
     const [key, value, ...extra] = rest.filter((a) => !existsSync(a));
     if (!paths.length) throw new UsageError('state needs at least one config file or directory');
     if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-    if (action === 'set' && (key === undefined || value === undefined)) throw new UsageError('state set needs KEY and VALUE', 'cq-pipe state set sync.yml --source shop items 2024-01-01T00:00:00Z');
+    if (action === 'set' && (key === undefined || value === undefined))
+      throw new UsageError('state set needs KEY and VALUE', 'cq-pipe state set sync.yml --source shop items 2024-01-01T00:00:00Z');
     const config = await loadConfig(paths);
     for (const s of config.secrets) logger.addSecret(s);
     const names = config.sources.map((s) => s.name);
     if (!o.source && names.length !== 1) throw new UsageError(`--source is required (sources: ${names.join(', ')})`);
     const source = config.sources.find((s) => s.name === (o.source ?? names[0]));
     if (!source) throw new UsageError(`no source named "${o.source}" (sources: ${names.join(', ')})`);
-    if (!source.backend_options) throw new ConfigError(`source ${source.name} has no backend_options, so it keeps no state`, { file: source.origin.file, document: source.origin.document, keyPath: 'spec.backend_options' }, 'add backend_options: { table_name: …, connection: … }');
+    if (!source.backend_options)
+      throw new ConfigError(
+        `source ${source.name} has no backend_options, so it keeps no state`,
+        { file: source.origin.file, document: source.origin.document, keyPath: 'spec.backend_options' },
+        'add backend_options: { table_name: …, connection: … }',
+      );
     const state = await openState(source.backend_options, source.name);
     try {
       if (action === 'get') {
         if (key !== undefined) {
           const v = state.get(key);
-          if (v === undefined) { logger.warn(`no state for key "${key}"`); return 1; }
+          if (v === undefined) {
+            logger.warn(`no state for key "${key}"`);
+            return 1;
+          }
           out.write(v + '\n');
         } else {
           for (const [k, v] of [...state.entries()].sort(([a], [b]) => a.localeCompare(b))) out.write(`${k}\t${v}\n`);

@@ -54,10 +54,16 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
     for (const s of config.secrets) logger.addSecret(s);
     const metrics = o['tables-metrics-location'] ? tableMetrics(o['tables-metrics-location']) : undefined;
     const result = await runSync({
-      config, logger, shard, signal: ac.signal,
+      config,
+      logger,
+      shard,
+      signal: ac.signal,
       invocationId: o['invocation-id'],
       noMigrate: o['no-migrate'],
-      onStats: (source, stats) => { progress.track(source, stats); metrics?.track(source, stats); },
+      onStats: (source, stats) => {
+        progress.track(source, stats);
+        metrics?.track(source, stats);
+      },
     });
     progress.stop();
     metrics?.stop(result.status === 'succeeded' || result.status === 'rows-rejected' ? 'succeeded' : 'failed');

@@ -39,11 +39,18 @@ export async function tablesCommand(paths: string[], o: TablesOptions, out: Node
     if (format === 'json') {
       out.write(JSON.stringify(result, null, 2) + '\n');
     } else {
-      for (const t of result as { source: string; table: string; incremental: boolean; columns: { name: string; type: string; not_null: boolean; primary_key: boolean; unique: boolean }[] }[]) {
+      for (const t of result as {
+        source: string;
+        table: string;
+        incremental: boolean;
+        columns: { name: string; type: string; not_null: boolean; primary_key: boolean; unique: boolean }[];
+      }[]) {
         out.write(`${t.source}.${t.table}${t.incremental ? ' (incremental)' : ''}\n`);
         const w = Math.max(...t.columns.map((c) => c.name.length));
         for (const c of t.columns) {
-          const flags = [c.primary_key && 'primary key', c.unique && !c.primary_key && 'unique', c.not_null && !c.primary_key && 'not null'].filter(Boolean).join(', ');
+          const flags = [c.primary_key && 'primary key', c.unique && !c.primary_key && 'unique', c.not_null && !c.primary_key && 'not null']
+            .filter(Boolean)
+            .join(', ');
           out.write(`  ${c.name.padEnd(w)}  ${c.type}${flags ? `  (${flags})` : ''}\n`);
         }
       }

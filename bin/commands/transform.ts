@@ -23,10 +23,19 @@ export interface TransformOptions extends GlobalOptions {
   format?: string;
 }
 
-export async function transformCommand(args: string[], o: TransformOptions, input: AsyncIterable<Uint8Array> = process.stdin, out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<number> {
+export async function transformCommand(
+  args: string[],
+  o: TransformOptions,
+  input: AsyncIterable<Uint8Array> = process.stdin,
+  out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout,
+): Promise<number> {
   const logger = makeLogger(o);
   try {
-    if (!args.length) throw new UsageError('transform needs a config (with --transformer NAME) or a module path', 'cq-pipe read cfg.yml | cq-pipe transform ./redact.js | cq-pipe write cfg.yml');
+    if (!args.length)
+      throw new UsageError(
+        'transform needs a config (with --transformer NAME) or a module path',
+        'cq-pipe read cfg.yml | cq-pipe transform ./redact.js | cq-pipe write cfg.yml',
+      );
     let spec: TransformerSpec;
     if (args.length === 1 && looksLikeModulePath(args[0]!) && !/\.ya?ml$/i.test(args[0]!)) {
       if (!existsSync(args[0]!)) throw new UsageError(`module ${args[0]} does not exist`);
@@ -45,7 +54,8 @@ export async function transformCommand(args: string[], o: TransformOptions, inpu
     const { format: inFormat, messages } = await openPipeInput(input);
     const format = (o.format ?? inFormat) as PipeFormat;
     if (!PIPE_FORMATS.includes(format)) throw new UsageError(`--format "${format}" is not one of ${PIPE_FORMATS.join(', ')}`);
-    if (format === 'arrow' && out.isTTY) throw new UsageError('refusing to write a binary Arrow stream to a terminal', 'pipe it into cq-pipe write or cq-pipe inspect');
+    if (format === 'arrow' && out.isTTY)
+      throw new UsageError('refusing to write a binary Arrow stream to a terminal', 'pipe it into cq-pipe write or cq-pipe inspect');
     const encode = format === 'arrow' ? encodeMessage : format === 'ndjson' ? encodeNdjson : encodeSinger;
     const emit = async (m: PipeMessage) => {
       const bytes = encode(m);
@@ -55,8 +65,14 @@ export async function transformCommand(args: string[], o: TransformOptions, inpu
     let ended = false;
     async function* inner(): AsyncGenerator<SyncMessage> {
       for await (const m of messages) {
-        if (m.kind === 'sync-start') { await emit(m); continue; }
-        if (m.kind === 'sync-end') { ended = true; continue; }
+        if (m.kind === 'sync-start') {
+          await emit(m);
+          continue;
+        }
+        if (m.kind === 'sync-end') {
+          ended = true;
+          continue;
+        }
         yield m;
       }
     }

@@ -30,11 +30,20 @@ export interface WriteOptions extends GlobalOptions {
   'no-migrate'?: boolean;
 }
 
-export async function writeCommand(paths: string[], o: WriteOptions, input: AsyncIterable<Uint8Array> = process.stdin, out: NodeJS.WritableStream = process.stdout): Promise<number> {
+export async function writeCommand(
+  paths: string[],
+  o: WriteOptions,
+  input: AsyncIterable<Uint8Array> = process.stdin,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
   const logger = makeLogger(o);
   const ac = new AbortController();
   let signalled: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => { signalled = sig; logger.warn(`received ${sig}, stopping; committed data and state are kept`); ac.abort(); };
+  const onSignal = (sig: NodeJS.Signals) => {
+    signalled = sig;
+    logger.warn(`received ${sig}, stopping; committed data and state are kept`);
+    ac.abort();
+  };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   const started = Date.now();
@@ -60,7 +69,12 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
     const tracker = new CheckpointTracker(1, state, log);
     try {
       const branch = await openDestination(dest, {
-        logger, invocationId: o['invocation-id'] ?? '', syncTime, noMigrate: o['no-migrate'], signal: ac.signal, config,
+        logger,
+        invocationId: o['invocation-id'] ?? '',
+        syncTime,
+        noMigrate: o['no-migrate'],
+        signal: ac.signal,
+        config,
         onCheckpoint: async (m, committed) => {
           await tracker.ack(m, committed);
           // a Singer target prints each state once it is durable
@@ -69,7 +83,11 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
         },
         onTableError: (table, err) => {
           stats.recordDestinationError(dest.name, table, err);
-          log.error(`table ${table} failed in destination ${dest.name}: ${err.message} (the other tables go on; its saved state does not advance)`, { table, code: err.code, where: err.where() });
+          log.error(`table ${table} failed in destination ${dest.name}: ${err.message} (the other tables go on; its saved state does not advance)`, {
+            table,
+            code: err.code,
+            where: err.where(),
+          });
         },
       });
       const tables: A.Schema[] = [];
@@ -77,10 +95,16 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
         let ended = false;
         const handle = function* (m: PipeMessage): Generator<SyncMessage> {
           if (m.kind === 'sync-start') return;
-          if (m.kind === 'sync-end') { ended = true; return; }
+          if (m.kind === 'sync-end') {
+            ended = true;
+            return;
+          }
           if (m.kind === 'delete-stale') return;
           stats.record(m);
-          if (m.kind === 'migrate-table') { tables.push(m.table); stats.table(tableName(m.table)); }
+          if (m.kind === 'migrate-table') {
+            tables.push(m.table);
+            stats.table(tableName(m.table));
+          }
           if (m.kind === 'table-error') log.error(`table ${m.table} failed upstream: ${m.error.message}`, { table: m.table, code: m.error.code });
           yield m;
         };
@@ -89,7 +113,8 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
           if (ac.signal.aborted) throw new AbortedError();
           yield* handle(m);
         }
-        if (format === 'arrow' && !ended) throw new SourceDataError('the stream ended before its sync-end: the reading side failed or was stopped', { file: 'stdin' });
+        if (format === 'arrow' && !ended)
+          throw new SourceDataError('the stream ended before its sync-end: the reading side failed or was stopped', { file: 'stdin' });
         if (stats.errorCount === 0) {
           for (const t of tables) {
             if (source?.backend_options && isIncrementalTable(t)) continue;
@@ -99,7 +124,12 @@ export async function writeCommand(paths: string[], o: WriteOptions, input: Asyn
         yield { kind: 'sync-end' };
       }
       await Promise.all([
-        pipeline(Readable.from(messagesOut(), { objectMode: true, highWaterMark: 1 }), internalColumns({ sourceName, syncTime, deterministicCqId: source?.deterministic_cq_id ?? false }), branch.input, { signal: ac.signal }),
+        pipeline(
+          Readable.from(messagesOut(), { objectMode: true, highWaterMark: 1 }),
+          internalColumns({ sourceName, syncTime, deterministicCqId: source?.deterministic_cq_id ?? false }),
+          branch.input,
+          { signal: ac.signal },
+        ),
         branch.done,
       ]);
       const rejected = branch.client.rejectedRows?.() ?? 0;

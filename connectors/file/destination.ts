@@ -17,8 +17,7 @@ import { FileObjects } from './sink.js';
 
 export const DEFAULT_FILE_PATH = './cq-output/{{TABLE}}/{{UUID}}.{{FORMAT}}';
 
-export interface FileDestinationSpec extends ObjectWriterSpec {
-}
+export interface FileDestinationSpec extends ObjectWriterSpec {}
 
 export const fileDestinationSchema = {
   type: 'object',

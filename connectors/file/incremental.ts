@@ -32,19 +32,27 @@ type Native = bigint | number | string;
 
 function nativeOf(type: A.DataType, text: string): Native {
   switch (type.typeId) {
-    case A.Type.Timestamp: return toMicros(text);
-    case A.Type.Int: return BigInt(text);
-    case A.Type.Float: return Number(text);
-    case A.Type.Date: return Math.floor(Date.parse(`${text}T00:00:00Z`) / 86_400_000);
-    default: return text;
+    case A.Type.Timestamp:
+      return toMicros(text);
+    case A.Type.Int:
+      return BigInt(text);
+    case A.Type.Float:
+      return Number(text);
+    case A.Type.Date:
+      return Math.floor(Date.parse(`${text}T00:00:00Z`) / 86_400_000);
+    default:
+      return text;
   }
 }
 
 function textOf(type: A.DataType, v: Native): string {
   switch (type.typeId) {
-    case A.Type.Timestamp: return microsToIso(v as bigint);
-    case A.Type.Date: return new Date(Number(v) * 86_400_000).toISOString().slice(0, 10);
-    default: return String(v);
+    case A.Type.Timestamp:
+      return microsToIso(v as bigint);
+    case A.Type.Date:
+      return new Date(Number(v) * 86_400_000).toISOString().slice(0, 10);
+    default:
+      return String(v);
   }
 }
 
@@ -53,7 +61,13 @@ function valueAt(vec: A.Vector, type: A.DataType, i: number): Native | null {
   if (type.typeId === A.Type.Timestamp) {
     const unit = (type as A.Timestamp).unit;
     const raw = (vec.data[0]!.values as BigInt64Array)[i]!;
-    return unit === A.TimeUnit.MICROSECOND ? raw : unit === A.TimeUnit.NANOSECOND ? raw / 1000n : unit === A.TimeUnit.MILLISECOND ? raw * 1000n : raw * 1_000_000n;
+    return unit === A.TimeUnit.MICROSECOND
+      ? raw
+      : unit === A.TimeUnit.NANOSECOND
+        ? raw / 1000n
+        : unit === A.TimeUnit.MILLISECOND
+          ? raw * 1000n
+          : raw * 1_000_000n;
   }
   if (type.typeId === A.Type.Date) return (vec.data[0]!.values as Int32Array)[i]!;
   const v = vec.get(i) as Native;
@@ -92,5 +106,9 @@ export function maxOf(a: string | undefined, b: string | undefined): string | un
   if (a === undefined) return b;
   if (b === undefined) return a;
   if (/^-?\d+$/.test(a) && /^-?\d+$/.test(b)) return BigInt(a) >= BigInt(b) ? a : b;
-  try { return toMicros(a) >= toMicros(b) ? a : b; } catch { return a >= b ? a : b; }
+  try {
+    return toMicros(a) >= toMicros(b) ? a : b;
+  } catch {
+    return a >= b ? a : b;
+  }
 }

@@ -14,7 +14,17 @@ import { SourceDataError, SourceReadError, toCqPipeError, CqPipeError, tableFail
 import type { SyncMessage } from '../../lib/messages.js';
 import { RowBatchBuilder, ValueError } from '../../lib/row-builder.js';
 import { inferColumns } from '../../lib/infer.js';
-import { MD_INCREMENTAL, MD_PRIMARY_KEY, MD_TABLE_INCREMENTAL, MD_TABLE_NAME, defineTable, relabel, tableName, withFieldMetadata, type ColumnDef } from '../../lib/schema.js';
+import {
+  MD_INCREMENTAL,
+  MD_PRIMARY_KEY,
+  MD_TABLE_INCREMENTAL,
+  MD_TABLE_NAME,
+  defineTable,
+  relabel,
+  tableName,
+  withFieldMetadata,
+  type ColumnDef,
+} from '../../lib/schema.js';
 import { parseColumnType, TYPE_NAMES, dataTypeName } from '../../lib/types.js';
 import { atOrPast, maxOf, parseFileState } from './incremental.js';
 import { localFile, type InputFile } from './inputs.js';
@@ -66,12 +76,22 @@ export const fileSourceSchema = {
         required: ['name', 'files'],
         properties: {
           name: { type: 'string', pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
-          files: { anyOf: [{ type: 'string', minLength: 1 }, { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } }] },
+          files: {
+            anyOf: [
+              { type: 'string', minLength: 1 },
+              { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } },
+            ],
+          },
           format: { type: 'string', enum: [...FILE_FORMATS] },
           primary_key: { type: 'array', items: { type: 'string', minLength: 1 } },
           columns: { type: 'array', minItems: 1, items: columnSchema },
           infer_rows: { type: 'integer', minimum: 1, default: 1000 },
-          incremental: { anyOf: [{ type: 'boolean' }, { type: 'object', additionalProperties: false, required: ['cursor'], properties: { cursor: { type: 'string', minLength: 1 } } }] },
+          incremental: {
+            anyOf: [
+              { type: 'boolean' },
+              { type: 'object', additionalProperties: false, required: ['cursor'], properties: { cursor: { type: 'string', minLength: 1 } } },
+            ],
+          },
           csv: {
             type: 'object',
             additionalProperties: false,
@@ -98,7 +118,11 @@ export function validateFileSource(spec: FileSourceSpec): SpecProblem[] {
     names.add(t.name);
     const patterns = Array.isArray(t.files) ? t.files : [t.files];
     if (!t.format && patterns.some((p) => !formatFromName(p))) {
-      problems.push({ keyPath: ['tables', i, 'format'], message: `cannot tell the format of "${patterns.find((p) => !formatFromName(p))}" from its name`, hint: `set format: one of ${FILE_FORMATS.join(', ')}` });
+      problems.push({
+        keyPath: ['tables', i, 'format'],
+        message: `cannot tell the format of "${patterns.find((p) => !formatFromName(p))}" from its name`,
+        hint: `set format: one of ${FILE_FORMATS.join(', ')}`,
+      });
     }
     const format = t.format ?? formatFromName(patterns[0]!);
     if (t.columns && (format === 'parquet' || format === 'arrow')) {
@@ -108,12 +132,17 @@ export function validateFileSource(spec: FileSourceSpec): SpecProblem[] {
       try {
         parseColumnType(c.type as string);
       } catch (err) {
-        problems.push({ keyPath: ['tables', i, 'columns', j, 'type'], message: `unknown column type "${c.type}": ${(err as Error).message}`, hint: `types: ${TYPE_NAMES.join(', ')}` });
+        problems.push({
+          keyPath: ['tables', i, 'columns', j, 'type'],
+          message: `unknown column type "${c.type}": ${(err as Error).message}`,
+          hint: `types: ${TYPE_NAMES.join(', ')}`,
+        });
       }
     });
     const colNames = t.columns?.map((c) => c.name);
     t.primary_key?.forEach((k, j) => {
-      if (colNames && !colNames.includes(k)) problems.push({ keyPath: ['tables', i, 'primary_key', j], message: `primary key column "${k}" is not among the columns` });
+      if (colNames && !colNames.includes(k))
+        problems.push({ keyPath: ['tables', i, 'primary_key', j], message: `primary key column "${k}" is not among the columns` });
     });
     if (t.csv?.header === false && !t.csv.column_names && !t.columns) {
       problems.push({ keyPath: ['tables', i, 'csv', 'column_names'], message: 'a CSV without a header needs csv.column_names or columns' });
@@ -203,10 +232,18 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     const incremental = t.incremental !== undefined && t.incremental !== false;
     const cursor = typeof t.incremental === 'object' ? t.incremental.cursor : undefined;
     if (t.columns) {
-      return defineTable({ name: t.name, incremental, columns: t.columns.map((c) => ({ ...c, primary_key: c.primary_key || pk.has(c.name), incremental: c.name === cursor })) });
+      return defineTable({
+        name: t.name,
+        incremental,
+        columns: t.columns.map((c) => ({ ...c, primary_key: c.primary_key || pk.has(c.name), incremental: c.name === cursor })),
+      });
     }
     if (plan.files.length === 0) {
-      throw new SourceReadError(`no files match ${JSON.stringify(t.files)} (${lister.describe(t)}), so the columns cannot be inferred`, { connector: ctx.name, table: t.name }, undefined);
+      throw new SourceReadError(
+        `no files match ${JSON.stringify(t.files)} (${lister.describe(t)}), so the columns cannot be inferred`,
+        { connector: ctx.name, table: t.name },
+        undefined,
+      );
     }
     let columns: ColumnDef[];
     if (plan.format.kind === 'columnar') {
@@ -216,33 +253,59 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
         return pk.has(f.name) ? withFieldMetadata(n, { [MD_PRIMARY_KEY]: 'true' }, false) : n;
       });
       const missing = [...pk].find((k) => !own.fields.some((f) => f.name === k));
-      if (missing) throw new SourceReadError(`primary key column "${missing}" is not in ${plan.files[0]!.name}`, { connector: ctx.name, table: t.name, file: plan.files[0]!.name });
-      if (cursor && !fields.some((f) => f.name === cursor)) throw new SourceReadError(`incremental cursor "${cursor}" is not a column of ${plan.files[0]!.name}`, { connector: ctx.name, table: t.name, file: plan.files[0]!.name });
+      if (missing)
+        throw new SourceReadError(`primary key column "${missing}" is not in ${plan.files[0]!.name}`, {
+          connector: ctx.name,
+          table: t.name,
+          file: plan.files[0]!.name,
+        });
+      if (cursor && !fields.some((f) => f.name === cursor))
+        throw new SourceReadError(`incremental cursor "${cursor}" is not a column of ${plan.files[0]!.name}`, {
+          connector: ctx.name,
+          table: t.name,
+          file: plan.files[0]!.name,
+        });
       const md = new Map([[MD_TABLE_NAME, t.name]]);
       if (incremental) md.set(MD_TABLE_INCREMENTAL, 'true');
-      return new A.Schema(fields.map((f) => (f.name === cursor ? withFieldMetadata(f, { [MD_INCREMENTAL]: 'true' }) : f)), md);
+      return new A.Schema(
+        fields.map((f) => (f.name === cursor ? withFieldMetadata(f, { [MD_INCREMENTAL]: 'true' }) : f)),
+        md,
+      );
     }
     const sample: Record<string, unknown>[] = [];
     const limit = t.infer_rows ?? 1000;
     for (const file of plan.files) {
-      for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length })) sample.push(...chunk.rows);
+      for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length }))
+        sample.push(...chunk.rows);
       if (sample.length >= limit) break;
     }
     columns = inferColumns(sample, plan.format.text).map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name), incremental: c.name === cursor }));
-    if (cursor && !columns.some((c) => c.name === cursor)) throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
-    if (columns.length === 0) throw new SourceReadError(`no rows to infer the columns from in ${plan.files.length} file(s); set columns explicitly`, { connector: ctx.name, table: t.name });
+    if (cursor && !columns.some((c) => c.name === cursor))
+      throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
+    if (columns.length === 0)
+      throw new SourceReadError(`no rows to infer the columns from in ${plan.files.length} file(s); set columns explicitly`, {
+        connector: ctx.name,
+        table: t.name,
+      });
     const missing = [...pk].find((k) => !columns.some((c) => c.name === k));
-    if (missing) throw new SourceReadError(`primary key column "${missing}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name }, undefined);
+    if (missing)
+      throw new SourceReadError(
+        `primary key column "${missing}" does not appear in the first ${sample.length} rows`,
+        { connector: ctx.name, table: t.name },
+        undefined,
+      );
     return defineTable({ name: t.name, columns, incremental });
   };
 
   const getPlans = (): Promise<TablePlan[]> => {
-    plans ??= Promise.all(spec.tables.map(async (t) => {
-      const format = FORMATS[t.format ?? formatFromName(Array.isArray(t.files) ? t.files[0]! : t.files)!];
-      const plan: TablePlan = { spec: t, format, files: await resolveFiles(t) };
-      plan.schema = await schemaOf(plan);
-      return plan;
-    }));
+    plans ??= Promise.all(
+      spec.tables.map(async (t) => {
+        const format = FORMATS[t.format ?? formatFromName(Array.isArray(t.files) ? t.files[0]! : t.files)!];
+        const plan: TablePlan = { spec: t, format, files: await resolveFiles(t) };
+        plan.schema = await schemaOf(plan);
+        return plan;
+      }),
+    );
     return plans;
   };
 
@@ -260,7 +323,10 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
         } catch (err) {
           if (!(err instanceof ValueError)) throw err;
           const pos = lines[err.index];
-          throw new SourceDataError(err.message, format.position === 'line' ? { table: name, file, line: pos, column: err.column } : { table: name, file, row: pos, column: err.column });
+          throw new SourceDataError(
+            err.message,
+            format.position === 'line' ? { table: name, file, line: pos, column: err.column } : { table: name, file, row: pos, column: err.column },
+          );
         }
       };
       let checked = 0;
@@ -336,9 +402,13 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
             if (!mine()) continue;
             const sig = inc ? await file.signature() : '';
             if (inc && saved.files[file.name] === sig) continue; // loaded by an earlier sync, unchanged
-            const messages = plan.format.kind === 'rows' ? readRows(plan, plan.format, schema, opts.signal, file) : readColumnar(plan, schema, opts.signal, file);
+            const messages =
+              plan.format.kind === 'rows' ? readRows(plan, plan.format, schema, opts.signal, file) : readColumnar(plan, schema, opts.signal, file);
             for await (const m of messages) {
-              if (m.kind !== 'insert' || !cursor) { yield m; continue; }
+              if (m.kind !== 'insert' || !cursor) {
+                yield m;
+                continue;
+              }
               for (const part of atOrPast(m.batch, cursor, saved.cursor)) {
                 maxCursor = maxOf(maxCursor, part.max);
                 yield { kind: 'insert', table: name, batch: part.batch };
@@ -348,7 +418,12 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
             if (inc) {
               saved.files[file.name] = sig;
               // durable once every row before it is committed: the file is then skipped next time
-              yield { kind: 'checkpoint', id: `${name}:${file.name}`, table: name, state: { [name]: JSON.stringify({ files: saved.files, ...(maxCursor !== undefined ? { cursor: maxCursor } : {}) }) } };
+              yield {
+                kind: 'checkpoint',
+                id: `${name}:${file.name}`,
+                table: name,
+                state: { [name]: JSON.stringify({ files: saved.files, ...(maxCursor !== undefined ? { cursor: maxCursor } : {}) }) },
+              };
             }
           }
         } catch (err) {

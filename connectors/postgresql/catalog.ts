@@ -38,7 +38,9 @@ export async function readTables(client: pg.ClientBase, schema: string, names: s
     `SELECT c.relname AS table, a.attname AS column, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null
        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_attribute a ON a.attrelid = c.oid
       WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND c.relname = ANY($2) AND a.attnum > 0 AND NOT a.attisdropped
-      ORDER BY c.relname, a.attnum`, [schema, names]);
+      ORDER BY c.relname, a.attnum`,
+    [schema, names],
+  );
   for (const r of cols.rows) {
     let t = out.get(r.table);
     if (!t) out.set(r.table, (t = { name: r.table, columns: new Map(), pk: [], uniques: new Map(), indexes: new Set() }));
@@ -49,15 +51,21 @@ export async function readTables(client: pg.ClientBase, schema: string, names: s
             array(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, ord)
                     JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.ord) AS cols
        FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname = $1 AND c.relname = ANY($2) AND con.contype IN ('p', 'u')`, [schema, names]);
+      WHERE n.nspname = $1 AND c.relname = ANY($2) AND con.contype IN ('p', 'u')`,
+    [schema, names],
+  );
   for (const r of cons.rows) {
     const t = out.get(r.table);
     if (!t) continue;
-    if (r.kind === 'p') { t.pk = r.cols; t.pkConstraint = r.name; }
-    else if (r.cols.length === 1) t.uniques.set(r.cols[0]!, r.name);
+    if (r.kind === 'p') {
+      t.pk = r.cols;
+      t.pkConstraint = r.name;
+    } else if (r.cols.length === 1) t.uniques.set(r.cols[0]!, r.name);
   }
   const idx = await client.query<{ table: string; name: string }>(
-    'SELECT tablename AS table, indexname AS name FROM pg_indexes WHERE schemaname = $1 AND tablename = ANY($2)', [schema, names]);
+    'SELECT tablename AS table, indexname AS name FROM pg_indexes WHERE schemaname = $1 AND tablename = ANY($2)',
+    [schema, names],
+  );
   for (const r of idx.rows) out.get(r.table)?.indexes.add(r.name);
   return out;
 }
@@ -69,6 +77,8 @@ export async function dependentViews(client: pg.ClientBase, schema: string, tabl
        FROM pg_depend d JOIN pg_rewrite rw ON rw.oid = d.objid JOIN pg_class v ON v.oid = rw.ev_class
        JOIN pg_namespace vn ON vn.oid = v.relnamespace
       WHERE d.classid = 'pg_rewrite'::regclass AND d.refobjid = $1::regclass AND v.oid <> d.refobjid
-      ORDER BY 1`, [`${quoteIdent(schema)}.${quoteIdent(table)}`]);
+      ORDER BY 1`,
+    [`${quoteIdent(schema)}.${quoteIdent(table)}`],
+  );
   return r.rows.map((x) => x.view);
 }

@@ -31,9 +31,21 @@ class Out {
     this.buf = next;
     this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
   }
-  int16(v: number): void { this.ensure(2); this.view.setInt16(this.pos, v); this.pos += 2; }
-  int32(v: number): void { this.ensure(4); this.view.setInt32(this.pos, v); this.pos += 4; }
-  bytes(b: Uint8Array): void { this.ensure(b.length); this.buf.set(b, this.pos); this.pos += b.length; }
+  int16(v: number): void {
+    this.ensure(2);
+    this.view.setInt16(this.pos, v);
+    this.pos += 2;
+  }
+  int32(v: number): void {
+    this.ensure(4);
+    this.view.setInt32(this.pos, v);
+    this.pos += 4;
+  }
+  bytes(b: Uint8Array): void {
+    this.ensure(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
   /** hand over what was written and start a fresh buffer */
   take(): Buffer {
     const out = this.buf.subarray(0, this.pos);
@@ -101,7 +113,10 @@ export function writeNumeric(out: Out, unscaled: bigint, scale: number): void {
   for (let k = 0; k < frac.length; k += 4) groups.push(Number(frac.slice(k, k + 4)));
   let weight = intPart.length / 4 - 1;
   let first = 0;
-  while (first < groups.length && groups[first] === 0) { first++; weight--; }
+  while (first < groups.length && groups[first] === 0) {
+    first++;
+    weight--;
+  }
   let last = groups.length;
   while (last > first && groups[last - 1] === 0) last--;
   const digits = groups.slice(first, last);
@@ -181,11 +196,22 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       const lenPos = out.pos;
       out.int32(0);
       if (end === start) {
-        out.int32(0); out.int32(0); out.int32(oid);
+        out.int32(0);
+        out.int32(0);
+        out.int32(oid);
       } else {
         let hasNull = 0;
-        if (childValid) for (let k = start; k < end; k++) if (!childValid(k)) { hasNull = 1; break; }
-        out.int32(1); out.int32(hasNull); out.int32(oid); out.int32(end - start); out.int32(1);
+        if (childValid)
+          for (let k = start; k < end; k++)
+            if (!childValid(k)) {
+              hasNull = 1;
+              break;
+            }
+        out.int32(1);
+        out.int32(hasNull);
+        out.int32(oid);
+        out.int32(end - start);
+        out.int32(1);
         for (let k = start; k < end; k++) childEnc(out, k);
       }
       out.view.setInt32(lenPos, out.pos - lenPos - 4);
@@ -211,24 +237,55 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       const width = base === 'smallint' ? 2 : base === 'integer' ? 4 : 8;
       const big = (t as A.Int).bitWidth === 64;
       if (width === 8 && big) {
-        return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, v[i] as bigint); out.pos += 12; });
+        return withNulls(data, (out, i) => {
+          out.ensure(12);
+          out.view.setInt32(out.pos, 8);
+          out.view.setBigInt64(out.pos + 4, v[i] as bigint);
+          out.pos += 12;
+        });
       }
       if (big) throw mismatch();
       if (width === 8) {
         return withNulls(data, (out, i) => {
           const x = v[i] as number;
-          out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setInt32(out.pos + 4, x < 0 ? -1 : 0); out.view.setUint32(out.pos + 8, x >>> 0); out.pos += 12;
+          out.ensure(12);
+          out.view.setInt32(out.pos, 8);
+          out.view.setInt32(out.pos + 4, x < 0 ? -1 : 0);
+          out.view.setUint32(out.pos + 8, x >>> 0);
+          out.pos += 12;
         });
       }
-      if (width === 4) return withNulls(data, (out, i) => { out.ensure(8); out.view.setInt32(out.pos, 4); out.view.setInt32(out.pos + 4, v[i] as number); out.pos += 8; });
-      return withNulls(data, (out, i) => { out.ensure(6); out.view.setInt32(out.pos, 2); out.view.setInt16(out.pos + 4, v[i] as number); out.pos += 6; });
+      if (width === 4)
+        return withNulls(data, (out, i) => {
+          out.ensure(8);
+          out.view.setInt32(out.pos, 4);
+          out.view.setInt32(out.pos + 4, v[i] as number);
+          out.pos += 8;
+        });
+      return withNulls(data, (out, i) => {
+        out.ensure(6);
+        out.view.setInt32(out.pos, 2);
+        out.view.setInt16(out.pos + 4, v[i] as number);
+        out.pos += 6;
+      });
     }
     case 'real':
     case 'double precision': {
       if (t.typeId !== A.Type.Float) throw mismatch();
       const v = data.values as Float32Array | Float64Array;
-      if (base === 'real') return withNulls(data, (out, i) => { out.ensure(8); out.view.setInt32(out.pos, 4); out.view.setFloat32(out.pos + 4, v[i]!); out.pos += 8; });
-      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setFloat64(out.pos + 4, v[i]!); out.pos += 12; });
+      if (base === 'real')
+        return withNulls(data, (out, i) => {
+          out.ensure(8);
+          out.view.setInt32(out.pos, 4);
+          out.view.setFloat32(out.pos + 4, v[i]!);
+          out.pos += 8;
+        });
+      return withNulls(data, (out, i) => {
+        out.ensure(12);
+        out.view.setInt32(out.pos, 8);
+        out.view.setFloat64(out.pos + 4, v[i]!);
+        out.pos += 12;
+      });
     }
     case 'numeric': {
       if (t.typeId === A.Type.Decimal) {
@@ -249,26 +306,38 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       const clean = !columnHasNul(data, false);
       return withNulls(data, (out, i) => {
         const b = clean ? get(i) : stripNul(get(i), false);
-        out.ensure(4 + b.length); out.view.setInt32(out.pos, b.length); out.pos += 4;
-        out.buf.set(b, out.pos); out.pos += b.length;
+        out.ensure(4 + b.length);
+        out.view.setInt32(out.pos, b.length);
+        out.pos += 4;
+        out.buf.set(b, out.pos);
+        out.pos += b.length;
       });
     }
     case 'bytea': {
       if (t.typeId === A.Type.FixedSizeBinary) {
         const w = (t as A.FixedSizeBinary).byteWidth;
         const v = data.values as Uint8Array;
-        return withNulls(data, (out, i) => { out.int32(w); out.bytes(v.subarray(i * w, (i + 1) * w)); });
+        return withNulls(data, (out, i) => {
+          out.int32(w);
+          out.bytes(v.subarray(i * w, (i + 1) * w));
+        });
       }
       if (t.typeId !== A.Type.Binary && t.typeId !== A.Type.LargeBinary) throw mismatch();
       const get = varBytes(data);
-      return withNulls(data, (out, i) => { const b = get(i); out.int32(b.length); out.bytes(b); });
+      return withNulls(data, (out, i) => {
+        const b = get(i);
+        out.int32(b.length);
+        out.bytes(b);
+      });
     }
     case 'uuid': {
       if (t.typeId !== A.Type.FixedSizeBinary || (t as A.FixedSizeBinary).byteWidth !== 16) throw mismatch();
       const v = data.values as Uint8Array;
       return withNulls(data, (out, i) => {
-        out.ensure(20); out.view.setInt32(out.pos, 16);
-        out.buf.set(v.subarray(i * 16, i * 16 + 16), out.pos + 4); out.pos += 20;
+        out.ensure(20);
+        out.view.setInt32(out.pos, 16);
+        out.buf.set(v.subarray(i * 16, i * 16 + 16), out.pos + 4);
+        out.pos += 20;
       });
     }
     case 'jsonb': {
@@ -277,8 +346,12 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
         const clean = !columnHasNul(data, true);
         return withNulls(data, (out, i) => {
           const b = clean ? get(i) : stripNul(get(i), true);
-          out.ensure(5 + b.length); out.view.setInt32(out.pos, b.length + 1); out.buf[out.pos + 4] = 1; out.pos += 5;
-          out.buf.set(b, out.pos); out.pos += b.length;
+          out.ensure(5 + b.length);
+          out.view.setInt32(out.pos, b.length + 1);
+          out.buf[out.pos + 4] = 1;
+          out.pos += 5;
+          out.buf.set(b, out.pos);
+          out.pos += b.length;
         });
       }
       // struct and nested lists → JSON text
@@ -287,7 +360,10 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
         const v = vec.get(i) as { toJSON?: () => unknown } | null;
         const text = JSON.stringify(v && typeof v === 'object' && 'toJSON' in v ? v.toJSON!() : v, jsonReplacer).replace(/\\u0000/g, '');
         const b = Buffer.from(text, 'utf8');
-        out.int32(b.length + 1); out.ensure(1); out.buf[out.pos++] = 1; out.bytes(b);
+        out.int32(b.length + 1);
+        out.ensure(1);
+        out.buf[out.pos++] = 1;
+        out.bytes(b);
       });
     }
     case 'inet': {
@@ -297,27 +373,45 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
         const text = dec.decode(get(i));
         const b = parseInet(text);
         if (!b) throw new EncodeError(`column "${field.name}": "${text}" is not an IP address`);
-        out.int32(b.length); out.bytes(b);
+        out.int32(b.length);
+        out.bytes(b);
       });
     }
     case 'date': {
       if (t.typeId !== A.Type.Date) throw mismatch();
       const v = data.values as Int32Array | BigInt64Array;
-      if ((t as A.Date_).unit === A.DateUnit.DAY) return withNulls(data, (out, i) => { out.int32(4); out.int32((v[i] as number) - PG_EPOCH_DAYS); });
-      return withNulls(data, (out, i) => { out.int32(4); out.int32(Math.floor(Number(v[i]) / MS_PER_DAY) - PG_EPOCH_DAYS); });
+      if ((t as A.Date_).unit === A.DateUnit.DAY)
+        return withNulls(data, (out, i) => {
+          out.int32(4);
+          out.int32((v[i] as number) - PG_EPOCH_DAYS);
+        });
+      return withNulls(data, (out, i) => {
+        out.int32(4);
+        out.int32(Math.floor(Number(v[i]) / MS_PER_DAY) - PG_EPOCH_DAYS);
+      });
     }
     case 'time without time zone': {
       if (t.typeId !== A.Type.Time) throw mismatch();
       const v = data.values as BigInt64Array | Int32Array;
       const toUs = timeToMicros((t as A.Time).unit);
-      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[i]!)); out.pos += 12; });
+      return withNulls(data, (out, i) => {
+        out.ensure(12);
+        out.view.setInt32(out.pos, 8);
+        out.view.setBigInt64(out.pos + 4, toUs(v[i]!));
+        out.pos += 12;
+      });
     }
     case 'timestamp with time zone':
     case 'timestamp without time zone': {
       if (t.typeId !== A.Type.Timestamp) throw mismatch();
       const v = data.values as BigInt64Array;
       const toUs = timestampToMicros((t as A.Timestamp).unit);
-      return withNulls(data, (out, i) => { out.ensure(12); out.view.setInt32(out.pos, 8); out.view.setBigInt64(out.pos + 4, toUs(v[i]!) - PG_EPOCH_US); out.pos += 12; });
+      return withNulls(data, (out, i) => {
+        out.ensure(12);
+        out.view.setInt32(out.pos, 8);
+        out.view.setBigInt64(out.pos + 4, toUs(v[i]!) - PG_EPOCH_US);
+        out.pos += 12;
+      });
     }
     default:
       throw mismatch();

@@ -33,7 +33,7 @@ class Validity {
   bits = new Uint8Array(1024);
   nulls = 0;
   set(i: number, valid: boolean): void {
-    if ((i >> 3) >= this.bits.length) {
+    if (i >> 3 >= this.bits.length) {
       const b = new Uint8Array(this.bits.length * 2);
       b.set(this.bits);
       this.bits = b;
@@ -64,8 +64,12 @@ class FixedDecoder implements ColumnDecoder {
   length = 0;
   private values: Int16Array | Int32Array | Float32Array | Float64Array | BigInt64Array;
   private valid = new Validity();
-  constructor(private readonly type: A.DataType, private readonly read: Reader, private readonly text: (v: number | bigint) => string,
-    Ctor: new (n: number) => Int16Array | Int32Array | Float32Array | Float64Array | BigInt64Array) {
+  constructor(
+    private readonly type: A.DataType,
+    private readonly read: Reader,
+    private readonly text: (v: number | bigint) => string,
+    Ctor: new (n: number) => Int16Array | Int32Array | Float32Array | Float64Array | BigInt64Array,
+  ) {
     this.values = new Ctor(1024);
   }
   push(buf: Buffer, pos: number, len: number): void {
@@ -101,7 +105,9 @@ class BoolDecoder implements ColumnDecoder {
     this.values.set(this.length, false);
     this.valid.set(this.length++, false);
   }
-  lastText(): string | undefined { return undefined; }
+  lastText(): string | undefined {
+    return undefined;
+  }
   finish(): A.Data {
     const n = this.length;
     const data = this.values.bits.slice(0, bitmapBytes(n));
@@ -119,7 +125,10 @@ class VarDecoder implements ColumnDecoder {
   private data = new Uint8Array(1 << 16);
   private size = 0;
   private valid = new Validity();
-  constructor(private readonly type: A.DataType, private readonly skip = 0) {}
+  constructor(
+    private readonly type: A.DataType,
+    private readonly skip = 0,
+  ) {}
   push(buf: Buffer, pos: number, len: number): void {
     const n = len - this.skip;
     this.data = grow(this.data, this.size + n);
@@ -143,11 +152,21 @@ class VarDecoder implements ColumnDecoder {
   }
   lastText(): string | undefined {
     if (!this.length) return undefined;
-    return Buffer.from(this.data.buffer, this.data.byteOffset + this.offsets[this.length - 1]!, this.offsets[this.length]! - this.offsets[this.length - 1]!).toString('utf8');
+    return Buffer.from(
+      this.data.buffer,
+      this.data.byteOffset + this.offsets[this.length - 1]!,
+      this.offsets[this.length]! - this.offsets[this.length - 1]!,
+    ).toString('utf8');
   }
   finish(): A.Data {
     const n = this.length;
-    const r = makeDataOf({ type: this.type, length: n, ...this.valid.take(n), valueOffsets: this.offsets.slice(0, n + 1), data: this.data.slice(0, this.size) });
+    const r = makeDataOf({
+      type: this.type,
+      length: n,
+      ...this.valid.take(n),
+      valueOffsets: this.offsets.slice(0, n + 1),
+      data: this.data.slice(0, this.size),
+    });
     this.offsets = new Int32Array(1025);
     this.size = 0;
     this.length = 0;
@@ -168,7 +187,9 @@ class UuidDecoder implements ColumnDecoder {
     this.data = grow(this.data, (this.length + 1) * 16);
     this.valid.set(this.length++, false);
   }
-  lastText(): string | undefined { return this.length ? uuidToString(this.data, (this.length - 1) * 16) : undefined; }
+  lastText(): string | undefined {
+    return this.length ? uuidToString(this.data, (this.length - 1) * 16) : undefined;
+  }
   finish(): A.Data {
     const n = this.length;
     const r = makeDataOf({ type: new A.FixedSizeBinary(16), length: n, ...this.valid.take(n), data: this.data.slice(0, n * 16) });
@@ -199,7 +220,10 @@ class DecimalDecoder implements ColumnDecoder {
   private data = new Uint32Array(4 * 1024);
   private valid = new Validity();
   private last?: bigint;
-  constructor(private readonly type: A.Decimal, private readonly column: string) {}
+  constructor(
+    private readonly type: A.Decimal,
+    private readonly column: string,
+  ) {}
   push(buf: Buffer, pos: number): void {
     const v = numericToUnscaled(buf, pos, this.type.scale);
     if (v === null) throw new DecodeError(`column "${this.column}": NaN or Infinity does not fit decimal(${this.type.precision},${this.type.scale})`);
@@ -228,7 +252,10 @@ class ListDecoder implements ColumnDecoder {
   length = 0;
   private offsets = new Int32Array(1025);
   private valid = new Validity();
-  constructor(private readonly type: A.List, private readonly child: ColumnDecoder) {}
+  constructor(
+    private readonly type: A.List,
+    private readonly child: ColumnDecoder,
+  ) {}
   push(buf: Buffer, pos: number): void {
     const ndim = buf.readInt32BE(pos);
     let p = pos + 12;
@@ -240,7 +267,10 @@ class ListDecoder implements ColumnDecoder {
         const len = buf.readInt32BE(p);
         p += 4;
         if (len < 0) this.child.pushNull();
-        else { this.child.push(buf, p, len); p += len; }
+        else {
+          this.child.push(buf, p, len);
+          p += len;
+        }
       }
     }
     this.offsets = grow(this.offsets, this.length + 2);
@@ -252,7 +282,9 @@ class ListDecoder implements ColumnDecoder {
     this.offsets[this.length + 1] = this.child.length;
     this.valid.set(this.length++, false);
   }
-  lastText(): string | undefined { return undefined; }
+  lastText(): string | undefined {
+    return undefined;
+  }
   finish(): A.Data {
     const n = this.length;
     const r = makeDataOf({ type: this.type, length: n, ...this.valid.take(n), valueOffsets: this.offsets.slice(0, n + 1), child: this.child.finish() });
@@ -272,7 +304,8 @@ export function decoderFor(f: A.Field, pgType: string): ColumnDecoder {
   if (ext === 'json') return new VarDecoder(new A.Binary(), pgType === 'jsonb' ? 1 : 0);
   if (ext === 'inet') return new VarDecoder(new A.Binary()); // selected as text
   switch (t.typeId) {
-    case A.Type.Bool: return new BoolDecoder();
+    case A.Type.Bool:
+      return new BoolDecoder();
     case A.Type.Int: {
       const bw = (t as A.Int).bitWidth;
       if (bw === 16) return new FixedDecoder(t, (b, p) => b.readInt16BE(p), fmtInt, Int16Array);
@@ -282,16 +315,33 @@ export function decoderFor(f: A.Field, pgType: string): ColumnDecoder {
     case A.Type.Float:
       if ((t as A.Float).precision === A.Precision.SINGLE) return new FixedDecoder(t, (b, p) => b.readFloatBE(p), fmtInt, Float32Array);
       return new FixedDecoder(t, (b, p) => b.readDoubleBE(p), fmtInt, Float64Array);
-    case A.Type.Decimal: return new DecimalDecoder(t as A.Decimal, f.name);
-    case A.Type.Utf8: case A.Type.Binary: return new VarDecoder(t);
-    case A.Type.Date: return new FixedDecoder(t, (b, p) => b.readInt32BE(p) + PG_EPOCH_DAYS, (v) => new Date(Number(v) * 86_400_000).toISOString().slice(0, 10), Int32Array);
-    case A.Type.Time: return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p), fmtInt, BigInt64Array);
-    case A.Type.Timestamp: return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p) + PG_EPOCH_US, (v) => microsToIso(v as bigint), BigInt64Array);
+    case A.Type.Decimal:
+      return new DecimalDecoder(t as A.Decimal, f.name);
+    case A.Type.Utf8:
+    case A.Type.Binary:
+      return new VarDecoder(t);
+    case A.Type.Date:
+      return new FixedDecoder(
+        t,
+        (b, p) => b.readInt32BE(p) + PG_EPOCH_DAYS,
+        (v) => new Date(Number(v) * 86_400_000).toISOString().slice(0, 10),
+        Int32Array,
+      );
+    case A.Type.Time:
+      return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p), fmtInt, BigInt64Array);
+    case A.Type.Timestamp:
+      return new FixedDecoder(
+        t,
+        (b, p) => b.readBigInt64BE(p) + PG_EPOCH_US,
+        (v) => microsToIso(v as bigint),
+        BigInt64Array,
+      );
     case A.Type.List: {
       const child = (t as A.List).children[0]!;
       return new ListDecoder(t as A.List, decoderFor(child, pgType.replace(/\[\]$/, '')));
     }
-    default: throw new DecodeError(`no decoder for ${String(t)}`);
+    default:
+      throw new DecodeError(`no decoder for ${String(t)}`);
   }
 }
 
@@ -343,16 +393,25 @@ export class CopyTupleParser {
     const ncols = this.decoders.length;
     while (pos + 2 <= buf.length) {
       const n = buf.readInt16BE(pos);
-      if (n === -1) { this.ended = true; return pos + 2; }
+      if (n === -1) {
+        this.ended = true;
+        return pos + 2;
+      }
       if (n !== ncols) throw new DecodeError(`COPY tuple has ${n} fields, expected ${ncols}`);
       // check the whole tuple is here before decoding any of it
       let p = pos + 2;
       let complete = true;
       for (let c = 0; c < ncols; c++) {
-        if (p + 4 > buf.length) { complete = false; break; }
+        if (p + 4 > buf.length) {
+          complete = false;
+          break;
+        }
         const len = buf.readInt32BE(p);
-        p += 4 + (len > 0 ? len : 0);
-        if (p > buf.length) { complete = false; break; }
+        p += 4 + Math.max(len, 0);
+        if (p > buf.length) {
+          complete = false;
+          break;
+        }
       }
       if (!complete) break;
       p = pos + 2;
@@ -360,7 +419,10 @@ export class CopyTupleParser {
         const len = buf.readInt32BE(p);
         p += 4;
         if (len < 0) this.decoders[c]!.pushNull();
-        else { this.decoders[c]!.push(buf, p, len); p += len; }
+        else {
+          this.decoders[c]!.push(buf, p, len);
+          p += len;
+        }
       }
       pos = p;
       onRow();

@@ -58,7 +58,10 @@ export class CopyLoad {
     this.#encoded = encoding(columns);
     this.#done = new Promise<void>((resolve, reject) => {
       stream.on('finish', resolve);
-      stream.on('error', (e: Error) => { this.#error = e; reject(e); });
+      stream.on('error', (e: Error) => {
+        this.#error = e;
+        reject(e);
+      });
     });
     this.#done.catch(() => {}); // observed through #error / end()
     stream.write(COPY_HEADER);
@@ -72,7 +75,11 @@ export class CopyLoad {
         if (this.#error) throw this.#error;
         if (!stream.write(chunk)) {
           await new Promise<void>((resolve) => {
-            const done = () => { stream.removeListener('drain', done); stream.removeListener('error', done); resolve(); };
+            const done = () => {
+              stream.removeListener('drain', done);
+              stream.removeListener('error', done);
+              resolve();
+            };
             stream.once('drain', done);
             stream.once('error', done);
           });
@@ -84,7 +91,10 @@ export class CopyLoad {
 
   /** send the trailer (once) and wait until the server has taken the load */
   async end(): Promise<void> {
-    if (!this.#error && !this.#ended) { this.#ended = true; this.#stream.end(COPY_TRAILER); }
+    if (!this.#error && !this.#ended) {
+      this.#ended = true;
+      this.#stream.end(COPY_TRAILER);
+    }
     await this.#done;
   }
 

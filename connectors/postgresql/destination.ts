@@ -147,9 +147,11 @@ class PostgresClient implements DestinationClient {
     const schema = quoteIdent(this.#schema);
     const stale = `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} < $2`;
     try {
-      await this.#session.retrying('delete-stale', () => this.#session.transaction(async (client) => {
-        for (const m of msgs) await client.query(`DELETE FROM ${schema}.${quoteIdent(pgIdent(m.table))} WHERE ${stale}`, [m.sourceName, m.syncTime]);
-      }));
+      await this.#session.retrying('delete-stale', () =>
+        this.#session.transaction(async (client) => {
+          for (const m of msgs) await client.query(`DELETE FROM ${schema}.${quoteIdent(pgIdent(m.table))} WHERE ${stale}`, [m.sourceName, m.syncTime]);
+        }),
+      );
     } catch (err) {
       const context = { connector: this.#ctx.name, table: msgs[0]?.table, phase: 'delete-stale' };
       throw new DestinationWriteError(`delete-stale failed: ${describePgError(err)}`, context, err);

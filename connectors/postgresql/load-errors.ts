@@ -49,5 +49,7 @@ export function loadError(connector: string, table: string | undefined, err: unk
   const at = row !== undefined ? ` (row ${row + 1} of the load)` : '';
   return new DestinationWriteError(
     `Postgres rejected rows for table ${table ?? '?'}: ${rejectReason(err)}${at}; the table's uncommitted rows were rolled back`,
-    { connector, table, ...(row !== undefined ? { row: row + 1 } : {}) }, err);
+    { connector, table, ...(row !== undefined ? { row: row + 1 } : {}) },
+    err,
+  );
 }

@@ -52,11 +52,19 @@ const qualified = (schema: string, t: string) => `${quoteIdent(schema)}.${quoteI
 function indexDdl(schema: string, w: WantedTable): string[] {
   const names = w.columns.map((c) => c.name);
   if (w.pk.length === 0 || !names.includes(CQ_SOURCE_NAME) || !names.includes(CQ_SYNC_TIME)) return [];
-  return [`CREATE INDEX IF NOT EXISTS ${quoteIdent(pgIdent(`${w.name}_cqpi`))} ON ${qualified(schema, w.name)} (${quoteIdent(CQ_SOURCE_NAME)}, ${quoteIdent(CQ_SYNC_TIME)})`];
+  return [
+    `CREATE INDEX IF NOT EXISTS ${quoteIdent(pgIdent(`${w.name}_cqpi`))} ON ${qualified(schema, w.name)} (${quoteIdent(CQ_SOURCE_NAME)}, ` +
+      `${quoteIdent(CQ_SYNC_TIME)})`,
+  ];
 }
 
 export function createDdl(schema: string, w: WantedTable): string[] {
-  const cols = w.columns.map((c) => `${quoteIdent(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}${w.unique.includes(c.name) && !(w.pk.length === 1 && w.pk[0] === c.name) ? ' UNIQUE' : ''}`);
+  const cols = w.columns.map(
+    (c) =>
+      `${quoteIdent(c.name)} ${c.type}${c.notNull ? ' NOT NULL' : ''}${
+        w.unique.includes(c.name) && !(w.pk.length === 1 && w.pk[0] === c.name) ? ' ' + 'UNIQUE' : ''
+      }`,
+  );
   if (w.pk.length) cols.push(`PRIMARY KEY (${w.pk.map(quoteIdent).join(', ')})`);
   return [`CREATE TABLE IF NOT EXISTS ${qualified(schema, w.name)} (${cols.join(', ')})`, ...indexDdl(schema, w)];
 }
@@ -116,12 +124,23 @@ export interface MigrateResult {
  * Plan (and unless `plan`, apply) the migrations of `tables`, in one transaction under the
  * schema's advisory lock. Throws SchemaIncompatibleError listing every unsafe change in `safe`.
  */
-export async function migrate(client: pg.ClientBase, schema: string, tables: A.Schema[], mode: MigrateMode, plan: boolean, connector: string): Promise<MigrateResult> {
+export async function migrate(
+  client: pg.ClientBase,
+  schema: string,
+  tables: A.Schema[],
+  mode: MigrateMode,
+  plan: boolean,
+  connector: string,
+): Promise<MigrateResult> {
   const wanted = tables.map(wantedTable).filter((w) => w.columns.length > 0);
   await client.query('BEGIN');
   try {
     await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey(schema)]);
-    const existing = await readTables(client, schema, wanted.map((w) => w.name));
+    const existing = await readTables(
+      client,
+      schema,
+      wanted.map((w) => w.name),
+    );
     const plans = wanted.map((w) => planTable(schema, w, existing.get(w.name)));
     const unsafe = plans.filter((p) => p.unsafe.length > 0);
     if (unsafe.length && mode === 'safe') {

@@ -75,24 +75,36 @@ export class PgSession<T> {
 
   /** open the transaction batches are written in, unless it is open */
   async begin(): Promise<void> {
-    if (!this.#inTx) { await this.client.query('BEGIN'); this.#inTx = true; }
+    if (!this.#inTx) {
+      await this.client.query('BEGIN');
+      this.#inTx = true;
+    }
   }
 
   /** commit the open transaction (if any): its batches are no longer kept */
   async commit(): Promise<void> {
-    if (this.#inTx) { await this.client.query('COMMIT'); this.#inTx = false; }
+    if (this.#inTx) {
+      await this.client.query('COMMIT');
+      this.#inTx = false;
+    }
     this.#discard();
   }
 
   /** roll the open transaction (if any) back; its batches stay kept until `discard` */
   async rollback(): Promise<void> {
-    if (this.#inTx) { await this.client.query('ROLLBACK').catch(() => {}); this.#inTx = false; }
+    if (this.#inTx) {
+      await this.client.query('ROLLBACK').catch(() => {});
+      this.#inTx = false;
+    }
   }
 
   /** keep `batches` of `table`, written in the open transaction, until it commits */
   keep(table: T, batches: readonly A.RecordBatch[]): void {
     this.#pending.push({ table, batches });
-    for (const b of batches) { this.#pendingRows += b.numRows; this.#pendingBytes += batchByteSize(b); }
+    for (const b of batches) {
+      this.#pendingRows += b.numRows;
+      this.#pendingBytes += batchByteSize(b);
+    }
   }
 
   /** the kept batches reached the size at which the transaction should commit */
@@ -106,7 +118,10 @@ export class PgSession<T> {
 
   /** forget the kept batches: all of them, or those of `table` only */
   discard(table?: T): void {
-    if (table === undefined) return this.#discard();
+    if (table === undefined) {
+      this.#discard();
+      return;
+    }
     this.#pending = this.#pending.filter((p) => p.table !== table);
     this.#pendingRows = this.#pending.reduce((n, p) => n + p.batches.reduce((m, b) => m + b.numRows, 0), 0);
     this.#pendingBytes = this.#pending.reduce((n, p) => n + p.batches.reduce((m, b) => m + batchByteSize(b), 0), 0);
@@ -146,25 +161,28 @@ export class PgSession<T> {
     const log = this.#opts.logger;
     let reconnect = false;
     let reconnecting = false;
-    return retry(async () => {
-      if (reconnect) {
-        reconnecting = true;
-        await this.#reconnectAndReplay();
-        reconnecting = false;
-        reconnect = false;
-      }
-      return fn();
-    }, {
-      attempts: DEFAULT_ATTEMPTS,
-      isRetryable: isTransient,
-      onRetry: ({ retry: n, retries, delayMs, error }) => {
-        reconnect = true;
-        const msg = (error as Error).message;
-        const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
-        if (reconnecting) log.warn(`reconnecting to Postgres failed: ${msg}; ${wait}`, { phase: what });
-        else log.warn(`transient Postgres error during ${what}: ${msg}; ${wait} (replaying ${this.#pendingRows} uncommitted rows)`, { phase: what });
+    return retry(
+      async () => {
+        if (reconnect) {
+          reconnecting = true;
+          await this.#reconnectAndReplay();
+          reconnecting = false;
+          reconnect = false;
+        }
+        return fn();
       },
-    });
+      {
+        attempts: DEFAULT_ATTEMPTS,
+        isRetryable: isTransient,
+        onRetry: ({ retry: n, retries, delayMs, error }) => {
+          reconnect = true;
+          const msg = (error as Error).message;
+          const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+          if (reconnecting) log.warn(`reconnecting to Postgres failed: ${msg}; ${wait}`, { phase: what });
+          else log.warn(`transient Postgres error during ${what}: ${msg}; ${wait} (replaying ${this.#pendingRows} uncommitted rows)`, { phase: what });
+        },
+      },
+    );
   }
 
   /**

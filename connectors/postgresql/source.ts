@@ -78,10 +78,27 @@ interface PgTable {
 }
 
 const SCALARS: Record<string, string> = {
-  boolean: 'bool', smallint: 'int16', integer: 'int32', bigint: 'int64', real: 'float32', 'double precision': 'float64',
-  text: 'utf8', 'character varying': 'utf8', character: 'utf8', name: 'utf8', citext: 'utf8', bytea: 'binary', uuid: 'uuid',
-  json: 'json', jsonb: 'json', inet: 'inet', cidr: 'inet', date: 'date32',
-  'time without time zone': 'time64', 'timestamp with time zone': 'timestamp', 'timestamp without time zone': 'timestamp',
+  boolean: 'bool',
+  smallint: 'int16',
+  integer: 'int32',
+  bigint: 'int64',
+  real: 'float32',
+  'double precision': 'float64',
+  text: 'utf8',
+  'character varying': 'utf8',
+  character: 'utf8',
+  name: 'utf8',
+  citext: 'utf8',
+  bytea: 'binary',
+  uuid: 'uuid',
+  json: 'json',
+  jsonb: 'json',
+  inet: 'inet',
+  cidr: 'inet',
+  date: 'date32',
+  'time without time zone': 'time64',
+  'timestamp with time zone': 'timestamp',
+  'timestamp without time zone': 'timestamp',
 };
 
 /** the cq type of a Postgres column type and how to select it */
@@ -139,12 +156,15 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
           WHERE cl.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped
             AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
             AND NOT cl.relispartition
-          ORDER BY n.nspname, cl.relname, a.attnum`);
+          ORDER BY n.nspname, cl.relname, a.attnum`,
+      );
       const pks = await c.query<{ schema: string; table: string; cols: string[] }>(
         `SELECT n.nspname AS schema, cl.relname AS table,
-                array(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, ord) JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.ord) AS cols
+                array(SELECT a.attname::text FROM unnest(i.indkey) WITH ORDINALITY k(n, ord)
+                        JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.ord) AS cols
            FROM pg_index i JOIN pg_class cl ON cl.oid = i.indrelid JOIN pg_namespace n ON n.oid = cl.relnamespace
-          WHERE i.indisprimary`);
+          WHERE i.indisprimary`,
+      );
       const byKey = new Map<string, PgTable>();
       for (const r of cols.rows) {
         const key = `${r.schema}.${r.table}`;
@@ -162,16 +182,33 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         const s = settings.get(`${t.schema}.${t.table}`) ?? settings.get(t.cqName) ?? (t.schema === 'public' ? settings.get(t.table) : undefined);
         const cursor = s?.incremental?.cursor;
         if (cursor && !t.columns.some((c) => c.name === cursor)) {
-          throw new SourceReadError(`incremental cursor "${cursor}" is not a column of ${t.schema}.${t.table}`, { connector: ctx.name, table: t.cqName, column: cursor });
+          throw new SourceReadError(`incremental cursor "${cursor}" is not a column of ${t.schema}.${t.table}`, {
+            connector: ctx.name,
+            table: t.cqName,
+            column: cursor,
+          });
         }
         t.cursor = cursor;
         if (s?.resumable) {
-          if (!t.pk.length) throw new SourceReadError(`resumable: true needs a primary key, and ${t.schema}.${t.table} has none`, { connector: ctx.name, table: t.cqName });
-          if (cursor) throw new SourceReadError(`${t.schema}.${t.table}: resumable is for full reads; an incremental table already resumes from its cursor`, { connector: ctx.name, table: t.cqName });
+          if (!t.pk.length)
+            throw new SourceReadError(`resumable: true needs a primary key, and ${t.schema}.${t.table} has none`, { connector: ctx.name, table: t.cqName });
+          if (cursor)
+            throw new SourceReadError(`${t.schema}.${t.table}: resumable is for full reads; an incremental table already resumes from its cursor`, {
+              connector: ctx.name,
+              table: t.cqName,
+            });
           t.resumable = true;
         }
-        const defs: ColumnDef[] = t.columns.map((c) => ({ name: c.name, type: c.cq, not_null: c.notNull, primary_key: t.pk.includes(c.name), incremental: c.name === cursor }));
-        t.arrow = withSchemaMetadata(defineTable({ name: t.cqName, columns: defs, incremental: cursor !== undefined }), { [MD_SOURCE_TABLE]: `${t.schema}.${t.table}` });
+        const defs: ColumnDef[] = t.columns.map((c) => ({
+          name: c.name,
+          type: c.cq,
+          not_null: c.notNull,
+          primary_key: t.pk.includes(c.name),
+          incremental: c.name === cursor,
+        }));
+        t.arrow = withSchemaMetadata(defineTable({ name: t.cqName, columns: defs, incremental: cursor !== undefined }), {
+          [MD_SOURCE_TABLE]: `${t.schema}.${t.table}`,
+        });
       }
       for (const name of settings.keys()) {
         if (![...byKey.values()].some((t) => name === `${t.schema}.${t.table}` || name === t.cqName)) {
@@ -189,26 +226,28 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
     };
 
     /** connect, retrying transient failures (the server starting or restarting) with backoff */
-    const connectRetrying = (what: string): Promise<pg.Client> => retry(connect, {
-      // connect() marks its error retryable when the cause is transient
-      attempts: DEFAULT_ATTEMPTS,
-      onRetry: ({ retry: n, retries, delayMs, error }) => {
-        const cause = (error instanceof SourceReadError ? error.cause : error) as Error;
-        const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
-        ctx.logger.warn(`connecting to Postgres for ${what} failed: ${cause.message}; ${wait}`, { phase: 'connect' });
-      },
-    });
+    const connectRetrying = (what: string): Promise<pg.Client> =>
+      retry(connect, {
+        // connect() marks its error retryable when the cause is transient
+        attempts: DEFAULT_ATTEMPTS,
+        onRetry: ({ retry: n, retries, delayMs, error }) => {
+          const cause = (error instanceof SourceReadError ? error.cause : error) as Error;
+          const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+          ctx.logger.warn(`connecting to Postgres for ${what} failed: ${cause.message}; ${wait}`, { phase: 'connect' });
+        },
+      });
 
     /** the tables, retrying transient failures of the catalog queries */
-    const catalog = (): Promise<PgTable[]> => retry(listTables, {
-      attempts: DEFAULT_ATTEMPTS,
-      isRetryable: isTransient,
-      onRetry: async ({ retry: n, retries, delayMs, error }) => {
-        await dropClient();
-        const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
-        ctx.logger.warn(`reading the Postgres catalog failed: ${(error as Error).message}; ${wait}`, { phase: 'catalog' });
-      },
-    });
+    const catalog = (): Promise<PgTable[]> =>
+      retry(listTables, {
+        attempts: DEFAULT_ATTEMPTS,
+        isRetryable: isTransient,
+        onRetry: async ({ retry: n, retries, delayMs, error }) => {
+          await dropClient();
+          const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
+          ctx.logger.warn(`reading the Postgres catalog failed: ${(error as Error).message}; ${wait}`, { phase: 'catalog' });
+        },
+      });
 
     /**
      * One table as insert (and checkpoint) messages. A transient error while reading (connection
@@ -217,7 +256,14 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
      * primary key (cursor, then key) and a NOT NULL cursor. Other reads are restarted only if they
      * have emitted nothing yet; otherwise the table fails (a rerun resumes from committed state).
      */
-    async function* readTable(t: PgTable, schema: A.Schema, saved: string | undefined, signal: AbortSignal, shard: Shard | undefined, stateKey: string): AsyncIterable<SyncMessage> {
+    async function* readTable(
+      t: PgTable,
+      schema: A.Schema,
+      saved: string | undefined,
+      signal: AbortSignal,
+      shard: Shard | undefined,
+      stateKey: string,
+    ): AsyncIterable<SyncMessage> {
       const select = t.columns.map((col) => (col.expr === quoteIdent(col.name) ? col.expr : `${col.expr} AS ${quoteIdent(col.name)}`)).join(', ');
       const cursorCol = t.cursor ? t.columns.find((x) => x.name === t.cursor)! : undefined;
       const pkCols = t.pk.map((k) => t.columns.find((x) => x.name === k)!);
@@ -238,7 +284,10 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
           w.push(`(${pkCols.map((k) => quoteIdent(k.name)).join(', ')}) > (${pkCols.map((k, i) => `${c.escapeLiteral(last[i]!)}::${k.type}`).join(', ')})`);
         }
         // after a lost connection: strictly after the last row emitted
-        if (after) w.push(`(${orderCols.map((k) => quoteIdent(k.name)).join(', ')}) > (${orderCols.map((k, i) => `${c.escapeLiteral(after[i]!)}::${k.type}`).join(', ')})`);
+        if (after)
+          w.push(
+            `(${orderCols.map((k) => quoteIdent(k.name)).join(', ')}) > (${orderCols.map((k, i) => `${c.escapeLiteral(after[i]!)}::${k.type}`).join(', ')})`,
+          );
         return w.length ? ` WHERE ${w.join(' AND ')}` : '';
       };
       const orderBy = orderCols.length ? ` ORDER BY ${orderCols.map((k) => quoteIdent(k.name)).join(', ')}` : '';
@@ -266,7 +315,8 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
         const ready: { batch: A.RecordBatch; cursor?: string; key?: string[] }[] = [];
         const cut = (): void => {
           const n = decoders[0]!.length;
-          const cursor = cursorIdx >= 0 ? decoders[cursorIdx]!.lastText() : pkIdx.length ? JSON.stringify(pkIdx.map((i) => decoders[i]!.lastText())) : undefined;
+          const cursor =
+            cursorIdx >= 0 ? decoders[cursorIdx]!.lastText() : pkIdx.length ? JSON.stringify(pkIdx.map((i) => decoders[i]!.lastText())) : undefined;
           const key = canResume ? orderIdx.map((i) => decoders[i]!.lastText() as string) : undefined;
           const children = decoders.map((d) => d.finish());
           ready.push({ batch: new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: n, nullCount: 0, children })), cursor, key });
@@ -287,7 +337,10 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
               if (++rows % batchRows === 0) cut();
             });
             yield* drain();
-            if (signal.aborted) { stream.destroy(); return; }
+            if (signal.aborted) {
+              stream.destroy();
+              return;
+            }
           }
           if (decoders[0]!.length > 0) {
             cut();
@@ -309,7 +362,8 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
               if (emittedRows > 0 && (!canResume || keyless)) {
                 throw new SourceReadError(
                   `reading ${t.schema}.${t.table} failed after ${emittedRows} rows: ${reason}; a read in no unique order cannot go on where it stopped`,
-                  { connector: ctx.name, table: t.cqName }, err,
+                  { connector: ctx.name, table: t.cqName },
+                  err,
                   t.pk.length
                     ? 'set resumable: true on this table (full reads in key order), or rerun: an incremental table resumes from its committed cursor'
                     : 'give the table a primary key, or rerun the sync',
@@ -319,10 +373,9 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
               await dropClient();
               const wait = `retry ${n}/${retries} in ${Math.round(delayMs)} ms`;
               const where = emittedRows ? 'after the last row emitted' : 'from the start';
-              ctx.logger.warn(
-                `lost the connection reading ${t.schema}.${t.table}: ${reason}; ${wait}, ${where} (${emittedRows} rows emitted)`,
-                { table: t.cqName },
-              );
+              ctx.logger.warn(`lost the connection reading ${t.schema}.${t.table}: ${reason}; ${wait}, ${where} (${emittedRows} rows emitted)`, {
+                table: t.cqName,
+              });
             },
           });
         }

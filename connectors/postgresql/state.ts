@@ -11,7 +11,11 @@ const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 export class PostgresState extends MemoryState {
   override readonly description: string;
-  private constructor(private readonly client: pg.Client, private readonly table: string, where: string) {
+  private constructor(
+    private readonly client: pg.Client,
+    private readonly table: string,
+    where: string,
+  ) {
     super();
     this.description = `postgres table ${table} at ${where}`;
   }
@@ -22,7 +26,9 @@ export class PostgresState extends MemoryState {
     const u = new URL(connection);
     const s = new PostgresState(client, table, `${u.hostname}:${u.port || 5432}${u.pathname}`);
     await client.query(`CREATE TABLE IF NOT EXISTS ${q(table)} (key text PRIMARY KEY, value text, version numeric(20,0))`);
-    const r = await client.query<{ key: string; value: string; version: string | null }>(`SELECT key, value, version::text AS version FROM ${q(table)} ORDER BY version NULLS FIRST`);
+    const r = await client.query<{ key: string; value: string; version: string | null }>(
+      `SELECT key, value, version::text AS version FROM ${q(table)} ORDER BY version NULLS FIRST`,
+    );
     for (const row of r.rows) s.values.set(row.key, { value: row.value, version: BigInt(row.version ?? '0') });
     return s;
   }
@@ -35,7 +41,11 @@ export class PostgresState extends MemoryState {
       for (const k of keys) {
         const v = this.values.get(k);
         if (v) {
-          await this.client.query(`INSERT INTO ${q(this.table)} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version`, [k, v.value, v.version.toString()]);
+          await this.client.query(
+            `INSERT INTO ${q(this.table)} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ` +
+              `EXCLUDED.version`,
+            [k, v.value, v.version.toString()],
+          );
         } else {
           await this.client.query(`DELETE FROM ${q(this.table)} WHERE key = $1`, [k]);
         }

@@ -9,5 +9,7 @@ export function isTransient(err: unknown): boolean {
   const code = e?.code ?? '';
   if (/^(08|57P0[1-3]|53300)/.test(code) || code === '40001' || code === '40P01') return true;
   if (['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNABORTED'].includes(code)) return true;
-  return /Connection terminated|connection (?:is )?(?:closed|ended)|Client has encountered a connection error|Client was closed|not queryable/i.test(e?.message ?? '');
+  return /Connection terminated|connection (?:is )?(?:closed|ended)|Client has encountered a connection error|Client was closed|not queryable/i.test(
+    e?.message ?? '',
+  );
 }

@@ -19,29 +19,39 @@ export function pgTypeOf(field: A.Field): string {
 
 function pgTypeOfType(t: A.DataType): string {
   switch (t.typeId) {
-    case A.Type.Bool: return 'boolean';
+    case A.Type.Bool:
+      return 'boolean';
     case A.Type.Int: {
       const it = t as A.Int;
       if (it.isSigned) return it.bitWidth <= 16 ? 'smallint' : it.bitWidth === 32 ? 'integer' : 'bigint';
       return it.bitWidth <= 8 ? 'smallint' : it.bitWidth === 16 ? 'integer' : it.bitWidth === 32 ? 'bigint' : 'numeric(20,0)';
     }
-    case A.Type.Float: return (t as A.Float).precision === A.Precision.DOUBLE ? 'double precision' : 'real';
-    case A.Type.Decimal: return `numeric(${(t as A.Decimal).precision},${(t as A.Decimal).scale})`;
+    case A.Type.Float:
+      return (t as A.Float).precision === A.Precision.DOUBLE ? 'double precision' : 'real';
+    case A.Type.Decimal:
+      return `numeric(${(t as A.Decimal).precision},${(t as A.Decimal).scale})`;
     case A.Type.Utf8:
-    case A.Type.LargeUtf8: return 'text';
+    case A.Type.LargeUtf8:
+      return 'text';
     case A.Type.Binary:
     case A.Type.LargeBinary:
-    case A.Type.FixedSizeBinary: return 'bytea';
-    case A.Type.Date: return 'date';
-    case A.Type.Time: return 'time without time zone';
-    case A.Type.Timestamp: return 'timestamp with time zone';
-    case A.Type.Struct: return 'jsonb';
+    case A.Type.FixedSizeBinary:
+      return 'bytea';
+    case A.Type.Date:
+      return 'date';
+    case A.Type.Time:
+      return 'time without time zone';
+    case A.Type.Timestamp:
+      return 'timestamp with time zone';
+    case A.Type.Struct:
+      return 'jsonb';
     case A.Type.List: {
       const child = (t as A.List).children[0]!;
       const inner = pgTypeOf(child);
       return inner.endsWith('[]') || inner === 'jsonb' ? 'jsonb' : `${inner}[]`;
     }
-    default: return 'text';
+    default:
+      return 'text';
   }
 }
 
@@ -89,8 +99,21 @@ export function canWiden(existing: string, wanted: string): boolean {
 
 /** Element type OIDs for binary arrays. */
 export const ELEMENT_OID: Record<string, number> = {
-  boolean: 16, bytea: 17, bigint: 20, smallint: 21, integer: 23, text: 25, real: 700, 'double precision': 701,
-  inet: 869, date: 1082, 'time without time zone': 1083, 'timestamp with time zone': 1184, numeric: 1700, uuid: 2950, jsonb: 3802,
+  boolean: 16,
+  bytea: 17,
+  bigint: 20,
+  smallint: 21,
+  integer: 23,
+  text: 25,
+  real: 700,
+  'double precision': 701,
+  inet: 869,
+  date: 1082,
+  'time without time zone': 1083,
+  'timestamp with time zone': 1184,
+  numeric: 1700,
+  uuid: 2950,
+  jsonb: 3802,
 };
 
 export function baseType(t: string): string {

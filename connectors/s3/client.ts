@@ -44,9 +44,17 @@ export function connectionProblems(spec: S3ConnectionSpec): SpecProblem[] {
   const problems: SpecProblem[] = [];
   if (typeof spec.bucket === 'string') {
     if (spec.bucket.startsWith('s3://') || spec.bucket.includes('/')) {
-      problems.push({ keyPath: ['bucket'], message: `bucket "${spec.bucket}" must be a bucket name, not a URL or path`, hint: 'put the key prefix in path (destination) or files (source)' });
+      problems.push({
+        keyPath: ['bucket'],
+        message: `bucket "${spec.bucket}" must be a bucket name, not a URL or path`,
+        hint: 'put the key prefix in path (destination) or files (source)',
+      });
     } else if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(spec.bucket)) {
-      problems.push({ keyPath: ['bucket'], message: `"${spec.bucket}" is not a valid bucket name`, hint: 'bucket names are 3 to 63 lowercase letters, digits, dots and hyphens' });
+      problems.push({
+        keyPath: ['bucket'],
+        message: `"${spec.bucket}" is not a valid bucket name`,
+        hint: 'bucket names are 3 to 63 lowercase letters, digits, dots and hyphens',
+      });
     }
   }
   if ((spec.access_key_id === undefined) !== (spec.secret_access_key === undefined)) {
@@ -77,7 +85,11 @@ export function createS3Client(spec: S3ConnectionSpec): S3Client {
     config.responseChecksumValidation = 'WHEN_REQUIRED';
   }
   if (spec.access_key_id && spec.secret_access_key) {
-    config.credentials = { accessKeyId: spec.access_key_id, secretAccessKey: spec.secret_access_key, ...(spec.session_token ? { sessionToken: spec.session_token } : {}) };
+    config.credentials = {
+      accessKeyId: spec.access_key_id,
+      secretAccessKey: spec.secret_access_key,
+      ...(spec.session_token ? { sessionToken: spec.session_token } : {}),
+    };
   }
   return new S3Client(config);
 }
@@ -116,7 +128,12 @@ export function s3Reason(err: unknown): string {
  * HeadBucket: an early, clear error when the bucket is missing, access is denied or the endpoint
  * cannot be reached. `make` builds the typed error (destination or source flavour).
  */
-export async function checkBucket(client: S3Client, spec: S3ConnectionSpec, context: ErrorContext, make: (message: string, context: ErrorContext, cause: unknown) => CqPipeError): Promise<void> {
+export async function checkBucket(
+  client: S3Client,
+  spec: S3ConnectionSpec,
+  context: ErrorContext,
+  make: (message: string, context: ErrorContext, cause: unknown) => CqPipeError,
+): Promise<void> {
   try {
     await client.send(new HeadBucketCommand({ Bucket: spec.bucket }));
   } catch (err) {
@@ -127,10 +144,20 @@ export async function checkBucket(client: S3Client, spec: S3ConnectionSpec, cont
       throw make(`bucket ${where} does not exist (HeadBucket: ${s3Reason(err)}); create it or fix spec.bucket / spec.region`, ctx, err);
     }
     if (status === 403 || status === 401) {
-      throw make(`access to bucket ${where} is denied (HeadBucket: ${s3Reason(err)}); check the credentials (access_key_id / secret_access_key or the AWS credential chain) and that they allow s3:ListBucket on it`, ctx, err);
+      throw make(
+        `access to bucket ${where} is denied (HeadBucket: ${s3Reason(err)}); check the credentials (access_key_id / secret_access_key or the AWS ` +
+          `credential chain) and that they allow s3:ListBucket on it`,
+        ctx,
+        err,
+      );
     }
     if (status === 301 || status === 400) {
-      throw make(`bucket ${where} answered HeadBucket with ${s3Reason(err)}; the bucket may be in another region than ${spec.region ?? DEFAULT_REGION} (set spec.region)`, ctx, err);
+      throw make(
+        `bucket ${where} answered HeadBucket with ${s3Reason(err)}; the bucket may be in another region than ${spec.region ?? DEFAULT_REGION} (set ` +
+          `spec.region)`,
+        ctx,
+        err,
+      );
     }
     throw make(`cannot reach bucket ${where}: ${s3Reason(err)}`, ctx, err);
   }

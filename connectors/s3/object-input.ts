@@ -158,7 +158,11 @@ export class S3ObjectInput implements InputFile {
 
 /** Blob semantics over ranged reads: slice() is free, arrayBuffer() fetches exactly its range. */
 class RangeBlob implements BlobLike {
-  constructor(readonly input: S3ObjectInput, readonly start: number, readonly end: number) {}
+  constructor(
+    readonly input: S3ObjectInput,
+    readonly start: number,
+    readonly end: number,
+  ) {}
 
   get size(): number {
     return this.end - this.start;

@@ -59,7 +59,9 @@ export class S3Sink implements ByteSink {
     if (opts.gzip) {
       const z = createGzip({ highWaterMark: HIGH_WATER_MARK } as ZlibOptions);
       z.on('error', (e) => this.#body.destroy(e));
-      z.on('data', (c: Buffer) => { this.#stored += c.byteLength; });
+      z.on('data', (c: Buffer) => {
+        this.#stored += c.byteLength;
+      });
       z.pipe(this.#body);
       this.#head = z;
     } else {
@@ -126,7 +128,9 @@ export class S3Sink implements ByteSink {
     try {
       await opts.client.send(new AbortMultipartUploadCommand({ Bucket: opts.bucket, Key: opts.key, UploadId: uploadId }));
     } catch (err) {
-      cause.message = `${cause.message ? `${cause.message}; ` : ''}aborting the multipart upload failed too, so its parts stay until aborted or removed by a lifecycle rule: ${s3Reason(err)}`;
+      cause.message =
+        `${cause.message ? `${cause.message}; ` : ''}aborting the multipart upload failed too, so its parts stay until aborted or ` +
+        `removed by a lifecycle rule: ${s3Reason(err)}`;
     }
   }
 
@@ -143,8 +147,14 @@ export class S3Sink implements ByteSink {
     this.#bytes += n;
     if (this.#head.write(chunk)) return;
     await new Promise<void>((resolve, reject) => {
-      const onDrain = () => { cleanup(); resolve(); };
-      const onFail = () => { cleanup(); reject(this.#error ?? this.#failure(`${this.path} closed`)); };
+      const onDrain = () => {
+        cleanup();
+        resolve();
+      };
+      const onFail = () => {
+        cleanup();
+        reject(this.#error ?? this.#failure(`${this.path} closed`));
+      };
       const cleanup = () => {
         this.#head.off('drain', onDrain);
         this.#head.off('close', onFail);

@@ -15,11 +15,20 @@
  * file source's (connectors/file/source.ts); bytes come from connectors/s3/object-input.ts.
  */
 import picomatch from 'picomatch';
-import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { defineSource, type ConnectorContext, type SourceClient, type SpecProblem } from '../../lib/connector.js';
 import { ConfigError, SourceReadError } from '../../lib/errors.js';
 import { createFileTableSource, fileSourceSchema, validateFileSource, type FileLister, type FileSourceSpec, type FileTableSpec } from '../file/source.js';
-import { DEFAULT_MAX_ATTEMPTS, S3_CONNECTION_PROPERTIES, checkBucket, connectionProblems, createS3Client, describeBucket, s3Reason, type S3ConnectionSpec } from './client.js';
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  S3_CONNECTION_PROPERTIES,
+  checkBucket,
+  connectionProblems,
+  createS3Client,
+  describeBucket,
+  s3Reason,
+  type S3ConnectionSpec,
+} from './client.js';
 import { S3ObjectInput, type S3ObjectRef } from './object-input.js';
 
 export interface S3SourceSpec extends S3ConnectionSpec, FileSourceSpec {}
@@ -43,8 +52,18 @@ function validate(spec: S3SourceSpec): SpecProblem[] {
     const list = Array.isArray(t.files);
     patternsOf(t).forEach((p, j) => {
       const keyPath = list ? ['tables', i, 'files', j] : ['tables', i, 'files'];
-      if (/^s3:\/\//i.test(p)) problems.push({ keyPath, message: `"${p}" must be a key glob inside the bucket, not a URL`, hint: 'put the bucket name in spec.bucket and e.g. "pq/payments/*.parquet" in files' });
-      else if (/^(\/|\.\.?\/)/.test(p)) problems.push({ keyPath, message: `"${p}" must be a key glob inside the bucket: keys do not start with "/" or "./"`, hint: `e.g. files: "${p.replace(/^(\.\.?\/|\/)+/, '')}"` });
+      if (/^s3:\/\//i.test(p))
+        problems.push({
+          keyPath,
+          message: `"${p}" must be a key glob inside the bucket, not a URL`,
+          hint: 'put the bucket name in spec.bucket and e.g. "pq/payments/*.parquet" in files',
+        });
+      else if (/^(\/|\.\.?\/)/.test(p))
+        problems.push({
+          keyPath,
+          message: `"${p}" must be a key glob inside the bucket: keys do not start with "/" or "./"`,
+          hint: `e.g. files: "${p.replace(/^(\.\.?\/|\/)+/, '')}"`,
+        });
     });
   });
   return problems;
@@ -69,7 +88,7 @@ function s3Lister(client: S3Client, spec: S3SourceSpec, ctx: ConnectorContext): 
         const out: S3ObjectRef[] = [];
         let token: string | undefined;
         do {
-          let page;
+          let page: ListObjectsV2CommandOutput;
           try {
             page = await client.send(new ListObjectsV2Command({ Bucket: spec.bucket, Prefix: prefix || undefined, ContinuationToken: token }));
           } catch (err) {

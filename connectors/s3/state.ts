@@ -22,7 +22,11 @@ export class S3StateConflictError extends StateConflictError {
 export class S3State extends MemoryState {
   override readonly description: string;
   private etag: string | undefined;
-  private constructor(private readonly client: S3Client, private readonly bucket: string, private readonly key: string) {
+  private constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+    private readonly key: string,
+  ) {
     super();
     this.description = `s3://${bucket}/${key}`;
   }
@@ -56,10 +60,15 @@ export class S3State extends MemoryState {
     const doc = Object.fromEntries([...this.values].map(([k, v]) => [k, { value: v.value, version: v.version.toString() }]));
     const body = JSON.stringify(doc, null, 2) + '\n';
     try {
-      const r = await this.client.send(new PutObjectCommand({
-        Bucket: this.bucket, Key: this.key, Body: body, ContentType: 'application/json',
-        ...(this.etag ? { IfMatch: this.etag } : { IfNoneMatch: '*' }),
-      }));
+      const r = await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: this.key,
+          Body: body,
+          ContentType: 'application/json',
+          ...(this.etag ? { IfMatch: this.etag } : { IfNoneMatch: '*' }),
+        }),
+      );
       this.etag = r.ETag;
     } catch (err) {
       const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;

@@ -36,7 +36,9 @@ const civil = new Int32Array(3);
 /** "YYYY-MM-DD" of a day number since 1970-01-01 (years outside 0…9999 as ±YYYYYY, like Date#toISOString). */
 export function dayToDateString(days: number): string {
   civilFromDays(days, civil);
-  const y = civil[0]!, m = civil[1]!, d = civil[2]!;
+  const y = civil[0]!,
+    m = civil[1]!,
+    d = civil[2]!;
   const ys = y >= 0 && y <= 9999 ? String(y).padStart(4, '0') : y < 0 ? '-' + String(-y).padStart(6, '0') : '+' + String(y).padStart(6, '0');
   return `${ys}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
 }

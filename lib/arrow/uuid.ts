@@ -55,7 +55,10 @@ export function writeUuidText(out: Uint8Array, p: number, src: Uint8Array, from:
 /** hex digit value by char code, -1 for anything else */
 const HEX_VALUE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
-for (let i = 0; i < 6; i++) { HEX_VALUE[65 + i] = 10 + i; HEX_VALUE[97 + i] = 10 + i; }
+for (let i = 0; i < 6; i++) {
+  HEX_VALUE[65 + i] = 10 + i;
+  HEX_VALUE[97 + i] = 10 + i;
+}
 
 /**
  * 16 bytes of a uuid string (canonical 8-4-4-4-12, or 32 bare hex digits), or undefined when it is

@@ -76,7 +76,10 @@ export function varBinaryData<T extends A.Utf8 | A.Binary>(type: T, values: (Uin
 
 /** Utf8 column from JS strings (null allowed). */
 export function utf8Data(values: (string | null)[]): A.Data<A.Utf8> {
-  return varBinaryData(new A.Utf8(), values.map((s) => (s === null ? null : encoder.encode(s))));
+  return varBinaryData(
+    new A.Utf8(),
+    values.map((s) => (s === null ? null : encoder.encode(s))),
+  );
 }
 
 /** The same string repeated `length` times, built by byte copies. */

@@ -49,7 +49,11 @@ export function interpolate(value: unknown, env: NodeJS.ProcessEnv, baseDir: str
           secrets.push(text);
           return text;
         } catch (err) {
-          problems.push({ keyPath: kp, message: `\${file:${rel}}: cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, hint: 'file paths are relative to the config file' });
+          problems.push({
+            keyPath: kp,
+            message: `\${file:${rel}}: cannot read ${p}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+            hint: 'file paths are relative to the config file',
+          });
           return whole;
         }
       }

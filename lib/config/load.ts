@@ -10,7 +10,7 @@ import type { DestinationConnector, SourceConnector, SpecProblem, SpecSchema } f
 import type { Registry } from '../registry.js';
 import type { TransformerDefinition } from '../transformer.js';
 import type { DestinationSpec, LoadedConfig, Origin, SourceSpec, TransformerSpec } from './types.js';
-import { KIND_SCHEMAS, KINDS, documentSchema, type Kind } from './schema.js';
+import { KIND_SCHEMAS, documentSchema, type Kind } from './schema.js';
 import { interpolate, PLUGIN_REF } from './interpolate.js';
 import { didYouMean } from './suggest.js';
 import { schemaProblems } from './schema-problems.js';
@@ -51,9 +51,10 @@ export class ConfigProblems extends ConfigError {
   readonly problems: ConfigProblem[];
   constructor(problems: ConfigProblem[]) {
     const first = problems[0]!;
-    const message = problems.length === 1
-      ? formatProblem(first)
-      : `${problems.length} problems in config:\n${problems.map((p) => `  - ${formatProblem(p)}${p.hint ? ` — ${p.hint}` : ''}`).join('\n')}`;
+    const message =
+      problems.length === 1
+        ? formatProblem(first)
+        : `${problems.length} problems in config:\n${problems.map((p) => `  - ${formatProblem(p)}${p.hint ? ` — ${p.hint}` : ''}`).join('\n')}`;
     super(message, { file: first.file, line: first.line, document: first.document, keyPath: first.keyPath }, problems.length === 1 ? first.hint : undefined);
     this.problems = problems;
   }
@@ -81,7 +82,12 @@ const connectorValidators = new WeakMap<object, ValidateFunction>();
 /** ajv errors → problems, relative to `prefix` inside the document */
 function ajvProblems(errors: ErrorObject[], doc: ConfigDocument, prefix: KeyPath): ConfigProblem[] {
   return schemaProblems(errors, prefix).map((p) => ({
-    file: doc.file, document: doc.index, line: doc.lineOf(p.keyPath), keyPath: formatKeyPath(p.keyPath), message: p.message, hint: p.hint,
+    file: doc.file,
+    document: doc.index,
+    line: doc.lineOf(p.keyPath),
+    keyPath: formatKeyPath(p.keyPath),
+    message: p.message,
+    hint: p.hint,
   }));
 }
 
@@ -144,7 +150,13 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
   for (const e of entries) {
     const name = e.spec.name as string;
     const prior = byKind[e.kind].get(name);
-    if (prior) problemAt(e, ['spec', 'name'], `${e.kind} name "${name}" is already used in ${prior.doc.file} (document ${prior.doc.index})`, `${e.kind} names must be unique`);
+    if (prior)
+      problemAt(
+        e,
+        ['spec', 'name'],
+        `${e.kind} name "${name}" is already used in ${prior.doc.file} (document ${prior.doc.index})`,
+        `${e.kind} names must be unique`,
+      );
     else byKind[e.kind].set(name, e);
   }
 
@@ -175,7 +187,10 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       if (typeof v === 'string') {
         if (!v.includes('@@plugins.')) return v;
         const r = resolveRefs(v, self);
-        if (typeof r === 'string') { secrets.add(r); return r; }
+        if (typeof r === 'string') {
+          secrets.add(r);
+          return r;
+        }
         problemAt(e, kp, r.error);
         return v;
       }
@@ -205,8 +220,14 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       const tspec = (e.spec.spec ?? {}) as Record<string, unknown>;
       if (def.configSchema && !def.validate) {
         const validate = compileConnectorSchema(def, def.configSchema);
-        if (typeof validate === 'string') { problemAt(e, ['spec', 'path'], `transformer "${p}" has an invalid config schema: ${validate}`); continue; }
-        if (!validate(structuredClone(tspec))) { problems.push(...ajvProblems(validate.errors ?? [], e.doc, ['spec', 'spec'])); continue; }
+        if (typeof validate === 'string') {
+          problemAt(e, ['spec', 'path'], `transformer "${p}" has an invalid config schema: ${validate}`);
+          continue;
+        }
+        if (!validate(structuredClone(tspec))) {
+          problems.push(...ajvProblems(validate.errors ?? [], e.doc, ['spec', 'spec']));
+          continue;
+        }
       }
       // transformer problems are relative to the document's spec (['spec', 'transformations', 0, …])
       const own = (await def.validate?.(tspec)) ?? [];
@@ -221,11 +242,21 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       const known = e.kind === 'source' ? registry.names.source : registry.names.destination;
       if (known.includes(p)) {
         // a built-in whose module failed to load (a broken install, a missing dependency): say so
-        problemAt(e, ['spec', 'path'], `the built-in ${e.kind} connector "${p}" failed to load: ${String((err as Error)?.message ?? err).split('\n')[0]}`, 'reinstall cq-pipe (npm ci)');
+        problemAt(
+          e,
+          ['spec', 'path'],
+          `the built-in ${e.kind} connector "${p}" failed to load: ${String((err as Error)?.message ?? err).split('\n')[0]}`,
+          'reinstall cq-pipe (npm ci)',
+        );
         continue;
       }
       const cause = err instanceof CqPipeError && err.cause instanceof Error ? `: ${err.cause.message.split('\n')[0]}` : '';
-      problemAt(e, ['spec', 'path'], `unknown ${e.kind} connector "${p}"${didYouMean(p, known)}${cause}`, `built-in ${e.kind}s: ${known.join(', ')}; or a module path such as ./my-connector.js`);
+      problemAt(
+        e,
+        ['spec', 'path'],
+        `unknown ${e.kind} connector "${p}"${didYouMean(p, known)}${cause}`,
+        `built-in ${e.kind}s: ${known.join(', ')}; or a module path such as ./my-connector.js`,
+      );
       continue;
     }
     let inner = structuredClone(e.spec.spec ?? {}) as Record<string, unknown>;
@@ -249,16 +280,24 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       const conn = (s.backend_options as { connection?: string } | undefined)?.connection;
       if (conn !== undefined && !conn.includes('@@plugins.')) {
         if (!/^(postgres|postgresql|file|s3):\/\//.test(conn)) {
-          problemAt(e, ['spec', 'backend_options', 'connection'], `"${conn.split(':')[0]}" is not a state backend`, 'use postgres://…, @@plugins.<postgres destination>.connection, s3://bucket/prefix or file://./dir');
+          problemAt(
+            e,
+            ['spec', 'backend_options', 'connection'],
+            `"${conn.split(':')[0]}" is not a state backend`,
+            'use postgres://…, @@plugins.<postgres destination>.connection, s3://bucket/prefix or file://./dir',
+          );
         }
       }
       sources.push({
-        name: s.name as string, path: p,
-        tables: s.tables as string[], skip_tables: s.skip_tables as string[],
+        name: s.name as string,
+        path: p,
+        tables: s.tables as string[],
+        skip_tables: s.skip_tables as string[],
         destinations: s.destinations as string[],
         deterministic_cq_id: s.deterministic_cq_id as boolean,
         ...(s.backend_options ? { backend_options: s.backend_options as SourceSpec['backend_options'] } : {}),
-        spec: inner, origin,
+        spec: inner,
+        origin,
       });
     } else {
       const d = e.spec;
@@ -271,10 +310,15 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
         continue;
       }
       destinations.push({
-        name: d.name as string, path: p, write_mode: writeMode,
+        name: d.name as string,
+        path: p,
+        write_mode: writeMode,
         migrate_mode: d.migrate_mode as DestinationSpec['migrate_mode'],
         pk_mode: d.pk_mode as DestinationSpec['pk_mode'],
-        transformers: d.transformers as string[], spec: inner, batch: engine?.batch ?? {}, origin,
+        transformers: d.transformers as string[],
+        spec: inner,
+        batch: engine?.batch ?? {},
+        origin,
       });
     }
   }
@@ -285,14 +329,27 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
   for (const e of entries) {
     if (e.kind === 'source' && opts.requireDestinations) {
       const ds = e.spec.destinations as string[];
-      if (ds.length === 0) problemAt(e, ['spec', 'destinations'], `source "${e.spec.name as string}" has no destinations`, destNames.length ? `add destinations: [${destNames.join(', ')}]` : 'add a destination document and list it under destinations');
+      if (ds.length === 0)
+        problemAt(
+          e,
+          ['spec', 'destinations'],
+          `source "${e.spec.name as string}" has no destinations`,
+          destNames.length ? `add destinations: [${destNames.join(', ')}]` : 'add a destination document and list it under destinations',
+        );
       ds.forEach((n, i) => {
-        if (!byKind.destination.has(n) && !invalidNames.destination.has(n)) problemAt(e, ['spec', 'destinations', i], `destination "${n}" is not defined${didYouMean(n, destNames)}`, destNames.length ? `defined destinations: ${destNames.join(', ')}` : 'no destination documents were loaded');
+        if (!byKind.destination.has(n) && !invalidNames.destination.has(n))
+          problemAt(
+            e,
+            ['spec', 'destinations', i],
+            `destination "${n}" is not defined${didYouMean(n, destNames)}`,
+            destNames.length ? `defined destinations: ${destNames.join(', ')}` : 'no destination documents were loaded',
+          );
       });
     }
     if (e.kind === 'destination') {
       (e.spec.transformers as string[]).forEach((n, i) => {
-        if (!byKind.transformer.has(n) && !invalidNames.transformer.has(n)) problemAt(e, ['spec', 'transformers', i], `transformer "${n}" is not defined${didYouMean(n, transformerNames)}`);
+        if (!byKind.transformer.has(n) && !invalidNames.transformer.has(n))
+          problemAt(e, ['spec', 'transformers', i], `transformer "${n}" is not defined${didYouMean(n, transformerNames)}`);
       });
     }
   }

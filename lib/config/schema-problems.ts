@@ -14,7 +14,11 @@ export type DescribeError = (e: ErrorObject, keyPath: KeyPath) => { message: str
 
 export function pointerToPath(pointer: string): KeyPath {
   if (!pointer) return [];
-  return pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
 function describeDefault(e: ErrorObject, kp: KeyPath): { keyPath: KeyPath; message: string; hint?: string } {

@@ -32,7 +32,7 @@ export async function expandPaths(paths: string[]): Promise<{ files: string[]; p
   const files: string[] = [];
   const problems: ReadProblem[] = [];
   for (const p of paths) {
-    let st;
+    let st: Awaited<ReturnType<typeof fs.stat>>;
     try {
       st = await fs.stat(p);
     } catch {

@@ -50,7 +50,10 @@ export type PipeMessage = SyncMessage | SyncStartMessage;
 
 function payloadSegment(kind: string, payload: unknown): Uint8Array {
   const schema = new A.Schema([new A.Field('payload', new A.Utf8(), false)], new Map([[MD_MESSAGE, kind]]));
-  const batch = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: 1, nullCount: 0, children: [utf8Data([JSON.stringify(payload)])] }));
+  const batch = new A.RecordBatch(
+    schema,
+    A.makeData({ type: new A.Struct(schema.fields), length: 1, nullCount: 0, children: [utf8Data([JSON.stringify(payload)])] }),
+  );
   return A.tableToIPC(new A.Table([batch]), 'stream');
 }
 

@@ -16,7 +16,10 @@ async function* prepend(first: Buffer, rest: AsyncIterator<Uint8Array>): AsyncGe
   }
 }
 
-export async function openPipeInput(input: AsyncIterable<Uint8Array>, batchRows = 10000): Promise<{ format: PipeFormat; messages: AsyncGenerator<PipeMessage> }> {
+export async function openPipeInput(
+  input: AsyncIterable<Uint8Array>,
+  batchRows = 10000,
+): Promise<{ format: PipeFormat; messages: AsyncGenerator<PipeMessage> }> {
   const it = input[Symbol.asyncIterator]();
   let head = Buffer.alloc(0);
   // enough bytes to see the first line (or the Arrow continuation marker)
@@ -34,8 +37,13 @@ export async function openPipeInput(input: AsyncIterable<Uint8Array>, batchRows 
     const nl = head.indexOf(10, i);
     const firstLine = head.subarray(i, nl === -1 ? head.length : nl).toString('utf8');
     let type: unknown;
-    try { type = (JSON.parse(firstLine) as { type?: unknown }).type; } catch { type = undefined; }
-    if (typeof type === 'string' && ['SCHEMA', 'RECORD', 'STATE', 'ACTIVATE_VERSION'].includes(type)) return { format: 'singer', messages: decodeSinger(stream, batchRows) };
+    try {
+      type = (JSON.parse(firstLine) as { type?: unknown }).type;
+    } catch {
+      type = undefined;
+    }
+    if (typeof type === 'string' && ['SCHEMA', 'RECORD', 'STATE', 'ACTIVATE_VERSION'].includes(type))
+      return { format: 'singer', messages: decodeSinger(stream, batchRows) };
     return { format: 'ndjson', messages: decodeNdjson(stream, batchRows) };
   }
   throw new SourceDataError(`stdin is neither an Arrow stream, NDJSON nor Singer (first byte 0x${head[i]!.toString(16)})`, { file: 'stdin' }, undefined);

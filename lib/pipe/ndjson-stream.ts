@@ -14,9 +14,19 @@ import { tableErrorFromPipe, type PipeMessage } from './arrow-stream.js';
 export function encodeNdjson(msg: PipeMessage): string | undefined {
   switch (msg.kind) {
     case 'migrate-table':
-      return JSON.stringify({ kind: 'migrate-table', table: tableName(msg.table), columns: msg.table.fields.map((f) => ({ name: f.name, type: typeName(f), primary_key: isPrimaryKey(f), not_null: !f.nullable })) }) + '\n';
+      return (
+        JSON.stringify({
+          kind: 'migrate-table',
+          table: tableName(msg.table),
+          columns: msg.table.fields.map((f) => ({ name: f.name, type: typeName(f), primary_key: isPrimaryKey(f), not_null: !f.nullable })),
+        }) + '\n'
+      );
     case 'insert':
-      return batchToJsonObjects(msg.batch).map((row) => JSON.stringify({ table: msg.table, row })).join('\n') + '\n';
+      return (
+        batchToJsonObjects(msg.batch)
+          .map((row) => JSON.stringify({ table: msg.table, row }))
+          .join('\n') + '\n'
+      );
     case 'checkpoint':
       return JSON.stringify({ kind: 'checkpoint', id: msg.id, state: msg.state, ...(msg.table !== undefined ? { table: msg.table } : {}) }) + '\n';
     case 'delete-stale':

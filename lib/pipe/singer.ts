@@ -31,11 +31,16 @@ function cqTypeOf(s: JsonSchema): { type: string; nullable: boolean } {
   const format = s.format ?? s.anyOf?.find((x) => x.format)?.format;
   if (t.length !== 1) return { type: t.length === 0 ? 'utf8' : t.every((x) => x === 'integer' || x === 'number') ? 'float64' : 'json', nullable };
   switch (t[0]) {
-    case 'integer': return { type: 'int64', nullable };
-    case 'number': return { type: 'float64', nullable };
-    case 'boolean': return { type: 'bool', nullable };
-    case 'string': return { type: format === 'date-time' ? 'timestamp' : format === 'date' ? 'date32' : format === 'uuid' ? 'uuid' : 'utf8', nullable };
-    default: return { type: 'json', nullable };
+    case 'integer':
+      return { type: 'int64', nullable };
+    case 'number':
+      return { type: 'float64', nullable };
+    case 'boolean':
+      return { type: 'bool', nullable };
+    case 'string':
+      return { type: format === 'date-time' ? 'timestamp' : format === 'date' ? 'date32' : format === 'uuid' ? 'uuid' : 'utf8', nullable };
+    default:
+      return { type: 'json', nullable };
   }
 }
 
@@ -102,13 +107,19 @@ function jsonSchemaOf(f: A.Field): JsonSchema {
   const name = typeName(f);
   const ext = extensionOf(f);
   const base: JsonSchema =
-    name === 'bool' ? { type: 'boolean' }
-      : /^u?int/.test(name) ? { type: 'integer' }
-      : /^float/.test(name) || name.startsWith('decimal') ? { type: 'number' }
-      : name === 'timestamp' ? { type: 'string', format: 'date-time' }
-      : name === 'date32' ? { type: 'string', format: 'date' }
-      : ext === 'json' || name.startsWith('list') || name.startsWith('struct') ? {}
-      : { type: 'string' };
+    name === 'bool'
+      ? { type: 'boolean' }
+      : /^u?int/.test(name)
+        ? { type: 'integer' }
+        : /^float/.test(name) || name.startsWith('decimal')
+          ? { type: 'number' }
+          : name === 'timestamp'
+            ? { type: 'string', format: 'date-time' }
+            : name === 'date32'
+              ? { type: 'string', format: 'date' }
+              : ext === 'json' || name.startsWith('list') || name.startsWith('struct')
+                ? {}
+                : { type: 'string' };
   if (base.type && f.nullable) base.type = [base.type as string, 'null'];
   return base;
 }
@@ -118,10 +129,21 @@ export function encodeSinger(msg: PipeMessage): string | undefined {
   switch (msg.kind) {
     case 'migrate-table': {
       const props = Object.fromEntries(msg.table.fields.map((f) => [f.name, jsonSchemaOf(f)]));
-      return JSON.stringify({ type: 'SCHEMA', stream: tableName(msg.table), schema: { type: 'object', properties: props }, key_properties: primaryKeys(msg.table) }) + '\n';
+      return (
+        JSON.stringify({
+          type: 'SCHEMA',
+          stream: tableName(msg.table),
+          schema: { type: 'object', properties: props },
+          key_properties: primaryKeys(msg.table),
+        }) + '\n'
+      );
     }
     case 'insert':
-      return batchToJsonObjects(msg.batch).map((r) => JSON.stringify({ type: 'RECORD', stream: msg.table, record: r })).join('\n') + '\n';
+      return (
+        batchToJsonObjects(msg.batch)
+          .map((r) => JSON.stringify({ type: 'RECORD', stream: msg.table, record: r }))
+          .join('\n') + '\n'
+      );
     case 'checkpoint': {
       const s = msg.state[SINGER_STATE_KEY];
       return JSON.stringify({ type: 'STATE', value: s !== undefined ? JSON.parse(s) : msg.state }) + '\n';

@@ -4,10 +4,18 @@
  * A table with no primary key gets `_cq_id` as its key.
  */
 import * as A from 'apache-arrow';
-import type { SyncMessage } from '../messages.js';
+import { assertNever, type SyncMessage } from '../messages.js';
 import {
-  CQ_ID, CQ_PARENT_ID, CQ_SOURCE_NAME, CQ_SYNC_TIME, MD_PRIMARY_KEY, MD_UNIQUE, MD_INCREMENTAL,
-  batchFromColumns, primaryKeys, tableName,
+  CQ_ID,
+  CQ_PARENT_ID,
+  CQ_SOURCE_NAME,
+  CQ_SYNC_TIME,
+  MD_PRIMARY_KEY,
+  MD_UNIQUE,
+  MD_INCREMENTAL,
+  batchFromColumns,
+  primaryKeys,
+  tableName,
 } from '../schema.js';
 import { fieldFor, parseColumnType } from '../types.js';
 import { constantTimestampData, constantUtf8Data, nullData } from '../arrow/index.js';
@@ -32,7 +40,11 @@ interface TablePlan {
 }
 
 function flags(pk: boolean, unique: boolean): Map<string, string> {
-  return new Map([[MD_PRIMARY_KEY, String(pk)], [MD_UNIQUE, String(unique)], [MD_INCREMENTAL, 'false']]);
+  return new Map([
+    [MD_PRIMARY_KEY, String(pk)],
+    [MD_UNIQUE, String(unique)],
+    [MD_INCREMENTAL, 'false'],
+  ]);
 }
 
 /** The destination-facing schema of a source table: reserved columns first. */
@@ -91,10 +103,16 @@ export function internalColumns(opts: InternalColumnsOptions) {
         const cols = plan.columns.map((c) => {
           if ('from' in c) return msg.batch.data.children[c.from]!;
           switch (c.make) {
-            case CQ_SYNC_TIME: return constantTimestampData(syncMicros, n);
-            case CQ_SOURCE_NAME: return constantUtf8Data(opts.sourceName, n);
-            case CQ_ID: return opts.deterministicCqId && plan.pk.length > 0 ? deterministicCqIds(msg.batch, plan.pk) : randomCqIds(n);
-            case CQ_PARENT_ID: return nullData(new A.FixedSizeBinary(16), n);
+            case CQ_SYNC_TIME:
+              return constantTimestampData(syncMicros, n);
+            case CQ_SOURCE_NAME:
+              return constantUtf8Data(opts.sourceName, n);
+            case CQ_ID:
+              return opts.deterministicCqId && plan.pk.length > 0 ? deterministicCqIds(msg.batch, plan.pk) : randomCqIds(n);
+            case CQ_PARENT_ID:
+              return nullData(new A.FixedSizeBinary(16), n);
+            default:
+              return assertNever(c.make);
           }
         });
         yield { kind: 'insert', table: msg.table, batch: batchFromColumns(plan.schema, n, cols) };

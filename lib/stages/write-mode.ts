@@ -21,9 +21,7 @@ export function rewriteSchema(schema: A.Schema, opts: WriteModeOptions): A.Schem
     fields = fields.map((f) => withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'false', [MD_UNIQUE]: 'false' }));
   } else if (opts.pkMode === 'cq-id-only') {
     fields = fields.map((f) =>
-      f.name === CQ_ID
-        ? withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'true' }, false)
-        : isPrimaryKey(f) ? withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'false' }) : f,
+      f.name === CQ_ID ? withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'true' }, false) : isPrimaryKey(f) ? withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'false' }) : f,
     );
   }
   return fields === schema.fields ? schema : new Arrow.Schema(fields, schema.metadata);

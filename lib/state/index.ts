@@ -8,7 +8,11 @@ export type { StateBackend } from './types.js';
 export { MemoryState } from './types.js';
 
 /** The backend of `options.connection` from the registry; without backend_options, memory (nothing kept). */
-export async function openState(options: BackendOptions | undefined, source: string, registry: Pick<Registry, 'stateBackend' | 'names'>): Promise<StateBackend> {
+export async function openState(
+  options: BackendOptions | undefined,
+  source: string,
+  registry: Pick<Registry, 'stateBackend' | 'names'>,
+): Promise<StateBackend> {
   if (!options) return new MemoryState();
   const c = options.connection;
   const provider = await registry.stateBackend(c);

@@ -12,6 +12,7 @@ import { silentLogger } from '../../lib/logger.js';
 import { ROOT } from '../helpers/index.js';
 
 export interface SourceAdapter {
+  // biome-ignore lint/suspicious/noExplicitAny: adapters for connectors of every spec type
   connector: SourceConnector<any>;
   spec(t: Test): Promise<Record<string, unknown>>;
   /** expected tables and row counts */
@@ -20,7 +21,10 @@ export interface SourceAdapter {
 
 const ctx = () => ({ name: 'conformance', logger: silentLogger, baseDir: ROOT, invocationId: 'inv', syncTime: new Date() });
 
-async function readAll(client: { read(t: A.Schema[], o: { signal: AbortSignal; state: Map<string, string> }): AsyncIterable<SyncMessage> }, tables: A.Schema[]) {
+async function readAll(
+  client: { read(t: A.Schema[], o: { signal: AbortSignal; state: Map<string, string> }): AsyncIterable<SyncMessage> },
+  tables: A.Schema[],
+) {
   const counts: Record<string, number> = {};
   const msgs: SyncMessage[] = [];
   for await (const m of client.read(tables, { signal: new AbortController().signal, state: new Map() })) {
@@ -51,7 +55,11 @@ export function runSourceSuite(t: Test, adapter: SourceAdapter): void {
     for (const m of msgs) {
       if (m.kind !== 'insert') continue;
       const schema = tables.find((s) => tableName(s) === m.table)!;
-      t.same(m.batch.schema.fields.map((f) => `${f.name}:${f.type}`), schema.fields.map((f) => `${f.name}:${f.type}`), `batch of ${m.table} has its table's columns`);
+      t.same(
+        m.batch.schema.fields.map((f) => `${f.name}:${f.type}`),
+        schema.fields.map((f) => `${f.name}:${f.type}`),
+        `batch of ${m.table} has its table's columns`,
+      );
       t.equal(m.batch.schema.metadata.get(MD_TABLE_NAME), m.table, 'batch names its table');
       break;
     }

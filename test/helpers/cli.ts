@@ -36,8 +36,13 @@ export function cliSpawn(args: string[], o: CliOptions = {}): { child: ChildProc
   const child = spawn(process.execPath, [CLI, ...args], { cwd: o.cwd, env: envOf(o), stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  if (o.collectStdout !== false) child.stdout!.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => { stderr += d; });
+  if (o.collectStdout !== false)
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
   if (o.input !== undefined) child.stdin!.end(o.input);
   else if (!o.keepStdinOpen) child.stdin!.end();
   const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => resolve({ code, status: code, signal, stdout, stderr })));

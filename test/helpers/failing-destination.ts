@@ -11,7 +11,9 @@ export default defineDestination<{ fail_after?: number }>({
   create(spec) {
     let batches = 0;
     return {
-      async migrateTables() { return []; },
+      async migrateTables() {
+        return [];
+      },
       async writeBatch(s) {
         if (++batches > (spec.fail_after ?? 0)) throw new DestinationWriteError('injected failure', { table: s.metadata.get('cq:table_name') });
       },

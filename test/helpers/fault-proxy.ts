@@ -19,11 +19,28 @@
 import http from 'node:http';
 
 export type S3Op =
-  | 'ListObjectsV2' | 'HeadBucket' | 'GetObject' | 'HeadObject' | 'PutObject' | 'CreateMultipartUpload' | 'UploadPart'
-  | 'CompleteMultipartUpload' | 'AbortMultipartUpload' | 'DeleteObject' | 'Other';
+  | 'ListObjectsV2'
+  | 'HeadBucket'
+  | 'GetObject'
+  | 'HeadObject'
+  | 'PutObject'
+  | 'CreateMultipartUpload'
+  | 'UploadPart'
+  | 'CompleteMultipartUpload'
+  | 'AbortMultipartUpload'
+  | 'DeleteObject'
+  | 'Other';
 
 export interface ProxiedRequest {
-  n: number; method: string; url: string; op: S3Op; bucket: string; key: string; part?: number; uploadId?: string; range?: string;
+  n: number;
+  method: string;
+  url: string;
+  op: S3Op;
+  bucket: string;
+  key: string;
+  part?: number;
+  uploadId?: string;
+  range?: string;
   /** the fault injected, if any */
   fault?: string;
   /** the status the client got (undefined: the connection was dropped before an answer) */
@@ -45,8 +62,17 @@ export interface FaultRule {
   skip?: number;
 }
 /** a rule as injected: how many requests it matched and how many faults it fired */
-export interface ActiveRule extends FaultRule { matched: number; fired: number }
-export interface InjectedFault { rule: number; fault: string; op: S3Op; method: string; url: string }
+export interface ActiveRule extends FaultRule {
+  matched: number;
+  fired: number;
+}
+export interface InjectedFault {
+  rule: number;
+  fault: string;
+  op: S3Op;
+  method: string;
+  url: string;
+}
 
 export function faultName(f: Fault): string {
   return typeof f === 'number' ? String(f) : typeof f === 'string' ? f : 'cutAfter' in f ? `cut-after-${f.cutAfter}` : `delay-${f.delay}`;
@@ -61,13 +87,30 @@ export function s3Op(method: string, url: string): Pick<ProxiedRequest, 'op' | '
   const uploadId = q.get('uploadId') ?? undefined;
   const part = q.has('partNumber') ? Number(q.get('partNumber')) : undefined;
   const op: S3Op = !key
-    ? (method === 'GET' && q.get('list-type') === '2' ? 'ListObjectsV2' : method === 'HEAD' ? 'HeadBucket' : 'Other')
-    : method === 'GET' ? 'GetObject'
-    : method === 'HEAD' ? 'HeadObject'
-    : method === 'PUT' ? (uploadId ? 'UploadPart' : 'PutObject')
-    : method === 'POST' ? (q.has('uploads') ? 'CreateMultipartUpload' : uploadId ? 'CompleteMultipartUpload' : 'Other')
-    : method === 'DELETE' ? (uploadId ? 'AbortMultipartUpload' : 'DeleteObject')
-    : 'Other';
+    ? method === 'GET' && q.get('list-type') === '2'
+      ? 'ListObjectsV2'
+      : method === 'HEAD'
+        ? 'HeadBucket'
+        : 'Other'
+    : method === 'GET'
+      ? 'GetObject'
+      : method === 'HEAD'
+        ? 'HeadObject'
+        : method === 'PUT'
+          ? uploadId
+            ? 'UploadPart'
+            : 'PutObject'
+          : method === 'POST'
+            ? q.has('uploads')
+              ? 'CreateMultipartUpload'
+              : uploadId
+                ? 'CompleteMultipartUpload'
+                : 'Other'
+            : method === 'DELETE'
+              ? uploadId
+                ? 'AbortMultipartUpload'
+                : 'DeleteObject'
+              : 'Other';
   return { op, bucket, key, ...(part !== undefined ? { part } : {}), ...(uploadId ? { uploadId } : {}) };
 }
 
@@ -82,7 +125,10 @@ export function prng(seed: number): () => number {
   };
 }
 
-const S3_ERRORS: Record<number, [string, string]> = { 500: ['InternalError', 'We encountered an internal error. Please try again.'], 503: ['SlowDown', 'Please reduce your request rate.'] };
+const S3_ERRORS: Record<number, [string, string]> = {
+  500: ['InternalError', 'We encountered an internal error. Please try again.'],
+  503: ['SlowDown', 'Please reduce your request rate.'],
+};
 
 export interface FaultProxy {
   endpoint: string;
@@ -141,7 +187,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     const drop = () => req.socket.destroy();
     if (fault === 500 || fault === 503) {
       const [code, message] = S3_ERRORS[fault]!;
-      const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><Resource>${r.bucket}/${r.key}</Resource><RequestId>fault-proxy-${r.n}</RequestId></Error>`;
+      const body =
+        `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message>` +
+        `<Resource>${r.bucket}/${r.key}</Resource><RequestId>fault-proxy-${r.n}</RequestId></Error>`;
       r.status = fault;
       req.resume().on('end', () => res.writeHead(fault, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) }).end(body));
     } else if (fault === 'drop') {
@@ -163,17 +211,28 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
           if (left <= 0) return;
           const last = chunk.byteLength >= left;
           // the socket is destroyed once the first K bytes are handed to the kernel
-          res.write(chunk.subarray(0, left), last ? () => { up.destroy(); drop(); } : undefined);
+          res.write(
+            chunk.subarray(0, left),
+            last
+              ? () => {
+                  up.destroy();
+                  drop();
+                }
+              : undefined,
+          );
           left -= chunk.byteLength;
         });
-        up.on('end', () => { if (left > 0) res.end(); });
+        up.on('end', () => {
+          if (left > 0) res.end();
+        });
       });
     } else {
-      const pass = () => forward(req, res, (up) => {
-        r.status = up.statusCode;
-        res.writeHead(up.statusCode ?? 502, up.headers);
-        up.pipe(res);
-      });
+      const pass = () =>
+        forward(req, res, (up) => {
+          r.status = up.statusCode;
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        });
       if (typeof fault === 'object') setTimeout(pass, fault.delay);
       else pass();
     }

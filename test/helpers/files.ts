@@ -4,7 +4,13 @@ import { gzipSync } from 'node:zlib';
 import * as A from 'apache-arrow';
 import * as pw from 'parquet-wasm';
 
-export interface Item { id: number; title: string; price: number; updated_at: string; active: boolean }
+export interface Item {
+  id: number;
+  title: string;
+  price: number;
+  updated_at: string;
+  active: boolean;
+}
 
 export function items(n: number, start = 0): Item[] {
   return Array.from({ length: n }, (_, k) => {
@@ -24,18 +30,36 @@ export async function writeJsonArray(file: string, rows: object[]): Promise<void
 
 export async function writeCsv(file: string, rows: Record<string, unknown>[]): Promise<void> {
   const cols = Object.keys(rows[0] ?? {});
-  const q = (v: unknown) => { const s = String(v); return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s; };
+  const q = (v: unknown) => {
+    const s = String(v);
+    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  };
   await writeFile(file, [cols.join(','), ...rows.map((r) => cols.map((c) => q(r[c])).join(','))].join('\n') + '\n');
 }
 
 /** an Arrow table of items with a nanosecond, zone-less timestamp (as pandas writes them) */
 export function itemsTable(rows: Item[]): A.Table {
   return new A.Table({
-    id: A.vectorFromArray(rows.map((r) => BigInt(r.id)), new A.Int64()),
-    title: A.vectorFromArray(rows.map((r) => r.title), new A.Utf8()),
-    price: A.vectorFromArray(rows.map((r) => r.price), new A.Float64()),
-    updated_at: A.vectorFromArray(rows.map((r) => Date.parse(r.updated_at)), new A.TimestampMillisecond()),
-    active: A.vectorFromArray(rows.map((r) => r.active), new A.Bool()),
+    id: A.vectorFromArray(
+      rows.map((r) => BigInt(r.id)),
+      new A.Int64(),
+    ),
+    title: A.vectorFromArray(
+      rows.map((r) => r.title),
+      new A.Utf8(),
+    ),
+    price: A.vectorFromArray(
+      rows.map((r) => r.price),
+      new A.Float64(),
+    ),
+    updated_at: A.vectorFromArray(
+      rows.map((r) => Date.parse(r.updated_at)),
+      new A.TimestampMillisecond(),
+    ),
+    active: A.vectorFromArray(
+      rows.map((r) => r.active),
+      new A.Bool(),
+    ),
   });
 }
 

@@ -31,8 +31,15 @@ export function sourceSpec(over: Partial<SourceSpec> & Pick<SourceSpec, 'path' |
 export function destSpec(over: Partial<DestinationSpec> & Pick<DestinationSpec, 'path'>): DestinationSpec {
   const { spec, batch } = splitEngineKeys(over.spec ?? {});
   return {
-    name: 'dst', write_mode: 'overwrite-delete-stale' as WriteMode, migrate_mode: 'safe', pk_mode: 'default' as PkMode, transformers: [], origin,
-    ...over, spec, batch: { ...batch, ...over.batch },
+    name: 'dst',
+    write_mode: 'overwrite-delete-stale' as WriteMode,
+    migrate_mode: 'safe',
+    pk_mode: 'default' as PkMode,
+    transformers: [],
+    origin,
+    ...over,
+    spec,
+    batch: { ...batch, ...over.batch },
   };
 }
 

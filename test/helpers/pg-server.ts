@@ -29,8 +29,14 @@ export async function startEmbeddedPostgres(flags: string[] = []): Promise<PgSer
   const port = await freePort();
   const instance = new EmbeddedPostgres({
     // persistent: our stop() removes the directory itself, and a restart must keep the data
-    databaseDir: dir, port, user: 'postgres', password: 'postgres', persistent: true,
-    createPostgresUser: process.getuid?.() === 0, onLog: () => {}, onError: () => {},
+    databaseDir: dir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: () => {},
+    onError: () => {},
     postgresFlags: ['-c', 'max_connections=50', ...flags],
   });
   await instance.initialise();
@@ -42,7 +48,9 @@ export async function startEmbeddedPostgres(flags: string[] = []): Promise<PgSer
     await instance.stop().catch(() => {});
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   };
-  process.once('exit', () => { if (!stopped) void instance.stop().catch(() => {}); });
+  process.once('exit', () => {
+    if (!stopped) void instance.stop().catch(() => {});
+  });
   const restart = async (downMs = 0) => {
     await instance.stop();
     if (downMs) await new Promise((r) => setTimeout(r, downMs));

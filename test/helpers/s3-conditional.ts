@@ -11,8 +11,22 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 
-interface Ctx { method: string; path: string; querystring: string; headers: Record<string, string | undefined>; status: number; body: unknown; type: string; app: { store: { getMetadata(b: string, k: string): Promise<Record<string, string> | undefined> } } }
-interface S3rverInstance { middleware: ((ctx: Ctx, next: () => Promise<void>) => Promise<void>)[]; run(): Promise<{ port: number }>; close(): Promise<void>; httpServer?: Server }
+interface Ctx {
+  method: string;
+  path: string;
+  querystring: string;
+  headers: Record<string, string | undefined>;
+  status: number;
+  body: unknown;
+  type: string;
+  app: { store: { getMetadata(b: string, k: string): Promise<Record<string, string> | undefined> } };
+}
+interface S3rverInstance {
+  middleware: ((ctx: Ctx, next: () => Promise<void>) => Promise<void>)[];
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+  httpServer?: Server;
+}
 
 export async function conditionalS3(): Promise<{ endpoint: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'cq-s3c-'));
@@ -33,7 +47,9 @@ export async function conditionalS3(): Promise<{ endpoint: string }> {
       if (fails) {
         ctx.status = 412;
         ctx.type = 'application/xml';
-        ctx.body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did not hold</Message></Error>';
+        ctx.body =
+          '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PreconditionFailed</Code><Message>At least one of the pre-conditions you specified did ' +
+          'not hold</Message></Error>';
         return;
       }
     }

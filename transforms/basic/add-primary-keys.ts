@@ -10,6 +10,11 @@ export const addPrimaryKeys: KindOp = {
     const names = new Set(schema.fields.map((f) => f.name));
     for (const c of t.columns!) if (!names.has(c)) fail(schema, `column ${c} not found${didYouMean(c, [...names])}`, 'columns', c);
     const want = new Set(t.columns);
-    return { schema: new A.Schema(schema.fields.map((f) => (want.has(f.name) ? withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'true' }) : f)), schema.metadata) };
+    return {
+      schema: new A.Schema(
+        schema.fields.map((f) => (want.has(f.name) ? withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'true' }) : f)),
+        schema.metadata,
+      ),
+    };
   },
 };

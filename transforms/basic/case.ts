@@ -12,7 +12,10 @@ function changeCase(bytes: Uint8Array, upper: boolean): Uint8Array {
   let changes = false;
   for (let k = 0; k < bytes.length; k++) {
     const b = bytes[k]!;
-    if (b >= 0x80) { ascii = false; break; }
+    if (b >= 0x80) {
+      ascii = false;
+      break;
+    }
     if (upper ? b >= 0x61 && b <= 0x7a : b >= 0x41 && b <= 0x5a) changes = true;
   }
   if (ascii) {
@@ -20,7 +23,7 @@ function changeCase(bytes: Uint8Array, upper: boolean): Uint8Array {
     const out = new Uint8Array(bytes.length);
     for (let k = 0; k < bytes.length; k++) {
       const b = bytes[k]!;
-      out[k] = upper ? (b >= 0x61 && b <= 0x7a ? b - 32 : b) : (b >= 0x41 && b <= 0x5a ? b + 32 : b);
+      out[k] = upper ? (b >= 0x61 && b <= 0x7a ? b - 32 : b) : b >= 0x41 && b <= 0x5a ? b + 32 : b;
     }
     return out;
   }
@@ -46,26 +49,33 @@ function caseKind(upper: boolean): KindOp {
         const f = schema.fields[i]!;
         if (isStringField(f)) ops.set(i, (d) => mapVarColumn(d, (bytes) => changeCase(bytes, upper)));
         else if (isJsonField(f)) {
-          ops.set(i, (d) => mapVarColumn(d, (bytes) => {
-            try {
-              return encoder.encode(JSON.stringify(caseAll(JSON.parse(decoder.decode(bytes)))));
-            } catch {
-              return bytes;
-            }
-          }));
+          ops.set(i, (d) =>
+            mapVarColumn(d, (bytes) => {
+              try {
+                return encoder.encode(JSON.stringify(caseAll(JSON.parse(decoder.decode(bytes)))));
+              } catch {
+                return bytes;
+              }
+            }),
+          );
         } else fail(schema, `column ${f.name} is ${typeName(f)}, not a string or JSON column`, 'columns', f.name);
       }
       for (const [i, ps] of paths) {
-        ops.set(i, (d) => editJsonColumn(d, (root) => {
-          let changed = false;
-          for (const p of ps) {
-            for (const l of locate(root, p)) {
-              const v = getAt(l);
-              if (typeof v === 'string' && caseString(v) !== v) { setAt(l, caseString(v)); changed = true; }
+        ops.set(i, (d) =>
+          editJsonColumn(d, (root) => {
+            let changed = false;
+            for (const p of ps) {
+              for (const l of locate(root, p)) {
+                const v = getAt(l);
+                if (typeof v === 'string' && caseString(v) !== v) {
+                  setAt(l, caseString(v));
+                  changed = true;
+                }
+              }
             }
-          }
-          return changed;
-        }));
+            return changed;
+          }),
+        );
       }
       return replaceCols(schema, ops);
     },

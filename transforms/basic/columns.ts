@@ -50,8 +50,10 @@ export function splitColumns(schema: A.Schema, names: string[], fail: Fail): { p
 
 /** A step that rewrites some columns in place (same schema). */
 export function replaceCols(schema: A.Schema, ops: Map<number, (d: A.Data) => A.Data>): Compiled {
-  return ops.size === 0 ? { schema } : {
-    schema,
-    run: (c) => ({ length: c.length, cols: c.cols.map((d, i) => (ops.has(i) ? ops.get(i)!(d) : d)) }),
-  };
+  return ops.size === 0
+    ? { schema }
+    : {
+        schema,
+        run: (c) => ({ length: c.length, cols: c.cols.map((d, i) => (ops.has(i) ? ops.get(i)!(d) : d)) }),
+      };
 }

@@ -58,10 +58,11 @@ function rowMatcher(f: A.Field, value: string | null): (d: A.Data, keep: Uint8Ar
   };
   const ext = extensionOf(f);
   const t = f.type;
-  const bytesEq = (target: Uint8Array) => overValid((d) => {
-    const get = varBytes(d);
-    return (i) => bytesEqual(get(i), target);
-  });
+  const bytesEq = (target: Uint8Array) =>
+    overValid((d) => {
+      const get = varBytes(d);
+      return (i) => bytesEqual(get(i), target);
+    });
   if (ext === 'json') {
     let compact: string;
     try {
@@ -114,9 +115,16 @@ function rowMatcher(f: A.Field, value: string | null): (d: A.Data, keep: Uint8Ar
     case A.Type.Int: {
       if (!/^[+-]?\d+$/.test(value.trim())) return never;
       const big = BigInt(value.trim());
-      if ((t as A.Int).bitWidth === 64) return overValid((d) => { const v = d.values as BigInt64Array; return (i) => v[i] === big; });
+      if ((t as A.Int).bitWidth === 64)
+        return overValid((d) => {
+          const v = d.values as BigInt64Array;
+          return (i) => v[i] === big;
+        });
       const num = Number(big);
-      return overValid((d) => { const v = d.values as Int32Array; return (i) => v[i] === num; });
+      return overValid((d) => {
+        const v = d.values as Int32Array;
+        return (i) => v[i] === num;
+      });
     }
     case A.Type.Float: {
       if ((t as A.Float).precision === A.Precision.HALF) break;
@@ -125,7 +133,10 @@ function rowMatcher(f: A.Field, value: string | null): (d: A.Data, keep: Uint8Ar
       const num = s === '+Inf' || s === 'Inf' ? Infinity : s === '-Inf' ? -Infinity : s === 'NaN' ? NaN : s === '' ? NaN : Number(s);
       if (Number.isNaN(num) && s !== 'NaN') return never;
       const want = single ? Math.fround(num) : num;
-      return overValid((d) => { const v = d.values as Float64Array; return Number.isNaN(want) ? (i) => Number.isNaN(v[i]!) : (i) => v[i] === want; });
+      return overValid((d) => {
+        const v = d.values as Float64Array;
+        return Number.isNaN(want) ? (i) => Number.isNaN(v[i]!) : (i) => v[i] === want;
+      });
     }
     case A.Type.Timestamp: {
       let us: bigint;
@@ -135,10 +146,12 @@ function rowMatcher(f: A.Field, value: string | null): (d: A.Data, keep: Uint8Ar
         return never;
       }
       const unit = (t as A.Timestamp).unit;
-      const target = unit === A.TimeUnit.SECOND ? us / 1_000_000n
-        : unit === A.TimeUnit.MILLISECOND ? us / 1000n
-          : unit === A.TimeUnit.MICROSECOND ? us : us * 1000n;
-      return overValid((d) => { const v = d.values as BigInt64Array; return (i) => v[i] === target; });
+      const target =
+        unit === A.TimeUnit.SECOND ? us / 1_000_000n : unit === A.TimeUnit.MILLISECOND ? us / 1000n : unit === A.TimeUnit.MICROSECOND ? us : us * 1000n;
+      return overValid((d) => {
+        const v = d.values as BigInt64Array;
+        return (i) => v[i] === target;
+      });
     }
     case A.Type.Date:
       return overValid((d) => {

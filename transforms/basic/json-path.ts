@@ -31,7 +31,7 @@ export function locate(root: unknown, segs: string[]): Loc[] {
       const visit = (k: number) => (last ? out.push({ parent: node, key: k }) : walk(node[k], i + 1));
       if (seg === '#') for (let k = 0; k < node.length; k++) visit(k);
       else if (/^\d+$/.test(seg) && Number(seg) < node.length) visit(Number(seg));
-    } else if (node !== null && typeof node === 'object' && Object.prototype.hasOwnProperty.call(node, seg)) {
+    } else if (node !== null && typeof node === 'object' && Object.hasOwn(node, seg)) {
       if (last) out.push({ parent: node as Record<string, unknown>, key: seg });
       else walk((node as Record<string, unknown>)[seg], i + 1);
     }

@@ -39,19 +39,21 @@ function obfuscate(t: Transformation, fail: Fail, schema: A.Schema, names: strin
     }
   }
   for (const [i, ps] of paths) {
-    ops.set(i, (d) => editJsonColumn(d, (root) => {
-      let changed = false;
-      for (const p of ps) {
-        const locs = locate(root, p);
-        if (!locs.length) continue;
-        // as CloudQuery: one marker for everything a path matches (`#` paths hash the array of matches)
-        const raw = locs.length === 1 && !p.includes('#') ? JSON.stringify(getAt(locs[0]!)) : JSON.stringify(locs.map(getAt));
-        const marker = redactValue(raw, includeSha);
-        for (const l of locs) setAt(l, marker);
-        changed = true;
-      }
-      return changed;
-    }));
+    ops.set(i, (d) =>
+      editJsonColumn(d, (root) => {
+        let changed = false;
+        for (const p of ps) {
+          const locs = locate(root, p);
+          if (!locs.length) continue;
+          // as CloudQuery: one marker for everything a path matches (`#` paths hash the array of matches)
+          const raw = locs.length === 1 && !p.includes('#') ? JSON.stringify(getAt(locs[0]!)) : JSON.stringify(locs.map(getAt));
+          const marker = redactValue(raw, includeSha);
+          for (const l of locs) setAt(l, marker);
+          changed = true;
+        }
+        return changed;
+      }),
+    );
   }
   return replaceCols(schema, ops);
 }

@@ -41,7 +41,8 @@ function failFor(t: Transformation, index: number, ctx: StageContext): Fail {
 function sameFields(a: A.Schema, b: A.Schema): boolean {
   if (a.fields.length !== b.fields.length) return false;
   for (let i = 0; i < a.fields.length; i++) {
-    const x = a.fields[i]!, y = b.fields[i]!;
+    const x = a.fields[i]!,
+      y = b.fields[i]!;
     if (x.name !== y.name || x.typeId !== y.typeId || x.nullable !== y.nullable || x.metadata.size !== y.metadata.size) return false;
     for (const [k, v] of x.metadata) if (y.metadata.get(k) !== v) return false;
   }

@@ -12,19 +12,25 @@ export const removeColumns: KindOp = {
     const fields = schema.fields.filter((_, i) => !plain.has(i));
     const out = new A.Schema(fields, schema.metadata);
     const kept = schema.fields.map((_, i) => i).filter((i) => !plain.has(i));
-    const edits = new Map([...paths].map(([col, ps]) => [col, (d: A.Data) => editJsonColumn(d, (root) => {
-      let changed = false;
-      for (const p of ps) {
-        const locs = locate(root, p);
-        for (let k = locs.length - 1; k >= 0; k--) {
-          const l = locs[k]!;
-          if (Array.isArray(l.parent)) l.parent.splice(l.key as number, 1);
-          else delete (l.parent as Record<string, unknown>)[l.key as string];
-          changed = true;
-        }
-      }
-      return changed;
-    })]));
+    const edits = new Map(
+      [...paths].map(([col, ps]) => [
+        col,
+        (d: A.Data) =>
+          editJsonColumn(d, (root) => {
+            let changed = false;
+            for (const p of ps) {
+              const locs = locate(root, p);
+              for (let k = locs.length - 1; k >= 0; k--) {
+                const l = locs[k]!;
+                if (Array.isArray(l.parent)) l.parent.splice(l.key as number, 1);
+                else delete (l.parent as Record<string, unknown>)[l.key as string];
+                changed = true;
+              }
+            }
+            return changed;
+          }),
+      ]),
+    );
     if (plain.size === 0 && edits.size === 0) return { schema };
     return {
       schema: out,

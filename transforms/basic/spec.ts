@@ -34,6 +34,7 @@ export const basicSpecSchema = {
         properties: { kind: { type: 'string', enum: [...BASIC_KINDS] } },
         allOf: BASIC_KINDS.map((k) => ({
           if: { properties: { kind: { const: k } }, required: ['kind'] },
+          // biome-ignore lint/suspicious/noThenProperty: JSON schema's if/then, not a thenable
           then: {
             type: 'object',
             additionalProperties: false,

@@ -7,10 +7,19 @@ import type * as A from 'apache-arrow';
 import type { SpecProblem } from '../../lib/connector.js';
 
 export const BASIC_KINDS = [
-  'remove_columns', 'add_column', 'add_current_timestamp_column', 'obfuscate_columns', 'obfuscate_sensitive_columns',
-  'rename_column', 'change_table_names', 'add_primary_keys', 'drop_rows', 'uppercase', 'lowercase',
+  'remove_columns',
+  'add_column',
+  'add_current_timestamp_column',
+  'obfuscate_columns',
+  'obfuscate_sensitive_columns',
+  'rename_column',
+  'change_table_names',
+  'add_primary_keys',
+  'drop_rows',
+  'uppercase',
+  'lowercase',
 ] as const;
-export type BasicKind = typeof BASIC_KINDS[number];
+export type BasicKind = (typeof BASIC_KINDS)[number];
 
 export interface Transformation {
   kind: BasicKind;

@@ -14,8 +14,13 @@ export const csvFormat: RowFormat = {
     const o = ctx.csv;
     const input = openText(file);
     const parser = parse({
-      delimiter: o.delimiter, quote: o.quote, escape: o.escape,
-      bom: true, skip_empty_lines: true, info: true, relax_column_count: false,
+      delimiter: o.delimiter,
+      quote: o.quote,
+      escape: o.escape,
+      bom: true,
+      skip_empty_lines: true,
+      info: true,
+      relax_column_count: false,
     });
     input.on('error', (e) => parser.destroy(e));
     input.pipe(parser);

@@ -64,8 +64,17 @@ export const FORMATS: Record<FileFormat, Format> = {
 };
 
 const BY_EXTENSION: Record<string, FileFormat> = {
-  ndjson: 'ndjson', jsonl: 'ndjson', json: 'json', csv: 'csv', tsv: 'csv',
-  parquet: 'parquet', pq: 'parquet', arrow: 'arrow', arrows: 'arrow', ipc: 'arrow', feather: 'arrow',
+  ndjson: 'ndjson',
+  jsonl: 'ndjson',
+  json: 'json',
+  csv: 'csv',
+  tsv: 'csv',
+  parquet: 'parquet',
+  pq: 'parquet',
+  arrow: 'arrow',
+  arrows: 'arrow',
+  ipc: 'arrow',
+  feather: 'arrow',
 };
 
 /** the format a file name implies (`items.ndjson.gz` → ndjson), if any */

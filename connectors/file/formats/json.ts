@@ -22,7 +22,10 @@ export const jsonFormat: RowFormat = {
       for await (const item of items as AsyncIterable<{ key: number; value: unknown }>) {
         const v = item.value;
         if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-          throw new SourceDataError(`array element ${item.key}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file: file.name });
+          throw new SourceDataError(
+            `array element ${item.key}: expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`,
+            { file: file.name },
+          );
         }
         chunk.rows.push(v as Record<string, unknown>);
         chunk.lines.push(item.key);

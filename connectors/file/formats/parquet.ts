@@ -102,7 +102,8 @@ export const parquetFormat: ColumnarFormat = {
         const size = md.rowGroup(g).compressedSize();
         // this row group's bytes replace the previous one's (the footer stays)
         ranges.length = 1;
-        if (size > 0 && offset < ranges[0]!.start && offset + size <= base.size) ranges.push({ start: offset, bytes: await fetchRange(base, file, offset, offset + size) });
+        if (size > 0 && offset < ranges[0]!.start && offset + size <= base.size)
+          ranges.push({ start: offset, bytes: await fetchRange(base, file, offset, offset + size) });
         offset += size;
         let table: A.Table;
         try {

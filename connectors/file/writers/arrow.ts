@@ -26,7 +26,10 @@ function sameShape(a: A.Schema, b: A.Schema): boolean {
 export class ArrowWriter implements FormatWriter {
   rows = 0;
   #header: Uint8Array | undefined;
-  constructor(readonly sink: ByteSink, readonly schema: A.Schema) {}
+  constructor(
+    readonly sink: ByteSink,
+    readonly schema: A.Schema,
+  ) {}
   get path(): string {
     return this.sink.path;
   }
@@ -37,7 +40,13 @@ export class ArrowWriter implements FormatWriter {
         throw new SchemaIncompatibleError(`batch columns changed within one Arrow file ${this.sink.path}`, { phase: 'write' });
       }
     }
-    const ipc = A.tableToIPC(new A.Table(this.schema, batches.map((b) => (b.schema === this.schema ? b : relabel(b, this.schema)))), 'stream');
+    const ipc = A.tableToIPC(
+      new A.Table(
+        this.schema,
+        batches.map((b) => (b.schema === this.schema ? b : relabel(b, this.schema))),
+      ),
+      'stream',
+    );
     const headerLen = schemaMessageLength(ipc);
     const header = ipc.subarray(0, headerLen);
     if (!this.#header) {

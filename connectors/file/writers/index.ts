@@ -12,9 +12,9 @@ import { ArrowWriter } from './arrow.js';
 import { ParquetWriter } from './parquet.js';
 
 export const FILE_FORMATS = ['parquet', 'ndjson', 'csv', 'arrow'] as const;
-export type FileFormat = typeof FILE_FORMATS[number];
+export type FileFormat = (typeof FILE_FORMATS)[number];
 export const COMPRESSIONS = ['none', 'gzip'] as const;
-export type Compression = typeof COMPRESSIONS[number];
+export type Compression = (typeof COMPRESSIONS)[number];
 /** formats that may be gzip-compressed (parquet and arrow compress inside the format) */
 export const GZIP_FORMATS: readonly FileFormat[] = ['ndjson', 'csv'];
 
@@ -41,12 +41,20 @@ export function openFormatWriter(format: FileFormat, compression: Compression, f
 }
 
 /** A format writer into any byte sink (a temp file, an S3 upload); `openSink(gzip)` makes it. */
-export async function openFormatWriterOn(format: FileFormat, compression: Compression, openSink: (gzip: boolean) => Promise<ByteSink>, schema: A.Schema): Promise<FormatWriter> {
+export async function openFormatWriterOn(
+  format: FileFormat,
+  compression: Compression,
+  openSink: (gzip: boolean) => Promise<ByteSink>,
+  schema: A.Schema,
+): Promise<FormatWriter> {
   if (format === 'parquet') return ParquetWriter.openOn(() => openSink(false), schema);
   const sink = await openSink(compression === 'gzip');
   switch (format) {
-    case 'ndjson': return new NdjsonWriter(sink);
-    case 'csv': return CsvWriter.open(sink, schema);
-    case 'arrow': return new ArrowWriter(sink, schema);
+    case 'ndjson':
+      return new NdjsonWriter(sink);
+    case 'csv':
+      return CsvWriter.open(sink, schema);
+    case 'arrow':
+      return new ArrowWriter(sink, schema);
   }
 }

@@ -25,10 +25,7 @@ export const WORKER_TAG = 'cq-pipe:parquet-encoder';
 
 export const ROW_GROUP_ROWS = 64 * 1024;
 
-export type EncoderRequest =
-  | { t: 'write'; id: number; ipc: Uint8Array }
-  | { t: 'finish'; id: number; schema?: Uint8Array }
-  | { t: 'discard'; id: number };
+export type EncoderRequest = { t: 'write'; id: number; ipc: Uint8Array } | { t: 'finish'; id: number; schema?: Uint8Array } | { t: 'discard'; id: number };
 
 export type EncoderReply =
   | { t: 'ack'; id: number; spent: Uint8Array }
@@ -45,11 +42,7 @@ function parquetWasm(): Promise<ParquetWasm> {
 }
 
 function writerProperties(pw: ParquetWasm) {
-  return new pw.WriterPropertiesBuilder()
-    .setCompression(pw.Compression.SNAPPY)
-    .setMaxRowGroupSize(ROW_GROUP_ROWS)
-    .setCreatedBy('cq-pipe')
-    .build();
+  return new pw.WriterPropertiesBuilder().setCompression(pw.Compression.SNAPPY).setMaxRowGroupSize(ROW_GROUP_ROWS).setCreatedBy('cq-pipe').build();
 }
 
 /** one file being encoded */
@@ -178,5 +171,8 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
 
 if (!isMainThread && parentPort && workerData === WORKER_TAG) {
   const port = parentPort;
-  port.on('message', serve((msg, transfer) => port.postMessage(msg, transfer)));
+  port.on(
+    'message',
+    serve((msg, transfer) => port.postMessage(msg, transfer)),
+  );
 }

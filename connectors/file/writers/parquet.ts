@@ -95,7 +95,10 @@ function unionPath(f: A.Field, prefix = ''): string | undefined {
 }
 
 function sameShape(a: A.Schema, b: A.Schema): boolean {
-  return a.fields.length === b.fields.length && a.fields.every((f, i) => f.name === b.fields[i]!.name && A.util.compareTypes(f.type, b.fields[i]!.type) && extensionOf(f) === extensionOf(b.fields[i]!));
+  return (
+    a.fields.length === b.fields.length &&
+    a.fields.every((f, i) => f.name === b.fields[i]!.name && A.util.compareTypes(f.type, b.fields[i]!.type) && extensionOf(f) === extensionOf(b.fields[i]!))
+  );
 }
 
 /**
@@ -321,7 +324,11 @@ export class ParquetWriter implements FormatWriter {
       const bad = unionPath(f);
       if (bad) {
         // checked up front: parquet-wasm aborts the WebAssembly instance on dense unions
-        throw new SchemaIncompatibleError(`column ${bad} is a union, which Parquet cannot store`, { column: f.name, phase: 'write' }, 'write this table with format arrow or ndjson');
+        throw new SchemaIncompatibleError(
+          `column ${bad} is a union, which Parquet cannot store`,
+          { column: f.name, phase: 'write' },
+          'write this table with format arrow or ndjson',
+        );
       }
     }
     const sink = await openSink();

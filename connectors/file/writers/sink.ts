@@ -83,8 +83,14 @@ export class FileSink {
     if (typeof chunk === 'string' ? chunk.length === 0 : chunk.byteLength === 0) return;
     if (this.#head.write(chunk)) return;
     await new Promise<void>((resolve, reject) => {
-      const onDrain = () => { cleanup(); resolve(); };
-      const onFail = (err: unknown) => { cleanup(); reject(err instanceof Error ? err : this.#error ?? this.#failure('closed')); };
+      const onDrain = () => {
+        cleanup();
+        resolve();
+      };
+      const onFail = (err: unknown) => {
+        cleanup();
+        reject(err instanceof Error ? err : (this.#error ?? this.#failure('closed')));
+      };
       const cleanup = () => {
         this.#head.off('drain', onDrain);
         this.#head.off('close', onFail);
