@@ -41,3 +41,16 @@ export function reportError(err: unknown, logger: Logger | undefined): number {
   }
   return exitCodeOf(e);
 }
+
+/**
+ * The config document a command works on: the one `--<kind> NAME` names, or the only one of its
+ * kind; a usage error listing the names otherwise.
+ */
+export function pickByName<T extends { name: string }>(items: readonly T[], name: string | undefined, kind: 'source' | 'destination' | 'transformer'): T {
+  const names = items.map((x) => x.name);
+  const list = names.join(', ') || 'none';
+  if (!name && names.length !== 1) throw new UsageError(`--${kind} is required (${kind}s: ${list})`);
+  const found = items.find((x) => x.name === (name ?? names[0]));
+  if (!found) throw new UsageError(`no ${kind} named "${name}" (${kind}s: ${list})`);
+  return found;
+}

@@ -13,7 +13,7 @@ import { SyncStats } from '../../lib/stats.js';
 import { encodeMessage, type PipeMessage } from '../../lib/pipe/arrow-stream.js';
 import { encodeNdjson } from '../../lib/pipe/ndjson-stream.js';
 import { encodeSinger } from '../../lib/pipe/singer.js';
-import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { makeLogger, reportError, type GlobalOptions, pickByName } from './common.js';
 import { parseShard } from './sync.js';
 
 export interface ReadOptions extends GlobalOptions {
@@ -39,10 +39,7 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
     const shard = parseShard(o.shard);
     const config = await loadConfig(paths);
     for (const s of config.secrets) logger.addSecret(s);
-    const names = config.sources.map((s) => s.name);
-    if (!o.source && names.length !== 1) throw new UsageError(`--source is required (sources: ${names.join(', ')})`);
-    const source = config.sources.find((s) => s.name === (o.source ?? names[0]));
-    if (!source) throw new UsageError(`no source named "${o.source}" (sources: ${names.join(', ')})`);
+    const source = pickByName(config.sources, o.source, 'source');
     const sourceName = sourceNameFor(source, shard);
     const syncTime = new Date();
     const state = await openState(source.backend_options, sourceName);

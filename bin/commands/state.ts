@@ -8,7 +8,7 @@ import { loadConfig } from '../config.js';
 import { ConfigError, UsageError } from '../../lib/errors.js';
 import { openState } from '../config.js';
 import { flushState } from '../../lib/state/index.js';
-import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { makeLogger, reportError, type GlobalOptions, pickByName } from './common.js';
 
 export interface StateCommandOptions extends GlobalOptions {
   source?: string;
@@ -32,10 +32,7 @@ export async function stateCommand(args: string[], o: StateCommandOptions, out: 
       throw new UsageError('state set needs KEY and VALUE', 'cq-pipe state set sync.yml --source shop items 2024-01-01T00:00:00Z');
     const config = await loadConfig(paths);
     for (const s of config.secrets) logger.addSecret(s);
-    const names = config.sources.map((s) => s.name);
-    if (!o.source && names.length !== 1) throw new UsageError(`--source is required (sources: ${names.join(', ')})`);
-    const source = config.sources.find((s) => s.name === (o.source ?? names[0]));
-    if (!source) throw new UsageError(`no source named "${o.source}" (sources: ${names.join(', ')})`);
+    const source = pickByName(config.sources, o.source, 'source');
     if (!source.backend_options)
       throw new ConfigError(
         `source ${source.name} has no backend_options, so it keeps no state`,

@@ -15,7 +15,7 @@ import { encodeSinger } from '../../lib/pipe/singer.js';
 import { moduleTransformerSpec, openTransformer } from '../../transforms/index.js';
 import { looksLikeModulePath } from '../../transforms/custom-module.js';
 import type { TransformerSpec } from '../../lib/config/types.js';
-import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { makeLogger, reportError, type GlobalOptions, pickByName } from './common.js';
 import { PIPE_FORMATS } from './read.js';
 
 export interface TransformOptions extends GlobalOptions {
@@ -43,11 +43,7 @@ export async function transformCommand(
     } else {
       const config = await loadConfig(args);
       for (const s of config.secrets) logger.addSecret(s);
-      const names = config.transformers.map((t) => t.name);
-      if (!o.transformer && names.length !== 1) throw new UsageError(`--transformer is required (transformers: ${names.join(', ') || 'none'})`);
-      const found = config.transformers.find((t) => t.name === (o.transformer ?? names[0]));
-      if (!found) throw new UsageError(`no transformer named "${o.transformer}" (transformers: ${names.join(', ')})`);
-      spec = found;
+      spec = pickByName(config.transformers, o.transformer, 'transformer');
     }
     const syncTime = new Date();
     const stage = await openTransformer(spec, { destination: 'stdout', logger, syncTime, invocationId: o['invocation-id'] ?? '' });

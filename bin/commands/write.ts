@@ -20,7 +20,7 @@ import { internalColumns } from '../../lib/stages/internal-columns.js';
 import { openPipeInput } from '../../lib/pipe/detect.js';
 import type { PipeMessage } from '../../lib/pipe/arrow-stream.js';
 import { SINGER_STATE_KEY } from '../../lib/pipe/singer.js';
-import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { makeLogger, reportError, type GlobalOptions, pickByName } from './common.js';
 import { exitCodeOfSignal, exitCodeOfSync } from '../exit-codes.js';
 import type * as A from 'apache-arrow';
 
@@ -52,10 +52,7 @@ export async function writeCommand(
     if (!paths.length) throw new UsageError('write needs at least one config file or directory');
     const config = await loadConfig(paths);
     for (const s of config.secrets) logger.addSecret(s);
-    const dnames = config.destinations.map((d) => d.name);
-    if (!o.destination && dnames.length !== 1) throw new UsageError(`--destination is required (destinations: ${dnames.join(', ') || 'none'})`);
-    const dest = config.destinations.find((d) => d.name === (o.destination ?? dnames[0]));
-    if (!dest) throw new UsageError(`no destination named "${o.destination}" (destinations: ${dnames.join(', ')})`);
+    const dest = pickByName(config.destinations, o.destination, 'destination');
     // the source feeding this destination in the config (if any) supplies state and cq-id settings
     const source = config.sources.find((s) => s.destinations.includes(dest.name));
 
