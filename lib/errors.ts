@@ -102,8 +102,13 @@ export class CqPipeError extends Error {
     this.retryable = opts.retryable ?? false;
   }
 
-  /** instanceof works across two installed copies of cq-pipe */
+  /**
+   * `x instanceof CqPipeError` works across two installed copies of cq-pipe (by a symbol); a
+   * subclass (`x instanceof SchemaIncompatibleError`) checks its own prototype chain, so it is not
+   * true of every CqPipeError.
+   */
   static override [Symbol.hasInstance](obj: unknown): boolean {
+    if (this !== CqPipeError) return Function.prototype[Symbol.hasInstance].call(this, obj);
     return typeof obj === 'object' && obj !== null && (obj as Record<symbol, unknown>)[kCqPipeError] === true;
   }
 
@@ -137,6 +142,18 @@ export class UsageError extends CqPipeError {
   constructor(message: string, hint?: string) {
     super('CQ_ERR_USAGE', message, { hint, scope: 'sync' });
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * A CloudQuery plugin (`path: team/name` with a `registry` and a `version`) that cq-pipe has no
+ * built-in connector for and cannot run (docs/plugins.md): a config error naming the plugin, its
+ * version and the ways to provide it — never "unknown connector".
+ */
+export class PluginUnavailableError extends CqPipeError {
+  constructor(message: string, hint: string, context: ErrorContext = {}) {
+    super('CQ_ERR_CONNECTOR_NOT_FOUND', message, { context, hint, scope: 'sync' });
+    this.name = 'PluginUnavailableError';
   }
 }
 

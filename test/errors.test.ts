@@ -163,3 +163,15 @@ t.test('former plain errors are typed', async (t) => {
   t.throws(() => [...atOrPast(batch, 'updated_at', undefined)], { code: 'CQ_ERR_SOURCE_DATA', context: { column: 'updated_at' } });
   t.throws(() => [...atOrPast(batch, 'id', 'not a number')], { code: 'CQ_ERR_STATE', message: /^the saved cursor "not a number" of column id cannot be read/ });
 });
+
+t.test('instanceof a subclass is not true of every CqPipeError', async (t) => {
+  const data = new SourceDataError('x');
+  t.ok(data instanceof CqPipeError);
+  t.ok(data instanceof SourceDataError);
+  t.notOk(data instanceof DestinationWriteError);
+  t.notOk(data instanceof SchemaIncompatibleError);
+  t.notOk(new DestinationWriteError('y') instanceof SourceDataError);
+  const scoped = tableFailure(new DestinationWriteError('z', { table: 't' }));
+  t.ok(scoped instanceof DestinationWriteError, 'a table-scoped copy keeps its class');
+  t.notOk(scoped instanceof SchemaIncompatibleError);
+});
