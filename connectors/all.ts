@@ -6,6 +6,7 @@ export { testSource } from './test-source.js';
 export { fileSource } from './file/source.js';
 export { fileDestination } from './file/destination.js';
 export { memoryDestination, memoryTables } from './memory.js';
+export { testDestination } from './test-destination.js';
 export { postgresDestination } from './postgresql/destination.js';
 export { postgresSource } from './postgresql/source.js';
 export { s3Source } from './s3/source.js';

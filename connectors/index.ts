@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DestinationConnector, SourceConnector } from '../lib/connector.js';
-import { ConnectorNotFoundError, type ErrorContext } from '../lib/errors.js';
-import type { Registry, StateBackendProvider } from '../lib/registry.js';
+import { ConnectorNotFoundError, PluginUnavailableError, type ErrorContext } from '../lib/errors.js';
+import type { PluginRef, Registry, StateBackendProvider } from '../lib/registry.js';
 
 // Built-ins are imported on first use: a run loads only the connectors its config names (pg,
 // parquet-wasm and the AWS SDK each add ~0.1 s to start-up).
@@ -23,6 +23,7 @@ const SOURCE_LOADERS: Record<string, () => Promise<SourceConnector<any>>> = {
 const DESTINATION_LOADERS: Record<string, () => Promise<DestinationConnector<any>>> = {
   file: async () => (await import('./file/destination.js')).fileDestination,
   memory: async () => (await import('./memory.js')).memoryDestination,
+  test: async () => (await import('./test-destination.js')).testDestination,
   postgresql: async () => (await import('./postgresql/destination.js')).postgresDestination,
   s3: async () => (await import('./s3/destination.js')).s3Destination,
 };
@@ -54,17 +55,45 @@ async function loadModule(p: string, baseDir: string): Promise<Record<string, un
   return (await import(url)) as Record<string, unknown>;
 }
 
-/** A built-in by name (`Object.hasOwn`: `constructor` is not a connector), or a module's descriptor. */
+/** CloudQuery's plugin registries (`registry:` of a source or destination document). */
+export const PLUGIN_REGISTRIES = ['cloudquery', 'github', 'local', 'grpc', 'docker'] as const;
+
+/** CloudQuery's team of the plugins cq-pipe has built in (`path: cloudquery/postgresql`). */
+const BUILTIN_TEAM = 'cloudquery/';
+
+function unavailable(kind: string, p: string, ref: PluginRef, known: readonly string[], context: ErrorContext): PluginUnavailableError {
+  const registry = ref.registry ?? 'cloudquery';
+  const what = `CloudQuery ${kind} plugin "${p}"${ref.version ? ` ${ref.version}` : ''} (registry ${registry})`;
+  return new PluginUnavailableError(
+    `${what} is not available: cq-pipe has no built-in connector of that name and does not run CloudQuery plugin binaries yet`,
+    `use a built-in ${kind} (${known.join(', ')}; also as ${BUILTIN_TEAM}<name>) or a JS/TS module (path: ./my-connector.js); see docs/plugins.md`,
+    context,
+  );
+}
+
+/**
+ * A built-in by name or as `cloudquery/<name>` (`Object.hasOwn`: `constructor` is not a connector),
+ * or a module's descriptor. CloudQuery plugins cq-pipe cannot provide (`team/name`, `registry:
+ * grpc | docker`, a `local` executable) are a PluginUnavailableError naming the plugin and version.
+ */
 async function resolve<C extends SourceConnector | DestinationConnector>(
   kind: C['kind'],
   loaders: Record<string, () => Promise<C>>,
   p: string,
   baseDir: string,
+  ref: PluginRef,
   context: ErrorContext,
 ): Promise<C> {
-  if (Object.hasOwn(loaders, p)) return loaders[p]!();
   const known = Object.keys(loaders);
-  if (!looksLikeModulePath(p)) throw new ConnectorNotFoundError(p, known, context);
+  const remote = ref.registry === 'grpc' || ref.registry === 'docker';
+  const bare = p.startsWith(BUILTIN_TEAM) ? p.slice(BUILTIN_TEAM.length) : p;
+  if (!remote && ref.registry !== 'local' && Object.hasOwn(loaders, bare)) return loaders[bare]!();
+  // `registry: local` names an executable, unless the path is a JS/TS module file
+  if (remote || (ref.registry === 'local' && !/\.(m?js|cjs|ts)$/.test(p))) throw unavailable(kind, p, ref, known, context);
+  if (!looksLikeModulePath(p)) {
+    if (/^[\w.-]+\/[\w.-]+$/.test(p)) throw unavailable(kind, p, ref, known, context);
+    throw new ConnectorNotFoundError(p, known, context);
+  }
   let mod: Record<string, unknown>;
   try {
     mod = await loadModule(p, baseDir);
@@ -79,12 +108,12 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   return c;
 }
 
-export function resolveSource(p: string, baseDir: string, context: ErrorContext = {}): Promise<SourceConnector> {
-  return resolve<SourceConnector>('source', SOURCE_LOADERS, p, baseDir, context);
+export function resolveSource(p: string, baseDir: string, ref: PluginRef = {}, context: ErrorContext = {}): Promise<SourceConnector> {
+  return resolve<SourceConnector>('source', SOURCE_LOADERS, p, baseDir, ref, context);
 }
 
-export function resolveDestination(p: string, baseDir: string, context: ErrorContext = {}): Promise<DestinationConnector> {
-  return resolve<DestinationConnector>('destination', DESTINATION_LOADERS, p, baseDir, context);
+export function resolveDestination(p: string, baseDir: string, ref: PluginRef = {}, context: ErrorContext = {}): Promise<DestinationConnector> {
+  return resolve<DestinationConnector>('destination', DESTINATION_LOADERS, p, baseDir, ref, context);
 }
 
 /** The connector half of a registry (lib/registry.ts); the package entry adds the transformers. */

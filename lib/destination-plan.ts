@@ -59,7 +59,7 @@ export async function destinationPlan(
   registry?: Registry,
 ): Promise<DestinationPlan> {
   const reg = registryOf(config, registry);
-  const connector = await reg.destination(dest.path, dest.origin.baseDir);
+  const connector = await reg.destination(dest.path, dest.origin.baseDir, dest);
   const stages: MessageStage[] = [];
   for (const n of dest.transformers) {
     const t = config.transformers.find((s) => s.name === n);

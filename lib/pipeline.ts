@@ -174,7 +174,7 @@ export async function openSource(
   source: SourceSpec,
   ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime' | 'registry'>,
 ): Promise<{ client: SourceClient; tables: A.Schema[]; all: A.Schema[] }> {
-  const connector = await ctx.registry.source(source.path, source.origin.baseDir);
+  const connector = await ctx.registry.source(source.path, source.origin.baseDir, source);
   const client = await connector.create(source.spec, connectorContext(source.name, source.origin, ctx as SyncContext));
   const all = await client.tables();
   return { client, all, tables: selectTables(all, source.tables, source.skip_tables, source.name) };

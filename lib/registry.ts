@@ -15,6 +15,12 @@ export interface StateBackendProvider {
   open(connection: string, table: string): Promise<StateBackend>;
 }
 
+/** How a config names a plugin besides its `path` (CloudQuery's `registry` and `version`). */
+export interface PluginRef {
+  registry?: string;
+  version?: string;
+}
+
 export interface Registry {
   /** built-in names, for suggestions and error hints */
   readonly names: {
@@ -23,9 +29,12 @@ export interface Registry {
     readonly transformer: readonly string[];
     readonly stateScheme: readonly string[];
   };
-  /** a built-in name or a module path; throws ConnectorNotFoundError */
-  source(path: string, baseDir: string): Promise<SourceConnector>;
-  destination(path: string, baseDir: string): Promise<DestinationConnector>;
+  /**
+   * A built-in name (also as `cloudquery/<name>`) or a module path; throws ConnectorNotFoundError,
+   * or PluginUnavailableError for a CloudQuery plugin cq-pipe cannot provide.
+   */
+  source(path: string, baseDir: string, ref?: PluginRef): Promise<SourceConnector>;
+  destination(path: string, baseDir: string, ref?: PluginRef): Promise<DestinationConnector>;
   /** a built-in name or a module path; throws ConfigError */
   transformer(path: string, baseDir: string): Promise<TransformerDefinition>;
   /** the backend serving this connection string's scheme, or undefined */

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
-import { ConfigError, CqPipeError } from '../errors.js';
+import { ConfigError, CqPipeError, PluginUnavailableError } from '../errors.js';
 import type { DestinationConnector, SourceConnector, SpecProblem, SpecSchema } from '../connector.js';
 import type { Registry } from '../registry.js';
 import type { TransformerDefinition } from '../transformer.js';
@@ -81,7 +81,11 @@ const connectorValidators = new WeakMap<object, ValidateFunction>();
 
 /** ajv errors → problems, relative to `prefix` inside the document */
 function ajvProblems(errors: ErrorObject[], doc: ConfigDocument, prefix: KeyPath): ConfigProblem[] {
-  return schemaProblems(errors, prefix).map((p) => ({
+  const versionWords = (e: ErrorObject, kp: KeyPath) =>
+    e.keyword === 'pattern' && kp.length === 2 && kp[1] === 'version'
+      ? { message: `${JSON.stringify(e.data)} is not a CloudQuery version: use v + semver, e.g. v8.6.0` }
+      : undefined;
+  return schemaProblems(errors, prefix, versionWords).map((p) => ({
     file: doc.file,
     document: doc.index,
     line: doc.lineOf(p.keyPath),
@@ -232,13 +236,18 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       // transformer problems are relative to the document's spec (['spec', 'transformations', 0, …])
       const own = (await def.validate?.(tspec)) ?? [];
       for (const sp of own) problemAt(e, ['spec', ...sp.keyPath], sp.message, sp.hint);
-      if (own.length === 0) transformers.push({ name: e.spec.name as string, path: p, spec: e.spec.spec as Record<string, unknown>, origin });
+      if (own.length === 0) transformers.push({ name: e.spec.name as string, path: p, spec: tspec, origin });
       continue;
     }
     let connector: SourceConnector | DestinationConnector;
     try {
-      connector = e.kind === 'source' ? await registry.source(p, origin.baseDir) : await registry.destination(p, origin.baseDir);
+      const ref = { registry: e.spec.registry as string | undefined, version: e.spec.version as string | undefined };
+      connector = e.kind === 'source' ? await registry.source(p, origin.baseDir, ref) : await registry.destination(p, origin.baseDir, ref);
     } catch (err) {
+      if (err instanceof PluginUnavailableError) {
+        problemAt(e, ['spec', 'path'], err.message, err.hint);
+        continue;
+      }
       const known = e.kind === 'source' ? registry.names.source : registry.names.destination;
       if (known.includes(p)) {
         // a built-in whose module failed to load (a broken install, a missing dependency): say so
@@ -291,6 +300,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       sources.push({
         name: s.name as string,
         path: p,
+        ...pluginRef(s),
         tables: s.tables as string[],
         skip_tables: s.skip_tables as string[],
         destinations: s.destinations as string[],
@@ -312,6 +322,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       destinations.push({
         name: d.name as string,
         path: p,
+        ...pluginRef(d),
         write_mode: writeMode,
         migrate_mode: d.migrate_mode as DestinationSpec['migrate_mode'],
         pk_mode: d.pk_mode as DestinationSpec['pk_mode'],
@@ -356,6 +367,14 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
 
   if (problems.length > 0) throw new ConfigProblems(problems);
   return withRegistry(deepFreeze({ sources, destinations, transformers, secrets: [...secrets] }), registry);
+}
+
+/** `registry` and `version` as the document gives them (absent keys stay absent). */
+function pluginRef(spec: Record<string, unknown>): { registry?: string; version?: string } {
+  return {
+    ...(typeof spec.registry === 'string' ? { registry: spec.registry } : {}),
+    ...(typeof spec.version === 'string' ? { version: spec.version } : {}),
+  };
 }
 
 /** Attach the registry a config was loaded against (the config's data stays deep-frozen; the registry is not frozen). */

@@ -1,8 +1,8 @@
 /**
  * JSON schemas (ajv, draft-07) of the engine's part of a config document (docs/config.md). A connector's
  * inner `spec` is checked separately against the connector's own schema.
- * Keys CloudQuery configs carry that mean nothing here (`registry`, `version`, …) are accepted and
- * ignored, so CloudQuery configs load unchanged; any other unknown key is an error.
+ * CloudQuery's keys are accepted (`registry` and `version` checked, the rest ignored), so CloudQuery
+ * configs load unchanged; any other unknown key is an error.
  */
 import { MIGRATE_MODES, PK_MODES, WRITE_MODES } from '../messages.js';
 
@@ -12,10 +12,13 @@ export type Kind = (typeof KINDS)[number];
 const NAME = { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' } as const;
 const STRINGS = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
 
-/** CloudQuery keys accepted for compatibility and ignored. */
+/**
+ * CloudQuery's plugin coordinates: `registry` takes CloudQuery's values, `version` looks like
+ * CloudQuery's (`v` + semver). With `path: cloudquery/<name>` they name a built-in (docs/plugins.md).
+ */
 const CQ_COMPAT = {
-  registry: { type: 'string' },
-  version: { type: 'string' },
+  registry: { type: 'string', enum: ['cloudquery', 'github', 'local', 'grpc', 'docker'] },
+  version: { type: 'string', pattern: '^v(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$' },
 } as const;
 
 export const documentSchema = {
@@ -51,7 +54,8 @@ export const sourceSchema = {
         connection: { type: 'string', minLength: 1 },
       },
     },
-    spec: { type: 'object', default: {} },
+    // `spec:` with nothing under it (YAML null) is an empty spec, as in CloudQuery
+    spec: { type: ['object', 'null'], default: {} },
   },
 } as const;
 
@@ -69,7 +73,8 @@ export const destinationSchema = {
     transformers: { ...STRINGS, default: [] },
     send_sync_summary: { type: 'boolean' },
     sync_group_id: { type: 'string' },
-    spec: { type: 'object', default: {} },
+    // `spec:` with nothing under it (YAML null) is an empty spec, as in CloudQuery
+    spec: { type: ['object', 'null'], default: {} },
   },
 } as const;
 
@@ -81,7 +86,8 @@ export const transformerSchema = {
     ...CQ_COMPAT,
     name: NAME,
     path: { type: 'string', minLength: 1 },
-    spec: { type: 'object', default: {} },
+    // `spec:` with nothing under it (YAML null) is an empty spec, as in CloudQuery
+    spec: { type: ['object', 'null'], default: {} },
   },
 } as const;
 

@@ -22,6 +22,9 @@ export interface BackendOptions {
 export interface SourceSpec {
   name: string;
   path: string;
+  /** CloudQuery's `registry` and `version`, when the config names them */
+  registry?: string;
+  version?: string;
   tables: string[];
   skip_tables: string[];
   destinations: string[];
@@ -35,6 +38,8 @@ export interface SourceSpec {
 export interface DestinationSpec {
   name: string;
   path: string;
+  registry?: string;
+  version?: string;
   write_mode: WriteMode;
   migrate_mode: MigrateMode;
   pk_mode: PkMode;
