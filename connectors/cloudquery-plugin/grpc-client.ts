@@ -14,7 +14,7 @@ const grpc = require('@grpc/grpc-js') as typeof grpcTypes;
 
 export const v3 = pluginV3.cloudquery.plugin.v3;
 
-/** The CloudQuery CLI's client limits (reference §5: 200 MiB send and receive). */
+/** The CloudQuery CLI's client limits (200 MiB send and receive). */
 export const MAX_MESSAGE_BYTES = 200 * 1024 * 1024;
 
 /** what names the plugin in every message: its config name and where it runs (an address or a binary) */
@@ -126,7 +126,7 @@ export class PluginConnection {
     });
   }
 
-  /** `cloudquery.discovery.v1.Discovery/GetVersions`, its reply decoded here (the generated stub cannot: reference §8). */
+  /** `cloudquery.discovery.v1.Discovery/GetVersions`, its reply decoded here (the generated stub of pb 0.0.39 with google-protobuf 4 cannot). */
   private versions(): Promise<number[]> {
     return new Promise((resolve, reject) => {
       this.stub.makeUnaryRequest(

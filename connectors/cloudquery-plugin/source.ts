@@ -28,8 +28,8 @@ export interface PluginRun {
   deterministicCqId: boolean;
   /** e.g. terminate the process of a local plugin; must not throw */
   afterClose?: () => Promise<void>;
-  /** what is known about why the plugin went away (e.g. its exit code), for error messages */
-  whyGone?: () => string | undefined;
+  /** why the plugin went away (e.g. its exit code), waiting up to `ms` for it to be known; for error messages */
+  whyGone?: (ms: number) => Promise<string | undefined>;
   readyTimeoutMs?: number;
 }
 
@@ -61,13 +61,14 @@ export async function openPluginSource(spec: PluginSpec | undefined, ctx: Connec
     });
   } catch (err) {
     await run.afterClose?.();
-    throw withReason(err, run);
+    throw await withReason(err, run);
   }
   return new PluginSourceClient(conn, ctx, run);
 }
 
-function withReason(err: unknown, run: PluginRun): unknown {
-  const why = run.whyGone?.();
+/** `err` with why the plugin went away, when that is known within a second (a dropped stream comes before the exit). */
+async function withReason(err: unknown, run: PluginRun): Promise<unknown> {
+  const why = await run.whyGone?.(1000);
   if (!why || !(err instanceof CqPipeError)) return err;
   return new SourceReadError(`${err.message} (${why})`, err.context, err.cause ?? err);
 }
@@ -98,8 +99,8 @@ class PluginSourceClient implements SourceClient {
           }
           return s;
         }),
-      (err: unknown) => {
-        throw withReason(err, this.run);
+      async (err: unknown) => {
+        throw await withReason(err, this.run);
       },
     );
     return this.schemas;
@@ -159,7 +160,7 @@ class PluginSourceClient implements SourceClient {
     } catch (err) {
       if (opts.signal.aborted) throw new AbortedError(`${this.plugin}: sync aborted`, err);
       if (err instanceof CqPipeError) throw err;
-      throw withReason(pluginCallError(this.run.label, 'Sync', err), this.run);
+      throw await withReason(pluginCallError(this.run.label, 'Sync', err), this.run);
     } finally {
       opts.signal.removeEventListener('abort', onAbort);
       if (!ended) call.cancel();

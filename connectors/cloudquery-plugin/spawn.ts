@@ -33,8 +33,8 @@ export interface SpawnOptions {
 export interface SpawnedPlugin {
   socket: string;
   pid: number;
-  /** why the process is gone (its exit code or signal), or undefined while it runs */
-  whyGone(): string | undefined;
+  /** why the process is gone (its exit code or signal), waiting up to `ms` for it; undefined while it runs */
+  whyGone(ms: number): Promise<string | undefined>;
   /** SIGINT, SIGKILL after the grace period, socket removed; never throws */
   stop(): Promise<void>;
 }
@@ -155,7 +155,11 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
     }
     await Promise.race([sleep(25), exited]);
   }
-  return { socket, pid: child.pid!, whyGone: () => gone, stop };
+  const whyGone = async (ms: number) => {
+    if (gone === undefined) await Promise.race([exited, sleep(ms)]);
+    return gone;
+  };
+  return { socket, pid: child.pid!, whyGone, stop };
 }
 
 /** Start a local plugin binary, retried as the CLI does; fails with a CqPipeError naming the plugin. */
