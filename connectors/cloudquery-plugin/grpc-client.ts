@@ -1,0 +1,191 @@
+/**
+ * A gRPC client of one CloudQuery plugin (protocol v3, as the CloudQuery CLI dials it): the channel with the
+ * CloudQuery CLI's 200 MiB message limits, discovery (v3 required) and promise-shaped unary calls.
+ * Every failure is a CqPipeError naming the plugin.
+ */
+import { createRequire } from 'node:module';
+import type * as grpcTypes from '@grpc/grpc-js';
+import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
+import { CqPipeError, SourceReadError, UnsupportedError } from '../../lib/errors.js';
+
+const require = createRequire(import.meta.url);
+// the generated stubs require this same CommonJS copy: one grpc-js instance for channel and stubs
+const grpc = require('@grpc/grpc-js') as typeof grpcTypes;
+
+export const v3 = pluginV3.cloudquery.plugin.v3;
+
+/** The CloudQuery CLI's client limits (200 MiB send and receive). */
+export const MAX_MESSAGE_BYTES = 200 * 1024 * 1024;
+
+/** what names the plugin in every message: its config name and where it runs (an address or a binary) */
+export interface PluginLabel {
+  name: string;
+  address: string;
+}
+
+export function describePlugin(p: PluginLabel): string {
+  return `plugin ${p.name} (${p.address})`;
+}
+
+/** A gRPC target for an address: `unix:/path` and `host:port` pass through; a bare socket path gets `unix:`. */
+export function grpcTarget(address: string): string {
+  return address.startsWith('/') ? `unix:${address}` : address;
+}
+
+/** The gRPC failure of a call to a plugin, as a CqPipeError naming it. */
+export function pluginCallError(label: PluginLabel, rpc: string, err: unknown): CqPipeError {
+  if (err instanceof CqPipeError) return err;
+  const e = err as Partial<grpcTypes.ServiceError>;
+  const status = e.code !== undefined ? ` (gRPC ${grpc.status[e.code] ?? e.code})` : '';
+  const detail = e.details || e.message || String(err);
+  return new SourceReadError(`${describePlugin(label)}: ${rpc} failed${status}: ${detail}`, { connector: label.name, phase: rpc }, err);
+}
+
+/** Versions from a `cloudquery.discovery.v1.GetVersions` reply: `repeated int32 versions = 1`, packed or not. */
+export function decodeVersions(buf: Uint8Array): number[] {
+  let p = 0;
+  const varint = (): number => {
+    let x = 0;
+    let shift = 0;
+    for (;;) {
+      if (p >= buf.length) throw new Error('truncated varint');
+      const b = buf[p++]!;
+      x += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return x;
+      shift += 7;
+    }
+  };
+  const out: number[] = [];
+  while (p < buf.length) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (wire === 0) {
+      const v = varint();
+      if (field === 1) out.push(v);
+    } else if (wire === 2) {
+      const len = varint();
+      const end = p + len;
+      if (field === 1) while (p < end) out.push(varint());
+      p = end;
+    } else if (wire === 1) p += 8;
+    else if (wire === 5) p += 4;
+    else throw new Error(`unexpected wire type ${wire}`);
+  }
+  return out;
+}
+
+type PluginStub = InstanceType<typeof v3.PluginClient>;
+type SyncRequest = InstanceType<typeof v3.Sync.Request>;
+type SyncResponse = InstanceType<typeof v3.Sync.Response>;
+
+/** The calls the host makes, each failing with a CqPipeError naming the plugin. */
+export class PluginConnection {
+  private readonly stub: PluginStub;
+
+  private constructor(
+    readonly label: PluginLabel,
+    target: string,
+    channelOptions: grpcTypes.ChannelOptions,
+  ) {
+    this.stub = new v3.PluginClient(grpcTarget(target), grpc.credentials.createInsecure(), channelOptions);
+  }
+
+  /** Dial the plugin at `target` and check that it speaks protocol v3 (discovery first, as the CLI does). */
+  static async open(label: PluginLabel, target: string, opts: { readyTimeoutMs?: number } = {}): Promise<PluginConnection> {
+    const conn = new PluginConnection(label, target, {
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    });
+    try {
+      await conn.waitReady(opts.readyTimeoutMs ?? 10_000);
+      const versions = await conn.versions();
+      if (!versions.includes(3)) {
+        throw new UnsupportedError(
+          `${describePlugin(label)} speaks CloudQuery plugin protocol version(s) ${versions.join(', ') || 'none'}; cq-pipe needs version 3`,
+          { connector: label.name },
+          'use a release of the plugin built with a current CloudQuery SDK',
+        );
+      }
+    } catch (err) {
+      conn.close();
+      throw pluginCallError(label, 'Discovery.GetVersions', err);
+    }
+    return conn;
+  }
+
+  private waitReady(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.stub.waitForReady(Date.now() + timeoutMs, (err?: Error) => {
+        if (err)
+          reject(
+            new SourceReadError(`${describePlugin(this.label)}: not reachable within ${timeoutMs} ms: ${err.message}`, { connector: this.label.name }, err),
+          );
+        else resolve();
+      });
+    });
+  }
+
+  /** `cloudquery.discovery.v1.Discovery/GetVersions`, its reply decoded here (the generated stub of pb 0.0.39 with google-protobuf 4 cannot). */
+  private versions(): Promise<number[]> {
+    return new Promise((resolve, reject) => {
+      this.stub.makeUnaryRequest(
+        '/cloudquery.discovery.v1.Discovery/GetVersions',
+        () => Buffer.alloc(0),
+        (b: Buffer) => decodeVersions(b),
+        {},
+        (err: grpcTypes.ServiceError | null, res?: number[]) => (err ? reject(err) : resolve(res ?? [])),
+      );
+    });
+  }
+
+  private unary<Req, Res>(rpc: string, call: (req: Req, cb: (err: grpcTypes.ServiceError | null, res?: Res) => void) => unknown, req: Req): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      call.call(this.stub, req, (err, res) => (err ? reject(pluginCallError(this.label, rpc, err)) : resolve(res!)));
+    });
+  }
+
+  /** `Init` with the nested spec as JSON; an empty spec is sent as `null`, as the CLI does. */
+  async init(spec: Record<string, unknown> | undefined, invocationId: string): Promise<void> {
+    const json = spec && Object.keys(spec).length > 0 ? JSON.stringify(spec) : 'null';
+    const req = new v3.Init.Request({ spec: new TextEncoder().encode(json), no_connection: false, invocation_id: invocationId });
+    await this.unary('Init', (r, cb) => this.stub.Init(r, cb), req);
+  }
+
+  /** Every table the plugin has, one IPC schema each (flattened: relations listed separately). */
+  async getTables(): Promise<Uint8Array[]> {
+    const req = new v3.GetTables.Request({ tables: ['*'], skip_tables: [], skip_dependent_tables: false });
+    const res = await this.unary<typeof req, InstanceType<typeof v3.GetTables.Response>>('GetTables', (r, cb) => this.stub.GetTables(r, cb), req);
+    return res.tables;
+  }
+
+  /** A server stream of Sync responses; the caller pulls (async iteration reads only as it consumes). */
+  sync(req: { tables: string[]; deterministicCqId: boolean; shard?: { num: number; total: number } }): grpcTypes.ClientReadableStream<SyncResponse> {
+    const r: SyncRequest = new v3.Sync.Request({
+      tables: req.tables,
+      skip_tables: [],
+      skip_dependent_tables: true,
+      deterministic_cq_id: req.deterministicCqId,
+      withErrorMessages: true,
+      ...(req.shard ? { shard: new v3.Sync.Request.Shard({ num: req.shard.num, total: req.shard.total }) } : {}),
+    });
+    return this.stub.Sync(r);
+  }
+
+  /** `Close` (best effort: a plugin that is gone has nothing to close), then the channel. */
+  async closePlugin(timeoutMs = 5000): Promise<void> {
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.stub.Close(new v3.Close.Request(), { deadline: Date.now() + timeoutMs }, (err: grpcTypes.ServiceError | null) => (err ? reject(err) : resolve()));
+      });
+    } finally {
+      this.close();
+    }
+  }
+
+  close(): void {
+    this.stub.close();
+  }
+}
+
+export type { SyncResponse };

@@ -1,0 +1,184 @@
+/**
+ * A CloudQuery plugin as a cq-pipe source (docs/architecture.md: a connector descriptor): the
+ * calls the CloudQuery CLI makes — discovery, `Init`, `GetTables`, `Sync` — over gRPC, the Sync
+ * stream turned into cq-pipe messages. Rows are pulled from the stream only as the engine asks for
+ * them, so gRPC flow control slows the plugin down to the slowest destination.
+ */
+import type * as A from 'apache-arrow';
+import { defineSource, type ConnectorContext, type SourceClient, type SourceConnector } from '../../lib/connector.js';
+import { AbortedError, CqPipeError, SourceDataError, SourceReadError, UnsupportedError, tableFailure } from '../../lib/errors.js';
+import type { SyncMessage } from '../../lib/messages.js';
+import { MD_TABLE_NAME, tableName } from '../../lib/schema.js';
+import { conformBatch, decodeRecord, decodeSchema, toCqPipeSchema } from './arrow-wire.js';
+import { PluginConnection, describePlugin, pluginCallError, type PluginLabel, type SyncResponse } from './grpc-client.js';
+
+export type PluginSpec = Record<string, unknown>;
+
+export interface PluginTarget {
+  /** the gRPC target: `host:port`, `unix:/path` or a socket path */
+  address: string;
+  /** ask the plugin for deterministic `_cq_id`s (the source's `deterministic_cq_id`) */
+  deterministicCqId?: boolean;
+}
+
+/** How a plugin client is run: where to dial, how to name it, what to do after `Close`. */
+export interface PluginRun {
+  label: PluginLabel;
+  target: string;
+  deterministicCqId: boolean;
+  /** e.g. terminate the process of a local plugin; must not throw */
+  afterClose?: () => Promise<void>;
+  /** why the plugin went away (e.g. its exit code), waiting up to `ms` for it to be known; for error messages */
+  whyGone?: (ms: number) => Promise<string | undefined>;
+  readyTimeoutMs?: number;
+}
+
+/** The JSON schema of a plugin source's spec: anything, the plugin checks it at `Init`. */
+const anySpec = { type: 'object' };
+
+/** A source served by a running plugin at `target.address` (`registry: grpc`). */
+export function pluginSource(target: PluginTarget): SourceConnector<PluginSpec> {
+  return defineSource<PluginSpec>({
+    name: `grpc:${target.address}`,
+    configSchema: anySpec,
+    create: (spec, ctx) =>
+      openPluginSource(spec, ctx, {
+        label: { name: ctx.name, address: target.address },
+        target: target.address,
+        deterministicCqId: target.deterministicCqId ?? false,
+      }),
+  });
+}
+
+/** Dial, check discovery, `Init`, and return the source client (also used by local plugins). */
+export async function openPluginSource(spec: PluginSpec | undefined, ctx: ConnectorContext, run: PluginRun): Promise<SourceClient> {
+  let conn: PluginConnection;
+  try {
+    conn = await PluginConnection.open(run.label, run.target, { readyTimeoutMs: run.readyTimeoutMs });
+    await conn.init(spec, ctx.invocationId).catch((err: unknown) => {
+      conn.close();
+      throw err;
+    });
+  } catch (err) {
+    await run.afterClose?.();
+    throw await withReason(err, run);
+  }
+  return new PluginSourceClient(conn, ctx, run);
+}
+
+/** `err` with why the plugin went away, when that is known within a second (a dropped stream comes before the exit). */
+async function withReason(err: unknown, run: PluginRun): Promise<unknown> {
+  const why = await run.whyGone?.(1000);
+  if (!why || !(err instanceof CqPipeError)) return err;
+  return new SourceReadError(`${err.message} (${why})`, err.context, err.cause ?? err);
+}
+
+class PluginSourceClient implements SourceClient {
+  /** a plugin splits its own work by the shard it is given, as for the CloudQuery CLI */
+  readonly shardsItself = true;
+  private schemas?: Promise<A.Schema[]>;
+  private closed = false;
+
+  constructor(
+    private readonly conn: PluginConnection,
+    private readonly ctx: ConnectorContext,
+    private readonly run: PluginRun,
+  ) {}
+
+  private get plugin(): string {
+    return describePlugin(this.run.label);
+  }
+
+  tables(): Promise<A.Schema[]> {
+    this.schemas ??= this.conn.getTables().then(
+      (raw) =>
+        raw.map((bytes, i) => {
+          const s = toCqPipeSchema(decodeSchema(bytes));
+          if (!s.metadata.get(MD_TABLE_NAME)) {
+            throw new SourceDataError(`${this.plugin}: table schema ${i + 1} of GetTables has no cq:table_name`, { connector: this.ctx.name });
+          }
+          return s;
+        }),
+      async (err: unknown) => {
+        throw await withReason(err, this.run);
+      },
+    );
+    return this.schemas;
+  }
+
+  async *read(tables: A.Schema[], opts: Parameters<SourceClient['read']>[1]): AsyncGenerator<SyncMessage> {
+    const selected = new Map(tables.map((t) => [tableName(t), t]));
+    if (selected.size === 0) return;
+    const call = this.conn.sync({ tables: [...selected.keys()], deterministicCqId: this.run.deterministicCqId, shard: opts.shard });
+    const onAbort = () => call.cancel();
+    opts.signal.addEventListener('abort', onAbort, { once: true });
+    const failed = new Set<string>();
+    const fail = (table: string, err: CqPipeError): SyncMessage => {
+      failed.add(table);
+      err.context.table ??= table;
+      err.context.connector ??= this.ctx.name;
+      return { kind: 'table-error', table, error: tableFailure(err) };
+    };
+    let unattributed: string | undefined;
+    let ended = false;
+    try {
+      for await (const res of call as AsyncIterable<SyncResponse>) {
+        if (res.has_insert) {
+          const { schema, batches } = decodeRecord(res.insert.record);
+          const name = schema.metadata.get(MD_TABLE_NAME);
+          if (!name) throw new SourceDataError(`${this.plugin}: an insert record has no cq:table_name`, { connector: this.ctx.name });
+          const table = selected.get(name);
+          // rows of a table not selected (the parent of a selected relation), or of a failed one
+          if (!table || failed.has(name)) continue;
+          for (const b of batches) {
+            let batch: A.RecordBatch;
+            try {
+              batch = conformBatch(b, table);
+            } catch (err) {
+              yield fail(name, new SourceDataError(`${this.plugin}: a record of table ${name} does not fit the table: ${(err as Error).message}`, {}, err));
+              break;
+            }
+            yield { kind: 'insert', table: name, batch };
+          }
+        } else if (res.has_error) {
+          const { table_name: name, error } = res.error;
+          if (selected.has(name) && !failed.has(name)) {
+            yield fail(name, new SourceReadError(`${this.plugin}: table ${name} failed: ${error}`, {}));
+          } else if (!selected.has(name)) {
+            this.ctx.logger.error(`${this.plugin} reported an error${name ? ` for table ${name}` : ''}: ${error}`);
+            unattributed ??= name ? `table ${name}: ${error}` : error;
+          }
+        } else if (res.has_delete_record) {
+          const name = res.delete_record.table_name;
+          if (selected.has(name) && !failed.has(name)) {
+            yield fail(name, new UnsupportedError(`${this.plugin}: table ${name} sent delete_record, which cq-pipe's plugin host does not apply yet`));
+          }
+        }
+        // migrate_table: the engine migrates the tables GetTables listed, before any row
+      }
+      ended = true;
+    } catch (err) {
+      if (opts.signal.aborted) throw new AbortedError(`${this.plugin}: sync aborted`, err);
+      if (err instanceof CqPipeError) throw err;
+      throw await withReason(pluginCallError(this.run.label, 'Sync', err), this.run);
+    } finally {
+      opts.signal.removeEventListener('abort', onAbort);
+      if (!ended) call.cancel();
+    }
+    if (unattributed !== undefined) {
+      throw new SourceReadError(`${this.plugin} reported an error outside the synced tables: ${unattributed}`, { connector: this.ctx.name });
+    }
+  }
+
+  /** `Close`, then the channel, then `afterClose` (a local plugin's process); never throws. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.conn.closePlugin();
+    } catch (err) {
+      this.ctx.logger.debug(`${this.plugin}: Close failed: ${(err as Error).message}`);
+    }
+    await this.run.afterClose?.();
+  }
+}

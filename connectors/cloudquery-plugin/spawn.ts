@@ -1,0 +1,209 @@
+/**
+ * `registry: local`: run a plugin binary as the CloudQuery CLI does (docs/architecture.md names the
+ * connector layer): `<path> serve --log-level <lvl> --log-format json --network unix --address
+ * <tmp socket>` in its own process group, its JSON stdout log lines forwarded into the connector's
+ * logger at their level, stderr passed through; at the end SIGINT, SIGKILL after a grace period,
+ * and the socket removed. The environment is inherited, less cq-pipe's own `CQ_PIPE_*` variables
+ * (the JavaScript SDK reads every `CQ_*` variable as a flag and rejects unknown ones).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { access, constants, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { defineSource, type SourceConnector } from '../../lib/connector.js';
+import { ConfigError, SourceReadError } from '../../lib/errors.js';
+import type { Logger, LogLevel } from '../../lib/logger.js';
+import { openPluginSource, type PluginSpec } from './source.js';
+
+export interface SpawnOptions {
+  logger: Logger;
+  /** the config name, for messages */
+  name: string;
+  logLevel?: LogLevel;
+  /** how long to wait for the socket of one start (the CLI dials for 5 s) */
+  startTimeoutMs?: number;
+  /** starts tried before giving up (the CLI tries 3, 1 s apart) */
+  attempts?: number;
+  /** SIGINT → SIGKILL grace period (the CLI waits 5 s) */
+  killGraceMs?: number;
+}
+
+export interface SpawnedPlugin {
+  socket: string;
+  pid: number;
+  /** why the process is gone (its exit code or signal), waiting up to `ms` for it; undefined while it runs */
+  whyGone(ms: number): Promise<string | undefined>;
+  /** SIGINT, SIGKILL after the grace period, socket removed; never throws */
+  stop(): Promise<void>;
+}
+
+/** A log line longer than this is cut (the CLI's reader drops lines over its 4 KiB buffer). */
+const MAX_LOG_LINE = 4096;
+
+const LEVELS: Record<string, LogLevel> = {
+  trace: 'debug',
+  debug: 'debug',
+  verbose: 'debug',
+  silly: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  fatal: 'error',
+  panic: 'error',
+};
+
+/** Forward one stdout line of a plugin (zerolog or winston JSON; anything else is info). */
+export function forwardLogLine(logger: Logger, raw: string): void {
+  const line = raw.length > MAX_LOG_LINE ? raw.slice(0, 1000) + '…' : raw;
+  if (!line.trim()) return;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(line);
+  } catch {
+    logger.info(line);
+    return;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    logger.info(line);
+    return;
+  }
+  const { level, message, msg, time, timestamp, ...fields } = parsed as Record<string, unknown>;
+  void time;
+  void timestamp;
+  const lvl = LEVELS[String(level).toLowerCase()] ?? 'info';
+  logger[lvl](String(message ?? msg ?? ''), fields);
+}
+
+/** Groups still running when cq-pipe exits are killed: a crash leaves no plugin behind. */
+const live = new Set<number>();
+let exitHook = false;
+function track(pid: number): void {
+  live.add(pid);
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const p of live) killGroup(p, 'SIGKILL');
+  });
+}
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+function socketPath(): string {
+  const letters = [...randomBytes(16)].map((b) => String.fromCharCode(97 + (b % 26))).join('');
+  return path.join(os.tmpdir(), `cq-${letters}.sock`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One start: spawn, then wait for the socket or the process's end. */
+async function startOnce(binary: string, opts: SpawnOptions & { label: string }): Promise<SpawnedPlugin> {
+  const socket = socketPath();
+  const args = ['serve', '--log-level', opts.logLevel ?? 'info', '--log-format', 'json', '--network', 'unix', '--address', socket];
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CQ_PIPE_')));
+  const child: ChildProcess = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'inherit'], env });
+  let gone: string | undefined;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      gone = signal ? `the plugin process was killed by ${signal}` : `the plugin process exited with code ${code}`;
+      if (child.pid) live.delete(child.pid);
+      resolve();
+    });
+    child.once('error', (err) => {
+      gone = `the plugin process could not start: ${err.message}`;
+      resolve();
+    });
+  });
+  if (child.pid) track(child.pid);
+  const log = opts.logger.child({ plugin_process: opts.name });
+  if (child.stdout) createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (l) => forwardLogLine(log, l));
+
+  const stop = async () => {
+    if (gone === undefined && child.pid) {
+      killGroup(child.pid, 'SIGINT');
+      const timer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), opts.killGraceMs ?? 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await rm(socket, { force: true });
+  };
+
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 5000);
+  for (;;) {
+    if (gone !== undefined) {
+      await stop();
+      throw new SourceReadError(`${opts.label} stopped before serving: ${gone}`, { connector: opts.name, phase: 'start' });
+    }
+    if (
+      await stat(socket).then(
+        (s) => s.isSocket(),
+        () => false,
+      )
+    )
+      break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new SourceReadError(`${opts.label} did not open its socket within ${opts.startTimeoutMs ?? 5000} ms`, { connector: opts.name, phase: 'start' });
+    }
+    await Promise.race([sleep(25), exited]);
+  }
+  const whyGone = async (ms: number) => {
+    if (gone === undefined) await Promise.race([exited, sleep(ms)]);
+    return gone;
+  };
+  return { socket, pid: child.pid!, whyGone, stop };
+}
+
+/** Start a local plugin binary, retried as the CLI does; fails with a CqPipeError naming the plugin. */
+export async function spawnPlugin(binary: string, opts: SpawnOptions): Promise<SpawnedPlugin> {
+  const label = `plugin ${opts.name} (${binary})`;
+  try {
+    await access(binary, constants.X_OK);
+    if ((await stat(binary)).isDirectory()) throw new Error('it is a directory');
+  } catch (err) {
+    throw new ConfigError(
+      `${label}: not an executable file: ${(err as Error).message}`,
+      { connector: opts.name },
+      'registry: local needs the path of a plugin binary',
+    );
+  }
+  const attempts = opts.attempts ?? 3;
+  for (let i = 1; ; i++) {
+    try {
+      return await startOnce(binary, { ...opts, label });
+    } catch (err) {
+      if (i >= attempts) throw err;
+      opts.logger.warn(`${(err as Error).message}; starting it again (${i + 1}/${attempts})`);
+      await sleep(1000);
+    }
+  }
+}
+
+/** A source served by a local plugin binary (`registry: local`), started when the source opens. */
+export function localPluginSource(
+  binary: string,
+  opts: Pick<SpawnOptions, 'killGraceMs' | 'startTimeoutMs'> & { deterministicCqId?: boolean } = {},
+): SourceConnector<PluginSpec> {
+  return defineSource<PluginSpec>({
+    name: `local:${binary}`,
+    configSchema: { type: 'object' },
+    async create(spec, ctx) {
+      const proc = await spawnPlugin(binary, { ...opts, logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level });
+      return openPluginSource(spec, ctx, {
+        label: { name: ctx.name, address: binary },
+        target: `unix:${proc.socket}`,
+        deterministicCqId: opts.deterministicCqId ?? false,
+        afterClose: proc.stop,
+        whyGone: proc.whyGone,
+      });
+    },
+  });
+}
