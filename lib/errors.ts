@@ -108,6 +108,7 @@ export class CqPipeError extends Error {
    * true of every CqPipeError.
    */
   static override [Symbol.hasInstance](obj: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the subclass being tested, not CqPipeError
     if (this !== CqPipeError) return Function.prototype[Symbol.hasInstance].call(this, obj);
     return typeof obj === 'object' && obj !== null && (obj as Record<symbol, unknown>)[kCqPipeError] === true;
   }
