@@ -72,6 +72,19 @@ function unavailable(kind: string, p: string, ref: PluginRef, known: readonly st
 }
 
 /**
+ * A CloudQuery plugin source cq-pipe hosts (docs/plugins.md): `registry: grpc` dials `path`
+ * (`host:port`), `registry: local` spawns the executable at `path` (relative to the working
+ * directory, as the CloudQuery CLI does). The gRPC client loads only when a config uses one.
+ */
+async function pluginSourceFor(p: string, ref: PluginRef): Promise<SourceConnector | undefined> {
+  if (ref.registry === 'grpc') return (await import('./cloudquery-plugin/source.js')).pluginSource({ address: p });
+  if (ref.registry === 'local' && !/\.(m?js|cjs|ts)$/.test(p)) {
+    return (await import('./cloudquery-plugin/spawn.js')).localPluginSource(path.resolve(process.cwd(), p));
+  }
+  return undefined;
+}
+
+/**
  * A built-in by name or as `cloudquery/<name>` (`Object.hasOwn`: `constructor` is not a connector),
  * or a module's descriptor. CloudQuery plugins cq-pipe cannot provide (`team/name`, `registry:
  * grpc | docker`, a `local` executable) are a PluginUnavailableError naming the plugin and version.
@@ -85,6 +98,8 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   context: ErrorContext,
 ): Promise<C> {
   const known = Object.keys(loaders);
+  const plugin = kind === 'source' ? await pluginSourceFor(p, ref) : undefined;
+  if (plugin) return plugin as C;
   const remote = ref.registry === 'grpc' || ref.registry === 'docker';
   const bare = p.startsWith(BUILTIN_TEAM) ? p.slice(BUILTIN_TEAM.length) : p;
   if (!remote && ref.registry !== 'local' && Object.hasOwn(loaders, bare)) return loaders[bare]!();

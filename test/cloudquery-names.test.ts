@@ -74,8 +74,6 @@ t.test('a CloudQuery plugin cq-pipe cannot provide: exit 2 naming the plugin, it
       /CloudQuery source plugin "cloudquery\/aws" v27\.5\.0 \(registry cloudquery\) is not available/,
     ],
     ['  path: acme/widgets\n  version: v1.0.0\n', /CloudQuery source plugin "acme\/widgets" v1\.0\.0 \(registry cloudquery\) is not available/],
-    ['  path: localhost:7777\n  registry: grpc\n', /CloudQuery source plugin "localhost:7777" \(registry grpc\) is not available/],
-    ['  path: ./bin/my-plugin\n  registry: local\n', /CloudQuery source plugin "\.\/bin\/my-plugin" \(registry local\) is not available/],
     ['  path: cloudquery/test\n  registry: docker\n', /\(registry docker\) is not available/],
   ];
   for (const [lines, message] of cases) {
@@ -88,6 +86,24 @@ t.test('a CloudQuery plugin cq-pipe cannot provide: exit 2 naming the plugin, it
       t.match(r.stderr, /docs\/plugins\.md/);
       t.notMatch(r.stderr, /unknown (source )?connector/);
     }
+  }
+});
+
+t.test('a CloudQuery destination plugin over grpc or a local executable is not hosted yet: exit 2 naming it', async (t) => {
+  const dir = await tmpDir(t);
+  const cases: [string, RegExp][] = [
+    ['  path: localhost:7777\n  registry: grpc\n', /CloudQuery destination plugin "localhost:7777" \(registry grpc\) is not available/],
+    [
+      '  path: ./bin/my-plugin\n  registry: local\n  version: v1.0.0\n',
+      /CloudQuery destination plugin "\.\/bin\/my-plugin" v1\.0\.0 \(registry local\) is not available/,
+    ],
+  ];
+  for (const [lines, message] of cases) {
+    await writeFile(path.join(dir, 'c.yml'), `${source()}---\nkind: destination\nspec:\n  name: out\n${lines}`);
+    const r = await cli(['validate-config', 'c.yml'], { cwd: dir });
+    t.equal(r.code, 2);
+    t.match(r.stderr, message);
+    t.match(r.stderr, /docs\/plugins\.md/);
   }
 });
 

@@ -257,3 +257,34 @@ t.test('registry local: a path that is not an executable is a config error namin
   t.equal(exitCodeOfSync(res), 2);
   t.match(res.fatal?.message, /plugin src \(\/nonexistent\/plugin\): not an executable file/);
 });
+
+t.test('from a config file through the CLI: registry grpc dials the running plugin, registry local spawns it', async (t) => {
+  const { writeFile } = await import('node:fs/promises');
+  const { cli } = await import('./helpers/cli.js');
+  const { tmpDir } = await import('./helpers/index.js');
+  const dir = await tmpDir(t);
+  const out = (name: string) =>
+    `---\nkind: destination\nspec:\n  name: out\n  path: cloudquery/file\n  write_mode: append\n` +
+    `  spec: { path: "${dir}/${name}/{{TABLE}}/{{UUID}}.{{FORMAT}}", format: ndjson }\n`;
+  const { address } = await servePlugin(t);
+  await writeFile(
+    path.join(dir, 'grpc.yml'),
+    `kind: source\nspec:\n  name: sdk\n  registry: grpc\n  path: "${address}"\n  destinations: [out]\n  spec: { rows: 4 }\n${out('grpc')}`,
+  );
+  const viaGrpc = await cli(['sync', 'grpc.yml', '--no-progress'], { cwd: dir });
+  t.equal(viaGrpc.code, 0, viaGrpc.stderr);
+  // an executable as the CLI expects one (a Go plugin binary in real use): a shell script starting the SDK plugin
+  const binary = path.join(dir, 'sdk-plugin');
+  await writeFile(binary, `#!/bin/sh\nexec "${process.execPath}" "${PLUGIN_ENTRY}" "$@"\n`);
+  await chmod(binary, 0o755);
+  await writeFile(
+    path.join(dir, 'local.yml'),
+    `kind: source\nspec:\n  name: sdk\n  registry: local\n  path: ./sdk-plugin\n  version: v1.0.0\n  destinations: [out]\n  spec: { rows: 4 }\n${out('local')}`,
+  );
+  const viaLocal = await cli(['sync', 'local.yml', '--no-progress'], { cwd: dir });
+  t.equal(viaLocal.code, 0, viaLocal.stderr);
+  const resources = (stderr: string) => Number(/Resources: (\d+)/.exec(stderr)?.[1]);
+  t.ok(resources(viaGrpc.stderr) > 0, `rows through grpc: ${resources(viaGrpc.stderr)}`);
+  t.equal(resources(viaLocal.stderr), resources(viaGrpc.stderr), 'the same rows through local');
+  t.same((await readdir(path.join(dir, 'grpc'))).sort(), (await readdir(path.join(dir, 'local'))).sort(), 'the same tables');
+});
