@@ -5,6 +5,7 @@ import { GLOBAL_OPTIONS, reportError } from './commands/common.js';
 import { syncCommand } from './commands/sync.js';
 import { tablesCommand } from './commands/tables.js';
 import { validateConfigCommand } from './commands/validate-config.js';
+import { testConnectionCommand } from './commands/test-connection.js';
 import { migrateCommand } from './commands/migrate.js';
 import { stateCommand } from './commands/state.js';
 import { readCommand } from './commands/read.js';
@@ -44,11 +45,14 @@ Commands:
   tables <config…>            list source tables, columns, types and keys
       --format text|json
   validate-config <config…>   check config; exit 0 or 2
+  test-connection <config…>   open every source and destination; exit 0, else 1 naming which
 
 Options for every command:
   --log-level debug|info|warn|error   (default info)
   --log-format text|json              (default text)
   --invocation-id ID                  sync id (default: random uuid)
+  --log-file-name FILE                also append log lines to FILE (--no-log-file: none)
+  CloudQuery's --log-console, --telemetry-level, --cq-dir and --license are accepted (docs/cloudquery.md)
 
 Exit codes: 0 success, 1 sync failed, 2 usage or config error, 3 rows rejected (dead letter written)
 `;
@@ -68,6 +72,7 @@ const COMMANDS = {
   migrate: { options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => migrateCommand(paths, v) },
   tables: { options: { ...GLOBAL_OPTIONS, format: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v) },
   'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
+  'test-connection': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => testConnectionCommand(paths, v) },
   read: {
     options: { ...GLOBAL_OPTIONS, source: { type: 'string' }, format: { type: 'string' }, shard: { type: 'string' } },
     run: (paths: string[], v: Record<string, unknown>) => readCommand(paths, v),

@@ -176,8 +176,14 @@ export async function openSource(
 ): Promise<{ client: SourceClient; tables: A.Schema[]; all: A.Schema[] }> {
   const connector = await ctx.registry.source(source.path, source.origin.baseDir, source);
   const client = await connector.create(source.spec, connectorContext(source.name, source.origin, ctx as SyncContext));
-  const all = await client.tables();
-  return { client, all, tables: selectTables(all, source.tables, source.skip_tables, source.name) };
+  try {
+    const all = await client.tables();
+    return { client, all, tables: selectTables(all, source.tables, source.skip_tables, source.name) };
+  } catch (err) {
+    // a failed listing or a pattern that matches nothing must not leave the source's connection open
+    await client.close?.().catch(() => {});
+    throw err;
+  }
 }
 
 /** The engine's message stream for one source: migrations, rows, then delete-stale and sync-end. */

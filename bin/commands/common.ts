@@ -1,5 +1,6 @@
 /** Shared CLI plumbing: options every command takes, logger set-up, error printing. */
 import { randomUUID } from 'node:crypto';
+import { openSync, writeSync } from 'node:fs';
 import { UsageError, toCqPipeError } from '../../lib/errors.js';
 import { exitCodeOf } from '../exit-codes.js';
 import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../../lib/logger.js';
@@ -8,23 +9,64 @@ export interface GlobalOptions {
   'log-level'?: string;
   'log-format'?: string;
   'invocation-id'?: string;
+  'log-file-name'?: string;
+  'no-log-file'?: boolean;
+  'log-console'?: boolean;
+  'telemetry-level'?: string;
+  'cq-dir'?: string;
+  license?: string;
 }
 
+/** CloudQuery's `--telemetry-level` values (cq-pipe sends no telemetry whatever the value). */
+const TELEMETRY_LEVELS = ['none', 'errors', 'stats', 'all'];
+
+/**
+ * Options every command takes: cq-pipe's own, and the CloudQuery CLI's from its deployment guides,
+ * so scripts written for `cloudquery` run unchanged (docs/cloudquery.md).
+ */
 export const GLOBAL_OPTIONS = {
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
   'invocation-id': { type: 'string' },
+  'log-file-name': { type: 'string' },
+  'no-log-file': { type: 'boolean' },
+  'log-console': { type: 'boolean' },
+  'telemetry-level': { type: 'string' },
+  'cq-dir': { type: 'string' },
+  license: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
+/** Where log lines go: stderr always (cq-pipe's console), and `--log-file-name` when given. */
+function logSink(o: GlobalOptions): ((line: string) => void) | undefined {
+  const file = o['no-log-file'] ? undefined : o['log-file-name'];
+  if (!file) return undefined;
+  let fd: number;
+  try {
+    fd = openSync(file, 'a');
+  } catch (err) {
+    throw new UsageError(`--log-file-name ${file} cannot be opened: ${(err as Error).message}`, 'name a file in a writable directory');
+  }
+  return (line: string) => {
+    process.stderr.write(line + '\n');
+    writeSync(fd, line + '\n');
+  };
+}
+
 export function makeLogger(o: GlobalOptions, beforeWrite?: () => void): Logger {
-  const level = (o['log-level'] ?? 'info') as LogLevel;
+  // CloudQuery's `trace` is cq-pipe's most detailed level
+  const level = (o['log-level'] === 'trace' ? 'debug' : (o['log-level'] ?? 'info')) as LogLevel;
   const format = (o['log-format'] ?? 'text') as LogFormat;
   if (!LOG_LEVELS.includes(level)) throw new UsageError(`--log-level "${level}" is not one of ${LOG_LEVELS.join(', ')}`);
   if (!LOG_FORMATS.includes(format)) throw new UsageError(`--log-format "${format}" is not one of ${LOG_FORMATS.join(', ')}`);
+  const telemetry = o['telemetry-level'];
+  if (telemetry !== undefined && !TELEMETRY_LEVELS.includes(telemetry)) {
+    throw new UsageError(`--telemetry-level "${telemetry}" is not one of ${TELEMETRY_LEVELS.join(', ')}`);
+  }
   // one invocation id per run (--invocation-id or random): on every JSON log line, and the sync id
   o['invocation-id'] ??= randomUUID();
-  const logger = createLogger({ level, format, beforeWrite });
+  const write = logSink(o);
+  const logger = createLogger({ level, format, beforeWrite, ...(write ? { write } : {}) });
   return format === 'json' ? logger.child({ invocation_id: o['invocation-id'] }) : logger;
 }
 
