@@ -46,8 +46,13 @@ export async function resolveStateBackend(connection: string): Promise<StateBack
 export const SOURCES: Record<string, true> = Object.fromEntries(Object.keys(SOURCE_LOADERS).map((k) => [k, true]));
 export const DESTINATIONS: Record<string, true> = Object.fromEntries(Object.keys(DESTINATION_LOADERS).map((k) => [k, true]));
 
+/** a JS/TS module file by its name (`registry: local` names an executable otherwise) */
+function isJsModuleFile(p: string): boolean {
+  return /\.(m?js|cjs|ts)$/.test(p);
+}
+
 function looksLikeModulePath(p: string): boolean {
-  return p.startsWith('.') || p.startsWith('/') || /\.(m?js|cjs|ts)$/.test(p);
+  return p.startsWith('.') || p.startsWith('/') || isJsModuleFile(p);
 }
 
 async function loadModule(p: string, baseDir: string): Promise<Record<string, unknown>> {
@@ -78,7 +83,7 @@ function unavailable(kind: string, p: string, ref: PluginRef, known: readonly st
  */
 async function pluginSourceFor(p: string, ref: PluginRef): Promise<SourceConnector | undefined> {
   if (ref.registry === 'grpc') return (await import('./cloudquery-plugin/source.js')).pluginSource({ address: p });
-  if (ref.registry === 'local' && !/\.(m?js|cjs|ts)$/.test(p)) {
+  if (ref.registry === 'local' && !isJsModuleFile(p)) {
     return (await import('./cloudquery-plugin/spawn.js')).localPluginSource(path.resolve(process.cwd(), p));
   }
   return undefined;
@@ -104,7 +109,7 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   const bare = p.startsWith(BUILTIN_TEAM) ? p.slice(BUILTIN_TEAM.length) : p;
   if (!remote && ref.registry !== 'local' && Object.hasOwn(loaders, bare)) return loaders[bare]!();
   // `registry: local` names an executable, unless the path is a JS/TS module file
-  if (remote || (ref.registry === 'local' && !/\.(m?js|cjs|ts)$/.test(p))) throw unavailable(kind, p, ref, known, context);
+  if (remote || (ref.registry === 'local' && !isJsModuleFile(p))) throw unavailable(kind, p, ref, known, context);
   if (!looksLikeModulePath(p)) {
     if (/^[\w.-]+\/[\w.-]+$/.test(p)) throw unavailable(kind, p, ref, known, context);
     throw new ConnectorNotFoundError(p, known, context);

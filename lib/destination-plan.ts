@@ -12,12 +12,10 @@ import type { BatchCaps } from './config/engine-keys.js';
 import type { SyncMessage } from './messages.js';
 import type { Logger } from './logger.js';
 import type { Registry } from './registry.js';
-import { composeStages, type MessageStage } from './transformer.js';
-import { ConfigError, UnsupportedError } from './errors.js';
-import { didYouMean } from './config/suggest.js';
+import { composeStages, createStage, listedTransformers, type MessageStage } from './transformer.js';
+import { UnsupportedError } from './errors.js';
 import { writeMode } from './stages/write-mode.js';
 import { addInternalColumns } from './stages/internal-columns.js';
-import { silentLogger } from './logger.js';
 
 export interface PlanContext {
   logger?: Logger;
@@ -61,27 +59,8 @@ export async function destinationPlan(
   const reg = registryOf(config, registry);
   const connector = await reg.destination(dest.path, dest.origin.baseDir, dest);
   const stages: MessageStage[] = [];
-  for (const n of dest.transformers) {
-    const t = config.transformers.find((s) => s.name === n);
-    if (!t) {
-      const names = config.transformers.map((s) => s.name);
-      throw new ConfigError(
-        `destination ${dest.name} lists transformer "${n}", which the config does not define${didYouMean(n, names)}`,
-        { connector: dest.name, keyPath: 'spec.transformers' },
-        names.length ? `defined transformers: ${names.join(', ')}` : 'add a `kind: transformer` document',
-      );
-    }
-    const def = await reg.transformer(t.path, t.origin.baseDir);
-    stages.push(
-      await def.create(t.spec ?? {}, {
-        name: t.name,
-        destination: dest.name,
-        origin: t.origin,
-        logger: (ctx.logger ?? silentLogger).child({ transformer: t.name }),
-        syncTime: ctx.syncTime,
-        invocationId: ctx.invocationId,
-      }),
-    );
+  for (const t of listedTransformers(dest.name, dest.transformers, config.transformers)) {
+    stages.push(await createStage(await reg.transformer(t.path, t.origin.baseDir), t, { ...ctx, destination: dest.name }));
   }
   stages.push(writeMode({ writeMode: dest.write_mode, pkMode: dest.pk_mode }));
   return { dest, connector, caps: batchCaps(connector, dest.batch), stage: composeStages(stages) };

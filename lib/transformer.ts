@@ -6,7 +6,9 @@
  */
 import type { SyncMessage } from './messages.js';
 import type { SpecProblem, SpecSchema } from './connector.js';
-import type { Logger } from './logger.js';
+import { silentLogger, type Logger } from './logger.js';
+import type { TransformerSpec } from './config/types.js';
+import { didYouMean } from './config/suggest.js';
 import { ConfigError, CqPipeError, TransformError } from './errors.js';
 
 /** One stage of a destination's chain: messages in, messages out. */
@@ -90,4 +92,41 @@ export function composeStages(stages: readonly MessageStage[]): MessageStage {
     for (const s of stages) it = s(it);
     yield* it;
   };
+}
+
+/** What opening a transformer for a destination needs besides its document. */
+export interface OpenStageContext {
+  destination: string;
+  logger?: Logger;
+  syncTime?: Date;
+  invocationId?: string;
+}
+
+/**
+ * The transformer documents a destination lists, in its order; a ConfigError with a did-you-mean
+ * for a name the config does not define.
+ */
+export function listedTransformers(destination: string, names: readonly string[], specs: readonly TransformerSpec[]): TransformerSpec[] {
+  return names.map((n) => {
+    const spec = specs.find((s) => s.name === n);
+    if (spec) return spec;
+    const defined = specs.map((s) => s.name);
+    throw new ConfigError(
+      `destination ${destination} lists transformer "${n}", which the config does not define${didYouMean(n, defined)}`,
+      { connector: destination, keyPath: 'spec.transformers' },
+      defined.length ? `defined transformers: ${defined.join(', ')}` : 'add a `kind: transformer` document',
+    );
+  });
+}
+
+/** One instance of a transformer document for one destination. */
+export function createStage(def: TransformerDefinition, t: TransformerSpec, ctx: OpenStageContext): MessageStage | Promise<MessageStage> {
+  return def.create(t.spec ?? {}, {
+    name: t.name,
+    destination: ctx.destination,
+    logger: (ctx.logger ?? silentLogger).child({ transformer: t.name }),
+    origin: t.origin,
+    syncTime: ctx.syncTime,
+    invocationId: ctx.invocationId,
+  });
 }

@@ -2,22 +2,14 @@
  * House rules the linter does not check (docs/architecture.md): no line over 160 characters, no
  * `as never` casts, comments cite docs/ pages that exist, and the README lists every command.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { ROOT } from './helpers/index.js';
+import { ROOT, repoFiles } from './helpers/index.js';
 
 const FOLDERS = ['lib', 'connectors', 'transforms', 'bin', 'test', 'bench', 'examples'];
 
-async function files(dir: string, ext: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await files(rel, ext)));
-    else if (e.name.endsWith(ext) && !e.name.endsWith('.d.ts')) out.push(rel);
-  }
-  return out;
-}
+const files = repoFiles;
 
 const sources = async () => ['index.ts', ...(await Promise.all(FOLDERS.map((d) => files(d, '.ts')))).flat()];
 

@@ -4,10 +4,10 @@
  * and the package entry compose them. And the package entry loads no connector until one is used.
  */
 import { spawnSync } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { ROOT } from './helpers/index.js';
+import { ROOT, repoFiles } from './helpers/index.js';
 
 const LAYERS = ['lib', 'transforms', 'connectors', 'bin'] as const;
 type Layer = (typeof LAYERS)[number] | 'index.ts';
@@ -24,15 +24,7 @@ const ALLOWED: Record<Layer, readonly string[]> = {
 /** packages only connectors may load (drivers and format codecs) */
 const DRIVER_PACKAGES = /^(pg|pg-copy-streams|parquet-wasm|csv-parse|stream-json|fast-glob|@aws-sdk\/.*)$/;
 
-async function sources(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
-    const rel = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await sources(rel)));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.d.ts')) out.push(rel);
-  }
-  return out;
-}
+const sources = (dir: string) => repoFiles(dir, '.ts');
 
 /** every module specifier a file imports: static, re-exported and dynamic with a literal */
 export function specifiers(text: string): { spec: string; line: number }[] {

@@ -17,8 +17,15 @@ import type { TransformerSpec } from '../lib/config/types.js';
 import type { SpecProblem } from '../lib/connector.js';
 import { ConfigError } from '../lib/errors.js';
 import { didYouMean } from '../lib/config/suggest.js';
-import { silentLogger, type Logger } from '../lib/logger.js';
-import { composeStages, specProblemsError, type MessageStage, type TransformerDefinition } from '../lib/transformer.js';
+import {
+  composeStages,
+  createStage,
+  listedTransformers,
+  specProblemsError,
+  type MessageStage,
+  type OpenStageContext,
+  type TransformerDefinition,
+} from '../lib/transformer.js';
 import { looksLikeModulePath, moduleTransformer } from './custom-module.js';
 
 export type { MessageStage } from '../lib/transformer.js';
@@ -53,13 +60,8 @@ export async function resolveTransformer(path: string, baseDir: string): Promise
   );
 }
 
-export interface OpenTransformerContext {
-  /** the destination the instance runs for (errors and ctx.destination of modules) */
-  destination: string;
-  logger?: Logger;
-  syncTime?: Date;
-  invocationId?: string;
-}
+/** the destination an instance runs for, its logger, and the run's sync time and invocation id */
+export type OpenTransformerContext = OpenStageContext;
 
 /** resolveTransformer, with an unknown `path` as a problem at key `path` */
 async function resolveOrProblem(path: string, baseDir: string): Promise<TransformerDefinition | SpecProblem> {
@@ -90,14 +92,7 @@ export async function validateTransformer(t: { path: string; spec?: Record<strin
 export async function openTransformer(t: TransformerSpec, ctx: OpenTransformerContext): Promise<MessageStage> {
   const def = await resolveOrProblem(t.path, t.origin.baseDir);
   if (isProblem(def)) throw specProblemsError(t, [def]);
-  return def.create(t.spec ?? {}, {
-    name: t.name,
-    destination: ctx.destination,
-    logger: (ctx.logger ?? silentLogger).child({ transformer: t.name }),
-    origin: t.origin,
-    syncTime: ctx.syncTime,
-    invocationId: ctx.invocationId,
-  });
+  return createStage(def, t, ctx);
 }
 
 /**
@@ -111,20 +106,7 @@ export async function openTransformers(
 ): Promise<MessageStage | undefined> {
   if (!names.length) return undefined;
   const stages: MessageStage[] = [];
-  for (const n of names) {
-    const spec = specs.find((s) => s.name === n);
-    if (!spec) {
-      throw new ConfigError(
-        `destination ${ctx.destination} lists transformer "${n}", which the config does not define${didYouMean(
-          n,
-          specs.map((s) => s.name),
-        )}`,
-        { connector: ctx.destination, keyPath: 'spec.transformers' },
-        specs.length ? `defined transformers: ${specs.map((s) => s.name).join(', ')}` : 'add a `kind: transformer` document',
-      );
-    }
-    stages.push(await openTransformer(spec, ctx));
-  }
+  for (const t of listedTransformers(ctx.destination, names, specs)) stages.push(await openTransformer(t, ctx));
   return composeStages(stages);
 }
 

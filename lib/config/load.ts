@@ -241,7 +241,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
     }
     let connector: SourceConnector | DestinationConnector;
     try {
-      const ref = { registry: e.spec.registry as string | undefined, version: e.spec.version as string | undefined };
+      const ref = pluginRef(e.spec);
       connector = e.kind === 'source' ? await registry.source(p, origin.baseDir, ref) : await registry.destination(p, origin.baseDir, ref);
     } catch (err) {
       if (err instanceof PluginUnavailableError) {

@@ -1,5 +1,5 @@
 /** Shared test helpers: temp dirs, config objects, small tables, DuckDB reads. */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as A from 'apache-arrow';
@@ -93,4 +93,15 @@ export async function duckdb(sql: string): Promise<Record<string, unknown>[]> {
   } finally {
     con.closeSync();
   }
+}
+
+/** Files under `dir` (relative to the repository) whose names end in `ext`, declaration files excepted. */
+export async function repoFiles(dir: string, ext: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(path.join(ROOT, dir), { withFileTypes: true })) {
+    const rel = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await repoFiles(rel, ext)));
+    else if (e.name.endsWith(ext) && !e.name.endsWith('.d.ts')) out.push(rel);
+  }
+  return out;
 }
