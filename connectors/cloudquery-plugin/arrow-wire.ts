@@ -89,3 +89,22 @@ export function conformBatch(batch: A.RecordBatch, table: A.Schema): A.RecordBat
   });
   return batchFromColumns(table, batch.numRows, cols);
 }
+
+/**
+ * A cq-pipe table schema as the IPC bytes of a `migrate_table` / `GetTables` message: the schema
+ * message and end-of-stream, no batch. cq-pipe's uuid, json and inet columns already have
+ * CloudQuery's storage and extension metadata, and timestamps are µs UTC, so fields go as they are.
+ */
+export function encodeSchema(schema: A.Schema): Uint8Array {
+  return A.tableToIPC(new A.Table(schema), 'stream');
+}
+
+/**
+ * One non-empty batch as the IPC bytes of an `insert` / `Read` record: one stream holding exactly
+ * that batch, with the table's schema metadata (`cq:table_name`), as Go readers take only the
+ * first batch of a stream.
+ */
+export function encodeRecord(batch: A.RecordBatch): Uint8Array {
+  if (batch.numRows === 0) throw new RangeError('an empty batch is not sent to a plugin');
+  return A.tableToIPC(new A.Table([batch]), 'stream');
+}
