@@ -128,7 +128,11 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   return c;
 }
 
-export function resolveSource(p: string, baseDir: string, ref: PluginRef = {}, context: ErrorContext = {}): Promise<SourceConnector> {
+export async function resolveSource(p: string, baseDir: string, ref: PluginRef = {}, context: ErrorContext = {}): Promise<SourceConnector> {
+  // CloudQuery's test source: its tables and keys (connectors/cloudquery-test-tables.ts)
+  if (p === `${BUILTIN_TEAM}test` && !['grpc', 'docker', 'local'].includes(ref.registry ?? '')) {
+    return (await import('./test-source.js')).cloudqueryTestSource;
+  }
   return resolve<SourceConnector>('source', SOURCE_LOADERS, p, baseDir, ref, context);
 }
 

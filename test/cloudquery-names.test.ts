@@ -17,6 +17,7 @@ spec:
   registry: cloudquery
   version: v4.2.0
   destinations: [out]
+  tables: ["test_table_*"]
 ${over}  spec: { num_tables: 2, num_rows: 30 }
 `;
 
