@@ -75,7 +75,11 @@ export function pluginDestination(target: PluginDestinationTarget): DestinationC
 }
 
 /** Dial, check discovery, `Init`, and return the destination client (also used by local plugins). */
-export async function openPluginDestination(spec: PluginDestinationSpec | undefined, ctx: ConnectorContext, run: PluginDestinationRun): Promise<DestinationClient> {
+export async function openPluginDestination(
+  spec: PluginDestinationSpec | undefined,
+  ctx: ConnectorContext,
+  run: PluginDestinationRun,
+): Promise<DestinationClient> {
   let conn: PluginConnection;
   try {
     conn = await PluginConnection.open(run.label, run.target, { readyTimeoutMs: run.readyTimeoutMs });
@@ -134,7 +138,9 @@ class PluginDestinationClient implements DestinationClient {
   async migrateTables(tables: A.Schema[], opts: MigrateOptions): Promise<string[]> {
     const force = opts.migrateMode === 'forced';
     const schemas = tables.map((t) => this.#schemas.schema(t));
-    const lines = schemas.map((s) => `-- ${describePlugin(this.run.label)}: migrate_table ${tableName(s)} (migrate_force: ${force}; ${s.fields.length} columns)`);
+    const lines = schemas.map(
+      (s) => `-- ${describePlugin(this.run.label)}: migrate_table ${tableName(s)} (migrate_force: ${force}; ${s.fields.length} columns)`,
+    );
     if (opts.plan) return lines;
     for (const s of schemas) {
       await this.#send(new v3.Write.Request({ migrate_table: new v3.Write.MessageMigrateTable({ table: encodeSchema(s), migrate_force: force }) }));
