@@ -373,3 +373,36 @@ t.test('a plugin source into a plugin destination: the SDK source over grpc, the
     'one delete-stale per table',
   );
 });
+
+t.test('checkpoints: each ends the Write stream and awaits the plugin before the state is saved; no delete-stale for incremental tables', async (t) => {
+  const dir = await tmpDir(t);
+  const { address } = await serve(t, RECORDER);
+  const d: Dest = {
+    name: 'rec',
+    registry: 'grpc',
+    path: address,
+    writeMode: 'overwrite-delete-stale',
+    pkMode: 'default',
+    migrateMode: 'safe',
+    record: path.join(dir, 'rec.jsonl'),
+  };
+  const src =
+    'kind: source\nspec:\n  name: inc\n  path: test\n  destinations: [rec]\n' +
+    '  backend_options: { table_name: cq_state, connection: "file://./state" }\n' +
+    '  spec: { num_rows: 200, batch_rows: 50, incremental: true }\n';
+  await writeFile(path.join(dir, 'c.yml'), src + destination(d));
+  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir });
+  t.equal(r.code, 0, r.stderr);
+  const events = await recorded(d.record);
+  t.equal(of(events, 'migrate_table').length, 1, 'one migrate_table');
+  t.equal(
+    of(events, 'insert').reduce((n, i) => n + i.rows.length, 0),
+    200,
+    'every row',
+  );
+  t.equal(of(events, 'write_end').length, 4, 'four checkpoints: four Write streams, each ended and answered');
+  t.same(of(events, 'delete'), [], 'no delete-stale for an incremental table with a state backend');
+  t.equal(events.at(-1)?.event, 'close');
+  const saved = await readdir(path.join(dir, 'state'));
+  t.ok(saved.length > 0, `state saved (${saved.join(', ')})`);
+});
