@@ -406,3 +406,36 @@ t.test('checkpoints: each ends the Write stream and awaits the plugin before the
   const saved = await readdir(path.join(dir, 'state'));
   t.ok(saved.length > 0, `state saved (${saved.join(', ')})`);
 });
+
+t.test('backpressure: a plugin that reads nothing holds back the sender; sends do not pile up in memory', async (t) => {
+  const dir = await tmpDir(t);
+  const { address } = await serve(t, RECORDER);
+  const { PluginConnection, v3 } = await import('../connectors/cloudquery-plugin/grpc-client.js');
+  const { PluginWriteStream } = await import('../connectors/cloudquery-plugin/write-stream.js');
+  const record = path.join(dir, 'rec.jsonl');
+  const conn = await PluginConnection.open({ name: 'rec', address, role: 'destination' }, address);
+  t.teardown(() => conn.close());
+  await conn.init({ record, stall: true }, 'inv');
+  const stream = new PluginWriteStream(conn);
+  const mib = new Uint8Array(1 << 20);
+  const total = 300;
+  let done = 0;
+  const sending = (async () => {
+    for (let i = 0; i < total; i++) {
+      await stream.send(new v3.Write.Request({ insert: new v3.Write.MessageInsert({ record: mib }) }));
+      done++;
+    }
+  })();
+  sending.catch(() => {});
+  // wait until the sender makes no more progress (or has sent everything, which would be the failure)
+  let last = -1;
+  let still = 0;
+  while (done < total && still < 10) {
+    await new Promise((r) => setTimeout(r, 100));
+    still = done === last ? still + 1 : 0;
+    last = done;
+  }
+  t.same(of(await recorded(record), 'stalled').length, 1, 'the plugin took the stream and reads nothing');
+  t.ok(done < 100, `${done} of ${total} 1 MiB messages taken while the plugin reads nothing`);
+  stream.cancel();
+});
