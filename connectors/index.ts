@@ -90,6 +90,20 @@ async function pluginSourceFor(p: string, ref: PluginRef): Promise<SourceConnect
 }
 
 /**
+ * A CloudQuery plugin destination cq-pipe hosts (docs/plugins.md): `registry: grpc` dials `path`,
+ * `registry: local` spawns the executable at `path`; the destination's write and PK modes decide the
+ * schema spelling it receives, as from the CloudQuery CLI.
+ */
+async function pluginDestinationFor(p: string, ref: PluginRef): Promise<DestinationConnector | undefined> {
+  const modes = { writeMode: ref.write_mode, pkMode: ref.pk_mode };
+  if (ref.registry === 'grpc') return (await import('./cloudquery-plugin/destination.js')).pluginDestination({ address: p, modes });
+  if (ref.registry === 'local' && !isJsModuleFile(p)) {
+    return (await import('./cloudquery-plugin/spawn.js')).localPluginDestination(path.resolve(process.cwd(), p), { modes });
+  }
+  return undefined;
+}
+
+/**
  * A built-in by name or as `cloudquery/<name>` (`Object.hasOwn`: `constructor` is not a connector),
  * or a module's descriptor. CloudQuery plugins cq-pipe cannot provide (`team/name`, `registry:
  * grpc | docker`, a `local` executable) are a PluginUnavailableError naming the plugin and version.
@@ -103,7 +117,7 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   context: ErrorContext,
 ): Promise<C> {
   const known = Object.keys(loaders);
-  const plugin = kind === 'source' ? await pluginSourceFor(p, ref) : undefined;
+  const plugin = kind === 'source' ? await pluginSourceFor(p, ref) : await pluginDestinationFor(p, ref);
   if (plugin) return plugin as C;
   const remote = ref.registry === 'grpc' || ref.registry === 'docker';
   const bare = p.startsWith(BUILTIN_TEAM) ? p.slice(BUILTIN_TEAM.length) : p;
