@@ -145,7 +145,9 @@ class PostgresClient implements DestinationClient {
   async deleteStale(msgs: DeleteStaleMessage[]): Promise<void> {
     await this.#commitAll();
     const schema = quoteIdent(this.#schema);
-    const stale = `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} < $2`;
+    // $2 is an instant: compared as timestamptz it is right for a `timestamp without time zone`
+    // column too (CloudQuery's), read in the session's UTC
+    const stale = `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} < $2::timestamptz`;
     try {
       await this.#session.retrying('delete-stale', () =>
         this.#session.transaction(async (client) => {
