@@ -37,7 +37,8 @@ const CQ_DDL = [
 /** rows CloudQuery wrote earlier, for sources a and b */
 const CQ_ROWS = [
   `INSERT INTO items VALUES
-     ('2024-01-01 00:00:00', 'a', gen_random_uuid(), NULL, 1, 'a-one', '{"n":1,"s":"x"}', '{"{\\"k\\":\\"t1\\"}"}', '10.0.0.1', 1.50, 1, '2023-05-01 10:00:00', '{"v":1}'),
+     ('2024-01-01 00:00:00', 'a', gen_random_uuid(), NULL, 1, 'a-one', '{"n":1,"s":"x"}', '{"{\\"k\\":\\"t1\\"}"}', '10.0.0.1', 1.50, 1,
+      '2023-05-01 10:00:00', '{"v":1}'),
      ('2024-01-01 00:00:00', 'a', gen_random_uuid(), NULL, 2, 'a-two', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
      ('2024-01-01 00:00:00', 'b', gen_random_uuid(), NULL, 101, 'b-one', '{"n":101,"s":"y"}', '{"{\\"k\\":\\"b\\"}"}', '10.0.0.101', 9.99, 7, ` +
     `'2023-06-01 12:00:00', '{"v":101}'),
