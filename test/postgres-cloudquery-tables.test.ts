@@ -192,6 +192,8 @@ t.test('compatible column types: one table, decided per pair', async (t) => {
     ['double precision', 'float32'],
     ['numeric(20,0)', 'uint64'],
     ['numeric(12,3)', 'decimal(10,2)'],
+    ['numeric', 'int64'],
+    ['numeric', 'decimal(38,10)'],
     ['character varying', 'utf8'],
     ['json', 'json'],
     ['bigint[]', 'list<int32>'],

@@ -105,7 +105,7 @@ t.test('a connection string that is not Postgres: exit 2 naming the key, before 
     ['mysql URL for the destination', src, 'mysql://root@127.0.0.1:3306/shop', /a mysql:\/\/ URL; a Postgres connection string is expected/],
     ['mysql URL for the source', 'mysql://root@127.0.0.1:3306/shop', dst, /a mysql:\/\/ URL; a Postgres connection string is expected/],
     ['host:port/db', src, '127.0.0.1:5432/shop', /a Postgres connection string is expected/],
-    ['a misspelled keyword', src, 'host=127.0.0.1 dbnme=shop', /"dbnme", which is not a Postgres connection keyword/],
+    ['a misspelled keyword', src, 'host=127.0.0.1 dbnme=shop', /"dbnme", which is not a Postgres connection keyword \(did you mean "dbname"\?\)/],
     ['an unclosed quote', src, "host=127.0.0.1 password='abc", /the quoted value of "password" has no closing quote/],
   ];
   for (const [name, s, d, message] of cases) {

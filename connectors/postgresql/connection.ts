@@ -8,6 +8,7 @@
  * error naming the key.
  */
 import type { SpecProblem } from '../../lib/connector.js';
+import { didYouMean } from '../../lib/config/suggest.js';
 import { ConfigError } from '../../lib/errors.js';
 
 /** libpq's connection keywords (PostgreSQL 17, "Parameter Key Words"), plus pgx's `search_path` */
@@ -71,7 +72,7 @@ export function isKeywordValue(s: string): boolean {
   return /^\s*[A-Za-z_]+\s*=/.test(s);
 }
 
-const HINT = 'write a URL (postgres://user:password@host:5432/db?sslmode=disable) or keywords (host=… port=5432 dbname=… user=… sslmode=disable)';
+const HINT = 'write a URL (postgres://user@host:5432/db?sslmode=disable) or keywords (host=… port=5432 dbname=… user=… sslmode=disable)';
 
 /** libpq's keyword/value syntax: `key = value` pairs; a value is 'single-quoted' or a word, `\` escapes */
 export function parseKeywordValue(s: string, keyPath: string, connector?: string): Map<string, string> {
@@ -101,7 +102,7 @@ export function parseKeywordValue(s: string, keyPath: string, connector?: string
     } else {
       for (; i < s.length && !/\s/.test(s[i]!); i++) value += s[i] === '\\' && i + 1 < s.length ? s[++i] : s[i];
     }
-    if (!KEYWORDS.has(key)) throw fail(`the connection string has "${key}", which is not a Postgres connection keyword`);
+    if (!KEYWORDS.has(key)) throw fail(`the connection string has "${key}", which is not a Postgres connection keyword${didYouMean(key, [...KEYWORDS])}`);
     out.set(key, value);
   }
   return out;

@@ -75,6 +75,8 @@ export function holds(existing: string, wanted: string): boolean {
   if (ei && wi) return ei >= wi;
   if (existing === 'double precision' && wanted === 'real') return true;
   const en = numericParts(existing);
+  // plain numeric holds any integer or decimal
+  if (en && existing === 'numeric') return Boolean(wi || numericParts(wanted));
   if (en) {
     const [p, s] = en;
     if (wi) return p - s >= [0, 5, 10, 19][wi]!;
