@@ -38,7 +38,8 @@ const STATE_LOADERS: Record<string, () => Promise<StateBackendProvider>> = {
 
 /** The state backend serving a connection string's scheme, or undefined. */
 export async function resolveStateBackend(connection: string): Promise<StateBackendProvider | undefined> {
-  const scheme = Object.keys(STATE_LOADERS).find((s) => connection.startsWith(s));
+  // libpq's keyword/value form (`host=… dbname=…`) is Postgres too
+  const scheme = /^\s*[A-Za-z_]+\s*=/.test(connection) ? 'postgres://' : Object.keys(STATE_LOADERS).find((s) => connection.startsWith(s));
   return scheme ? STATE_LOADERS[scheme]!() : undefined;
 }
 
