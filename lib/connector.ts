@@ -29,6 +29,10 @@ export interface ReadOptions {
   state: ReadonlyMap<string, string>;
   /** `--shard n/t` (1-based n) */
   shard?: { num: number; total: number };
+  /** the source's `deterministic_cq_id` (a plugin source asks the plugin for such ids) */
+  deterministicCqId?: boolean;
+  /** `backend_options.table_name` when the source keeps state (a plugin source serves its state under that name) */
+  stateTable?: string;
 }
 
 export interface SourceClient {

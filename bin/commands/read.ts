@@ -55,7 +55,17 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
     };
     try {
       await emit({ kind: 'sync-start', sourceName, syncTime: syncTime.toISOString(), source: source.path });
-      for await (const m of sourceMessages(client, tables, { sourceName, syncTime, signal: ac.signal, stats, hasStateBackend: true, logger, state: saved })) {
+      const more = { deterministicCqId: source.deterministic_cq_id, stateTable: source.backend_options?.table_name };
+      for await (const m of sourceMessages(client, tables, {
+        sourceName,
+        syncTime,
+        signal: ac.signal,
+        stats,
+        hasStateBackend: true,
+        logger,
+        state: saved,
+        ...more,
+      })) {
         if (m.kind === 'delete-stale') continue;
         await emit(m);
       }
