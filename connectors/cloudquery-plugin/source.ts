@@ -208,8 +208,9 @@ class PluginSourceClient implements SourceClient {
     const keys = Object.keys(state);
     if (keys.length === 0) return undefined;
     if (failed.size > 0) {
+      const tables = [...failed].join(', ');
       this.ctx.logger.warn(
-        `${this.plugin}: its state (${keys.length} key(s)) is not saved because table(s) ${[...failed].join(', ')} failed; the next sync starts from the saved state`,
+        `${this.plugin}: its state (${keys.length} key(s)) is not saved because table(s) ${tables} failed; the next sync starts from the saved state`,
       );
       return undefined;
     }
