@@ -226,6 +226,25 @@ t.test('the plugin killed mid-sync after writing state: exit 1 naming it, no cur
   t.notOk(existsSync(path.join(dir, 'cq_state_sdk.json')), 'no state saved');
 });
 
+t.test('a table that fails keeps the plugin state from being saved (a key cannot be tied to a table)', async (t) => {
+  const dir = await tmpDir(t);
+  const dest = destSpec({ name: `mem_fail_${process.pid}`, path: 'memory' });
+  lines.length = 0;
+  const source = { backend_options: { table_name: 'cq_state_sdk', connection: `file://${dir}` }, spec: { rows: 3, incremental: true, fail_table: 'events' } };
+  const res = await syncOnce(t, source, dest);
+  t.equal(exitCodeOfSync(res), 1);
+  t.same(
+    res.errors.map((e) => e.context.table),
+    ['events'],
+  );
+  t.equal(memoryTables(dest.name).get('items')!.rows.length, 3, 'the other tables are written');
+  t.notOk(existsSync(path.join(dir, 'cq_state_sdk.json')), 'no state saved');
+  t.ok(
+    lines.some((l) => /its state \(1 key\(s\)\) is not saved because table\(s\) events failed/.test(l)),
+    'a warning says why',
+  );
+});
+
 t.test('deterministic_cq_id is passed to the plugin: UUIDv5 ids, the same on two syncs', async (t) => {
   const ids = async (deterministic: boolean) => {
     const dest = destSpec({ name: `mem_ids_${process.pid}_${++seq}`, path: 'memory' });
