@@ -112,12 +112,18 @@ class PluginSourceClient implements SourceClient {
     const selected = new Map(tables.map((t) => [tableName(t), t]));
     if (selected.size === 0) return;
     const service = opts.stateTable ? await this.startStateService(opts.stateTable, opts.state) : undefined;
-    const call = this.conn.sync({
-      tables: [...selected.keys()],
-      deterministicCqId: opts.deterministicCqId ?? this.run.deterministicCqId,
-      shard: opts.shard,
-      ...(service ? { backend: { table_name: opts.stateTable!, connection: service.address } } : {}),
-    });
+    let call: ReturnType<PluginConnection['sync']>;
+    try {
+      call = this.conn.sync({
+        tables: [...selected.keys()],
+        deterministicCqId: opts.deterministicCqId ?? this.run.deterministicCqId,
+        shard: opts.shard,
+        ...(service ? { backend: { table_name: opts.stateTable!, connection: service.address } } : {}),
+      });
+    } catch (err) {
+      await service?.stop();
+      throw pluginCallError(this.run.label, 'Sync', err);
+    }
     const onAbort = () => call.cancel();
     opts.signal.addEventListener('abort', onAbort, { once: true });
     const failed = new Set<string>();
