@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmod, readdir } from 'node:fs/promises';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -214,13 +215,20 @@ t.test('backpressure: records pulled from the plugin but not yet written stay fe
   t.ok(maxAhead <= 60, `at most ${maxAhead} rows pulled ahead of the destination (of ${rows})`);
 });
 
+// this file's plugins put their sockets in a directory of their own (os.tmpdir() follows TMPDIR),
+// so other test processes on the machine cannot make these checks pass or fail
+const PRIVATE_TMP = mkdtempSync(path.join(os.tmpdir(), 'cq-pipe-plugin-src-'));
+chmodSync(PRIVATE_TMP, 0o755); // embedded Postgres (its own user) keeps files there too
+process.env.TMPDIR = PRIVATE_TMP;
+t.teardown(() => rmSync(PRIVATE_TMP, { recursive: true, force: true }));
+
 async function sockets(): Promise<string[]> {
   return (await readdir(os.tmpdir())).filter((f) => /^cq-[a-z]{16}\.sock$/.test(f));
 }
 
 function pluginProcesses(): string[] {
   const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
-  return ps.split('\n').filter((l) => l.includes('serve-sdk-source.js serve') && l.includes('--network unix'));
+  return ps.split('\n').filter((l) => l.includes('serve-sdk-source.js serve') && l.includes('--network unix') && l.includes(PRIVATE_TMP));
 }
 
 t.test('registry local: spawns the plugin on a unix socket, forwards its logs, leaves no process or socket', async (t) => {
