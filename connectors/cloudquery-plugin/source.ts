@@ -5,7 +5,7 @@
  * them, so gRPC flow control slows the plugin down to the slowest destination.
  */
 import type * as A from 'apache-arrow';
-import { defineSource, type ConnectorContext, type SourceClient, type SourceConnector } from '../../lib/connector.js';
+import { defineSource, type ConnectorContext, type LogCounts, type SourceClient, type SourceConnector } from '../../lib/connector.js';
 import { AbortedError, CqPipeError, SourceDataError, SourceReadError, UnsupportedError, tableFailure } from '../../lib/errors.js';
 import type { SyncMessage } from '../../lib/messages.js';
 import { MD_TABLE_NAME, tableName } from '../../lib/schema.js';
@@ -31,6 +31,8 @@ export interface PluginRun {
   /** why the plugin went away (e.g. its exit code), waiting up to `ms` for it to be known; for error messages */
   whyGone?: (ms: number) => Promise<string | undefined>;
   readyTimeoutMs?: number;
+  /** the warn and error log lines of the plugin's process so far (spawn.ts, docker.ts) */
+  logCounts?: () => LogCounts;
 }
 
 /** The JSON schema of a plugin source's spec: anything, the plugin checks it at `Init`. */
@@ -168,6 +170,10 @@ class PluginSourceClient implements SourceClient {
     if (unattributed !== undefined) {
       throw new SourceReadError(`${this.plugin} reported an error outside the synced tables: ${unattributed}`, { connector: this.ctx.name });
     }
+  }
+
+  logCounts(): LogCounts {
+    return this.run.logCounts?.() ?? { warnings: 0, errors: 0 };
   }
 
   /** `Close`, then the channel, then `afterClose` (a local plugin's process); never throws. */
