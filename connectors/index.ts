@@ -106,11 +106,12 @@ async function hubPlugin(kind: string, p: string, ref: PluginRef, plugins: Locat
 /** `registry: docker`: the image run with the `docker` command (cloudquery-plugin/docker.ts), when docker is on PATH. */
 async function dockerPlugin(kind: string, image: string, ref: PluginRef, known: readonly string[], context: ErrorContext) {
   if (kind !== 'source') throw unavailable(kind, image, ref, known, context);
-  const { dockerOnPath, dockerPluginSource } = await import('./cloudquery-plugin/docker.js');
+  const { dockerOnPath, dockerPluginSource, dockerServerProblem } = await import('./cloudquery-plugin/docker.js');
   const docker = await dockerOnPath();
-  if (docker) return dockerPluginSource(image, { docker });
+  const problem = docker ? await dockerServerProblem(docker) : 'the docker command is not on PATH';
+  if (docker && !problem) return dockerPluginSource(image, { docker });
   throw new PluginUnavailableError(
-    `CloudQuery ${kind} plugin "${image}" (registry docker) is not available: the docker command is not on PATH`,
+    `CloudQuery ${kind} plugin "${image}" (registry docker) is not available: ${problem}`,
     `install Docker, or run the image yourself (docker run -p 7777:7777 ${image} serve --address 0.0.0.0:7777) ` +
       'and use registry: grpc with path: localhost:7777; see docs/plugins.md',
     context,

@@ -254,6 +254,16 @@ t.test('registry docker without docker on PATH: exit 2 naming the image and the 
   }
 });
 
+t.test('registry docker with a docker whose daemon does not answer: exit 2 with docker’s own words', async (t) => {
+  const dir = await tmpDir(t);
+  const bin = path.join(dir, 'bin');
+  await writeExecutable(path.join(bin, 'docker'), '#!/bin/sh\necho "Cannot connect to the Docker daemon at unix:///var/run/docker.sock." >&2\nexit 1\n');
+  await writeFile(path.join(dir, 'c.yml'), config(dir, '  registry: docker\n  path: example/sdk:1.0'));
+  const r = await cli(['validate-config', 'c.yml'], { cwd: dir, env: { PATH: bin } });
+  t.equal(r.code, 2);
+  t.match(r.stderr, '"example/sdk:1.0" (registry docker) is not available: Cannot connect to the Docker daemon at unix:///var/run/docker.sock.');
+});
+
 /**
  * A fake `docker` command: it records each call's arguments (one line each) and plays the container
  * with the SDK fixture plugin, which listens on `port` instead of the container's 7777.
@@ -280,6 +290,7 @@ case "$cmd" in
     echo $! > "${state}/pid"
     echo 0123456789ab
     ;;
+  version) echo 28.2.2 ;;
   port) printf '0.0.0.0:${port}\\n[::]:${port}\\n' ;;
   logs) exec tail -n +1 -f "${state}/log" ;;
   inspect) if kill -0 "$(cat "${state}/pid")" 2>/dev/null; then echo "running 0"; else echo "exited 1"; fi ;;
@@ -310,11 +321,10 @@ t.test('registry docker: docker run as the CLI runs the image, port 7777 publish
   const [s] = await summaries(path.join(dir, 's.json'));
   t.equal(s!.source_warnings, 1, 'the container log’s warn line is counted');
   const calls = await docker.calls();
-  t.match(
-    calls[0],
-    /^run --detach --tty --name sdk-[0-9a-f-]{36} --publish 127\.0\.0\.1::7777\/tcp example\/sdk:1\.0 serve --log-level info --log-format json --network tcp --address 0\.0\.0\.0:7777$/,
-  );
-  const rest = calls.slice(1).filter((c) => !c.startsWith('inspect '));
+  t.equal(calls[0], 'version --format {{.Server.Version}}', 'the daemon is asked first (at config load, and again when the source opens)');
+  const rest = calls.filter((c) => !c.startsWith('inspect ') && !c.startsWith('version '));
+  const serve = 'serve --log-level info --log-format json --network tcp --address 0.0.0.0:7777';
+  t.match(rest.shift(), new RegExp(`^run --detach --tty --name sdk-[0-9a-f-]{36} --publish 127\\.0\\.0\\.1::7777/tcp example/sdk:1\\.0 ${serve}$`));
   t.same(
     rest,
     ['port 0123456789ab 7777/tcp', 'logs --follow 0123456789ab', 'stop --time 10 0123456789ab', 'rm --force 0123456789ab'],

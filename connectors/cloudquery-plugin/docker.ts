@@ -38,6 +38,13 @@ export async function dockerOnPath(env: NodeJS.ProcessEnv = process.env): Promis
   return undefined;
 }
 
+/** Why `docker` cannot run containers (its daemon does not answer `docker version`), or undefined when it can. */
+export async function dockerServerProblem(bin: string): Promise<string | undefined> {
+  const r = await docker(bin, ['version', '--format', '{{.Server.Version}}']);
+  if (r.code === 0 && r.stdout.trim()) return undefined;
+  return (r.stderr || r.stdout).trim().split('\n').pop() || `docker version exited with code ${r.code}`;
+}
+
 interface Run {
   stdout: string;
   stderr: string;
