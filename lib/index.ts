@@ -19,7 +19,8 @@ export { loadConfig, withRegistry, ENGINE_DESTINATION_PROPERTIES, type LoadOptio
 export { destinationPlan, plannedSchemas, withInternalColumns, batchCaps, type DestinationPlan } from './destination-plan.js';
 export type { LoadedConfig, SourceSpec, DestinationSpec, TransformerSpec } from './config/types.js';
 export { defineSource, defineDestination } from './connector.js';
-export type { SourceConnector, DestinationConnector, SourceClient, DestinationClient, ConnectorContext, ReadOptions, MigrateOptions, LogCounts } from './connector.js';
+export type { SourceConnector, DestinationConnector, SourceClient, DestinationClient, ConnectorContext, ReadOptions, MigrateOptions } from './connector.js';
+export type { LogCounts } from './connector.js';
 export * from './messages.js';
 export * from './errors.js';
 export { defineTable, tableName, primaryKeys, relabel, batchFromColumns, type TableDef, type ColumnDef } from './schema.js';
