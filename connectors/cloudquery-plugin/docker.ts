@@ -8,7 +8,7 @@
  * (10 s grace, as the CLI) and `docker rm`. No environment is passed into the container, as the CLI
  * outside CloudQuery Cloud.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { access, constants, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -61,6 +61,18 @@ function docker(bin: string, args: string[]): Promise<Run> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Containers still running when cq-pipe exits are removed: a crash leaves no plugin container behind. */
+const live = new Map<string, string>();
+let exitHook = false;
+function track(bin: string, id: string): void {
+  live.set(id, bin);
+  if (exitHook) return;
+  exitHook = true;
+  process.on('exit', () => {
+    for (const [c, b] of live) spawnSync(b, ['rm', '--force', c], { stdio: 'ignore', timeout: 15_000 });
+  });
+}
 
 /** `host:port` from `docker port` output (`0.0.0.0:49153`, `[::]:49153`, one a line); a wildcard host becomes loopback. */
 export function hostAddress(portOutput: string): string | undefined {
@@ -123,6 +135,7 @@ export function dockerPluginSource(image: string, opts: DockerPluginOptions = {}
       const run = await docker(bin, dockerRunArgs(image, name, ctx.logger.level));
       if (run.code !== 0) throw fail('docker run', run);
       const id = run.stdout.trim().split('\n').pop()!.trim() || name;
+      track(bin, id);
 
       const counts: LogCounts = { warnings: 0, errors: 0 };
       let logs: ChildProcess | undefined;
@@ -130,6 +143,7 @@ export function dockerPluginSource(image: string, opts: DockerPluginOptions = {}
       const stop = async () => {
         await docker(bin, ['stop', '--time', '10', id]);
         await docker(bin, ['rm', '--force', id]);
+        live.delete(id);
         logs?.kill('SIGTERM');
         await Promise.race([logsDone, new Promise((r) => setTimeout(r, 1000).unref())]);
       };
