@@ -44,7 +44,8 @@ Commands:
   state get|set|reset <config…> --source NAME [KEY] [VALUE]
                               read or edit a source's incremental state
   tables <config…>            list source tables, columns, types and keys
-      --format text|json
+      --format text|json|markdown  --output-dir DIR  --filter all|spec
+                              (json/markdown files as CloudQuery's tables command writes them)
   validate-config <config…>   check config; exit 0 or 2
   test-connection <config…>   open every source and destination; exit 0, else 1 naming which
 
@@ -71,7 +72,10 @@ const COMMANDS = {
     run: (paths: string[], v: Record<string, unknown>) => syncCommand(paths, { ...v, progress: !v['no-progress'] }),
   },
   migrate: { options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => migrateCommand(paths, v) },
-  tables: { options: { ...GLOBAL_OPTIONS, format: { type: 'string' } }, run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v) },
+  tables: {
+    options: { ...GLOBAL_OPTIONS, format: { type: 'string' }, 'output-dir': { type: 'string' }, filter: { type: 'string' } },
+    run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v),
+  },
   'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
   'test-connection': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => testConnectionCommand(paths, v) },
   read: {

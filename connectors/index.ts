@@ -39,7 +39,8 @@ const STATE_LOADERS: Record<string, () => Promise<StateBackendProvider>> = {
 
 /** The state backend serving a connection string's scheme, or undefined. */
 export async function resolveStateBackend(connection: string): Promise<StateBackendProvider | undefined> {
-  const scheme = Object.keys(STATE_LOADERS).find((s) => connection.startsWith(s));
+  // libpq's keyword/value form (`host=… dbname=…`) is Postgres too
+  const scheme = /^\s*[A-Za-z_]+\s*=/.test(connection) ? 'postgres://' : Object.keys(STATE_LOADERS).find((s) => connection.startsWith(s));
   return scheme ? STATE_LOADERS[scheme]!() : undefined;
 }
 
@@ -71,7 +72,7 @@ function unavailable(kind: string, p: string, ref: PluginRef, known: readonly st
   const registry = ref.registry ?? 'cloudquery';
   const what = `CloudQuery ${kind} plugin "${p}"${ref.version ? ` ${ref.version}` : ''} (registry ${registry})`;
   return new PluginUnavailableError(
-    `${what} is not available: cq-pipe has no built-in connector of that name and runs CloudQuery plugins as sources only`,
+    `${what} is not available: cq-pipe has no built-in connector of that name and does not run ${kind} plugins of registry ${registry}`,
     `use a built-in ${kind} (${known.join(', ')}; also as ${BUILTIN_TEAM}<name>) or a JS/TS module (path: ./my-connector.js); see docs/plugins.md`,
     context,
   );
@@ -91,16 +92,31 @@ async function pluginSourceFor(p: string, ref: PluginRef): Promise<SourceConnect
 }
 
 /**
+ * A CloudQuery plugin destination cq-pipe hosts (docs/plugins.md): `registry: grpc` dials `path`,
+ * `registry: local` spawns the executable at `path`; the destination's write and PK modes decide the
+ * schema spelling it receives, as from the CloudQuery CLI.
+ */
+async function pluginDestinationFor(p: string, ref: PluginRef): Promise<DestinationConnector | undefined> {
+  const modes = { writeMode: ref.write_mode, pkMode: ref.pk_mode };
+  if (ref.registry === 'grpc') return (await import('./cloudquery-plugin/destination.js')).pluginDestination({ address: p, modes });
+  if (ref.registry === 'local' && !isJsModuleFile(p)) {
+    return (await import('./cloudquery-plugin/spawn.js')).localPluginDestination(path.resolve(process.cwd(), p), { modes });
+  }
+  return undefined;
+}
+
+/**
  * A Hub (`registry: cloudquery`, the default) or GitHub plugin `team/name`: its binary from the
  * CloudQuery CLI's plugin cache, or downloaded there on first use (cloudquery-plugin/locate.ts).
  */
-async function hubPlugin(kind: string, p: string, ref: PluginRef, plugins: LocateOptions, known: readonly string[], context: ErrorContext) {
-  if (kind !== 'source') throw unavailable(kind, p, ref, known, context);
+async function hubPlugin(kind: 'source' | 'destination', p: string, ref: PluginRef, plugins: LocateOptions, context: ErrorContext) {
   const { locateHubPlugin, fetchingFirst } = await import('./cloudquery-plugin/locate.js');
   const registry = ref.registry === 'github' ? 'github' : 'cloudquery';
-  const located = await locateHubPlugin({ kind: 'source', path: p, registry, version: ref.version }, plugins, context);
-  const { localPluginSource } = await import('./cloudquery-plugin/spawn.js');
-  return fetchingFirst(localPluginSource(located.binary), located.fetch);
+  const located = await locateHubPlugin({ kind, path: p, registry, version: ref.version }, plugins, context);
+  const spawn = await import('./cloudquery-plugin/spawn.js');
+  if (kind === 'source') return fetchingFirst(spawn.localPluginSource(located.binary), located.fetch);
+  const modes = { writeMode: ref.write_mode, pkMode: ref.pk_mode };
+  return fetchingFirst(spawn.localPluginDestination(located.binary, { modes }), located.fetch);
 }
 
 /** `registry: docker`: the image run with the `docker` command (cloudquery-plugin/docker.ts), when docker is on PATH. */
@@ -133,7 +149,7 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   plugins: LocateOptions = {},
 ): Promise<C> {
   const known = Object.keys(loaders);
-  const plugin = kind === 'source' ? await pluginSourceFor(p, ref) : undefined;
+  const plugin = kind === 'source' ? await pluginSourceFor(p, ref) : await pluginDestinationFor(p, ref);
   if (plugin) return plugin as C;
   const remote = ref.registry === 'grpc' || ref.registry === 'docker';
   const bare = p.startsWith(BUILTIN_TEAM) ? p.slice(BUILTIN_TEAM.length) : p;
@@ -142,7 +158,7 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   // `registry: local` names an executable, unless the path is a JS/TS module file
   if (remote || (ref.registry === 'local' && !isJsModuleFile(p))) throw unavailable(kind, p, ref, known, context);
   if (!looksLikeModulePath(p)) {
-    if (/^[\w.-]+\/[\w.-]+$/.test(p)) return (await hubPlugin(kind, p, ref, plugins, known, context)) as C;
+    if (/^[\w.-]+\/[\w.-]+$/.test(p)) return (await hubPlugin(kind, p, ref, plugins, context)) as C;
     throw new ConnectorNotFoundError(p, known, context);
   }
   let mod: Record<string, unknown>;
@@ -160,13 +176,17 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
 }
 
 /** `plugins`: where Hub plugins are cached (CloudQuery's `--cq-dir`, default `.cq`; docs/plugins.md) */
-export function resolveSource(
+export async function resolveSource(
   p: string,
   baseDir: string,
   ref: PluginRef = {},
   context: ErrorContext = {},
   plugins: LocateOptions = {},
 ): Promise<SourceConnector> {
+  // CloudQuery's test source: its tables and keys (connectors/cloudquery-test-tables.ts)
+  if (p === `${BUILTIN_TEAM}test` && !['grpc', 'docker', 'local'].includes(ref.registry ?? '')) {
+    return (await import('./test-source.js')).cloudqueryTestSource;
+  }
   return resolve<SourceConnector>('source', SOURCE_LOADERS, p, baseDir, ref, context, plugins);
 }
 

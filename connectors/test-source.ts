@@ -16,7 +16,8 @@ import type { SyncMessage } from '../lib/messages.js';
 import { defineTable, MD_TABLE_INCREMENTAL, tableName, batchFromColumns, type ColumnDef } from '../lib/schema.js';
 import { randomUuidBytes, uuidData, varBinaryData, validityBitmap } from '../lib/arrow/index.js';
 import { toMicros, microsToIso } from '../lib/time.js';
-import { InternalError, StateError } from '../lib/errors.js';
+import { ConfigError, InternalError, SourceReadError, StateError, UnsupportedError } from '../lib/errors.js';
+import { cloudqueryTestTables, isCloudQueryTestTable, readCloudQueryTestTables, type CloudQueryTestSpec } from './cloudquery-test-tables.js';
 
 export const TEST_PRESETS = ['all-types', 'bench'] as const;
 export interface TestSourceSpec {
@@ -28,16 +29,42 @@ export interface TestSourceSpec {
   incremental?: boolean;
 }
 
-const configSchema = {
+/** The keys of CloudQuery's test source (`path: cloudquery/test`, its plugins/source/test/client/spec.go). */
+export interface CloudQueryTestSourceSpec extends TestSourceSpec {
+  num_clients?: number;
+  num_sub_rows?: number;
+  num_sub_cols?: number;
+  required_env?: string[];
+  fail_immediately?: boolean;
+  exit_immediately?: boolean;
+  delete_records?: number[];
+}
+
+const testProperties = {
+  num_tables: { type: 'integer', minimum: 1, default: 1 },
+  num_rows: { type: 'integer', minimum: 0, default: 1000 },
+  seed: { type: 'integer', default: 42 },
+  batch_rows: { type: 'integer', minimum: 1, default: 10000 },
+  preset: { type: 'string', enum: [...TEST_PRESETS], default: 'all-types' },
+  incremental: { type: 'boolean', default: false },
+};
+
+const configSchema = { type: 'object', additionalProperties: false, properties: testProperties };
+
+const cloudqueryConfigSchema = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    num_tables: { type: 'integer', minimum: 1, default: 1 },
-    num_rows: { type: 'integer', minimum: 0, default: 1000 },
-    seed: { type: 'integer', default: 42 },
-    batch_rows: { type: 'integer', minimum: 1, default: 10000 },
-    preset: { type: 'string', enum: [...TEST_PRESETS], default: 'all-types' },
-    incremental: { type: 'boolean', default: false },
+    ...testProperties,
+    num_tables: { type: 'integer', minimum: 1 },
+    num_rows: { type: 'integer', minimum: 0, default: 1 },
+    num_clients: { type: 'integer', minimum: 1, default: 1 },
+    num_sub_rows: { type: 'integer', minimum: 0, default: 10 },
+    num_sub_cols: { type: 'integer', minimum: 0, default: 1 },
+    required_env: { type: 'array', items: { type: 'string', pattern: '^\\w+=\\w*$' }, default: [] },
+    fail_immediately: { type: 'boolean', default: false },
+    exit_immediately: { type: 'boolean', default: false },
+    delete_records: { type: 'array', items: { type: 'integer' }, default: [] },
   },
 };
 
@@ -270,49 +297,103 @@ function allTypesValue(name: string, r: number, rand: () => number): unknown {
 export const testSource = defineSource<TestSourceSpec>({
   name: 'test',
   configSchema,
-  create(rawSpec): SourceClient {
-    const spec: Required<TestSourceSpec> = {
-      num_tables: 1,
-      num_rows: 1000,
-      seed: 42,
-      batch_rows: 10000,
-      preset: 'all-types',
-      incremental: false,
-      ...rawSpec,
+  create: (rawSpec) => testClient(rawSpec),
+});
+
+function testClient(rawSpec: TestSourceSpec | undefined, cloudquery?: { tables: A.Schema[]; spec: CloudQueryTestSpec }): SourceClient {
+  const spec: Required<TestSourceSpec> = {
+    num_tables: 1,
+    num_rows: 1000,
+    seed: 42,
+    batch_rows: 10000,
+    preset: 'all-types',
+    incremental: false,
+    ...rawSpec,
+  };
+  // under cloudquery/test, cq-pipe's own tables are there when num_tables asks for them
+  const schemas = cloudquery && rawSpec?.num_tables === undefined ? [] : testTableSchemas(spec);
+  return {
+    async tables() {
+      return [...(cloudquery?.tables ?? []), ...schemas];
+    },
+    async *read(tables, opts): AsyncIterable<SyncMessage> {
+      if (cloudquery) {
+        const theirs = tables.filter((t) => isCloudQueryTestTable(tableName(t)));
+        if (theirs.length) yield* readCloudQueryTestTables(theirs, cloudquery.spec, opts);
+        tables = tables.filter((t) => !isCloudQueryTestTable(tableName(t)));
+      }
+      for (const table of tables) {
+        const name = tableName(table);
+        const index = schemas.findIndex((s) => tableName(s) === name);
+        const incremental = table.metadata.get(MD_TABLE_INCREMENTAL) === 'true';
+        // incremental: resume at the row whose cursor equals the saved cursor (>=, so ties are re-read)
+        let first = 0;
+        const saved = incremental ? opts.state.get(name) : undefined;
+        if (saved !== undefined) {
+          let savedUs: bigint;
+          try {
+            savedUs = toMicros(saved);
+          } catch (err) {
+            throw new StateError(`the saved cursor "${saved}" of table ${name} cannot be read: ${(err as Error).message}`, { table: name }, err);
+          }
+          first = Math.max(0, Math.min(spec.num_rows, Number((savedUs - BASE_TIME_US) / 1_000_000n)));
+        }
+        for (let start = first - (first % spec.batch_rows); start < spec.num_rows; start += spec.batch_rows) {
+          if (opts.signal.aborted) return;
+          const n = Math.min(spec.batch_rows, spec.num_rows - start);
+          let batch = generateBatch(spec, table, index, start, n);
+          if (start < first) batch = batch.slice(first - start);
+          yield { kind: 'insert', table: name, batch };
+          if (incremental) {
+            const lastUs = BASE_TIME_US + BigInt(start + n - 1) * 1_000_000n;
+            yield { kind: 'checkpoint', id: `${name}:${start + n}`, table: name, state: { [name]: microsToIso(lastUs) } };
+          }
+        }
+      }
+    },
+  };
+}
+
+/**
+ * `path: cloudquery/test`: CloudQuery's test source (its tables and spec keys, docs/cloudquery.md),
+ * plus cq-pipe's `test_table_*` when `num_tables` is set.
+ */
+export const cloudqueryTestSource = defineSource<CloudQueryTestSourceSpec>({
+  name: 'cloudquery/test',
+  configSchema: cloudqueryConfigSchema,
+  create(rawSpec, ctx): SourceClient {
+    const s = rawSpec ?? {};
+    for (const kv of s.required_env ?? []) {
+      const [k, v] = kv.split('=') as [string, string];
+      if ((process.env[k] ?? '') !== v) {
+        throw new ConfigError(`required_env: environment variable ${k} must be ${v === '' ? 'unset or empty' : `"${v}"`}`, {
+          connector: ctx.name,
+          keyPath: 'spec.spec.required_env',
+        });
+      }
+    }
+    if (s.delete_records?.length) {
+      throw new UnsupportedError('delete_records: cq-pipe has no delete_record message yet', { connector: ctx.name, keyPath: 'spec.spec.delete_records' });
+    }
+    const spec: CloudQueryTestSpec = {
+      num_clients: s.num_clients ?? 1,
+      num_rows: s.num_rows ?? 1,
+      num_sub_rows: s.num_sub_rows ?? 10,
+      num_sub_cols: s.num_sub_cols ?? 1,
+      seed: s.seed ?? 42,
+      batch_rows: s.batch_rows ?? 10000,
     };
-    const schemas = testTableSchemas(spec);
+    const inner = testClient({ ...s, num_rows: spec.num_rows }, { tables: cloudqueryTestTables(spec), spec });
+    if (!s.fail_immediately && !s.exit_immediately) return inner;
     return {
-      async tables() {
-        return schemas;
-      },
-      async *read(tables, opts): AsyncIterable<SyncMessage> {
-        for (const table of tables) {
-          const name = tableName(table);
-          const index = schemas.findIndex((s) => tableName(s) === name);
-          const incremental = table.metadata.get(MD_TABLE_INCREMENTAL) === 'true';
-          // incremental: resume at the row whose cursor equals the saved cursor (>=, so ties are re-read)
-          let first = 0;
-          const saved = incremental ? opts.state.get(name) : undefined;
-          if (saved !== undefined) {
-            let savedUs: bigint;
-            try {
-              savedUs = toMicros(saved);
-            } catch (err) {
-              throw new StateError(`the saved cursor "${saved}" of table ${name} cannot be read: ${(err as Error).message}`, { table: name }, err);
-            }
-            first = Math.max(0, Math.min(spec.num_rows, Number((savedUs - BASE_TIME_US) / 1_000_000n)));
-          }
-          for (let start = first - (first % spec.batch_rows); start < spec.num_rows; start += spec.batch_rows) {
-            if (opts.signal.aborted) return;
-            const n = Math.min(spec.batch_rows, spec.num_rows - start);
-            let batch = generateBatch(spec, table, index, start, n);
-            if (start < first) batch = batch.slice(first - start);
-            yield { kind: 'insert', table: name, batch };
-            if (incremental) {
-              const lastUs = BASE_TIME_US + BigInt(start + n - 1) * 1_000_000n;
-              yield { kind: 'checkpoint', id: `${name}:${start + n}`, table: name, state: { [name]: microsToIso(lastUs) } };
-            }
-          }
+      tables: () => inner.tables(),
+      async *read(tables): AsyncIterable<SyncMessage> {
+        if (s.exit_immediately) {
+          throw new SourceReadError('exit_immediately: the test source stops the sync before any row', { connector: ctx.name });
+        }
+        for (const t of tables) {
+          const table = tableName(t);
+          yield { kind: 'table-error', table, error: new SourceReadError('fail_immediately: failing immediately', { connector: ctx.name, table }) };
         }
       },
     };

@@ -176,12 +176,15 @@ function jsonStringBody(o: Bytes, src: Uint8Array, a: number, b: number): void {
   o.pos = p;
 }
 
+/** the CSV field delimiter of the batchToCsv call running (synchronous, so one at a time) */
+let csvDelimiter = COMMA;
+
 /** bytes [a, b) as one CSV field: quoted (quotes doubled) when needed or empty */
 function csvFieldBytes(o: Bytes, src: Uint8Array, a: number, b: number): void {
   let special = a === b;
   for (let k = a; k < b && !special; k++) {
     const c = src[k]!;
-    special = c === COMMA || c === Q || c === LF || c === CR;
+    special = c === csvDelimiter || c === Q || c === LF || c === CR;
   }
   if (!special) {
     o.copy(src, a, b);
@@ -827,24 +830,35 @@ export function batchToNdjson(batch: A.RecordBatch): Buffer {
   return assemble(cols, n, prefixes, LITERAL('}\n'));
 }
 
-/** An RFC 4180 field from a string: quoted when it holds a quote, comma or line break, or is empty. */
-export function csvField(s: string): string {
+/**
+ * The field delimiters CSV output takes (file/s3 `format_spec.delimiter`): none of them can occur in
+ * a rendered number, date or time, so only text fields need quoting for them.
+ */
+export const CSV_DELIMITERS = [',', ';', '\t', '|'] as const;
+
+/** An RFC 4180 field from a string: quoted when it holds a quote, the delimiter or a line break, or is empty. */
+export function csvField(s: string, delimiter = ','): string {
   if (s === '') return '""';
-  return /[",\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  return s.includes('"') || s.includes(delimiter) || /[\r\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 
 /** The header line of a CSV file ("\n"-terminated). */
-export function csvHeader(schema: A.Schema): string {
-  return schema.fields.map((f) => csvField(f.name)).join(',') + '\n';
+export function csvHeader(schema: A.Schema, delimiter = ','): string {
+  return schema.fields.map((f) => csvField(f.name, delimiter)).join(delimiter) + '\n';
 }
 
 /** CSV rows (no header), "\n" line ends, UTF-8. A null is an empty field; an empty string is `""`. */
-export function batchToCsv(batch: A.RecordBatch): Buffer {
+export function batchToCsv(batch: A.RecordBatch, delimiter: (typeof CSV_DELIMITERS)[number] = ','): Buffer {
   const n = batch.numRows;
   if (n === 0) return Buffer.alloc(0);
-  const cols = renderBatch(batch, 'csv');
-  const prefixes = cols.map((_, c) => (c ? LITERAL(',') : new Uint8Array(0)));
-  return assemble(cols, n, prefixes, LITERAL('\n'));
+  csvDelimiter = delimiter.charCodeAt(0);
+  try {
+    const cols = renderBatch(batch, 'csv');
+    const prefixes = cols.map((_, c) => (c ? LITERAL(delimiter) : new Uint8Array(0)));
+    return assemble(cols, n, prefixes, LITERAL('\n'));
+  } finally {
+    csvDelimiter = COMMA;
+  }
 }
 
 /** Rows as JS objects, parsed back from the NDJSON rendering (tests and small outputs). */

@@ -29,6 +29,11 @@ export interface ReadOptions {
   state: ReadonlyMap<string, string>;
   /** `--shard n/t` (1-based n) */
   shard?: { num: number; total: number };
+  /**
+   * The source's `deterministic_cq_id`: a source that makes `_cq_id` itself (to name parents in
+   * child rows) makes UUIDv5s of the primary key, as the engine does for the others.
+   */
+  deterministicCqId?: boolean;
 }
 
 export interface SourceClient {

@@ -208,13 +208,19 @@ export async function* sourceMessages(
     shard?: Shard;
     logger: Logger;
     state?: ReadonlyMap<string, string>;
+    deterministicCqId?: boolean;
   },
 ): AsyncGenerator<SyncMessage> {
   for (const t of tables) {
     opts.stats.table(tableName(t));
     yield { kind: 'migrate-table', table: t };
   }
-  for await (const msg of client.read(tables, { signal: opts.signal, state: opts.state ?? new Map(), shard: opts.shard })) {
+  for await (const msg of client.read(tables, {
+    signal: opts.signal,
+    state: opts.state ?? new Map(),
+    shard: opts.shard,
+    deterministicCqId: opts.deterministicCqId,
+  })) {
     opts.stats.record(msg);
     if (msg.kind === 'table-error') {
       countTableError({ 'cq.source': opts.sourceName, 'cq.table': msg.table, 'cq.code': msg.error.code });
@@ -316,6 +322,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         hasStateBackend: source.backend_options !== undefined,
         shard: ctx.shard,
         state: state.entries(),
+        deterministicCqId: source.deterministic_cq_id,
       }),
       { objectMode: true, highWaterMark: 1 },
     );

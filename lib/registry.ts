@@ -7,6 +7,7 @@
 import type { DestinationConnector, SourceConnector } from './connector.js';
 import type { TransformerDefinition } from './transformer.js';
 import type { StateBackend } from './state/types.js';
+import type { PkMode, WriteMode } from './messages.js';
 
 /** A state backend kind, chosen by the scheme of `backend_options.connection`. */
 export interface StateBackendProvider {
@@ -19,6 +20,13 @@ export interface StateBackendProvider {
 export interface PluginRef {
   registry?: string;
   version?: string;
+  /**
+   * A destination's modes, set when the engine resolves it for a run (lib/destination-plan.ts passes
+   * the destination's spec): a CloudQuery plugin destination receives them as the CloudQuery CLI's
+   * schema spelling (docs/plugins.md).
+   */
+  write_mode?: WriteMode;
+  pk_mode?: PkMode;
 }
 
 export interface Registry {

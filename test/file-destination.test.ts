@@ -123,10 +123,20 @@ t.test('connector descriptor: append only, batch defaults, strict schema', async
     properties: Record<string, { default?: unknown; enum?: unknown[] }>;
   };
   t.equal(schema.additionalProperties, false);
-  t.same(Object.keys(schema.properties).sort(), ['batch_size', 'batch_size_bytes', 'batch_timeout', 'compression', 'format', 'no_rotate', 'path']);
+  t.same(Object.keys(schema.properties).sort(), [
+    'batch_size',
+    'batch_size_bytes',
+    'batch_timeout',
+    'compression',
+    'format',
+    'format_spec',
+    'no_rotate',
+    'path',
+  ]);
   t.equal(schema.properties.path!.default, DEFAULT_FILE_PATH);
-  t.same(schema.properties.format!.enum, ['parquet', 'ndjson', 'csv', 'arrow']);
-  t.same(schema.properties.compression!.enum, ['none', 'gzip']);
+  // CloudQuery's json (JSON lines) and "" (no compression) as well
+  t.same(schema.properties.format!.enum, ['parquet', 'ndjson', 'csv', 'arrow', 'json']);
+  t.same(schema.properties.compression!.enum, ['none', 'gzip', '']);
   const dir = await tmpDir(t);
   t.same(await (await client({}, dir)).migrateTables([ITEMS], { migrateMode: 'safe' }), [], 'no DDL');
   t.same(await listFiles(dir), [], 'migrate creates nothing');
@@ -578,19 +588,16 @@ t.test('failures leave no partial files', async (t) => {
 
   t.test('two tables on one no_rotate path fail the sync and leave nothing', async (t) => {
     const dir = await tmpDir(t);
-    const other = withTableName(ITEMS, 'other');
+    // names are made safe for paths: "x\\y" and "x_y" render to the same file
+    const [a, b] = [withTableName(ITEMS, 'x\\y'), withTableName(ITEMS, 'x_y')];
     const { spec: src } = staticSource(
-      [ITEMS, other],
-      [...inserts('items', itemsBatch([{ id: 1, name: 'a', value: 1 }])), ...inserts('other', itemsBatch([{ id: 2, name: 'b', value: 2 }], other))],
+      [a, b],
+      [...inserts('x\\y', itemsBatch([{ id: 1, name: 'a', value: 1 }], a)), ...inserts('x_y', itemsBatch([{ id: 2, name: 'b', value: 2 }], b))],
     );
-    const res = await runSync({
-      config: config(
-        [src],
-        [destSpec({ path: 'file', write_mode: 'append', spec: { path: path.join(dir, 'all.ndjson'), format: 'ndjson', no_rotate: true } })],
-      ),
-    });
+    const spec = { path: path.join(dir, '{{TABLE}}.ndjson'), format: 'ndjson', no_rotate: true };
+    const res = await runSync({ config: config([src], [destSpec({ path: 'file', write_mode: 'append', spec })]) });
     t.equal(exitCodeOfSync(res), 2);
-    t.match(String(res.errors.map((e) => e.message)), /tables items and other would both be written/);
+    t.match(String(res.errors.map((e) => e.message)), /tables x\\y and x_y would both be written/);
     t.same(await listFiles(dir), []);
   });
 });

@@ -117,8 +117,9 @@ const TARGETS: Target[] = [
   },
 ];
 
-function writer(store: Store, spec: ObjectWriterSpec, sink: ObjectSink = store.sink(spec.format ?? 'parquet')): ObjectWriter {
-  return new ObjectWriter(objectWriterSettings(spec, store.ctx.name, '{{TABLE}}/{{UUID}}.{{FORMAT}}'), sink, store.ctx);
+function writer(store: Store, spec: ObjectWriterSpec, sink?: ObjectSink): ObjectWriter {
+  const settings = objectWriterSettings(spec, store.ctx.name, '{{TABLE}}/{{UUID}}.{{FORMAT}}');
+  return new ObjectWriter(settings, sink ?? store.sink(settings.format), store.ctx);
 }
 
 /** the rows of a stored object, parsed by its extension */
@@ -126,7 +127,7 @@ async function rowsOf(store: Store, name: string): Promise<Record<string, unknow
   const raw = await store.read(name);
   const bytes = name.endsWith('.gz') ? gunzipSync(raw) : raw;
   if (/\.parquet$/.test(name)) return A.tableFromIPC(pw.readParquet(bytes).intoIPCStream()).batches.flatMap((b) => rowObjects(b));
-  if (/\.ndjson(\.gz)?$/.test(name))
+  if (/\.(nd)?json(\.gz)?$/.test(name))
     return bytes
       .toString('utf8')
       .split('\n')
@@ -275,14 +276,25 @@ for (const target of TARGETS) {
 
     t.test('no_rotate: two tables rendering to one object is a config error naming both', async (t) => {
       const store = await target.store(t);
-      const w = writer(store, { path: 'all.ndjson', format: 'ndjson', no_rotate: true });
-      await w.writeBatch(ITEMS, [items(0, 1)]);
-      const err = await errorOf(w.writeBatch(withTableName(ITEMS, 'other'), [items(1, 1)]));
+      // names are made safe for paths, so "a/b" and "a_b" render alike
+      const w = writer(store, { path: '{{TABLE}}.ndjson', format: 'ndjson', no_rotate: true });
+      await w.writeBatch(withTableName(ITEMS, 'a/b'), [items(0, 1)]);
+      const err = await errorOf(w.writeBatch(withTableName(ITEMS, 'a_b'), [items(1, 1)]));
       t.equal(err?.code, 'CQ_ERR_CONFIG_INVALID');
-      t.equal(err?.message, `tables items and other would both be written to ${store.location('all.ndjson')}`);
+      t.equal(err?.message, `tables a/b and a_b would both be written to ${store.location('a_b.ndjson')}`);
       t.equal(err?.context.keyPath, 'spec.path');
       await w.close(err);
       t.same(await store.list(), [], 'the sync fails: nothing left');
+    });
+
+    t.test('a path without {{TABLE}} is a directory of <table>.<format> (CloudQuery), and format json is JSON lines', async (t) => {
+      const store = await target.store(t);
+      const w = writer(store, { path: 'all', format: 'json', no_rotate: true });
+      await w.writeBatch(ITEMS, [items(0, 2)]);
+      await w.writeBatch(withTableName(ITEMS, 'other'), [items(2, 1)]);
+      await w.close();
+      t.same((await store.list()).sort(), ['all/items.json', 'all/other.json']);
+      t.same(ids(await rowsOf(store, 'all/items.json')), [0, 1]);
     });
 
     t.test('path templates: date parts, sync id, table, extension with gzip', async (t) => {

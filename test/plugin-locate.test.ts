@@ -332,3 +332,31 @@ t.test('registry docker: docker run as the CLI runs the image, port 7777 publish
   );
   t.equal(await readFile(path.join(dir, 'container/pid'), 'utf8').catch(() => 'removed'), 'removed', 'the container is removed');
 });
+
+t.test('a destination plugin in the CLI cache (.cq/plugins/destination/…) runs as a local destination plugin', async (t) => {
+  const recorder = path.join(ROOT, 'dist/test/fixtures/plugins/serve-sdk-recorder.js');
+  const dir = await tmpDir(t);
+  await writeExecutable(path.join(dir, '.cq/plugins/destination/acme/rec/v2.0.0/plugin'), `#!/bin/sh\nexec "${process.execPath}" "${recorder}" "$@"\n`);
+  await writeExecutable(path.join(dir, '.cq/plugins/source/acme/sdk/v1.0.0/plugin'), LAUNCHER);
+  const record = path.join(dir, 'record.jsonl');
+  await writeFile(
+    path.join(dir, 'c.yml'),
+    `kind: source\nspec:\n  name: sdk\n${HUB_SOURCE}\n  tables: [events]\n  destinations: [rec]\n  spec: {}\n---\n` +
+      `kind: destination\nspec:\n  name: rec\n  path: acme/rec\n  version: v2.0.0\n  write_mode: append\n  spec: { record: "${record}" }\n`,
+  );
+  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir, env: NO_KEY });
+  t.equal(r.code, 0, r.stderr);
+  const events = (await readFile(record, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; rows?: unknown[] });
+  t.equal(
+    events.filter((e) => e.event === 'insert').reduce((n, e) => n + (e.rows?.length ?? 0), 0),
+    2,
+    'the 2 events rows reached the plugin',
+  );
+  const noKey = await cli(['validate-config', 'c.yml', '--cq-dir', 'elsewhere'], { cwd: dir, env: NO_KEY });
+  t.equal(noKey.code, 2);
+  t.match(noKey.stderr, 'CloudQuery destination plugin "acme/rec" v2.0.0 (registry cloudquery) is not available');
+  t.match(noKey.stderr, path.join(dir, 'elsewhere/plugins/destination/acme/rec/v2.0.0/plugin'));
+});

@@ -55,7 +55,16 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
     };
     try {
       await emit({ kind: 'sync-start', sourceName, syncTime: syncTime.toISOString(), source: source.path });
-      for await (const m of sourceMessages(client, tables, { sourceName, syncTime, signal: ac.signal, stats, hasStateBackend: true, logger, state: saved })) {
+      for await (const m of sourceMessages(client, tables, {
+        sourceName,
+        syncTime,
+        signal: ac.signal,
+        stats,
+        hasStateBackend: true,
+        logger,
+        state: saved,
+        deterministicCqId: source.deterministic_cq_id,
+      })) {
         if (m.kind === 'delete-stale') continue;
         await emit(m);
       }

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import type * as grpcTypes from '@grpc/grpc-js';
 import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
-import { CqPipeError, SourceReadError, UnsupportedError } from '../../lib/errors.js';
+import { CqPipeError, DestinationWriteError, SourceReadError, UnsupportedError } from '../../lib/errors.js';
 
 const require = createRequire(import.meta.url);
 // the generated stubs require this same CommonJS copy: one grpc-js instance for channel and stubs
@@ -21,6 +21,8 @@ export const MAX_MESSAGE_BYTES = 200 * 1024 * 1024;
 export interface PluginLabel {
   name: string;
   address: string;
+  /** what cq-pipe uses it as: its failures are source read errors (the default) or destination write errors */
+  role?: 'source' | 'destination';
 }
 
 export function describePlugin(p: PluginLabel): string {
@@ -38,7 +40,13 @@ export function pluginCallError(label: PluginLabel, rpc: string, err: unknown): 
   const e = err as Partial<grpcTypes.ServiceError>;
   const status = e.code !== undefined ? ` (gRPC ${grpc.status[e.code] ?? e.code})` : '';
   const detail = e.details || e.message || String(err);
-  return new SourceReadError(`${describePlugin(label)}: ${rpc} failed${status}: ${detail}`, { connector: label.name, phase: rpc }, err);
+  return pluginError(label, `${describePlugin(label)}: ${rpc} failed${status}: ${detail}`, rpc, err);
+}
+
+/** A failure of the plugin as its role's error: CQ_ERR_SOURCE_READ for a source, CQ_ERR_DEST_WRITE for a destination. */
+export function pluginError(label: PluginLabel, message: string, phase: string, cause?: unknown): CqPipeError {
+  const context = { connector: label.name, phase };
+  return label.role === 'destination' ? new DestinationWriteError(message, context, cause) : new SourceReadError(message, context, cause);
 }
 
 /** Versions from a `cloudquery.discovery.v1.GetVersions` reply: `repeated int32 versions = 1`, packed or not. */
@@ -78,6 +86,7 @@ export function decodeVersions(buf: Uint8Array): number[] {
 type PluginStub = InstanceType<typeof v3.PluginClient>;
 type SyncRequest = InstanceType<typeof v3.Sync.Request>;
 type SyncResponse = InstanceType<typeof v3.Sync.Response>;
+type WriteRequest = InstanceType<typeof v3.Write.Request>;
 
 /** The calls the host makes, each failing with a CqPipeError naming the plugin. */
 export class PluginConnection {
@@ -117,10 +126,7 @@ export class PluginConnection {
   private waitReady(timeoutMs: number): Promise<void> {
     return new Promise((resolve, reject) => {
       this.stub.waitForReady(Date.now() + timeoutMs, (err?: Error) => {
-        if (err)
-          reject(
-            new SourceReadError(`${describePlugin(this.label)}: not reachable within ${timeoutMs} ms: ${err.message}`, { connector: this.label.name }, err),
-          );
+        if (err) reject(pluginError(this.label, `${describePlugin(this.label)}: not reachable within ${timeoutMs} ms: ${err.message}`, 'connect', err));
         else resolve();
       });
     });
@@ -172,6 +178,14 @@ export class PluginConnection {
     return this.stub.Sync(r);
   }
 
+  /**
+   * A `Write` client stream; `done` gets the plugin's answer when the stream ends: null, or the
+   * gRPC error that ended it (a plugin ends the whole stream on a failed write).
+   */
+  write(done: (err: grpcTypes.ServiceError | null) => void): grpcTypes.ClientWritableStream<WriteRequest> {
+    return this.stub.Write((err: grpcTypes.ServiceError | null) => done(err));
+  }
+
   /** `Close` (best effort: a plugin that is gone has nothing to close), then the channel. */
   async closePlugin(timeoutMs = 5000): Promise<void> {
     try {
@@ -188,4 +202,4 @@ export class PluginConnection {
   }
 }
 
-export type { SyncResponse };
+export type { SyncResponse, WriteRequest };

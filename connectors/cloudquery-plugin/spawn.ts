@@ -12,10 +12,13 @@ import { access, constants, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { defineSource, type LogCounts, type SourceConnector } from '../../lib/connector.js';
-import { ConfigError, SourceReadError } from '../../lib/errors.js';
+import { defineDestination, defineSource, type DestinationConnector, type LogCounts, type SourceConnector } from '../../lib/connector.js';
+import { ConfigError } from '../../lib/errors.js';
+import { pluginError } from './grpc-client.js';
 import type { Logger, LogLevel } from '../../lib/logger.js';
 import { openPluginSource, type PluginSpec } from './source.js';
+import { cliModes, openPluginDestination, PLUGIN_DESTINATION_CAPABILITIES, type PluginDestinationSpec } from './destination.js';
+import type { CliModes } from './cli-schema.js';
 
 export interface SpawnOptions {
   logger: Logger;
@@ -28,6 +31,8 @@ export interface SpawnOptions {
   attempts?: number;
   /** SIGINT → SIGKILL grace period (the CLI waits 5 s) */
   killGraceMs?: number;
+  /** what the plugin is used as: a failed start is a source read error (default) or a destination write error */
+  role?: 'source' | 'destination';
   /** warn and error log lines are counted here (the sync summary's warnings and errors) */
   counts?: LogCounts;
 }
@@ -150,7 +155,7 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
   for (;;) {
     if (gone !== undefined) {
       await stop();
-      throw new SourceReadError(`${opts.label} stopped before serving: ${gone}`, { connector: opts.name, phase: 'start' });
+      throw pluginError({ name: opts.name, address: binary, role: opts.role }, `${opts.label} stopped before serving: ${gone}`, 'start');
     }
     if (
       await stat(socket).then(
@@ -161,7 +166,8 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
       break;
     if (Date.now() > deadline) {
       await stop();
-      throw new SourceReadError(`${opts.label} did not open its socket within ${opts.startTimeoutMs ?? 5000} ms`, { connector: opts.name, phase: 'start' });
+      const why = `${opts.label} did not open its socket within ${opts.startTimeoutMs ?? 5000} ms`;
+      throw pluginError({ name: opts.name, address: binary, role: opts.role }, why, 'start');
     }
     await Promise.race([sleep(25), exited]);
   }
@@ -215,6 +221,28 @@ export function localPluginSource(
         afterClose: proc.stop,
         whyGone: proc.whyGone,
         logCounts: () => ({ ...counts }),
+      });
+    },
+  });
+}
+
+/** A destination served by a local plugin binary (`registry: local`), started when the destination opens. */
+export function localPluginDestination(
+  binary: string,
+  opts: Pick<SpawnOptions, 'killGraceMs' | 'startTimeoutMs'> & { modes?: Partial<CliModes> } = {},
+): DestinationConnector<PluginDestinationSpec> {
+  return defineDestination<PluginDestinationSpec>({
+    name: `local:${binary}`,
+    configSchema: { type: 'object' },
+    capabilities: PLUGIN_DESTINATION_CAPABILITIES,
+    async create(spec, ctx) {
+      const proc = await spawnPlugin(binary, { ...opts, role: 'destination', logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level });
+      return openPluginDestination(spec, ctx, {
+        label: { name: ctx.name, address: binary, role: 'destination' },
+        target: `unix:${proc.socket}`,
+        modes: cliModes(opts.modes),
+        afterClose: proc.stop,
+        whyGone: proc.whyGone,
       });
     },
   });

@@ -45,6 +45,7 @@ export class ObjectWriter implements DestinationClient {
     this.#s = settings;
     this.#sink = sink;
     this.#ctx = ctx;
+    for (const notice of settings.notices) ctx.logger.info(`destination ${ctx.name}: ${notice}`);
   }
 
   #name(table: string): string {
@@ -66,7 +67,7 @@ export class ObjectWriter implements DestinationClient {
   }
 
   #openWriter(table: string, name: string, schema: A.Schema, rows: () => number): Promise<FormatWriter> {
-    return openFormatWriterOn(this.#s.format, this.#s.compression, (gzip) => this.#sink.open(name, { table, gzip, rows }), schema);
+    return openFormatWriterOn(this.#s.format, this.#s.compression, (gzip) => this.#sink.open(name, { table, gzip, rows }), schema, this.#s.formatOptions);
   }
 
   async migrateTables(_tables: A.Schema[], opts: MigrateOptions): Promise<string[]> {

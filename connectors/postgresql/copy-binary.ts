@@ -172,6 +172,16 @@ function jsonReplacer(_k: string, v: unknown): unknown {
   return v;
 }
 
+/** row i of a struct or list column as JSON text (UTF-8), without the \\u0000 escape */
+function jsonTexts(data: A.Data): (i: number) => Buffer {
+  const vec = A.makeVector(data);
+  return (i) => {
+    const v = vec.get(i) as { toJSON?: () => unknown } | null;
+    const text = JSON.stringify(v && typeof v === 'object' && 'toJSON' in v ? v.toJSON!() : v, jsonReplacer).replace(/\\u0000/g, '');
+    return Buffer.from(text, 'utf8');
+  };
+}
+
 /** encoder for column data `data` of field `field` into a column of Postgres type `pgType` */
 export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encoder {
   const t = data.type as A.DataType;
@@ -300,8 +310,19 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       }
       throw mismatch();
     }
-    case 'text': {
-      if (t.typeId !== A.Type.Utf8 && t.typeId !== A.Type.LargeUtf8 && !(ext === 'inet')) throw mismatch();
+    case 'text':
+    case 'character varying':
+    case 'json': {
+      // structs and lists as JSON text (CloudQuery stores structs in text columns)
+      if (t.typeId === A.Type.Struct || t.typeId === A.Type.List) {
+        const text = jsonTexts(data);
+        return withNulls(data, (out, i) => {
+          const b = text(i);
+          out.int32(b.length);
+          out.bytes(b);
+        });
+      }
+      if (t.typeId !== A.Type.Utf8 && t.typeId !== A.Type.LargeUtf8 && ext !== 'inet' && ext !== 'json') throw mismatch();
       const get = varBytes(data);
       const clean = !columnHasNul(data, false);
       return withNulls(data, (out, i) => {
@@ -355,11 +376,9 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
         });
       }
       // struct and nested lists → JSON text
-      const vec = A.makeVector(data);
+      const text = jsonTexts(data);
       return withNulls(data, (out, i) => {
-        const v = vec.get(i) as { toJSON?: () => unknown } | null;
-        const text = JSON.stringify(v && typeof v === 'object' && 'toJSON' in v ? v.toJSON!() : v, jsonReplacer).replace(/\\u0000/g, '');
-        const b = Buffer.from(text, 'utf8');
+        const b = text(i);
         out.int32(b.length + 1);
         out.ensure(1);
         out.buf[out.pos++] = 1;

@@ -12,6 +12,7 @@ import { DestinationWriteError, SchemaIncompatibleError, tableFailure, type CqPi
 import type { DeleteStaleMessage } from '../../lib/messages.js';
 import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../../lib/schema.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
+import { connectionProblems, pgConnection } from './connection.js';
 import { CopyLoad, copyBatches, type CopyColumn } from './copy-load.js';
 import { DeadLetterFile } from './dead-letter.js';
 import { describePgError, isRowError, isTableError, loadError, rejectReason } from './load-errors.js';
@@ -33,7 +34,8 @@ const configSchema = {
   required: ['connection_string'],
   properties: {
     connection_string: { type: 'string', minLength: 1 },
-    schema: { type: 'string', minLength: 1, default: 'public' },
+    // default: the first schema of the connection string's search_path, else public
+    schema: { type: 'string', minLength: 1 },
     dead_letter: { type: 'string', minLength: 1 },
   },
 } as const;
@@ -41,6 +43,7 @@ const configSchema = {
 export const postgresDestination = defineDestination<PostgresDestinationSpec>({
   name: 'postgresql',
   configSchema,
+  validate: (spec) => connectionProblems(spec.connection_string, 'connection_string'),
   capabilities: { writeModes: ['overwrite-delete-stale', 'overwrite', 'append'], batch: { rows: 10000, bytes: 100_000_000, timeoutMs: 60_000 } },
   async create(spec, ctx: ConnectorContext): Promise<DestinationClient> {
     return PostgresClient.open(spec, ctx);
@@ -85,10 +88,11 @@ class PostgresClient implements DestinationClient {
 
   private constructor(spec: PostgresDestinationSpec, ctx: ConnectorContext) {
     this.#ctx = ctx;
-    this.#schema = spec.schema ?? 'public';
+    const conn = pgConnection(spec.connection_string, 'spec.connection_string', ctx.name);
+    this.#schema = spec.schema ?? conn.schema ?? 'public';
     if (spec.dead_letter) this.#deadLetter = new DeadLetterFile(path.resolve(ctx.baseDir, spec.dead_letter));
     this.#session = new PgSession<TableInfo>({
-      connectionString: spec.connection_string,
+      connectionString: conn.connectionString,
       connector: ctx.name,
       logger: ctx.logger,
       onReconnect: () => this.#dropLoad(new DestinationWriteError('reconnecting', { connector: ctx.name, phase: 'load' })),
@@ -145,7 +149,9 @@ class PostgresClient implements DestinationClient {
   async deleteStale(msgs: DeleteStaleMessage[]): Promise<void> {
     await this.#commitAll();
     const schema = quoteIdent(this.#schema);
-    const stale = `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} < $2`;
+    // $2 is an instant: compared as timestamptz it is right for a `timestamp without time zone`
+    // column too (CloudQuery's), read in the session's UTC
+    const stale = `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} < $2::timestamptz`;
     try {
       await this.#session.retrying('delete-stale', () =>
         this.#session.transaction(async (client) => {

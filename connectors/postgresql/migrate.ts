@@ -13,7 +13,7 @@ import { isUnique, primaryKeys, tableName, CQ_SOURCE_NAME, CQ_SYNC_TIME } from '
 import { typeName } from '../../lib/types.js';
 import type { MigrateMode } from '../../lib/messages.js';
 import { dependentViews, pgIdent, quoteIdent, readTables, type ExistingTable } from './catalog.js';
-import { canWiden, holds, pgTypeOf } from './types.js';
+import { canWiden, pgTypeOf, takes } from './types.js';
 
 export interface WantedColumn {
   name: string;
@@ -84,7 +84,7 @@ export function planTable(schema: string, w: WantedTable, e: ExistingTable | und
       else ddl.push(`ALTER TABLE ${q} ADD COLUMN ${quoteIdent(c.name)} ${c.type}`);
       continue;
     }
-    if (!holds(ex.type, c.type)) {
+    if (!takes(ex.type, c.field)) {
       if (canWiden(ex.type, c.type)) ddl.push(`ALTER TABLE ${q} ALTER COLUMN ${quoteIdent(c.name)} TYPE ${c.type}`);
       else unsafe.push(`column "${c.name}" changes type from ${ex.type} to ${c.type} (${typeName(c.field)})`);
     }
@@ -101,8 +101,10 @@ export function planTable(schema: string, w: WantedTable, e: ExistingTable | und
     if (!w.unique.includes(col) && w.columns.some((c) => c.name === col)) ddl.push(`ALTER TABLE ${q} DROP CONSTRAINT ${quoteIdent(con)}`);
   }
   if (moveToCqId) {
-    // the new key first, so NOT NULL can then come off the old key's columns
-    ddl.unshift(`ALTER TABLE ${q} DROP CONSTRAINT ${quoteIdent(e.pkConstraint!)}`, `ALTER TABLE ${q} ADD PRIMARY KEY (${quoteIdent('_cq_id')})`);
+    // the new key first, so NOT NULL can then come off the old key's columns; the key keeps its
+    // constraint name (CloudQuery's `<table>_cqpk` stays `<table>_cqpk`)
+    const con = quoteIdent(e.pkConstraint!);
+    ddl.unshift(`ALTER TABLE ${q} DROP CONSTRAINT ${con}`, `ALTER TABLE ${q} ADD CONSTRAINT ${con} PRIMARY KEY (${quoteIdent('_cq_id')})`);
   }
   const idx = indexDdl(schema, w);
   if (idx.length && !e.indexes.has(pgIdent(`${w.name}_cqpi`))) ddl.push(...idx);

@@ -16,6 +16,7 @@ import { defineTable, tableName, type ColumnDef } from '../../lib/schema.js';
 import { MD_SOURCE_TABLE } from '../../lib/table-select.js';
 import { withSchemaMetadata } from '../../lib/schema.js';
 import { quoteIdent } from './catalog.js';
+import { connectionProblems, pgConnection } from './connection.js';
 import { isTransient } from './transient.js';
 import { DEFAULT_ATTEMPTS, retry, retryAfter } from '../../lib/retry.js';
 import { CopyTupleParser, DecodeError, decoderFor, type ColumnDecoder } from './copy-decode.js';
@@ -127,14 +128,16 @@ function cqNameOf(schema: string, table: string): string {
 export const postgresSource = defineSource<PostgresSourceSpec>({
   name: 'postgresql',
   configSchema,
+  validate: (spec) => connectionProblems(spec.connection_string, 'connection_string'),
   create(spec, ctx: ConnectorContext): SourceClient {
+    const conn = pgConnection(spec.connection_string, 'spec.connection_string', ctx.name);
     const batchRows = spec.batch_rows ?? 10000;
     let client: pg.Client | undefined;
     let tables: Promise<PgTable[]> | undefined;
 
     const connect = async (): Promise<pg.Client> => {
       if (client) return client;
-      const c = new pg.Client({ connectionString: spec.connection_string, application_name: 'cq-pipe-source' });
+      const c = new pg.Client({ connectionString: conn.connectionString, application_name: 'cq-pipe-source' });
       c.on('error', (err) => ctx.logger.warn(`postgres source connection error: ${err.message}`));
       try {
         await c.connect();

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import type { StateBackendProvider } from '../../lib/registry.js';
 import { MemoryState } from '../../lib/state/types.js';
+import { pgConnection } from './connection.js';
 
 const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
@@ -13,6 +14,7 @@ export class PostgresState extends MemoryState {
   override readonly description: string;
   private constructor(
     private readonly client: pg.Client,
+    /** quoted, schema-qualified when the connection sets a search_path */
     private readonly table: string,
     where: string,
   ) {
@@ -21,13 +23,21 @@ export class PostgresState extends MemoryState {
   }
 
   static async open(connection: string, table: string): Promise<PostgresState> {
-    const client = new pg.Client({ connectionString: connection, application_name: 'cq-pipe-state' });
+    const conn = pgConnection(connection, 'spec.backend_options.connection');
+    const client = new pg.Client({ connectionString: conn.connectionString, application_name: 'cq-pipe-state' });
     await client.connect();
-    const u = new URL(connection);
-    const s = new PostgresState(client, table, `${u.hostname}:${u.port || 5432}${u.pathname}`);
-    await client.query(`CREATE TABLE IF NOT EXISTS ${q(table)} (key text PRIMARY KEY, value text, version numeric(20,0))`);
+    // the table lives in the first schema of the connection's search_path, else in public
+    const qualified = conn.schema ? `${q(conn.schema)}.${q(table)}` : q(table);
+    const s = new PostgresState(client, qualified, conn.where);
+    try {
+      if (conn.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${q(conn.schema)}`);
+      await client.query(`CREATE TABLE IF NOT EXISTS ${qualified} (key text PRIMARY KEY, value text, version numeric(20,0))`);
+    } catch (err) {
+      await client.end().catch(() => {});
+      throw err;
+    }
     const r = await client.query<{ key: string; value: string; version: string | null }>(
-      `SELECT key, value, version::text AS version FROM ${q(table)} ORDER BY version NULLS FIRST`,
+      `SELECT key, value, version::text AS version FROM ${qualified} ORDER BY version NULLS FIRST`,
     );
     for (const row of r.rows) s.values.set(row.key, { value: row.value, version: BigInt(row.version ?? '0') });
     return s;
@@ -42,12 +52,12 @@ export class PostgresState extends MemoryState {
         const v = this.values.get(k);
         if (v) {
           await this.client.query(
-            `INSERT INTO ${q(this.table)} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ` +
+            `INSERT INTO ${this.table} (key, value, version) VALUES ($1, $2, $3) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = ` +
               `EXCLUDED.version`,
             [k, v.value, v.version.toString()],
           );
         } else {
-          await this.client.query(`DELETE FROM ${q(this.table)} WHERE key = $1`, [k]);
+          await this.client.query(`DELETE FROM ${this.table} WHERE key = $1`, [k]);
         }
       }
       await this.client.query('COMMIT');
@@ -63,7 +73,10 @@ export class PostgresState extends MemoryState {
   }
 }
 
-/** `postgres://…` / `postgresql://…` state (also `@@plugins.<postgres destination>.connection`). */
+/**
+ * `postgres://…` / `postgresql://…` or keyword/value (`host=… dbname=…`) state (also
+ * `@@plugins.<postgres destination>.connection`; connectors/index.ts routes keyword/value strings here).
+ */
 export const postgresStateBackend: StateBackendProvider = {
   schemes: ['postgres://', 'postgresql://'],
   open: (connection, table) => PostgresState.open(connection, table),

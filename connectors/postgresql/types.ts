@@ -75,12 +75,41 @@ export function holds(existing: string, wanted: string): boolean {
   if (ei && wi) return ei >= wi;
   if (existing === 'double precision' && wanted === 'real') return true;
   const en = numericParts(existing);
+  // plain numeric holds any integer or decimal
+  if (en && existing === 'numeric') return Boolean(wi || numericParts(wanted));
   if (en) {
     const [p, s] = en;
     if (wi) return p - s >= [0, 5, 10, 19][wi]!;
     const wn = numericParts(wanted);
     if (wn) return s >= wn[1] && p - s >= wn[0] - wn[1];
   }
+  return false;
+}
+
+/**
+ * The one table of compatible column types (docs/postgresql.md, "Compatible column types"): an
+ * existing column of the key's type takes values of the listed wanted types without loss, so the
+ * table is adopted as it is (no ALTER, no drop) and the encoder writes into the existing type.
+ * CloudQuery's Postgres destination creates the left-hand types.
+ */
+export const TAKES: Readonly<Record<string, readonly string[]>> = {
+  // µs since the epoch in UTC either way; the session time zone is UTC
+  'timestamp without time zone': ['timestamp with time zone'],
+  // JSON text (json, structs, nested lists), IP addresses as text
+  text: ['jsonb', 'inet'],
+  'character varying': ['text', 'jsonb', 'inet'],
+  json: ['jsonb'],
+};
+
+/**
+ * Can an existing column of type `existing` take every value of `field` without loss? The same
+ * type, a wider number (`holds`), a pair of `TAKES`, or an array whose element type takes the
+ * list's element field.
+ */
+export function takes(existing: string, field: A.Field): boolean {
+  const wanted = pgTypeOf(field);
+  if (holds(existing, wanted) || TAKES[existing]?.includes(wanted)) return true;
+  if (existing.endsWith('[]') && field.type.typeId === A.Type.List) return takes(existing.slice(0, -2), (field.type as A.List).children[0]!);
   return false;
 }
 
@@ -110,7 +139,10 @@ export const ELEMENT_OID: Record<string, number> = {
   inet: 869,
   date: 1082,
   'time without time zone': 1083,
+  'timestamp without time zone': 1114,
   'timestamp with time zone': 1184,
+  json: 114,
+  'character varying': 1043,
   numeric: 1700,
   uuid: 2950,
   jsonb: 3802,

@@ -9,6 +9,7 @@
  *   access_key_id / secret_access_key / session_token   # optional: else the AWS credential chain
  *   max_attempts: 5                    # tries per request (throttling, 5xx, network errors)
  */
+import { Agent as HttpsAgent } from 'node:https';
 import { S3Client, HeadBucketCommand, type S3ClientConfig } from '@aws-sdk/client-s3';
 import type { SpecProblem } from '../../lib/connector.js';
 import { CqPipeError, type ErrorContext } from '../../lib/errors.js';
@@ -22,6 +23,13 @@ export interface S3ConnectionSpec {
   secret_access_key?: string;
   session_token?: string;
   max_attempts?: number;
+  /** CloudQuery's: an AWS shared-config profile (also `credentials.local_profile`) */
+  local_profile?: string;
+  credentials?: { local_profile?: string; role_arn?: string; role_session_name?: string; external_id?: string };
+  /** CloudQuery's: retries per request (max_attempts = max_retries + 1) */
+  max_retries?: number;
+  /** CloudQuery's: do not verify the endpoint's TLS certificate */
+  endpoint_skip_tls_verify?: boolean;
 }
 
 export const DEFAULT_REGION = 'us-east-1';
@@ -36,7 +44,22 @@ export const S3_CONNECTION_PROPERTIES = {
   access_key_id: { type: 'string', minLength: 1 },
   secret_access_key: { type: 'string', minLength: 1 },
   session_token: { type: 'string', minLength: 1 },
-  max_attempts: { type: 'integer', minimum: 1, maximum: 20, default: DEFAULT_MAX_ATTEMPTS },
+  // no schema default: max_retries (CloudQuery's) stands in when max_attempts is not given
+  max_attempts: { type: 'integer', minimum: 1, maximum: 20 },
+  // CloudQuery's keys (its s3 plugins' spec/schema.json)
+  local_profile: { type: 'string', minLength: 1 },
+  credentials: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      local_profile: { type: 'string' },
+      role_arn: { type: 'string' },
+      role_session_name: { type: 'string' },
+      external_id: { type: 'string' },
+    },
+  },
+  max_retries: { type: 'integer', minimum: 0, maximum: 19 },
+  endpoint_skip_tls_verify: { type: 'boolean', default: false },
 } as const;
 
 /** Checks beyond the JSON schema (keyPath relative to the connector spec). */
@@ -64,6 +87,16 @@ export function connectionProblems(spec: S3ConnectionSpec): SpecProblem[] {
   if (spec.session_token !== undefined && spec.access_key_id === undefined) {
     problems.push({ keyPath: ['session_token'], message: 'session_token needs access_key_id and secret_access_key' });
   }
+  if (spec.credentials?.role_arn) {
+    problems.push({
+      keyPath: ['credentials', 'role_arn'],
+      message: 'cq-pipe does not assume roles itself',
+      hint: 'put role_arn (and source_profile) in a profile of ~/.aws/config and name it in local_profile: the AWS SDK assumes it',
+    });
+  }
+  if (spec.max_retries !== undefined && spec.max_attempts !== undefined) {
+    problems.push({ keyPath: ['max_retries'], message: 'give max_retries (CloudQuery) or max_attempts, not both' });
+  }
   return problems;
 }
 
@@ -74,9 +107,14 @@ export function createS3Client(spec: S3ConnectionSpec): S3Client {
     forcePathStyle: spec.use_path_style ?? false,
     // the SDK's standard retry strategy: exponential backoff with jitter on throttling, 5xx and
     // network errors; request bodies are buffers (multipart parts), so every attempt can resend
-    maxAttempts: spec.max_attempts ?? DEFAULT_MAX_ATTEMPTS,
-    requestHandler: { connectionTimeout: 10_000 },
+    maxAttempts: spec.max_attempts ?? (spec.max_retries !== undefined ? spec.max_retries + 1 : DEFAULT_MAX_ATTEMPTS),
+    requestHandler: {
+      connectionTimeout: 10_000,
+      ...(spec.endpoint_skip_tls_verify ? { httpsAgent: new HttpsAgent({ keepAlive: true, rejectUnauthorized: false }) } : {}),
+    },
   };
+  const profile = spec.local_profile ?? spec.credentials?.local_profile;
+  if (profile) config.profile = profile;
   if (spec.endpoint) {
     config.endpoint = spec.endpoint;
     // S3-compatible services differ in their support of the newer flexible checksums

@@ -15,7 +15,8 @@ import type { FileDestinationSpec } from '../file/destination.js';
 import { OBJECT_WRITER_PROPERTIES, objectWriterSettings, specProblem, type ObjectWriterSettings } from '../object-writer/settings.js';
 import { ObjectWriter } from '../object-writer/writer.js';
 import { S3_CONNECTION_PROPERTIES, connectionProblems, type S3ConnectionSpec } from './client.js';
-import { S3Objects, type WrittenObject } from './sink.js';
+import { S3Objects, type ObjectParams, type S3ObjectOptions, type WrittenObject } from './sink.js';
+import type { ObjectCannedACL } from '@aws-sdk/client-s3';
 
 export type { WrittenObject };
 
@@ -23,6 +24,61 @@ export const DEFAULT_S3_PATH = '{{TABLE}}/{{UUID}}.{{FORMAT}}';
 
 export interface S3DestinationSpec extends S3ConnectionSpec, Omit<FileDestinationSpec, 'path'> {
   path?: string;
+  // CloudQuery's s3 destination keys (its spec/schema.json), docs/s3.md
+  part_size?: number;
+  content_type?: string;
+  acl?: string;
+  server_side_encryption_configuration?: { sse_kms_key_id: string; server_side_encryption: 'AES256' | 'aws:kms' | 'aws:kms:dsse' };
+  test_write?: boolean;
+  athena?: boolean;
+  write_empty_objects_for_empty_tables?: boolean;
+  aws_debug?: boolean;
+  max_backoff?: number;
+}
+
+/** CloudQuery's keys that mean nothing to cq-pipe: accepted, one notice each when set */
+const S3_NOTICES: Partial<Record<keyof S3DestinationSpec, string>> = {
+  athena: 'athena is accepted and not applied: cq-pipe does not rewrite JSON keys for Hive/Athena',
+  write_empty_objects_for_empty_tables: 'write_empty_objects_for_empty_tables is accepted and not applied: a table without rows writes no object',
+  aws_debug: "aws_debug is accepted: use --log-level debug for cq-pipe's request log",
+  max_backoff: "max_backoff is accepted and not applied: the AWS SDK's standard retry strategy sets the backoff",
+};
+
+const S3_DESTINATION_PROPERTIES = {
+  part_size: { type: 'integer', minimum: 5 * 1024 * 1024, maximum: 5 * 1024 * 1024 * 1024 },
+  content_type: { type: 'string' },
+  acl: {
+    type: 'string',
+    enum: ['', 'private', 'public-read', 'public-read-write', 'authenticated-read', 'aws-exec-read', 'bucket-owner-read', 'bucket-owner-full-control'],
+  },
+  server_side_encryption_configuration: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['sse_kms_key_id', 'server_side_encryption'],
+    properties: {
+      sse_kms_key_id: { type: 'string', minLength: 1 },
+      server_side_encryption: { type: 'string', enum: ['AES256', 'aws:kms', 'aws:kms:dsse'] },
+    },
+  },
+  test_write: { type: 'boolean', default: false },
+  athena: { type: 'boolean', default: false },
+  write_empty_objects_for_empty_tables: { type: 'boolean', default: false },
+  aws_debug: { type: 'boolean', default: false },
+  max_backoff: { type: 'integer', minimum: 0 },
+} as const;
+
+/** The object parameters, part size and test-write key of a spec. */
+function objectOptions(spec: S3DestinationSpec, settings: ObjectWriterSettings, ctx: ConnectorContext): S3ObjectOptions {
+  const sse = spec.server_side_encryption_configuration;
+  const params: ObjectParams = {
+    ...(spec.acl ? { ACL: spec.acl as ObjectCannedACL } : {}),
+    ...(spec.content_type ? { ContentType: spec.content_type } : {}),
+    ...(sse ? { ServerSideEncryption: sse.server_side_encryption, SSEKMSKeyId: sse.sse_kms_key_id } : {}),
+  };
+  const testWriteKey = spec.test_write
+    ? settings.template.render({ table: 'TEST_TABLE', uuid: 'TEST_UUID', format: settings.extension, time: ctx.syncTime, syncId: ctx.invocationId })
+    : undefined;
+  return { partSize: spec.part_size, params, testWriteKey };
 }
 
 export const s3DestinationSchema = {
@@ -33,6 +89,7 @@ export const s3DestinationSchema = {
     ...S3_CONNECTION_PROPERTIES,
     path: { type: 'string', minLength: 1, default: DEFAULT_S3_PATH },
     ...OBJECT_WRITER_PROPERTIES,
+    ...S3_DESTINATION_PROPERTIES,
   },
 } as const;
 
@@ -48,7 +105,11 @@ export function s3Settings(spec: S3DestinationSpec, connector: string): ObjectWr
     const hint = 'put the bucket name in spec.bucket and the key template in spec.path';
     throw new ConfigError(`path "${template}" must be an object key inside the bucket, not a URL`, where, hint);
   }
-  return objectWriterSettings({ ...spec, path: template }, connector, DEFAULT_S3_PATH);
+  // as CloudQuery's s3 destination: a path without {{TABLE}} gets `/{{TABLE}}.<format>`, and `.{{UUID}}` when rotating
+  const full = template.includes('{{TABLE}}') ? template : `${template}/{{TABLE}}.${spec.format ?? 'parquet'}${spec.no_rotate ? '' : '.{{UUID}}'}`;
+  const settings = objectWriterSettings({ ...spec, path: full }, connector, DEFAULT_S3_PATH);
+  for (const [key, notice] of Object.entries(S3_NOTICES)) if (spec[key as keyof S3DestinationSpec]) settings.notices.push(notice);
+  return settings;
 }
 
 function validate(spec: S3DestinationSpec): SpecProblem[] {
@@ -89,6 +150,6 @@ export const s3Destination = defineDestination<S3DestinationSpec>({
       throw new ConfigError(p.message, { connector: ctx.name, keyPath: `spec.${p.keyPath.join('.')}` }, p.hint);
     }
     const settings = s3Settings(spec, ctx.name);
-    return new S3DestinationClient(settings, new S3Objects(spec, settings.format, ctx), ctx);
+    return new S3DestinationClient(settings, new S3Objects(spec, settings.format, ctx, objectOptions(spec, settings, ctx)), ctx);
   },
 });

@@ -11,7 +11,14 @@
  */
 import { PassThrough, type Writable } from 'node:stream';
 import { createGzip, type ZlibOptions } from 'node:zlib';
-import { AbortMultipartUploadCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type ObjectCannedACL,
+  type S3Client,
+  type ServerSideEncryption,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { ConnectorContext } from '../../lib/connector.js';
 import { DestinationWriteError, InternalError, type ErrorContext } from '../../lib/errors.js';
@@ -27,12 +34,24 @@ export const PART_QUEUE = 2;
 /** bytes buffered before `write` waits */
 const HIGH_WATER_MARK = 4 * 1024 * 1024;
 
+/** Object parameters a destination sets on every object (CloudQuery's `acl`, `content_type`, SSE keys). */
+export interface ObjectParams {
+  ACL?: ObjectCannedACL;
+  ContentType?: string;
+  ServerSideEncryption?: ServerSideEncryption;
+  SSEKMSKeyId?: string;
+}
+
 export interface S3SinkOptions {
   client: S3Client;
   bucket: string;
   key: string;
   gzip: boolean;
   contentType?: string;
+  /** multipart part size (default PART_SIZE) */
+  partSize?: number;
+  /** extra PutObject / CreateMultipartUpload parameters (ACL, server-side encryption) */
+  params?: ObjectParams;
   /** called with the part count and bytes once the object is complete */
   onDone?: (info: { parts: number; bytes: number; etag?: string }) => void;
   /** called when a failed CompleteMultipartUpload turned out to have completed the object */
@@ -75,8 +94,9 @@ export class S3Sink implements ByteSink {
         Body: this.#body,
         // .gz objects are stored as gzip files (no Content-Encoding, so no client unpacks them by surprise)
         ...(opts.gzip ? { ContentType: 'application/gzip' } : opts.contentType ? { ContentType: opts.contentType } : {}),
+        ...opts.params,
       },
-      partSize: PART_SIZE,
+      partSize: opts.partSize ?? PART_SIZE,
       queueSize: PART_QUEUE,
       leavePartsOnError: true, // aborted in #abort, keeping the cause
     });
@@ -205,6 +225,14 @@ export interface WrittenObject {
   etag?: string;
 }
 
+/** What the s3 destination's spec sets on its objects. */
+export interface S3ObjectOptions {
+  partSize?: number;
+  params?: ObjectParams;
+  /** the key of the `test_write` object, when it is on */
+  testWriteKey?: string;
+}
+
 /**
  * The objects of one bucket: names are keys, each written by an S3Sink. The bucket is checked with
  * HeadBucket before the first write; `close` destroys the client.
@@ -219,11 +247,14 @@ export class S3Objects implements ObjectSink {
   #bucketChecked: Promise<void> | undefined;
   readonly written: WrittenObject[] = [];
 
-  constructor(spec: S3ConnectionSpec, format: FileFormat, ctx: ConnectorContext) {
+  readonly #options: S3ObjectOptions;
+
+  constructor(spec: S3ConnectionSpec, format: FileFormat, ctx: ConnectorContext, options: S3ObjectOptions = {}) {
     this.#spec = spec;
     this.#format = format;
     this.#ctx = ctx;
     this.#client = createS3Client(spec);
+    this.#options = options;
   }
 
   name(rendered: string): string {
@@ -240,8 +271,19 @@ export class S3Objects implements ObjectSink {
 
   prepare(): Promise<void> {
     const fail = (msg: string, context: ErrorContext, cause: unknown) => new DestinationWriteError(msg, context, cause);
-    this.#bucketChecked ??= checkBucket(this.#client, this.#spec, { connector: this.#ctx.name }, fail);
+    this.#bucketChecked ??= checkBucket(this.#client, this.#spec, { connector: this.#ctx.name }, fail).then(() => this.#testWrite());
     return this.#bucketChecked;
+  }
+
+  /** CloudQuery's `test_write`: an empty object where a table's file would go, so missing write access fails before any row */
+  async #testWrite(): Promise<void> {
+    const key = this.#options.testWriteKey;
+    if (key === undefined) return;
+    try {
+      await this.#client.send(new PutObjectCommand({ Bucket: this.#spec.bucket, Key: key, Body: new Uint8Array(0), ...this.#options.params }));
+    } catch (err) {
+      throw new DestinationWriteError(`test_write: cannot write ${this.location(key)}: ${s3Reason(err)}`, { connector: this.#ctx.name }, err);
+    }
   }
 
   async open(key: string, object: { table: string; gzip: boolean; rows: () => number }): Promise<ObjectStream> {
@@ -252,6 +294,8 @@ export class S3Objects implements ObjectSink {
       key,
       gzip: object.gzip,
       contentType: CONTENT_TYPES[this.#format],
+      partSize: this.#options.partSize,
+      params: this.#options.params,
       onDone: (info) => {
         this.written.push({ table, key, rows: rows(), ...info });
         this.#ctx.logger.debug('object written', { table, object: this.location(key), rows: rows(), parts: info.parts });

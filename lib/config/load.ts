@@ -288,7 +288,8 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       const s = e.spec;
       const conn = (s.backend_options as { connection?: string } | undefined)?.connection;
       if (conn !== undefined && !conn.includes('@@plugins.')) {
-        if (!/^(postgres|postgresql|file|s3):\/\//.test(conn)) {
+        // a URL of a state backend, or libpq's keyword/value form (host=… dbname=…: Postgres)
+        if (!/^(postgres|postgresql|file|s3):\/\//.test(conn) && !/^\s*[A-Za-z_]+\s*=/.test(conn)) {
           problemAt(
             e,
             ['spec', 'backend_options', 'connection'],

@@ -6,6 +6,7 @@
 import type * as A from 'apache-arrow';
 import { FileSink } from './sink.js';
 import type { ByteSink } from './byte-sink.js';
+import type { CSV_DELIMITERS } from '../../../lib/arrow-json.js';
 import { NdjsonWriter } from './ndjson.js';
 import { CsvWriter } from './csv.js';
 import { ArrowWriter } from './arrow.js';
@@ -15,8 +16,14 @@ export const FILE_FORMATS = ['parquet', 'ndjson', 'csv', 'arrow'] as const;
 export type FileFormat = (typeof FILE_FORMATS)[number];
 export const COMPRESSIONS = ['none', 'gzip'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
+export type CsvDelimiter = (typeof CSV_DELIMITERS)[number];
 /** formats that may be gzip-compressed (parquet and arrow compress inside the format) */
 export const GZIP_FORMATS: readonly FileFormat[] = ['ndjson', 'csv'];
+
+/** Per-format options (file/s3 `format_spec`). */
+export interface FormatOptions {
+  csv?: { delimiter: CsvDelimiter; skipHeader: boolean };
+}
 
 export interface FormatWriter {
   /** temp file (or object) being written */
@@ -31,13 +38,14 @@ export interface FormatWriter {
   discard(): Promise<void>;
 }
 
-/** `{{FORMAT}}` and the file extension: "parquet", "ndjson.gz", … */
-export function formatExtension(format: FileFormat, compression: Compression): string {
-  return compression === 'gzip' ? `${format}.gz` : format;
-}
-
-export function openFormatWriter(format: FileFormat, compression: Compression, file: string, schema: A.Schema): Promise<FormatWriter> {
-  return openFormatWriterOn(format, compression, (gzip) => FileSink.open(file, gzip), schema);
+export function openFormatWriter(
+  format: FileFormat,
+  compression: Compression,
+  file: string,
+  schema: A.Schema,
+  options: FormatOptions = {},
+): Promise<FormatWriter> {
+  return openFormatWriterOn(format, compression, (gzip) => FileSink.open(file, gzip), schema, options);
 }
 
 /** A format writer into any byte sink (a temp file, an S3 upload); `openSink(gzip)` makes it. */
@@ -46,6 +54,7 @@ export async function openFormatWriterOn(
   compression: Compression,
   openSink: (gzip: boolean) => Promise<ByteSink>,
   schema: A.Schema,
+  options: FormatOptions = {},
 ): Promise<FormatWriter> {
   if (format === 'parquet') return ParquetWriter.openOn(() => openSink(false), schema);
   const sink = await openSink(compression === 'gzip');
@@ -53,7 +62,7 @@ export async function openFormatWriterOn(
     case 'ndjson':
       return new NdjsonWriter(sink);
     case 'csv':
-      return CsvWriter.open(sink, schema);
+      return CsvWriter.open(sink, schema, options.csv ?? { delimiter: ',', skipHeader: false });
     case 'arrow':
       return new ArrowWriter(sink, schema);
   }
