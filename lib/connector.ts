@@ -30,10 +30,12 @@ export interface ReadOptions {
   /** `--shard n/t` (1-based n) */
   shard?: { num: number; total: number };
   /**
-   * The source's `deterministic_cq_id`: a source that makes `_cq_id` itself (to name parents in
-   * child rows) makes UUIDv5s of the primary key, as the engine does for the others.
+   * The source's `deterministic_cq_id`: a plugin source asks the plugin for such ids; a source that
+   * makes `_cq_id` itself (to name parents in child rows) makes UUIDv5s of the primary key.
    */
   deterministicCqId?: boolean;
+  /** `backend_options.table_name` when the source keeps state (a plugin source serves its state under that name) */
+  stateTable?: string;
 }
 
 export interface SourceClient {

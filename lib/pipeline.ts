@@ -209,18 +209,15 @@ export async function* sourceMessages(
     logger: Logger;
     state?: ReadonlyMap<string, string>;
     deterministicCqId?: boolean;
+    stateTable?: string;
   },
 ): AsyncGenerator<SyncMessage> {
   for (const t of tables) {
     opts.stats.table(tableName(t));
     yield { kind: 'migrate-table', table: t };
   }
-  for await (const msg of client.read(tables, {
-    signal: opts.signal,
-    state: opts.state ?? new Map(),
-    shard: opts.shard,
-    deterministicCqId: opts.deterministicCqId,
-  })) {
+  const { signal, shard, deterministicCqId, stateTable } = opts;
+  for await (const msg of client.read(tables, { signal, state: opts.state ?? new Map(), shard, deterministicCqId, stateTable })) {
     opts.stats.record(msg);
     if (msg.kind === 'table-error') {
       countTableError({ 'cq.source': opts.sourceName, 'cq.table': msg.table, 'cq.code': msg.error.code });
@@ -323,6 +320,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         shard: ctx.shard,
         state: state.entries(),
         deterministicCqId: source.deterministic_cq_id,
+        stateTable: source.backend_options?.table_name,
       }),
       { objectMode: true, highWaterMark: 1 },
     );

@@ -55,6 +55,7 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
     };
     try {
       await emit({ kind: 'sync-start', sourceName, syncTime: syncTime.toISOString(), source: source.path });
+      const more = { deterministicCqId: source.deterministic_cq_id, stateTable: source.backend_options?.table_name };
       for await (const m of sourceMessages(client, tables, {
         sourceName,
         syncTime,
@@ -63,7 +64,7 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
         hasStateBackend: true,
         logger,
         state: saved,
-        deterministicCqId: source.deterministic_cq_id,
+        ...more,
       })) {
         if (m.kind === 'delete-stale') continue;
         await emit(m);

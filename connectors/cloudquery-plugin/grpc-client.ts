@@ -166,7 +166,13 @@ export class PluginConnection {
   }
 
   /** A server stream of Sync responses; the caller pulls (async iteration reads only as it consumes). */
-  sync(req: { tables: string[]; deterministicCqId: boolean; shard?: { num: number; total: number } }): grpcTypes.ClientReadableStream<SyncResponse> {
+  sync(req: {
+    tables: string[];
+    deterministicCqId: boolean;
+    shard?: { num: number; total: number };
+    /** the state backend the plugin dials (`table_name` and `connection` both, as the Go state client requires) */
+    backend?: { table_name: string; connection: string };
+  }): grpcTypes.ClientReadableStream<SyncResponse> {
     const r: SyncRequest = new v3.Sync.Request({
       tables: req.tables,
       skip_tables: [],
@@ -174,6 +180,7 @@ export class PluginConnection {
       deterministic_cq_id: req.deterministicCqId,
       withErrorMessages: true,
       ...(req.shard ? { shard: new v3.Sync.Request.Shard({ num: req.shard.num, total: req.shard.total }) } : {}),
+      ...(req.backend ? { backend: new v3.Sync.BackendOptions(req.backend) } : {}),
     });
     return this.stub.Sync(r);
   }
