@@ -2,6 +2,7 @@
 /** The cq-pipe CLI: argument parsing and dispatch only; the commands live in bin/commands/. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GLOBAL_OPTIONS, reportError } from './commands/common.js';
+import { usePluginDirectory } from './config.js';
 import { syncCommand } from './commands/sync.js';
 import { tablesCommand } from './commands/tables.js';
 import { validateConfigCommand } from './commands/validate-config.js';
@@ -116,6 +117,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  usePluginDirectory(parsed.values['cq-dir'] as string | undefined);
   return cmd.run(parsed.positionals, parsed.values as Record<string, unknown>);
 }
 

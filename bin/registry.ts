@@ -4,11 +4,14 @@
  * engine (lib/registry.ts).
  */
 import type { Registry } from '../lib/registry.js';
-import { connectorRegistry } from '../connectors/index.js';
+import { connectorRegistryWith } from '../connectors/index.js';
+import type { LocateOptions } from '../connectors/cloudquery-plugin/locate.js';
 import { BUILTIN_TRANSFORMERS, resolveTransformer } from '../transforms/index.js';
 
-export const builtinRegistry: Registry = {
-  ...connectorRegistry,
-  names: { ...connectorRegistry.names, transformer: BUILTIN_TRANSFORMERS },
-  transformer: resolveTransformer,
-};
+/** The built-in registry with CloudQuery Hub plugins cached under `plugins.cqDir` (`--cq-dir`, docs/plugins.md). */
+export function builtinRegistryWith(plugins: LocateOptions): Registry {
+  const connectors = connectorRegistryWith(plugins);
+  return { ...connectors, names: { ...connectors.names, transformer: BUILTIN_TRANSFORMERS }, transformer: resolveTransformer };
+}
+
+export const builtinRegistry: Registry = builtinRegistryWith({});

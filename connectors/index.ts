@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import type { DestinationConnector, SourceConnector } from '../lib/connector.js';
 import { ConnectorNotFoundError, PluginUnavailableError, type ErrorContext } from '../lib/errors.js';
 import type { PluginRef, Registry, StateBackendProvider } from '../lib/registry.js';
+import type { LocateOptions } from './cloudquery-plugin/locate.js';
 
 // Built-ins are imported on first use: a run loads only the connectors its config names (pg,
 // parquet-wasm and the AWS SDK each add ~0.1 s to start-up).
@@ -71,7 +72,7 @@ function unavailable(kind: string, p: string, ref: PluginRef, known: readonly st
   const registry = ref.registry ?? 'cloudquery';
   const what = `CloudQuery ${kind} plugin "${p}"${ref.version ? ` ${ref.version}` : ''} (registry ${registry})`;
   return new PluginUnavailableError(
-    `${what} is not available: cq-pipe has no built-in connector of that name and does not run CloudQuery plugin binaries yet`,
+    `${what} is not available: cq-pipe has no built-in connector of that name and does not run ${kind} plugins of registry ${registry}`,
     `use a built-in ${kind} (${known.join(', ')}; also as ${BUILTIN_TEAM}<name>) or a JS/TS module (path: ./my-connector.js); see docs/plugins.md`,
     context,
   );
@@ -105,6 +106,35 @@ async function pluginDestinationFor(p: string, ref: PluginRef): Promise<Destinat
 }
 
 /**
+ * A Hub (`registry: cloudquery`, the default) or GitHub plugin `team/name`: its binary from the
+ * CloudQuery CLI's plugin cache, or downloaded there on first use (cloudquery-plugin/locate.ts).
+ */
+async function hubPlugin(kind: 'source' | 'destination', p: string, ref: PluginRef, plugins: LocateOptions, context: ErrorContext) {
+  const { locateHubPlugin, fetchingFirst } = await import('./cloudquery-plugin/locate.js');
+  const registry = ref.registry === 'github' ? 'github' : 'cloudquery';
+  const located = await locateHubPlugin({ kind, path: p, registry, version: ref.version }, plugins, context);
+  const spawn = await import('./cloudquery-plugin/spawn.js');
+  if (kind === 'source') return fetchingFirst(spawn.localPluginSource(located.binary), located.fetch);
+  const modes = { writeMode: ref.write_mode, pkMode: ref.pk_mode };
+  return fetchingFirst(spawn.localPluginDestination(located.binary, { modes }), located.fetch);
+}
+
+/** `registry: docker`: the image run with the `docker` command (cloudquery-plugin/docker.ts), when docker is on PATH. */
+async function dockerPlugin(kind: string, image: string, ref: PluginRef, known: readonly string[], context: ErrorContext) {
+  if (kind !== 'source') throw unavailable(kind, image, ref, known, context);
+  const { dockerOnPath, dockerPluginSource, dockerServerProblem } = await import('./cloudquery-plugin/docker.js');
+  const docker = await dockerOnPath();
+  const problem = docker ? await dockerServerProblem(docker) : 'the docker command is not on PATH';
+  if (docker && !problem) return dockerPluginSource(image, { docker });
+  throw new PluginUnavailableError(
+    `CloudQuery ${kind} plugin "${image}" (registry docker) is not available: ${problem}`,
+    `install Docker, or run the image yourself (docker run -p 7777:7777 ${image} serve --address 0.0.0.0:7777) ` +
+      'and use registry: grpc with path: localhost:7777; see docs/plugins.md',
+    context,
+  );
+}
+
+/**
  * A built-in by name or as `cloudquery/<name>` (`Object.hasOwn`: `constructor` is not a connector),
  * or a module's descriptor. CloudQuery plugins cq-pipe cannot provide (`team/name`, `registry:
  * grpc | docker`, a `local` executable) are a PluginUnavailableError naming the plugin and version.
@@ -116,6 +146,7 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   baseDir: string,
   ref: PluginRef,
   context: ErrorContext,
+  plugins: LocateOptions = {},
 ): Promise<C> {
   const known = Object.keys(loaders);
   const plugin = kind === 'source' ? await pluginSourceFor(p, ref) : await pluginDestinationFor(p, ref);
@@ -123,10 +154,11 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   const remote = ref.registry === 'grpc' || ref.registry === 'docker';
   const bare = p.startsWith(BUILTIN_TEAM) ? p.slice(BUILTIN_TEAM.length) : p;
   if (!remote && ref.registry !== 'local' && Object.hasOwn(loaders, bare)) return loaders[bare]!();
+  if (ref.registry === 'docker') return (await dockerPlugin(kind, p, ref, known, context)) as C;
   // `registry: local` names an executable, unless the path is a JS/TS module file
   if (remote || (ref.registry === 'local' && !isJsModuleFile(p))) throw unavailable(kind, p, ref, known, context);
   if (!looksLikeModulePath(p)) {
-    if (/^[\w.-]+\/[\w.-]+$/.test(p)) throw unavailable(kind, p, ref, known, context);
+    if (/^[\w.-]+\/[\w.-]+$/.test(p)) return (await hubPlugin(kind, p, ref, plugins, context)) as C;
     throw new ConnectorNotFoundError(p, known, context);
   }
   let mod: Record<string, unknown>;
@@ -143,22 +175,42 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   return c;
 }
 
-export async function resolveSource(p: string, baseDir: string, ref: PluginRef = {}, context: ErrorContext = {}): Promise<SourceConnector> {
+/** `plugins`: where Hub plugins are cached (CloudQuery's `--cq-dir`, default `.cq`; docs/plugins.md) */
+export async function resolveSource(
+  p: string,
+  baseDir: string,
+  ref: PluginRef = {},
+  context: ErrorContext = {},
+  plugins: LocateOptions = {},
+): Promise<SourceConnector> {
   // CloudQuery's test source: its tables and keys (connectors/cloudquery-test-tables.ts)
   if (p === `${BUILTIN_TEAM}test` && !['grpc', 'docker', 'local'].includes(ref.registry ?? '')) {
     return (await import('./test-source.js')).cloudqueryTestSource;
   }
-  return resolve<SourceConnector>('source', SOURCE_LOADERS, p, baseDir, ref, context);
+  return resolve<SourceConnector>('source', SOURCE_LOADERS, p, baseDir, ref, context, plugins);
 }
 
-export function resolveDestination(p: string, baseDir: string, ref: PluginRef = {}, context: ErrorContext = {}): Promise<DestinationConnector> {
-  return resolve<DestinationConnector>('destination', DESTINATION_LOADERS, p, baseDir, ref, context);
+export function resolveDestination(
+  p: string,
+  baseDir: string,
+  ref: PluginRef = {},
+  context: ErrorContext = {},
+  plugins: LocateOptions = {},
+): Promise<DestinationConnector> {
+  return resolve<DestinationConnector>('destination', DESTINATION_LOADERS, p, baseDir, ref, context, plugins);
+}
+
+export type ConnectorRegistry = Omit<Registry, 'transformer' | 'names'> & { names: Pick<Registry['names'], 'source' | 'destination' | 'stateScheme'> };
+
+/** The connector half of a registry (lib/registry.ts), with Hub plugins cached under `plugins.cqDir`. */
+export function connectorRegistryWith(plugins: LocateOptions): ConnectorRegistry {
+  return {
+    names: { source: Object.keys(SOURCE_LOADERS), destination: Object.keys(DESTINATION_LOADERS), stateScheme: Object.keys(STATE_LOADERS) },
+    source: (p, baseDir, ref) => resolveSource(p, baseDir, ref, {}, plugins),
+    destination: (p, baseDir, ref) => resolveDestination(p, baseDir, ref, {}, plugins),
+    stateBackend: resolveStateBackend,
+  };
 }
 
 /** The connector half of a registry (lib/registry.ts); the package entry adds the transformers. */
-export const connectorRegistry: Omit<Registry, 'transformer' | 'names'> & { names: Pick<Registry['names'], 'source' | 'destination' | 'stateScheme'> } = {
-  names: { source: Object.keys(SOURCE_LOADERS), destination: Object.keys(DESTINATION_LOADERS), stateScheme: Object.keys(STATE_LOADERS) },
-  source: resolveSource,
-  destination: resolveDestination,
-  stateBackend: resolveStateBackend,
-};
+export const connectorRegistry: ConnectorRegistry = connectorRegistryWith({});

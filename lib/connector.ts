@@ -57,7 +57,18 @@ export interface SourceClient {
    * delete-stale for them, which would remove the rows of the interrupted run.
    */
   partialTables?(): ReadonlySet<string>;
+  /**
+   * Lines at warn and error level in the log of the source's plugin process (docs/plugins.md); the
+   * sync's summary counts them as the CloudQuery CLI does. Read after `close`.
+   */
+  logCounts?(): LogCounts;
   close?(): Promise<void>;
+}
+
+/** Warning and error log lines of a plugin process. */
+export interface LogCounts {
+  warnings: number;
+  errors: number;
 }
 
 /** A problem a connector finds in its spec beyond what its JSON schema can say (e.g. type names). */

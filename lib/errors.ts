@@ -152,8 +152,8 @@ export class UsageError extends CqPipeError {
  * version and the ways to provide it — never "unknown connector".
  */
 export class PluginUnavailableError extends CqPipeError {
-  constructor(message: string, hint: string, context: ErrorContext = {}) {
-    super('CQ_ERR_CONNECTOR_NOT_FOUND', message, { context, hint, scope: 'sync' });
+  constructor(message: string, hint: string, context: ErrorContext = {}, cause?: unknown) {
+    super('CQ_ERR_CONNECTOR_NOT_FOUND', message, { context, hint, scope: 'sync', cause });
     this.name = 'PluginUnavailableError';
   }
 }

@@ -20,6 +20,7 @@ export { destinationPlan, plannedSchemas, withInternalColumns, batchCaps, type D
 export type { LoadedConfig, SourceSpec, DestinationSpec, TransformerSpec } from './config/types.js';
 export { defineSource, defineDestination } from './connector.js';
 export type { SourceConnector, DestinationConnector, SourceClient, DestinationClient, ConnectorContext, ReadOptions, MigrateOptions } from './connector.js';
+export type { LogCounts } from './connector.js';
 export * from './messages.js';
 export * from './errors.js';
 export { defineTable, tableName, primaryKeys, relabel, batchFromColumns, type TableDef, type ColumnDef } from './schema.js';

@@ -63,6 +63,10 @@ export interface SyncResult {
   /** rows destinations rejected into dead-letter files */
   rejectedRows: number;
   durationMs: number;
+  /** the errors the summary line reports: `errors`, plus plugin error log lines beyond a source's table errors (as the CloudQuery CLI) */
+  errorCount: number;
+  /** warn log lines of plugin processes (as the CloudQuery CLI counts them) */
+  warnings: number;
   /**
    * How the sync ended: `config-error` when the fatal error is a config-time one (its code is in
    * CONFIG_ERROR_CODES, lib/errors.ts), `failed` for any other fatal or table error,
@@ -93,6 +97,8 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
   let fatal: CqPipeError | undefined;
   let resources = 0;
   let rejectedRows = 0;
+  let warnings = 0;
+  let logOnlyErrors = 0;
 
   for (const source of opts.config.sources) {
     const stats = new SyncStats();
@@ -123,6 +129,8 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
     }
     errors.push(...stats.errors, ...stats.destinationErrors.map((e) => e.error));
     resources += stats.resources;
+    warnings += stats.warnings;
+    logOnlyErrors += stats.sourceErrors - stats.errorCount;
     const sourceName = sourceNameFor(source, opts.shard);
     for (const d of dests) {
       summaries.push({
@@ -133,7 +141,7 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
         resources: stats.resources,
         source_name: source.name,
         source_path: source.path,
-        source_errors: stats.errorCount + (fatal ? 1 : 0),
+        source_errors: stats.sourceErrors + (fatal ? 1 : 0),
         source_warnings: stats.warnings,
         source_tables: [...stats.tables.keys()],
         destination_name: d.name,
@@ -150,7 +158,8 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
     if (fatal) break;
   }
   if (fatal) errors.push(fatal);
-  return { summaries, errors, fatal, resources, rejectedRows, durationMs: Date.now() - started, status: syncStatus(fatal, errors, rejectedRows) };
+  const status = syncStatus(fatal, errors, rejectedRows);
+  return { summaries, errors, fatal, resources, rejectedRows, durationMs: Date.now() - started, errorCount: errors.length + logOnlyErrors, warnings, status };
 }
 
 export function sourceNameFor(source: SourceSpec, shard?: Shard): string {
@@ -339,6 +348,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
   } finally {
     ctx.signal?.removeEventListener('abort', onAbort);
     await client?.close?.();
+    ctx.stats.addLogCounts(client?.logCounts?.());
     await state?.close();
   }
 }

@@ -2,6 +2,7 @@
  * Run statistics: per-table rows, errors and durations, peak RSS; the summary line and the
  * `--summary-location` JSON records (CloudQuery's sync summary field names; docs/observability.md).
  */
+import type { LogCounts } from './connector.js';
 import type { SyncMessage } from './messages.js';
 import type { CqPipeError } from './errors.js';
 
@@ -19,7 +20,10 @@ export class SyncStats {
   /** tables a destination failed (only that table, in that destination, stopped) */
   readonly destinationErrors: { destination: string; table: string; error: CqPipeError }[] = [];
   resources = 0;
+  /** warn lines of the source's plugin process (SourceClient.logCounts) */
   warnings = 0;
+  /** error lines of the source's plugin process */
+  logErrors = 0;
   readonly startedAt = Date.now();
 
   table(name: string): TableStats {
@@ -64,6 +68,17 @@ export class SyncStats {
   /** source table errors (destination table errors are in destinationErrors) */
   get errorCount(): number {
     return this.errors.length;
+  }
+
+  /** add a plugin process's log counts (after the source closed) */
+  addLogCounts(counts: LogCounts | undefined): void {
+    this.warnings += counts?.warnings ?? 0;
+    this.logErrors += counts?.errors ?? 0;
+  }
+
+  /** the source's errors as the CloudQuery CLI reports them: its table errors, or its error log lines when there are more */
+  get sourceErrors(): number {
+    return Math.max(this.errorCount, this.logErrors);
   }
 }
 

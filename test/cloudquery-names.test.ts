@@ -80,7 +80,9 @@ t.test('a CloudQuery plugin cq-pipe cannot provide: exit 2 naming the plugin, it
   for (const [lines, message] of cases) {
     await writeFile(path.join(dir, 'c.yml'), `kind: source\nspec:\n  name: demo\n${lines}  destinations: [out]\n---\n${fileDestination(dir)}`);
     for (const cmd of ['validate-config', 'sync']) {
-      const r = await cli(cmd === 'sync' ? [cmd, 'c.yml', '--no-progress'] : [cmd, 'c.yml'], { cwd: dir });
+      // no docker on PATH, and no Hub credentials, whatever this machine has
+      const env = { PATH: '', CLOUDQUERY_API_KEY: '' };
+      const r = await cli(cmd === 'sync' ? [cmd, 'c.yml', '--no-progress'] : [cmd, 'c.yml'], { cwd: dir, env });
       t.equal(r.code, 2, `${cmd}: ${lines.trim().split('\n')[0]}`);
       t.match(r.stderr, /CQ_ERR_CONFIG_INVALID: c\.yml:\d+ \(document 1\): spec\.path: /);
       t.match(r.stderr, message);

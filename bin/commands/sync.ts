@@ -74,8 +74,8 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
       await appendFile(file, result.summaries.map((s) => JSON.stringify(s) + '\n').join(''));
     }
     const peak = Math.max(0, ...result.summaries.map((s) => s.peak_rss_bytes));
-    logger.info('sync finished', { rows: result.resources, errors: result.errors.length, peak_rss_mb: Math.round(peak / 1048576) });
-    process.stderr.write(summaryLine(result.resources, result.errors.length, 0, result.durationMs) + '\n');
+    logger.info('sync finished', { rows: result.resources, errors: result.errorCount, warnings: result.warnings, peak_rss_mb: Math.round(peak / 1048576) });
+    process.stderr.write(summaryLine(result.resources, result.errorCount, result.warnings, result.durationMs) + '\n');
     if (signalled) return exitCodeOfSignal(signalled);
     return exitCodeOfSync(result);
   } catch (err) {

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type * as A from 'apache-arrow';
-import { defineSource, type ConnectorContext, type SourceClient, type SourceConnector } from '../../lib/connector.js';
+import { defineSource, type ConnectorContext, type LogCounts, type SourceClient, type SourceConnector } from '../../lib/connector.js';
 import { AbortedError, CqPipeError, SourceDataError, SourceReadError, StateError, UnsupportedError, tableFailure } from '../../lib/errors.js';
 import type { SyncMessage } from '../../lib/messages.js';
 import { MD_TABLE_NAME, tableName } from '../../lib/schema.js';
@@ -33,6 +33,8 @@ export interface PluginRun {
   /** why the plugin went away (e.g. its exit code), waiting up to `ms` for it to be known; for error messages */
   whyGone?: (ms: number) => Promise<string | undefined>;
   readyTimeoutMs?: number;
+  /** the warn and error log lines of the plugin's process so far (spawn.ts, docker.ts) */
+  logCounts?: () => LogCounts;
 }
 
 /** The JSON schema of a plugin source's spec: anything, the plugin checks it at `Init`. */
@@ -193,6 +195,10 @@ class PluginSourceClient implements SourceClient {
     } finally {
       await service?.stop();
     }
+  }
+
+  logCounts(): LogCounts {
+    return this.run.logCounts?.() ?? { warnings: 0, errors: 0 };
   }
 
   private async startStateService(tableName: string, saved: ReadonlyMap<string, string>): Promise<StateService> {

@@ -12,7 +12,7 @@ import { access, constants, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { defineDestination, defineSource, type DestinationConnector, type SourceConnector } from '../../lib/connector.js';
+import { defineDestination, defineSource, type DestinationConnector, type LogCounts, type SourceConnector } from '../../lib/connector.js';
 import { ConfigError } from '../../lib/errors.js';
 import { pluginError } from './grpc-client.js';
 import type { Logger, LogLevel } from '../../lib/logger.js';
@@ -33,6 +33,8 @@ export interface SpawnOptions {
   killGraceMs?: number;
   /** what the plugin is used as: a failed start is a source read error (default) or a destination write error */
   role?: 'source' | 'destination';
+  /** warn and error log lines are counted here (the sync summary's warnings and errors) */
+  counts?: LogCounts;
 }
 
 export interface SpawnedPlugin {
@@ -60,8 +62,11 @@ const LEVELS: Record<string, LogLevel> = {
   panic: 'error',
 };
 
-/** Forward one stdout line of a plugin (zerolog or winston JSON; anything else is info). */
-export function forwardLogLine(logger: Logger, raw: string): void {
+/**
+ * Forward one stdout line of a plugin (zerolog or winston JSON; anything else is info), counting
+ * warn and error lines into `counts` as the CloudQuery CLI counts them into its sync summary.
+ */
+export function forwardLogLine(logger: Logger, raw: string, counts?: LogCounts): void {
   const line = raw.length > MAX_LOG_LINE ? raw.slice(0, 1000) + '…' : raw;
   if (!line.trim()) return;
   let parsed: unknown;
@@ -79,6 +84,8 @@ export function forwardLogLine(logger: Logger, raw: string): void {
   void time;
   void timestamp;
   const lvl = LEVELS[String(level).toLowerCase()] ?? 'info';
+  if (counts && lvl === 'warn') counts.warnings++;
+  if (counts && lvl === 'error') counts.errors++;
   logger[lvl](String(message ?? msg ?? ''), fields);
 }
 
@@ -129,7 +136,9 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
   });
   if (child.pid) track(child.pid);
   const log = opts.logger.child({ plugin_process: opts.name });
-  if (child.stdout) createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (l) => forwardLogLine(log, l));
+  // 'close' comes after the last stdout line: every log line is forwarded and counted by then
+  const drained = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  if (child.stdout) createInterface({ input: child.stdout, crlfDelay: Infinity }).on('line', (l) => forwardLogLine(log, l, opts.counts));
 
   const stop = async () => {
     if (gone === undefined && child.pid) {
@@ -138,6 +147,7 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
       await exited;
       clearTimeout(timer);
     }
+    await Promise.race([drained, new Promise((r) => setTimeout(r, 1000).unref())]);
     await rm(socket, { force: true });
   };
 
@@ -202,13 +212,15 @@ export function localPluginSource(
     name: `local:${binary}`,
     configSchema: { type: 'object' },
     async create(spec, ctx) {
-      const proc = await spawnPlugin(binary, { ...opts, logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level });
+      const counts: LogCounts = { warnings: 0, errors: 0 };
+      const proc = await spawnPlugin(binary, { ...opts, logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level, counts });
       return openPluginSource(spec, ctx, {
         label: { name: ctx.name, address: binary },
         target: `unix:${proc.socket}`,
         deterministicCqId: opts.deterministicCqId ?? false,
         afterClose: proc.stop,
         whyGone: proc.whyGone,
+        logCounts: () => ({ ...counts }),
       });
     },
   });
