@@ -188,7 +188,7 @@ t.test('Hub download failures: exit 2 naming the plugin and why; nothing left in
     [
       'wrong entry',
       { zip: zipFiles({ 'plugin-other': LAUNCHER }) },
-      new RegExp(`archive is unusable: it has no file ${ENTRY_IN_ZIP} \\(it holds: plugin-other\\)`),
+      new RegExp(`archive is unusable: it has no file ${ENTRY_IN_ZIP} \\(it has plugin-other\\)`),
     ],
     ['docker package', { zip, packageType: 'docker' }, /published as the docker image docker\.cloudquery\.io\/acme\/source-sdk:v1\.0\.0/],
     [
@@ -229,16 +229,12 @@ t.test('registry github: the release zip of <team>/cq-source-<name> (CQ_PIPE_GIT
   t.equal(await readFile(path.join(dir, '.cq/plugins/source/acme/sdk/v1.0.0/plugin'), 'utf8'), LAUNCHER);
 });
 
-t.test('the zip reader: deflated entries by name, a CRC mismatch refused', async (t) => {
+t.test('the zip reader: deflated entries by name; a missing entry or a non-zip named', async (t) => {
   const zip = zipFiles({ a: 'alpha', 'dir/b': Buffer.alloc(10_000, 7) });
   t.equal(readZipEntry(zip, 'a').toString(), 'alpha');
-  t.equal(readZipEntry(zip, 'dir/b').length, 10_000);
-  const bad = Buffer.from(zip);
-  // the central directory's CRC of `a` (46-byte headers after the local records): flip one bit
-  const central = bad.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
-  bad[central + 16]! ^= 1;
-  t.throws(() => readZipEntry(bad, 'a'), /a fails its CRC-32 check/);
-  t.throws(() => readZipEntry(Buffer.from('not a zip at all, just some text'), 'a'), /not a zip archive/);
+  t.same([...readZipEntry(zip, 'dir/b')], [...Buffer.alloc(10_000, 7)]);
+  t.throws(() => readZipEntry(zip, 'c'), /it has no file c \(it has a, dir\/b\)/);
+  t.throws(() => readZipEntry(Buffer.from('not a zip at all, just some text'), 'a'), /not a readable zip archive/);
 });
 
 t.test('registry docker without docker on PATH: exit 2 naming the image and the other ways', async (t) => {
