@@ -54,7 +54,9 @@ Options for every command:
   --log-format text|json              (default text)
   --invocation-id ID                  sync id (default: random uuid)
   --log-file-name FILE                also append log lines to FILE (--no-log-file: none)
-  CloudQuery's --log-console, --telemetry-level, --cq-dir and --license are accepted (docs/cloudquery.md)
+  --log-file-overwrite                replace FILE instead of appending
+  --cq-dir DIR                        CloudQuery's plugin cache (default .cq; --data-dir: the same, deprecated)
+  CloudQuery's --log-console, --telemetry-level, --color and --license are accepted (docs/cloudquery.md)
 
 Exit codes: 0 success, 1 sync failed, 2 usage or config error, 3 rows rejected (dead letter written)
 `;
@@ -117,7 +119,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  usePluginDirectory(parsed.values['cq-dir'] as string | undefined);
+  usePluginDirectory((parsed.values['cq-dir'] ?? parsed.values['data-dir']) as string | undefined);
   return cmd.run(parsed.positionals, parsed.values as Record<string, unknown>);
 }
 

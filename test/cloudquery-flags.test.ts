@@ -52,6 +52,20 @@ t.test('--log-file-name appends the log to that file as well as stderr; --no-log
   const third = await cli(['sync', 'c.yml', '--no-progress', '--log-file-name', log, '--no-log-file'], { cwd: dir });
   t.equal(third.code, 0);
   t.equal(await readFile(log, 'utf8'), twice, '--no-log-file: nothing written to the file');
+  const fourth = await cli(['sync', 'c.yml', '--no-progress', '--log-file-name', log, '--log-file-overwrite'], { cwd: dir });
+  t.equal(fourth.code, 0, fourth.stderr);
+  t.equal((await readFile(log, 'utf8')).match(/sync started/g)?.length, 1, '--log-file-overwrite: replaced');
+});
+
+t.test("CloudQuery's deprecated flags still run: --data-dir is --cq-dir, --color is checked and does nothing", async (t) => {
+  const dir = await tmpDir(t);
+  await writeFile(path.join(dir, 'c.yml'), CONFIG.replace('path: cloudquery/test, registry: cloudquery, version: v4.2.0', 'path: acme/thing, version: v1.0.0'));
+  const r = await cli(['validate-config', 'c.yml', '--data-dir', path.join(dir, 'data'), '--color', 'off'], { cwd: dir });
+  t.equal(r.code, 2, 'the Hub plugin is looked for under --data-dir');
+  t.match(r.stderr, new RegExp(`${path.join(dir, 'data')}/plugins/source/acme/thing/v1\\.0\\.0/plugin`));
+  const color = await cli(['validate-config', 'c.yml', '--color', 'rainbow'], { cwd: dir });
+  t.equal(color.code, 2);
+  t.match(color.stderr, /--color "rainbow" is not one of on, off, auto/);
 });
 
 t.test('bad flag values are usage errors (exit 2) naming the flag', async (t) => {

@@ -14,8 +14,14 @@ export interface GlobalOptions {
   'log-console'?: boolean;
   'telemetry-level'?: string;
   'cq-dir'?: string;
+  'data-dir'?: string;
+  color?: string;
+  'log-file-overwrite'?: boolean;
   license?: string;
 }
+
+/** CloudQuery's `--color` values (deprecated there: console logs are colorless; so are cq-pipe's). */
+const COLORS = ['on', 'off', 'auto'];
 
 /** CloudQuery's `--telemetry-level` values (cq-pipe sends no telemetry whatever the value). */
 const TELEMETRY_LEVELS = ['none', 'errors', 'stats', 'all'];
@@ -33,6 +39,10 @@ export const GLOBAL_OPTIONS = {
   'log-console': { type: 'boolean' },
   'telemetry-level': { type: 'string' },
   'cq-dir': { type: 'string' },
+  // deprecated in CloudQuery's CLI, still accepted there: --data-dir is --cq-dir, --color does nothing
+  'data-dir': { type: 'string' },
+  color: { type: 'string' },
+  'log-file-overwrite': { type: 'boolean' },
   license: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -43,7 +53,7 @@ function logSink(o: GlobalOptions): ((line: string) => void) | undefined {
   if (!file) return undefined;
   let fd: number;
   try {
-    fd = openSync(file, 'a');
+    fd = openSync(file, o['log-file-overwrite'] ? 'w' : 'a');
   } catch (err) {
     throw new UsageError(`--log-file-name ${file} cannot be opened: ${(err as Error).message}`, 'name a file in a writable directory');
   }
@@ -63,6 +73,7 @@ export function makeLogger(o: GlobalOptions, beforeWrite?: () => void): Logger {
   if (telemetry !== undefined && !TELEMETRY_LEVELS.includes(telemetry)) {
     throw new UsageError(`--telemetry-level "${telemetry}" is not one of ${TELEMETRY_LEVELS.join(', ')}`);
   }
+  if (o.color !== undefined && !COLORS.includes(o.color)) throw new UsageError(`--color "${o.color}" is not one of ${COLORS.join(', ')}`);
   // one invocation id per run (--invocation-id or random): on every JSON log line, and the sync id
   o['invocation-id'] ??= randomUUID();
   const write = logSink(o);
