@@ -3,6 +3,8 @@
  * A `path` that is not a built-in name is loaded as a module (default export or `source` /
  * `destination` named export: a descriptor made with defineSource / defineDestination).
  */
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DestinationConnector, SourceConnector } from '../lib/connector.js';
@@ -83,12 +85,38 @@ function unavailable(kind: string, p: string, ref: PluginRef, known: readonly st
  * (`host:port`), `registry: local` spawns the executable at `path` (relative to the working
  * directory, as the CloudQuery CLI does). The gRPC client loads only when a config uses one.
  */
-async function pluginSourceFor(p: string, ref: PluginRef): Promise<SourceConnector | undefined> {
+async function pluginSourceFor(p: string, ref: PluginRef, context: ErrorContext): Promise<SourceConnector | undefined> {
   if (ref.registry === 'grpc') return (await import('./cloudquery-plugin/source.js')).pluginSource({ address: p });
   if (ref.registry === 'local' && !isJsModuleFile(p)) {
-    return (await import('./cloudquery-plugin/spawn.js')).localPluginSource(path.resolve(process.cwd(), p));
+    return (await import('./cloudquery-plugin/spawn.js')).localPluginSource(await localExecutable('source', p, context));
   }
   return undefined;
+}
+
+/**
+ * The executable of a `registry: local` plugin (relative to the working directory, as the CloudQuery
+ * CLI resolves it), checked when the config is loaded so `validate-config` names a missing one.
+ */
+async function localExecutable(kind: string, p: string, context: ErrorContext): Promise<string> {
+  const file = path.resolve(process.cwd(), p);
+  const why = await stat(file).then(
+    async (st) =>
+      st.isFile()
+        ? access(file, constants.X_OK).then(
+            () => undefined,
+            () => 'is not executable',
+          )
+        : 'is not a file',
+    () => 'does not exist',
+  );
+  if (!why) return file;
+  return Promise.reject(
+    new PluginUnavailableError(
+      `the ${kind} plugin executable ${file} (registry local) ${why}`,
+      'registry local runs the plugin binary at path, relative to the working directory: check the path, or chmod +x it',
+      context,
+    ),
+  );
 }
 
 /**
@@ -96,11 +124,11 @@ async function pluginSourceFor(p: string, ref: PluginRef): Promise<SourceConnect
  * `registry: local` spawns the executable at `path`; the destination's write and PK modes decide the
  * schema spelling it receives, as from the CloudQuery CLI.
  */
-async function pluginDestinationFor(p: string, ref: PluginRef): Promise<DestinationConnector | undefined> {
+async function pluginDestinationFor(p: string, ref: PluginRef, context: ErrorContext): Promise<DestinationConnector | undefined> {
   const modes = { writeMode: ref.write_mode, pkMode: ref.pk_mode };
   if (ref.registry === 'grpc') return (await import('./cloudquery-plugin/destination.js')).pluginDestination({ address: p, modes });
   if (ref.registry === 'local' && !isJsModuleFile(p)) {
-    return (await import('./cloudquery-plugin/spawn.js')).localPluginDestination(path.resolve(process.cwd(), p), { modes });
+    return (await import('./cloudquery-plugin/spawn.js')).localPluginDestination(await localExecutable('destination', p, context), { modes });
   }
   return undefined;
 }
@@ -149,7 +177,7 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   plugins: LocateOptions = {},
 ): Promise<C> {
   const known = Object.keys(loaders);
-  const plugin = kind === 'source' ? await pluginSourceFor(p, ref) : await pluginDestinationFor(p, ref);
+  const plugin = kind === 'source' ? await pluginSourceFor(p, ref, context) : await pluginDestinationFor(p, ref, context);
   if (plugin) return plugin as C;
   const remote = ref.registry === 'grpc' || ref.registry === 'docker';
   const bare = p.startsWith(BUILTIN_TEAM) ? p.slice(BUILTIN_TEAM.length) : p;

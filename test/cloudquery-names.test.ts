@@ -54,7 +54,7 @@ t.test('a registry or version CloudQuery would not accept is a config error nami
   const dir = await tmpDir(t);
   const cases: [string, RegExp][] = [
     ['  registry: hub\n', /spec\.registry: "hub" is not one of cloudquery, github, local, grpc, docker/],
-    ['  version: 1.2.3\n', /spec\.version: "1\.2\.3" is not a CloudQuery version: use v \+ semver/],
+    ['  version: 1.2.3\n', /spec\.version: "1\.2\.3" is not a CloudQuery version: use v and the version/],
     ['  version: latest\n', /spec\.version: "latest" is not a CloudQuery version/],
   ];
   for (const [line, message] of cases) {
@@ -92,16 +92,20 @@ t.test('a CloudQuery plugin cq-pipe cannot provide: exit 2 naming the plugin, it
   }
 });
 
-t.test('a CloudQuery destination plugin over grpc or a local executable is accepted; a missing executable fails the sync naming it', async (t) => {
+t.test('a CloudQuery destination plugin over grpc or a local executable is accepted; a missing executable is a config error naming it', async (t) => {
   const dir = await tmpDir(t);
-  for (const lines of ['  path: localhost:7777\n  registry: grpc\n', '  path: ./bin/my-plugin\n  registry: local\n  version: v1.0.0\n']) {
+  for (const lines of ['  path: localhost:7777\n  registry: grpc\n']) {
     await writeFile(path.join(dir, 'c.yml'), `${source()}---\nkind: destination\nspec:\n  name: out\n${lines}`);
     const r = await cli(['validate-config', 'c.yml'], { cwd: dir });
     t.equal(r.code, 0, r.stderr);
   }
+  await writeFile(
+    path.join(dir, 'c.yml'),
+    `${source()}---\nkind: destination\nspec:\n  name: out\n  path: ./bin/my-plugin\n  registry: local\n  version: v1.0.0\n`,
+  );
   const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir });
   t.equal(r.code, 2, 'a path that is no executable is a config error');
-  t.match(r.stderr, /plugin out \(.*bin\/my-plugin\): not an executable file/);
+  t.match(r.stderr, /destination plugin executable .*bin\/my-plugin \(registry local\) does not exist/);
 });
 
 t.test('registry: local with a JS module path still loads the module', async (t) => {

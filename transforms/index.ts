@@ -38,6 +38,7 @@ export { composeStages };
 const TRANSFORMER_LOADERS: Record<string, () => Promise<TransformerDefinition<any>>> = {
   basic: async () => (await import('./basic/index.js')).basic,
   jsonflattener: async () => (await import('./jsonflattener.js')).jsonflattener,
+  test: async () => (await import('./test-transformer.js')).testTransformer,
 };
 
 /** names of the built-in transformers (their spec schemas are the descriptors' `configSchema`) */

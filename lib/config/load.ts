@@ -83,7 +83,7 @@ const connectorValidators = new WeakMap<object, ValidateFunction>();
 function ajvProblems(errors: ErrorObject[], doc: ConfigDocument, prefix: KeyPath): ConfigProblem[] {
   const versionWords = (e: ErrorObject, kp: KeyPath) =>
     e.keyword === 'pattern' && kp.length === 2 && kp[1] === 'version'
-      ? { message: `${JSON.stringify(e.data)} is not a CloudQuery version: use v + semver, e.g. v8.6.0` }
+      ? { message: `${JSON.stringify(e.data)} is not a CloudQuery version: use v and the version, e.g. v8.6.0` }
       : undefined;
   return schemaProblems(errors, prefix, versionWords).map((p) => ({
     file: doc.file,

@@ -14,11 +14,11 @@ const STRINGS = { type: 'array', items: { type: 'string', minLength: 1 } } as co
 
 /**
  * CloudQuery's plugin coordinates: `registry` takes CloudQuery's values, `version` looks like
- * CloudQuery's (`v` + semver). With `path: cloudquery/<name>` they name a built-in (docs/plugins.md).
+ * CloudQuery's (`v` and a version: its JSON schema's `^v.*$`, e.g. v8.6.0 or v1). With `path: cloudquery/<name>` they name a built-in (docs/plugins.md).
  */
 const CQ_COMPAT = {
   registry: { type: 'string', enum: ['cloudquery', 'github', 'local', 'grpc', 'docker'] },
-  version: { type: 'string', pattern: '^v(0|[1-9]\\d*)\\.(0|[1-9]\\d*)\\.(0|[1-9]\\d*)(-[0-9A-Za-z.-]+)?(\\+[0-9A-Za-z.-]+)?$' },
+  version: { type: 'string', pattern: '^v[0-9A-Za-z.+-]+$' },
 } as const;
 
 export const documentSchema = {
