@@ -180,7 +180,8 @@ t.test('${time:} takes absolute and relative times and a Go layout', async (t) =
 t.test('values of secret keys and secret-looking variables are redacted; CLI exit 2 names file:line', async (t) => {
   const { p, load: l } = await load(
     t,
-    `kind: source\nspec:\n  name: demo\n  path: test\n  destinations: [mem]\n  spec: { num_rows: \${ROWS} }\n---\n${DEST}  spec:\n    batch_size: 10 # \${API_TOKEN}\n`,
+    `kind: source\nspec:\n  name: demo\n  path: test\n  destinations: [mem]\n  spec: { num_rows: \${ROWS} }\n---\n${DEST}` +
+      '  spec:\n    batch_size: 10 # ${API_TOKEN}\n',
     { ROWS: '2', API_TOKEN: 'tok-123456' },
   );
   const c = await l();
@@ -235,7 +236,8 @@ spec:
 t.test('@@plugins.<name>.connection of a destination that cannot hold state is exit 2 at its key', async (t) => {
   const ps = await problems(
     t,
-    `kind: source\nspec:\n  name: a\n  path: test\n  destinations: [mem]\n  backend_options:\n    table_name: s\n    connection: "@@plugins.mem.connection"\n---\n${DEST}`,
+    'kind: source\nspec:\n  name: a\n  path: test\n  destinations: [mem]\n  backend_options:\n' +
+      `    table_name: s\n    connection: "@@plugins.mem.connection"\n---\n${DEST}`,
   );
   t.equal(ps[0]!.line, 8);
   t.equal(ps[0]!.keyPath, 'spec.backend_options.connection');

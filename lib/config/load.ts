@@ -170,7 +170,9 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
   if (referenced) {
     for (const e of entries) {
       if (e.kind !== 'destination') continue;
-      const connector = await registry.destination(e.spec.path as string, path.dirname(path.resolve(e.doc.file)), pluginRef(e.spec)).catch(() => undefined); // reported below, with the other connector problems
+      // a connector that does not load is reported below, with the other connector problems
+      const baseDir = path.dirname(path.resolve(e.doc.file));
+      const connector = await registry.destination(e.spec.path as string, baseDir, pluginRef(e.spec)).catch(() => undefined);
       stateConnections.set(e.spec.name as string, connector?.stateConnection?.bind(connector) ?? null);
     }
   }
