@@ -124,6 +124,12 @@ export interface DestinationConnector<Spec = unknown> {
   /** checks run at config load after the schema (defaults applied) */
   validate?(spec: Spec): SpecProblem[];
   capabilities: DestinationCapabilities;
+  /**
+   * The state-backend connection (`postgres://…`, `s3://bucket/prefix?…`, `file://dir`) of a store
+   * this destination writes to, for `@@plugins.<name>.connection` (docs/config.md). `spec` is the
+   * document's spec as written (no defaults applied); undefined when it names no such store.
+   */
+  stateConnection?(spec: Record<string, unknown>): string | undefined;
   create(spec: Spec, ctx: ConnectorContext): DestinationClient | Promise<DestinationClient>;
 }
 

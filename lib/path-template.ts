@@ -92,6 +92,13 @@ function placeholderValue(p: PathPlaceholder, v: PathValues): string {
 
 const TOKEN = /\{\{\s*([^{}]*?)\s*\}\}/g;
 
+/** The directory part of a template before its first placeholder (`raw/{{TABLE}}/…` → `raw`); "" when there is none. */
+export function staticDirectory(source: string): string {
+  const fixed = source.split('{{')[0]!;
+  const slash = fixed.lastIndexOf('/');
+  return slash < 0 ? '' : fixed.slice(0, slash).replace(/\/+$/, '') || (fixed.startsWith('/') ? '/' : '');
+}
+
 /** Parse and check a template; throws ConfigError (exit 2) for what would fail or misbehave later. */
 export function parsePathTemplate(source: string, opts: ParseOptions = {}): PathTemplate {
   const context = { keyPath: 'spec.path', ...opts.context };

@@ -181,9 +181,9 @@ spec:
     `export default { kind: 'destination', name: 'x', configSchema: { type: 'object' }, capabilities: { writeModes: ['append'], batch: { rows: 1, ` +
       `bytes: 1, timeoutMs: 1 } }, create() { throw new Error('unused'); } };`,
   );
-  const c = await loadConfig([p], { requireDestinations: true, env: { PW: 's3cr3t-pw' } });
+  const c = await loadConfig([p], { requireDestinations: true, env: { PW: 's3cr3t-pw' }, cwd: dir });
   t.equal(c.destinations[0]!.spec.connection_string, 'postgres://u:s3cr3t-pw@h/db');
-  t.equal(c.destinations[0]!.spec.token, '7');
+  t.equal(c.destinations[0]!.spec.token, 7, 'text before parsing: the file holds an integer');
   t.ok(c.secrets.includes('s3cr3t-pw'), 'env value in a secret key is a secret');
 });
 

@@ -14,6 +14,7 @@ import { ConfigError } from '../../lib/errors.js';
 import { OBJECT_WRITER_PROPERTIES, objectWriterSettings, specProblem, type ObjectWriterSpec } from '../object-writer/settings.js';
 import { ObjectWriter } from '../object-writer/writer.js';
 import { FileObjects } from './sink.js';
+import { staticDirectory } from '../../lib/path-template.js';
 
 export const DEFAULT_FILE_PATH = './cq-output/{{TABLE}}/{{UUID}}.{{FORMAT}}';
 
@@ -32,6 +33,11 @@ export const fileDestination = defineDestination<FileDestinationSpec>({
   name: 'file',
   configSchema: fileDestinationSchema,
   capabilities: { writeModes: ['append'], batch: { rows: 10000, bytes: 50 * 1024 * 1024, timeoutMs: 30000 } },
+  /** `@@plugins.<name>.connection`: file state (connectors/file/state.ts) in the directory before the path's first placeholder */
+  stateConnection: (spec) => {
+    const dir = staticDirectory(typeof spec.path === 'string' ? spec.path : DEFAULT_FILE_PATH) || '.';
+    return dir.startsWith('/') ? `file://${dir}` : `file://${dir.startsWith('.') ? dir : `./${dir}`}`;
+  },
   /** at config load: the same checks create() makes (templates, format/compression pairs) */
   validate(spec) {
     try {

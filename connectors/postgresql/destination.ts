@@ -44,6 +44,7 @@ export const postgresDestination = defineDestination<PostgresDestinationSpec>({
   name: 'postgresql',
   configSchema,
   validate: (spec) => connectionProblems(spec.connection_string, 'connection_string'),
+  stateConnection: (spec) => (typeof spec.connection_string === 'string' ? spec.connection_string : undefined),
   capabilities: { writeModes: ['overwrite-delete-stale', 'overwrite', 'append'], batch: { rows: 10000, bytes: 100_000_000, timeoutMs: 60_000 } },
   async create(spec, ctx: ConnectorContext): Promise<DestinationClient> {
     return PostgresClient.open(spec, ctx);

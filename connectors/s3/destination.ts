@@ -14,7 +14,8 @@ import { ConfigError } from '../../lib/errors.js';
 import type { FileDestinationSpec } from '../file/destination.js';
 import { OBJECT_WRITER_PROPERTIES, objectWriterSettings, specProblem, type ObjectWriterSettings } from '../object-writer/settings.js';
 import { ObjectWriter } from '../object-writer/writer.js';
-import { S3_CONNECTION_PROPERTIES, connectionProblems, type S3ConnectionSpec } from './client.js';
+import { DEFAULT_REGION, S3_CONNECTION_PROPERTIES, connectionProblems, type S3ConnectionSpec } from './client.js';
+import { staticDirectory } from '../../lib/path-template.js';
 import { S3Objects, type ObjectParams, type S3ObjectOptions, type WrittenObject } from './sink.js';
 import type { ObjectCannedACL } from '@aws-sdk/client-s3';
 
@@ -112,6 +113,25 @@ export function s3Settings(spec: S3DestinationSpec, connector: string): ObjectWr
   return settings;
 }
 
+/**
+ * `@@plugins.<name>.connection` of an s3 destination: the s3 state backend's URL
+ * (connectors/s3/state.ts) in the same bucket, under the key prefix before the path template's
+ * first placeholder, with the destination's region, endpoint, path style and static credentials.
+ */
+export function s3StateConnection(spec: Record<string, unknown>): string | undefined {
+  if (typeof spec.bucket !== 'string' || spec.bucket === '') return undefined;
+  const template = typeof spec.path === 'string' ? spec.path : DEFAULT_S3_PATH;
+  const prefix = (template.includes('{{TABLE}}') ? staticDirectory(template) : template).replace(/^\/+|\/+$/g, '');
+  const q = new URLSearchParams();
+  q.set('region', typeof spec.region === 'string' ? spec.region : DEFAULT_REGION);
+  if (typeof spec.endpoint === 'string') q.set('endpoint', spec.endpoint);
+  if (spec.use_path_style === true) q.set('path_style', 'true');
+  for (const k of ['access_key_id', 'secret_access_key', 'session_token', 'local_profile'] as const) {
+    if (typeof spec[k] === 'string') q.set(k, spec[k] as string);
+  }
+  return `s3://${spec.bucket}/${prefix.split('/').map(encodeURIComponent).join('/')}?${q}`;
+}
+
 function validate(spec: S3DestinationSpec): SpecProblem[] {
   const problems = connectionProblems(spec);
   try {
@@ -141,6 +161,7 @@ export const s3Destination = defineDestination<S3DestinationSpec>({
   name: 's3',
   configSchema: s3DestinationSchema,
   capabilities: { writeModes: ['append'], batch: { rows: 10000, bytes: 50 * 1024 * 1024, timeoutMs: 30000 } },
+  stateConnection: s3StateConnection,
   /** at config load: bucket name, credential pairs, templates and format/compression pairs */
   validate,
   create(spec, ctx): DestinationClient {

@@ -41,6 +41,11 @@ export class S3State extends MemoryState {
       region: q.get('region') ?? process.env.AWS_REGION ?? undefined,
       endpoint: q.get('endpoint') ?? undefined,
       use_path_style: q.get('path_style') === 'true' || q.get('use_path_style') === 'true',
+      // static credentials of an s3 destination named by @@plugins.<name>.connection (docs/config.md)
+      access_key_id: q.get('access_key_id') ?? undefined,
+      secret_access_key: q.get('secret_access_key') ?? undefined,
+      session_token: q.get('session_token') ?? undefined,
+      local_profile: q.get('local_profile') ?? undefined,
     });
     const s = new S3State(client, bucket, `${prefix ? `${prefix}/` : ''}${table}.json`);
     try {

@@ -11,7 +11,7 @@ import type { Registry } from '../registry.js';
 import type { TransformerDefinition } from '../transformer.js';
 import type { DestinationSpec, LoadedConfig, Origin, SourceSpec, TransformerSpec } from './types.js';
 import { KIND_SCHEMAS, documentSchema, type Kind } from './schema.js';
-import { interpolate, PLUGIN_REF } from './interpolate.js';
+import { PLUGIN_REF } from './interpolate.js';
 import { didYouMean } from './suggest.js';
 import { schemaProblems } from './schema-problems.js';
 import { expandPaths, readDocuments, type ConfigDocument, type KeyPath } from './yaml-docs.js';
@@ -24,6 +24,10 @@ export interface LoadOptions {
   requireDestinations?: boolean;
   /** environment for ${VAR}; defaults to process.env */
   env?: NodeJS.ProcessEnv;
+  /** directory `${file:}` paths resolve against; defaults to the working directory (as CloudQuery) */
+  cwd?: string;
+  /** "now" for `${time:}`; defaults to the current time */
+  now?: Date;
 }
 
 export interface ConfigProblem {
@@ -110,13 +114,15 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
   if (paths.length === 0) throw new ConfigError('no config files given', {}, 'pass one or more YAML files or directories');
 
   const { files, problems: pathProblems } = await expandPaths(paths);
-  problems.push(...pathProblems);
+  for (const p of pathProblems) problems.push({ file: p.file, message: p.message });
   const entries: Entry[] = [];
   // names of documents that failed validation: still "defined" for cross-reference checks
   const invalidNames: Record<Kind, Set<string>> = { source: new Set(), destination: new Set(), transformer: new Set() };
   for (const file of files) {
-    const { docs, problems: readProblems } = await readDocuments(file);
-    problems.push(...readProblems);
+    const read = await readDocuments(file, { env, cwd: opts.cwd, now: opts.now });
+    const { docs } = read;
+    for (const p of read.problems) problems.push({ ...p, keyPath: p.keyPath ? formatKeyPath(p.keyPath) : undefined });
+    for (const s of read.secrets) if (s.length >= 4) secrets.add(s);
     for (const doc of docs) {
       const validateDoc = docValidator();
       if (!validateDoc(doc.value)) {
@@ -124,14 +130,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
         continue;
       }
       const raw = doc.value as { kind: Kind; spec: Record<string, unknown> };
-      const baseDir = path.dirname(path.resolve(doc.file));
-      const interp = interpolate(raw.spec, env, baseDir);
-      for (const p of interp.problems) {
-        const kp = ['spec', ...p.keyPath];
-        problems.push({ file: doc.file, document: doc.index, line: doc.lineOf(kp), keyPath: formatKeyPath(kp), message: p.message, hint: p.hint });
-      }
-      for (const s of interp.secrets) if (s.length >= 4) secrets.add(s);
-      const spec = interp.value as Record<string, unknown>;
+      const spec = raw.spec;
       const validate = kindValidator(raw.kind);
       if (!validate(spec)) {
         problems.push(...ajvProblems(validate.errors ?? [], doc, ['spec']));
@@ -164,14 +163,31 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
     else byKind[e.kind].set(name, e);
   }
 
-  // @@plugins.<destination>.connection
+  // @@plugins.<destination>.connection: the state connection the destination's connector derives
+  // from its spec (postgres://…, s3://…, file://…), or a plugin destination's connection_string
+  const referenced = entries.some((e) => e.kind !== 'transformer' && JSON.stringify(e.spec).includes('@@plugins.'));
+  const stateConnections = new Map<string, DestinationConnector['stateConnection'] | null>();
+  if (referenced) {
+    for (const e of entries) {
+      if (e.kind !== 'destination') continue;
+      // a connector that does not load is reported below, with the other connector problems
+      const baseDir = path.dirname(path.resolve(e.doc.file));
+      const connector = await registry.destination(e.spec.path as string, baseDir, pluginRef(e.spec)).catch(() => undefined);
+      stateConnections.set(e.spec.name as string, connector?.stateConnection?.bind(connector) ?? null);
+    }
+  }
   const connectionOf = (name: string, stack: string[]): string | { error: string } => {
     const d = byKind.destination.get(name);
     if (!d) return { error: `@@plugins.${name}.connection names no destination${didYouMean(name, [...byKind.destination.keys()])}` };
     if (stack.includes(name)) return { error: `@@plugins references form a cycle: ${[...stack, name].join(' → ')}` };
     const inner = (d.spec.spec ?? {}) as Record<string, unknown>;
-    const conn = inner.connection_string ?? inner.connection;
-    if (typeof conn !== 'string') return { error: `destination "${name}" has no spec.connection_string to reference` };
+    const derive = stateConnections.get(name);
+    const conn = derive ? derive(inner) : (inner.connection_string ?? inner.connection);
+    if (typeof conn !== 'string') {
+      const what = derive ? `the ${d.spec.path as string} destination "${name}" names no store to keep state in` : `destination "${name}" cannot hold state`;
+      const fix = 'reference a postgresql, s3 or file destination, or a plugin destination with spec.connection_string';
+      return { error: `@@plugins.${name}.connection: ${what}; ${fix}` };
+    }
     return resolveRefs(conn, [...stack, name]);
   };
   const resolveRefs = (s: string, stack: string[]): string | { error: string } => {

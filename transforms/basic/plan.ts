@@ -72,6 +72,26 @@ export function planner(spec: BasicSpec, ctx: StageContext): Planner {
   const byName = new Map<string, Plan>();
   const bySchema = new WeakMap<A.Schema, Plan>();
   const renamed = new Map<string, string>();
+  // output table name → the input table that has it: two inputs may not share one output
+  const claimed = new Map<string, string>();
+  const renameIndex = spec.transformations.findIndex((t) => t.kind === 'change_table_names');
+  const claim = (input: string, output: string): void => {
+    const prior = claimed.get(output);
+    if (prior === undefined) claimed.set(output, input);
+    else if (prior !== input) {
+      const [a, b] = [prior, input].sort();
+      throw new ConfigError(
+        `transformer ${ctx.name}: change_table_names maps tables ${a} and ${b} to one table ${output}: their rows would be merged`,
+        {
+          connector: `transformer ${ctx.name}`,
+          table: output,
+          ...(ctx.origin ? { file: ctx.origin.file, document: ctx.origin.document } : {}),
+          keyPath: `spec.spec.transformations[${renameIndex}].new_table_name_template`,
+        },
+        'use {{.OldName}} in new_table_name_template, or narrow its tables to one',
+      );
+    }
+  };
 
   const planFor = (table: string, input: A.Schema): Plan => {
     const hit = bySchema.get(input);
@@ -90,6 +110,7 @@ export function planner(spec: BasicSpec, ctx: StageContext): Planner {
       if (c.run) runs.push(c.run);
     }
     const plan = { input, out: schema, runs };
+    if (renameIndex >= 0) claim(table, tableName(schema));
     byName.set(table, plan);
     bySchema.set(input, plan);
     return plan;

@@ -8,6 +8,7 @@ import type { SpecProblem } from '../../lib/connector.js';
 import { didYouMean } from '../../lib/config/suggest.js';
 import { schemaProblems } from '../../lib/config/schema-problems.js';
 import { KINDS } from './kinds.js';
+import { invariantProblems } from './invariants.js';
 import { BASIC_KINDS, STR, type BasicSpec, type KeyPath } from './transformation.js';
 
 /** CloudQuery kinds cq-pipe knows of but does not run (a clear error instead of "unknown"). */
@@ -80,5 +81,6 @@ export function parseBasicSpec(spec: unknown): { spec?: BasicSpec; problems: Spe
     const check = KINDS[t.kind].check;
     if (check) problems.push(...check(t, ['spec', 'transformations', i]));
   });
+  problems.push(...invariantProblems(copy));
   return problems.length ? { problems } : { spec: copy, problems };
 }
