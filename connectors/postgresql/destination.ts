@@ -132,7 +132,10 @@ class PostgresClient implements DestinationClient {
       this.#tables.clear();
     } catch (err) {
       if (err instanceof CqPipeError) throw err;
-      throw new DestinationWriteError(`migration failed: ${describeCause(err)}`, { connector: this.#ctx.name, phase: 'migrate' }, err);
+      const list = [...names];
+      const what = `${list.slice(0, 5).join(', ')}${list.length > 5 ? `, … (${list.length} tables)` : ''}`;
+      const context = { connector: this.#ctx.name, phase: 'migrate', table: list.length === 1 ? list[0] : undefined };
+      throw new DestinationWriteError(`migration of ${list.length === 1 ? 'table' : 'tables'} ${what} failed: ${describeCause(err)}`, context, err);
     }
     if (r.failed.length) {
       this.#migrationFailures.push(...r.failed.slice(1));
