@@ -163,7 +163,8 @@ function collisionFailures(wanted: WantedTable[], connector: string): Map<string
     const cols = identifierCollisions(w.columns.map((c) => c.field.name));
     const first = cols.values().next().value;
     if (!first) continue;
-    const msg = `table ${w.cqName}: columns ${first.map((c) => `"${c}"`).join(' and ')} would both be Postgres column "${pgIdent(first[0]!)}" (names are cut to 63 bytes)`;
+    const both = first.map((c) => `"${c}"`).join(' and ');
+    const msg = `table ${w.cqName}: columns ${both} would both be Postgres column "${pgIdent(first[0]!)}" (names are cut to 63 bytes)`;
     out.set(w.cqName, tableFailure(new SchemaIncompatibleError(msg, { connector, table: w.cqName, column: first[0], phase: 'migrate' }, hint)));
   }
   return out;
