@@ -142,7 +142,8 @@ export class BatchWriter extends Writable {
 
   async #applyMigrations(): Promise<void> {
     if (!this.#pendingMigrations.length) return;
-    let tables = this.#pendingMigrations;
+    // a table that failed is not migrated again (its rows are dropped anyway)
+    let tables = this.#pendingMigrations.filter((t) => !this.failedTables.has(tableName(t)));
     this.#pendingMigrations = [];
     const migrate = this.#opts.migrate;
     if (!migrate) return;
@@ -154,7 +155,7 @@ export class BatchWriter extends Writable {
       } catch (err) {
         const e = toCqPipeError(err, { connector: this.#opts.destination });
         const failed = e.scope === 'table' && e.context.table ? this.#tableNamed(e.context.table) : undefined;
-        if (!failed || this.failedTables.has(failed) || !tables.some((t) => tableName(t) === failed)) throw e;
+        if (!failed || !tables.some((t) => tableName(t) === failed)) throw e;
         this.#failTable(failed, e, 0);
         tables = tables.filter((t) => tableName(t) !== failed);
       }
