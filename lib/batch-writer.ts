@@ -7,7 +7,7 @@
  *   checkpoint      (a barrier: flush, commit, then acknowledge)
  * `finish` means committed (client.close()), `destroy(err)` means rolled back (client.close(err)).
  *
- * A client error with `scope: 'table'` (lib/errors.ts `tableFailure`) fails only its table: the
+ * A client error with `scope: 'table'` (lib/errors.ts `tableFailure`), from a migration or a write, fails only its table: the
  * writer reports it (onTableError), drops that table's later rows and delete-stale, and answers
  * its checkpoints with `committed: false`; the other tables go on. Any other error ends the branch.
  */
@@ -142,9 +142,24 @@ export class BatchWriter extends Writable {
 
   async #applyMigrations(): Promise<void> {
     if (!this.#pendingMigrations.length) return;
-    const tables = this.#pendingMigrations;
+    // a table that failed is not migrated again (its rows are dropped anyway)
+    let tables = this.#pendingMigrations.filter((t) => !this.failedTables.has(tableName(t)));
     this.#pendingMigrations = [];
-    if (this.#opts.migrate) this.ddl.push(...(await this.#opts.client.migrateTables(tables, this.#opts.migrate)));
+    const migrate = this.#opts.migrate;
+    if (!migrate) return;
+    // a table-scoped failure fails that table; the other tables are handed over again
+    while (tables.length) {
+      try {
+        this.ddl.push(...(await this.#opts.client.migrateTables(tables, migrate)));
+        return;
+      } catch (err) {
+        const e = toCqPipeError(err, { connector: this.#opts.destination });
+        const failed = e.scope === 'table' && e.context.table ? this.#tableNamed(e.context.table) : undefined;
+        if (!failed || !tables.some((t) => tableName(t) === failed)) throw e;
+        this.#failTable(failed, e, 0);
+        tables = tables.filter((t) => tableName(t) !== failed);
+      }
+    }
   }
 
   async #applyDeletes(): Promise<void> {

@@ -69,7 +69,7 @@ t.test('load-errors: row and table errors, the COPY row, the message', async (t)
   t.same(e.context, { connector: 'pg', table: 'items', row: 4 });
   const typed = new DestinationWriteError('already typed', { table: 'x' });
   t.equal(loadError('pg', 'items', typed), typed, 'typed errors are kept');
-  t.match(loadError('pg', undefined, { message: 'boom' }).message, /^Postgres rejected rows for table \?: boom;/);
+  t.match(loadError('pg', undefined, { message: 'boom' }).message, /^writing to Postgres failed: boom;/, 'no table known: no "rejected rows", no "?"');
 });
 
 // --- dead-letter ----------------------------------------------------------------------------

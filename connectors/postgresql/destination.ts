@@ -8,21 +8,22 @@
 import path from 'node:path';
 import type * as A from 'apache-arrow';
 import { defineDestination, type ConnectorContext, type DestinationClient, type MigrateOptions } from '../../lib/connector.js';
-import { DestinationWriteError, SchemaIncompatibleError, tableFailure, type CqPipeError } from '../../lib/errors.js';
+import { CqPipeError, DestinationWriteError, SchemaIncompatibleError, tableFailure } from '../../lib/errors.js';
 import type { DeleteStaleMessage } from '../../lib/messages.js';
 import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../../lib/schema.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
 import { connectionProblems, pgConnection } from './connection.js';
 import { CopyLoad, copyBatches, type CopyColumn } from './copy-load.js';
 import { DeadLetterFile } from './dead-letter.js';
-import { describePgError, isRowError, isTableError, loadError, rejectReason } from './load-errors.js';
+import { describeCause, isRowError, isTableError, loadError, rejectReason } from './load-errors.js';
 import { migrate } from './migrate.js';
+import { POSTGRES_OPTION_PROPERTIES, optionNotices, optionProblems, type CloudQueryPostgresOptions } from './options.js';
 import { PgSession } from './session.js';
 import { isTransient } from './transient.js';
 import { pgTypeOf } from './types.js';
 import { clearStaging, createStaging, stagingName, upsertFromStaging, type UpsertTable } from './upsert.js';
 
-export interface PostgresDestinationSpec {
+export interface PostgresDestinationSpec extends CloudQueryPostgresOptions {
   connection_string: string;
   schema?: string;
   dead_letter?: string;
@@ -37,13 +38,14 @@ const configSchema = {
     // default: the first schema of the connection string's search_path, else public
     schema: { type: 'string', minLength: 1 },
     dead_letter: { type: 'string', minLength: 1 },
+    ...POSTGRES_OPTION_PROPERTIES,
   },
 } as const;
 
 export const postgresDestination = defineDestination<PostgresDestinationSpec>({
   name: 'postgresql',
   configSchema,
-  validate: (spec) => connectionProblems(spec.connection_string, 'connection_string'),
+  validate: (spec) => [...connectionProblems(spec.connection_string, 'connection_string'), ...optionProblems(spec)],
   stateConnection: (spec) => (typeof spec.connection_string === 'string' ? spec.connection_string : undefined),
   capabilities: { writeModes: ['overwrite-delete-stale', 'overwrite', 'append'], batch: { rows: 10000, bytes: 100_000_000, timeoutMs: 60_000 } },
   async create(spec, ctx: ConnectorContext): Promise<DestinationClient> {
@@ -85,10 +87,18 @@ class PostgresClient implements DestinationClient {
   readonly #session: PgSession<TableInfo>;
   readonly #deadLetter?: DeadLetterFile;
   readonly #tables = new Map<string, TableInfo>();
+  /** the sync's table written to each Postgres table: two names cut to the same 63 bytes must not share one */
+  readonly #writers = new Map<string, string>();
+  /** create CloudQuery's delete-stale index (`create_performance_indexes`; cq-pipe's default: yes) */
+  readonly #indexes: boolean;
+  /** tables a migration failed, not yet reported (reported one per call, as the engine hands the rest over again) */
+  readonly #migrationFailures: CqPipeError[] = [];
   #load?: OpenLoad;
 
   private constructor(spec: PostgresDestinationSpec, ctx: ConnectorContext) {
     this.#ctx = ctx;
+    this.#indexes = spec.create_performance_indexes ?? true;
+    for (const notice of optionNotices(spec)) ctx.logger.info(`destination ${ctx.name}: ${notice}`);
     const conn = pgConnection(spec.connection_string, 'spec.connection_string', ctx.name);
     this.#schema = spec.schema ?? conn.schema ?? 'public';
     if (spec.dead_letter) this.#deadLetter = new DeadLetterFile(path.resolve(ctx.baseDir, spec.dead_letter));
@@ -107,16 +117,32 @@ class PostgresClient implements DestinationClient {
     return client;
   }
 
+  /**
+   * Migrates every table it can; a table Postgres refuses is thrown as that table's failure
+   * (scope `table`), one per call — the engine calls again with the other tables, and the tables
+   * already migrated plan nothing.
+   */
   async migrateTables(tables: A.Schema[], opts: MigrateOptions): Promise<string[]> {
+    const names = new Set(tables.map(tableName));
+    const known = this.#migrationFailures.findIndex((e) => names.has(e.context.table ?? ''));
+    if (known >= 0) throw this.#migrationFailures.splice(known, 1)[0]!;
+    let r: Awaited<ReturnType<typeof migrate>>;
     try {
-      const plan = opts.plan ?? false;
-      const r = await this.#session.retrying('migrate', () => migrate(this.#session.client, this.#schema, tables, opts.migrateMode, plan, this.#ctx.name));
+      const o = { schema: this.#schema, mode: opts.migrateMode, plan: opts.plan ?? false, connector: this.#ctx.name, indexes: this.#indexes };
+      r = await this.#session.retrying('migrate', () => migrate(this.#session.client, tables, o));
       this.#tables.clear();
-      return r.ddl;
     } catch (err) {
-      if (err instanceof SchemaIncompatibleError) throw err;
-      throw new DestinationWriteError(`migration failed: ${describePgError(err)}`, { connector: this.#ctx.name, phase: 'migrate' }, err);
+      if (err instanceof CqPipeError) throw err;
+      const list = [...names];
+      const what = `${list.slice(0, 5).join(', ')}${list.length > 5 ? `, … (${list.length} tables)` : ''}`;
+      const context = { connector: this.#ctx.name, phase: 'migrate', table: list.length === 1 ? list[0] : undefined };
+      throw new DestinationWriteError(`migration of ${list.length === 1 ? 'table' : 'tables'} ${what} failed: ${describeCause(err)}`, context, err);
     }
+    if (r.failed.length) {
+      this.#migrationFailures.push(...r.failed.slice(1));
+      throw r.failed[0]!;
+    }
+    return r.ddl;
   }
 
   async writeBatch(s: A.Schema, batches: A.RecordBatch[]): Promise<void> {
@@ -128,7 +154,7 @@ class PostgresClient implements DestinationClient {
       } catch (err) {
         const failed = this.#load?.ti;
         if (failed && isTableError(err)) throw await this.#isolateTable(failed, err);
-        throw await this.#failLoad(err);
+        throw await this.#failLoad(err, failed);
       }
     }
     let ti: TableInfo;
@@ -137,7 +163,7 @@ class PostgresClient implements DestinationClient {
     } catch (err) {
       // the table or a column is missing: nothing of it was loaded, the transaction is intact
       if ((err instanceof DestinationWriteError || err instanceof SchemaIncompatibleError) && err.context.table === tableName(s)) throw tableFailure(err);
-      throw await this.#failLoad(err);
+      throw await this.#failLoad(err, tableName(s));
     }
     if (this.#deadLetter) await this.#writeDeadLettering(this.#deadLetter, ti, batches);
     else await this.#writeStreaming(ti, batches);
@@ -160,8 +186,8 @@ class PostgresClient implements DestinationClient {
         }),
       );
     } catch (err) {
-      const context = { connector: this.#ctx.name, table: msgs[0]?.table, phase: 'delete-stale' };
-      throw new DestinationWriteError(`delete-stale failed: ${describePgError(err)}`, context, err);
+      const context = { connector: this.#ctx.name, table: msgs.length === 1 ? msgs[0]!.table : undefined, phase: 'delete-stale' };
+      throw new DestinationWriteError(`delete-stale of ${msgs.map((m) => m.table).join(', ')} failed: ${describeCause(err)}`, context, err);
     }
   }
 
@@ -182,6 +208,12 @@ class PostgresClient implements DestinationClient {
   /** the table `s` is written to, read from the catalog unless known with the same columns */
   async #info(s: A.Schema): Promise<TableInfo> {
     const name = pgIdent(tableName(s));
+    const writer = this.#writers.get(name);
+    if (writer !== undefined && writer !== tableName(s)) {
+      const msg = `table ${tableName(s)} and table ${writer} would both be Postgres table "${name}" (names are cut to 63 bytes)`;
+      throw new SchemaIncompatibleError(msg, { connector: this.#ctx.name, table: tableName(s) }, 'rename one of them (e.g. a basic transformer rename_table)');
+    }
+    this.#writers.set(name, tableName(s));
     const cached = this.#tables.get(name);
     if (cached && cached.columns.length === s.fields.length && cached.columns.every((c, i) => c.field.name === s.fields[i]!.name)) return cached;
     // a query behind an open COPY would wait forever: finish the load first
@@ -217,7 +249,7 @@ class PostgresClient implements DestinationClient {
     } catch (err) {
       // the failing load is the open one: this table's, or the previous table's when finishing it failed
       if (isTableError(err)) throw await this.#isolateTable(this.#load?.ti ?? ti, err);
-      throw await this.#failLoad(err);
+      throw await this.#failLoad(err, this.#load?.ti ?? ti);
     }
     if (this.#session.full) await this.#commitAll();
   }
@@ -294,13 +326,17 @@ class PostgresClient implements DestinationClient {
     return tableFailure(e);
   }
 
-  /** roll back the open transaction and turn `err` into a DestinationWriteError */
-  async #failLoad(err: unknown): Promise<CqPipeError> {
-    const ti = this.#load?.ti;
+  /**
+   * roll back the open transaction and turn `err` into a DestinationWriteError naming the table
+   * being loaded (`table`, else the open load's), else the tables of the rolled-back transaction
+   */
+  async #failLoad(err: unknown, table?: TableInfo | string): Promise<CqPipeError> {
+    const ti = table ?? this.#load?.ti;
+    const names = ti !== undefined ? [typeof ti === 'string' ? ti : ti.cqName] : this.#session.pendingTables.map((t) => t.cqName);
     this.#dropLoad(err);
     this.#session.discard();
     await this.#session.rollback();
-    return loadError(this.#ctx.name, ti?.cqName, err);
+    return loadError(this.#ctx.name, names, err);
   }
 
   // --- one transaction per batch (with a dead-letter file) -----------------------------------
@@ -312,7 +348,7 @@ class PostgresClient implements DestinationClient {
       if (!isRowError(err)) {
         // one transaction per batch: nothing else is uncommitted
         if (isTableError(err)) throw tableFailure(loadError(this.#ctx.name, ti.cqName, err));
-        throw await this.#failLoad(err);
+        throw await this.#failLoad(err, ti);
       }
       for (const b of batches) await this.#writeIsolating(dead, ti, b);
     }

@@ -116,6 +116,11 @@ export class PgSession<T> {
     return this.#pendingRows;
   }
 
+  /** the tables of the kept batches, each once, in the order first written */
+  get pendingTables(): T[] {
+    return [...new Set(this.#pending.map((p) => p.table))];
+  }
+
   /** forget the kept batches: all of them, or those of `table` only */
   discard(table?: T): void {
     if (table === undefined) {

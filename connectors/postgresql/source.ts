@@ -32,7 +32,19 @@ export interface PostgresSourceSpec {
   connection_string: string;
   tables?: PostgresSourceTableSpec[];
   batch_rows?: number;
+  /** CloudQuery's name for rows per Arrow record: batch_rows when that is not set */
+  rows_per_record?: number;
+  /** CloudQuery's: accepted with a notice (cq-pipe does not use pgx) */
+  pgx_log_level?: string;
+  /** CloudQuery's logical-replication mode: accepted with a notice, the tables are read as without it */
+  cdc_id?: string;
 }
+
+/** CloudQuery source keys that mean nothing to cq-pipe: one notice each when set (docs/postgresql.md, "CloudQuery's keys") */
+const SOURCE_NOTICES: Partial<Record<keyof PostgresSourceSpec, string>> = {
+  pgx_log_level: 'pgx_log_level is accepted and not applied: cq-pipe does not use pgx; --log-level debug logs its Postgres retries and failures',
+  cdc_id: 'cdc_id is accepted and not applied: cq-pipe has no change data capture; tables are read in full, or from their cursor with tables[].incremental',
+};
 
 const configSchema = {
   type: 'object',
@@ -40,7 +52,11 @@ const configSchema = {
   required: ['connection_string'],
   properties: {
     connection_string: { type: 'string', minLength: 1 },
-    batch_rows: { type: 'integer', minimum: 1, default: 10000 },
+    // default 10000 (rows_per_record when set)
+    batch_rows: { type: 'integer', minimum: 1 },
+    rows_per_record: { type: 'integer', minimum: 1 },
+    pgx_log_level: { type: 'string', enum: ['', 'none', 'error', 'warn', 'info', 'debug', 'trace'] },
+    cdc_id: { type: 'string' },
     tables: {
       type: 'array',
       items: {
@@ -131,7 +147,8 @@ export const postgresSource = defineSource<PostgresSourceSpec>({
   validate: (spec) => connectionProblems(spec.connection_string, 'connection_string'),
   create(spec, ctx: ConnectorContext): SourceClient {
     const conn = pgConnection(spec.connection_string, 'spec.connection_string', ctx.name);
-    const batchRows = spec.batch_rows ?? 10000;
+    const batchRows = spec.batch_rows ?? spec.rows_per_record ?? 10000;
+    for (const [key, notice] of Object.entries(SOURCE_NOTICES)) if (spec[key as keyof PostgresSourceSpec]) ctx.logger.info(`source ${ctx.name}: ${notice}`);
     let client: pg.Client | undefined;
     let tables: Promise<PgTable[]> | undefined;
 

@@ -30,7 +30,9 @@ export class PostgresState extends MemoryState {
     const qualified = conn.schema ? `${q(conn.schema)}.${q(table)}` : q(table);
     const s = new PostgresState(client, qualified, conn.where);
     try {
-      if (conn.schema) await client.query(`CREATE SCHEMA IF NOT EXISTS ${q(conn.schema)}`);
+      // CREATE SCHEMA needs CREATE on the database even when the schema exists: only when it is missing
+      const missing = conn.schema ? (await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [conn.schema])).rowCount === 0 : false;
+      if (missing) await client.query(`CREATE SCHEMA IF NOT EXISTS ${q(conn.schema!)}`);
       await client.query(`CREATE TABLE IF NOT EXISTS ${qualified} (key text PRIMARY KEY, value text, version numeric(20,0))`);
     } catch (err) {
       await client.end().catch(() => {});

@@ -13,7 +13,10 @@ export interface BatchCaps {
   timeoutMs: number;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
+/** a number of seconds, or a Go duration as CloudQuery takes it: "60s", "500ms", "1m30s", "1.5h" */
+const DURATION = /^(?:\d+(?:\.\d+)?|(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/;
+const DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g;
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** JSON-schema properties of the engine's destination keys (as CloudQuery's destination spec). */
 export const ENGINE_DESTINATION_PROPERTIES = {
@@ -30,12 +33,15 @@ export function withEngineKeys(schema: SpecSchema): SpecSchema {
   return { ...schema, properties: { ...(s.properties ?? {}), ...ENGINE_DESTINATION_PROPERTIES } };
 }
 
-/** Parse "60s", "500ms", "2m", "1h" or a number of seconds into milliseconds; undefined when malformed. */
+/** Parse a Go duration ("60s", "500ms", "1m30s", "1h") or a number of seconds into milliseconds; undefined when malformed. */
 export function durationMs(v: string | number): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
-  const m = DURATION.exec(v.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  const s = v.trim();
+  if (!DURATION.test(s)) return undefined;
+  if (/^[\d.]+$/.test(s)) return Number(s) * 1000;
+  let ms = 0;
+  for (const m of s.matchAll(DURATION_PART)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return ms;
 }
 
 /**
