@@ -7,7 +7,7 @@
  * outcomes are CloudQuery's own (its cli/cmd/sync_test.go), except where docs/cloudquery.md lists
  * a deliberate difference (a failed table exits 1; no test_testdata_table).
  */
-import { copyFile, readFile, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
 import { cli } from './helpers/cli.js';
@@ -24,6 +24,8 @@ interface Case {
   says?: RegExp;
   /** `Resources: N` of a sync */
   resources?: number;
+  /** files the config reads with ${file:…}, relative to the working directory */
+  files?: Record<string, string>;
 }
 
 /** CloudQuery's test source as cq-pipe offers it: 1 row of test_some_table, its 10 children, 1 paid row */
@@ -67,7 +69,13 @@ const CASES: Case[] = [
   },
   { file: 'specs-multiple_sources.yml', command: 'validate-config', code: 2, says: hub('aws', 'v4.6.1') },
   { file: 'specs-skip_dependent_tables-false.yml', command: 'validate-config', code: 2, says: hub('gcp', 'v1.0.0') },
-  { file: 'specs-gcp.yml', command: 'validate-config', code: 2, says: /source plugin executable .*\/cloudquery\/gcp \(registry local\) does not exist/ },
+  {
+    file: 'specs-gcp.yml',
+    command: 'validate-config',
+    files: { 'testdata/creds.txt': 'not-a-real-credential' },
+    code: 2,
+    says: /source plugin executable .*\/cloudquery\/gcp \(registry local\) does not exist/,
+  },
   { file: 'plugin-test-source-config.yml', command: 'validate-config', code: 2, says: /source plugin executable .*\/test \(registry local\) does not exist/ },
 ];
 
@@ -83,6 +91,10 @@ for (const c of CASES) {
   t.test(`${c.file}: ${command} exits ${c.code}`, async (t) => {
     const dir = await tmpDir(t);
     await copyFile(path.join(CORPUS, c.file), path.join(dir, 'config.yml'));
+    for (const [name, body] of Object.entries(c.files ?? {})) {
+      await mkdir(path.dirname(path.join(dir, name)), { recursive: true });
+      await writeFile(path.join(dir, name), body);
+    }
     const extra = command === 'sync' ? ['--no-progress'] : [];
     // no Hub key and no docker: a Hub plugin can only be found in the (empty) plugin cache
     const env = { CLOUDQUERY_API_KEY: '', PATH: path.dirname(process.execPath), ...c.env };

@@ -115,27 +115,42 @@ t.test('connector descriptor: append only, batch defaults, strict schema', async
   };
   t.equal(schema.additionalProperties, false);
   t.same(schema.required, ['bucket']);
+  // cq-pipe's keys and CloudQuery's (its s3 destination's spec/schema.json; docs/s3.md)
   t.same(Object.keys(schema.properties).sort(), [
     'access_key_id',
+    'acl',
+    'athena',
+    'aws_debug',
     'batch_size',
     'batch_size_bytes',
     'batch_timeout',
     'bucket',
     'compression',
+    'content_type',
+    'credentials',
     'endpoint',
+    'endpoint_skip_tls_verify',
     'format',
+    'format_spec',
+    'local_profile',
     'max_attempts',
+    'max_backoff',
+    'max_retries',
     'no_rotate',
+    'part_size',
     'path',
     'region',
     'secret_access_key',
+    'server_side_encryption_configuration',
     'session_token',
+    'test_write',
     'use_path_style',
+    'write_empty_objects_for_empty_tables',
   ]);
   t.equal(schema.properties.path!.default, DEFAULT_S3_PATH);
   t.equal(schema.properties.region!.default, 'us-east-1');
   t.equal(schema.properties.format!.default, 'parquet');
-  t.same(schema.properties.format!.enum, ['parquet', 'ndjson', 'csv', 'arrow']);
+  t.same(schema.properties.format!.enum, ['parquet', 'ndjson', 'csv', 'arrow', 'json']);
 });
 
 t.test('validate: config problems at load, by key', async (t) => {

@@ -17,6 +17,16 @@ export const v3 = pluginV3.cloudquery.plugin.v3;
 /** The CloudQuery CLI's client limits (200 MiB send and receive). */
 export const MAX_MESSAGE_BYTES = 200 * 1024 * 1024;
 
+/**
+ * How long a plugin gets to start (open its socket, answer on its connection): `defaultMs` (the
+ * CloudQuery CLI's 5 s for a spawned plugin), or `CQ_PIPE_PLUGIN_START_TIMEOUT` milliseconds on a
+ * slow or loaded machine (docs/plugins.md).
+ */
+export function pluginStartTimeoutMs(defaultMs: number): number {
+  const v = Number(process.env.CQ_PIPE_PLUGIN_START_TIMEOUT);
+  return Number.isFinite(v) && v > 0 ? v : defaultMs;
+}
+
 /** what names the plugin in every message: its config name and where it runs (an address or a binary) */
 export interface PluginLabel {
   name: string;
@@ -107,7 +117,7 @@ export class PluginConnection {
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     });
     try {
-      await conn.waitReady(opts.readyTimeoutMs ?? 10_000);
+      await conn.waitReady(opts.readyTimeoutMs ?? pluginStartTimeoutMs(10_000));
       const versions = await conn.versions();
       if (!versions.includes(3)) {
         throw new UnsupportedError(

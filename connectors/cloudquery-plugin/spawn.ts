@@ -14,7 +14,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { defineDestination, defineSource, type DestinationConnector, type LogCounts, type SourceConnector } from '../../lib/connector.js';
 import { ConfigError } from '../../lib/errors.js';
-import { pluginError } from './grpc-client.js';
+import { pluginError, pluginStartTimeoutMs } from './grpc-client.js';
 import type { Logger, LogLevel } from '../../lib/logger.js';
 import { openPluginSource, type PluginSpec } from './source.js';
 import { cliModes, openPluginDestination, PLUGIN_DESTINATION_CAPABILITIES, type PluginDestinationSpec } from './destination.js';
@@ -151,7 +151,8 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
     await rm(socket, { force: true });
   };
 
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 5000);
+  const startTimeoutMs = opts.startTimeoutMs ?? pluginStartTimeoutMs(5000);
+  const deadline = Date.now() + startTimeoutMs;
   for (;;) {
     if (gone !== undefined) {
       await stop();
@@ -166,7 +167,7 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
       break;
     if (Date.now() > deadline) {
       await stop();
-      const why = `${opts.label} did not open its socket within ${opts.startTimeoutMs ?? 5000} ms`;
+      const why = `${opts.label} did not open its socket within ${startTimeoutMs} ms`;
       throw pluginError({ name: opts.name, address: binary, role: opts.role }, why, 'start');
     }
     await Promise.race([sleep(25), exited]);

@@ -11,6 +11,10 @@ import { splitEngineKeys, withRegistry } from '../../lib/config/index.js';
 import { builtinRegistry } from '../../bin/registry.js';
 import { registerStatic, STATIC_SOURCE_PATH } from './static-source.js';
 
+// plugins built with the JS SDK start in ~1 s, but on a loaded machine (CI, parallel test files) the
+// CloudQuery CLI's 5 s can pass; tests of start-up timeouts set their own (docs/plugins.md)
+process.env.CQ_PIPE_PLUGIN_START_TIMEOUT ??= '30000';
+
 /** repository root (tests run from dist/test/…) */
 export const ROOT = path.resolve(new URL('../../..', import.meta.url).pathname);
 export const CLI = path.join(ROOT, 'dist/bin/cq-pipe.js');
