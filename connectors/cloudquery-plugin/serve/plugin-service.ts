@@ -224,9 +224,9 @@ export class PluginService {
     Transform: (call: grpcTypes.ServerDuplexStream<unknown, unknown>) => {
       call.emit('error', serviceError(statusOf(new UnsupportedError(`Transform: cq-pipe's ${this.#name} plugin is not a transformer`))));
     },
-    TransformSchema: this.#unary('TransformSchema', async () => {
-      throw new UnsupportedError(`TransformSchema: cq-pipe's ${this.#name} plugin is not a transformer`);
-    }),
+    TransformSchema: (_call: unknown, cb: grpcTypes.sendUnaryData<unknown>) => {
+      cb(serviceError(statusOf(new UnsupportedError(`TransformSchema: cq-pipe's ${this.#name} plugin is not a transformer`))));
+    },
     Close: this.#unary('Close', async () => {
       await this.#closeSession();
       return new v3.Close.Response();
