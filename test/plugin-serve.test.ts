@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { stat } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type * as A from 'apache-arrow';
@@ -22,7 +22,7 @@ import { decodeRecord, decodeSchema, encodeRecord, encodeSchema } from '../conne
 import { RowBatchBuilder } from '../lib/row-builder.js';
 import { defineTable, type ColumnDef } from '../lib/schema.js';
 import { cliSync } from './helpers/cli.js';
-import { tmpDir } from './helpers/index.js';
+import { ROOT, tmpDir } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 
 const require = createRequire(import.meta.url);
@@ -69,8 +69,12 @@ async function startPlugin(t: Test, name: string, kind?: string): Promise<Plugin
     'grpc.max_send_message_length': MAX,
   });
   t.teardown(() => client.close());
-  // as the CLI: dial with a 5 s deadline
-  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 5000, (err?: Error) => (err ? reject(err) : resolve())));
+  // as the CLI: dial with a 5 s deadline, 3 attempts (the CLI starts a new process for each; on a busy machine start-up is slower)
+  for (let attempt = 1; ; attempt++) {
+    const err = await new Promise<Error | undefined>((resolve) => client.waitForReady(Date.now() + 5000, (e?: Error) => resolve(e)));
+    if (!err) break;
+    if (attempt === 3) throw err;
+  }
   return { client, socket, child, exit, lines };
 }
 
@@ -117,6 +121,46 @@ async function write(c: Client, msgs: Iterable<WriteReq>): Promise<void> {
   for (const m of msgs) if (!call.write(m)) await Promise.race([once(call, 'drain'), done]);
   call.end();
   await done;
+}
+
+/** A client process that sends `msgs` on a Write stream without ending it, then is killed (SIGKILL). */
+async function dyingWriter(t: Test, socket: string, msgs: WriteReq[]): Promise<NodeJS.Signals | null> {
+  const dir = await tmpDir(t, 'cq-serve-dying-');
+  const frames = path.join(dir, 'frames.bin');
+  const parts: Buffer[] = [];
+  for (const m of msgs) {
+    const b = Buffer.from(m.serialize());
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(b.length);
+    parts.push(len, b);
+  }
+  await writeFile(frames, Buffer.concat(parts));
+  const code = `
+    import { readFileSync } from 'node:fs';
+    import grpc from '@grpc/grpc-js';
+    const buf = readFileSync(${JSON.stringify(frames)});
+    const client = new grpc.Client('unix:${socket}', grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': ${MAX} });
+    const call = client.makeClientStreamRequest('/cloudquery.plugin.v3.Plugin/Write', (b) => b, (b) => b, () => {});
+    let sent = 0;
+    const frames = [];
+    for (let p = 0; p < buf.length; ) { const n = buf.readUInt32BE(p); frames.push(buf.subarray(p + 4, p + 4 + n)); p += 4 + n; }
+    for (const f of frames) call.write(f, () => { if (++sent === frames.length) process.stdout.write('sent\\n'); });
+  `;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  await once(child.stdout!, 'data');
+  child.kill('SIGKILL');
+  const [, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+  return signal;
+}
+
+/** Resolves when the plugin has written a stdout line matching `re`. */
+async function logLine(p: Plugin, re: RegExp): Promise<string> {
+  for (;;) {
+    const hit = p.lines.find((l) => re.test(l));
+    if (hit) return hit;
+    await once(p.child.stdout!, 'data');
+  }
 }
 
 const migrate = (schema: A.Schema, force = false) =>
@@ -181,6 +225,18 @@ t.test('postgresql destination: the CLI sync calls, then SIGINT exits 0 and remo
   const bad = await unary(c, 'Init', new v3.Init.Request({ spec: enc({ connection_strin: url }) })).catch((e: grpcTypes.ServiceError) => e);
   t.equal((bad as grpcTypes.ServiceError).code, grpc.status.INVALID_ARGUMENT);
   t.match((bad as grpcTypes.ServiceError).details, /CQ_ERR_CONFIG_INVALID.*unknown key "connection_strin" \(did you mean "connection_string"\?\)/);
+
+  type TestConn = { success: boolean; failure_code: string; failure_description: string };
+  const badSpec = await unary<TestConn>(c, 'TestConnection', new v3.TestConnection.Request({ spec: enc({ connection_string: 5 }) }));
+  t.same([badSpec.success, badSpec.failure_code], [false, 'INVALID_SPEC']);
+  t.match(badSpec.failure_description, /spec\.connection_string: must be string/);
+  const unreachable = await unary<TestConn>(
+    c,
+    'TestConnection',
+    new v3.TestConnection.Request({ spec: enc({ connection_string: 'postgres://127.0.0.1:1/x' }) }),
+  );
+  t.same([unreachable.success, unreachable.failure_code], [false, 'CONNECTION_FAILED']);
+  t.same((await unary<TestConn>(c, 'TestConnection', new v3.TestConnection.Request({ spec: enc({ connection_string: url }) }))).success, true);
 
   await unary(c, 'Init', new v3.Init.Request({ spec: enc({ connection_string: url }), invocation_id: 'b6a4f1f0-0000-4000-8000-000000000001' }));
   const t1 = new Date('2024-05-01T10:00:00.000Z');
@@ -314,6 +370,12 @@ t.test("postgresql destination as a Go source's state backend: migrate, insert, 
   await main;
   t.same(await query(url, 'SELECT count(*)::int AS n FROM orders'), [{ n: 3 }], 'the open stream committed at its end');
 
+  // a CloudQuery CLI that dies mid-stream (its connection reset, no end of stream): nothing of the stream is committed
+  const died = await dyingWriter(t, p.socket, [migrate(ORDERS), ...orderRecords(1000, 20_000, 'shop', new Date('2024-05-03T00:00:00Z'))]);
+  t.equal(died, 'SIGKILL');
+  await logLine(p, /Write failed: CQ_ERR_ABORTED/);
+  t.same(await query(url, 'SELECT count(*)::int AS n FROM orders'), [{ n: 3 }], 'the broken stream rolled back');
+
   // Read of a table the database does not have: a clear error
   const missing = c.Read(new v3.Read.Request({ table: encodeSchema(defineTable({ name: 'nope', columns: [{ name: 'key', type: 'utf8' }] })) }));
   const [err] = (await once(missing, 'error')) as [grpcTypes.ServiceError];
@@ -387,4 +449,31 @@ t.test('test source: GetTables after Init(no_connection), Sync with migrate firs
   t.match(err.details, /CQ_ERR_TABLE_PATTERN: tables pattern "test_tabel_0" .* matches no table/);
   p.child.kill('SIGTERM');
   t.equal(await p.exit, 0, 'exit 0 on SIGTERM');
+});
+
+t.test('file source: a malformed record fails its table with a MessageError, the other table goes on', async (t) => {
+  const dir = await tmpDir(t, 'cq-serve-files-');
+  await writeFile(path.join(dir, 'good.ndjson'), '{"id": 1}\n{"id": 2}\n');
+  await writeFile(path.join(dir, 'bad.ndjson'), '{"id": 1}\n{"id": "one"}\n');
+  const p = await startPlugin(t, 'file', 'source');
+  const column = [{ name: 'id', type: 'int64' }];
+  await discoverAndInit(t, p.client, {
+    tables: [
+      { name: 'good', files: path.join(dir, 'good.ndjson'), columns: column },
+      { name: 'bad', files: path.join(dir, 'bad.ndjson'), columns: column },
+    ],
+  });
+  const call = p.client.Sync(new v3.Sync.Request({ tables: ['*'], withErrorMessages: true }));
+  const errors: [string, string][] = [];
+  let rows = 0;
+  for await (const r of call as AsyncIterable<InstanceType<typeof v3.Sync.Response>>) {
+    if (r.has_error) errors.push([r.error.table_name, r.error.error]);
+    if (r.has_insert && decodeSchema(r.insert.record).metadata.get('cq:table_name') === 'good') rows += decodeRecord(r.insert.record).batches[0]!.numRows;
+  }
+  t.equal(rows, 2, 'the good table synced');
+  t.equal(errors.length, 1);
+  t.equal(errors[0]![0], 'bad');
+  t.match(errors[0]![1], /CQ_ERR_SOURCE_DATA: .*bad\.ndjson:2/);
+  const logged = JSON.parse(await logLine(p, /"level":"error"/)) as { message: string };
+  t.match(logged.message, /table bad failed: CQ_ERR_SOURCE_DATA/, 'and an error log line the CLI counts');
 });

@@ -14,14 +14,14 @@ import { builtinRegistry } from '../registry.js';
 import { UsageError } from '../../lib/errors.js';
 import { LOG_FORMATS, type LogFormat, type LogLevel } from '../../lib/logger.js';
 import { VERSION } from '../../lib/version.js';
-import { pluginLogger } from '../../connectors/cloudquery-plugin/serve/log.js';
 import type { ServedConnectors, ServedKind } from '../../connectors/cloudquery-plugin/serve/spec.js';
-import { NETWORKS, type Network, startPluginServer } from '../../connectors/cloudquery-plugin/serve/server.js';
+import type { Network } from '../../connectors/cloudquery-plugin/serve/server.js';
 import { reportError } from './common.js';
 
 /** the built-in connectors served as CloudQuery plugins */
 export const SERVED_CONNECTORS = ['postgresql', 'file', 's3', 'test'] as const;
 const KINDS: readonly ServedKind[] = ['source', 'destination'];
+const NETWORKS: readonly Network[] = ['unix', 'tcp'];
 /** CloudQuery's level names; `trace` is cq-pipe's `debug` */
 const LEVELS: Record<string, LogLevel> = { trace: 'debug', debug: 'debug', info: 'info', warn: 'warn', error: 'error' };
 
@@ -70,6 +70,9 @@ async function serve(name: string, o: PluginOptions, kind: ServedKind | undefine
   const format: LogFormat = oneOf('log-format', o['log-format'], LOG_FORMATS, 'text');
   const level = LEVELS[o['log-level'] ?? 'info'];
   if (!level) throw new UsageError(`--log-level "${o['log-level']}" is not one of ${Object.keys(LEVELS).join(', ')}`);
+  // grpc-js and the stubs load only here: every other command starts without them
+  const { pluginLogger } = await import('../../connectors/cloudquery-plugin/serve/log.js');
+  const { startPluginServer } = await import('../../connectors/cloudquery-plugin/serve/server.js');
   const logger = pluginLogger({ level, format, module: `cq-pipe-${name}` });
   // accepted as the CloudQuery CLI passes them; cq-pipe sends no error reports or telemetry
   if (o['otel-endpoint']) logger.debug('--otel-endpoint is accepted and not used', { otel_endpoint: o['otel-endpoint'] });

@@ -195,11 +195,19 @@ export class PluginService {
             if (signal.aborted) break;
             await session.handle(req);
           }
-          if (signal.aborted || call.cancelled) throw new AbortedError('the Write stream was cancelled: nothing of it is committed');
-          await session.finish();
+          // grpc-js ends the request stream of a cancelled call before it reports the cancel: look again after the
+          // events of this turn, and once more before the commit
+          await new Promise((resolve) => setImmediate(resolve));
+          const cancelled = () => {
+            if (signal.aborted || call.cancelled) throw new AbortedError('the Write stream was cancelled: what it had not committed is rolled back');
+          };
+          cancelled();
+          await session.finish(cancelled);
         } catch (err) {
-          await session.abort(toCqPipeError(err)).catch((e: unknown) => this.#log.warn(`rolling back failed: ${(e as Error).message}`));
-          throw err;
+          // a cancelled call ends the request stream early ("premature close"): say what happened
+          const e = signal.aborted || call.cancelled ? new AbortedError('the Write stream was cancelled: what it had not committed is rolled back', err) : err;
+          await session.abort(toCqPipeError(e)).catch((x: unknown) => this.#log.warn(`rolling back failed: ${(x as Error).message}`));
+          throw e;
         }
         this.#log.info('write finished', { messages: session.messages, rows: session.rows });
         return new v3.Write.Response();

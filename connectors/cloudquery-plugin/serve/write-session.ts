@@ -164,10 +164,11 @@ export class WriteSession {
     await this.#client.deleteStale(msgs);
   }
 
-  /** The stream ended: everything pending is written, migrated and deleted, then committed. */
-  async finish(): Promise<void> {
+  /** The stream ended: everything pending is written, migrated and deleted, then committed (unless `beforeCommit` throws). */
+  async finish(beforeCommit: () => void = () => {}): Promise<void> {
     await this.#applyMigrations();
     await this.#flushAll();
+    beforeCommit();
     await this.#applyDeletes();
     await this.#client.close();
   }
