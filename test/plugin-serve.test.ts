@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import type * as A from 'apache-arrow';
@@ -408,9 +408,14 @@ t.test('test source: GetTables after Init(no_connection), Sync with migrate firs
   const sync = async (req: Record<string, unknown>) => {
     const call = c.Sync(new v3.Sync.Request({ tables: ['*'], skip_tables: [], withErrorMessages: true, ...req }));
     const kinds: string[] = [];
+    const migrations: A.Schema[] = [];
     const rows = new Map<string, A.RecordBatch[]>();
     for await (const r of call as AsyncIterable<InstanceType<typeof v3.Sync.Response>>) {
-      if (r.has_migrate_table) kinds.push(`migrate:${decodeSchema(r.migrate_table.table).metadata.get('cq:table_name')}`);
+      if (r.has_migrate_table) {
+        const schema = decodeSchema(r.migrate_table.table);
+        kinds.push(`migrate:${schema.metadata.get('cq:table_name')}`);
+        migrations.push(schema);
+      }
       if (r.has_insert) {
         const { schema, batches } = decodeRecord(r.insert.record);
         t.equal(batches.length, 1, 'one batch per record');
@@ -419,7 +424,7 @@ t.test('test source: GetTables after Init(no_connection), Sync with migrate firs
         rows.set(name, [...(rows.get(name) ?? []), ...batches]);
       }
     }
-    return { kinds, rows };
+    return { kinds, rows, migrations };
   };
   const full = await sync({ skip_tables: ['test_table_1'] });
   t.same(full.kinds.slice(0, 1), ['migrate:test_table_0'], 'the migrate comes first');
@@ -437,8 +442,11 @@ t.test('test source: GetTables after Init(no_connection), Sync with migrate firs
 
   const ids = async () => {
     const r = await sync({ tables: ['test_table_0'], deterministic_cq_id: true });
-    const mig = r.kinds[0];
-    t.equal(mig, 'migrate:test_table_0');
+    t.same(
+      r.migrations[0]!.fields.filter((f) => f.metadata.get('cq:extension:primary_key') === 'true').map((f) => f.name),
+      ['_cq_id'],
+      'deterministic_cq_id: _cq_id is the only key of the migrate schema',
+    );
     return r.rows.get('test_table_0')![0]!.getChild('_cq_id')!.get(7) as Uint8Array;
   };
   t.same(Buffer.from(await ids()), Buffer.from(await ids()), 'deterministic_cq_id: the same _cq_id twice');
@@ -476,4 +484,22 @@ t.test('file source: a malformed record fails its table with a MessageError, the
   t.match(errors[0]![1], /CQ_ERR_SOURCE_DATA: .*bad\.ndjson:2/);
   const logged = JSON.parse(await logLine(p, /"level":"error"/)) as { message: string };
   t.match(logged.message, /table bad failed: CQ_ERR_SOURCE_DATA/, 'and an error log line the CLI counts');
+});
+
+t.test('file destination: a Write stream lands as files of exactly the rows and columns sent', async (t) => {
+  const dir = await tmpDir(t, 'cq-serve-out-');
+  const p = await startPlugin(t, 'file', 'destination');
+  await discoverAndInit(t, p.client, { path: path.join(dir, '{{TABLE}}/{{UUID}}.{{FORMAT}}'), format: 'ndjson', batch_size: 5000 });
+  await write(p.client, [migrate(ORDERS), ...orderRecords(0, 12_000, 'shop', new Date('2024-05-01T00:00:00Z'))]);
+  const files = (await readdir(path.join(dir, 'orders'))).sort();
+  t.equal(files.length, 3, '12,000 rows in files of at most 5,000 (batch_size)');
+  const lines = (await Promise.all(files.map((f) => readFile(path.join(dir, 'orders', f), 'utf8')))).flatMap((x) => x.split('\n').filter(Boolean));
+  t.equal(lines.length, 12_000);
+  const row = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.id === 4242 || r.id === '4242')!;
+  t.same(Object.keys(row), ['_cq_sync_time', '_cq_source_name', '_cq_id', '_cq_parent_id', 'id', 'title', 'amount'], 'no columns added');
+  t.same([row._cq_source_name, row.title, row._cq_id], ['shop', 'order 4242', uuidOf(4242)]);
+  // delete-stale on an append-only store: a clear UNIMPLEMENTED
+  const err = await write(p.client, [deleteStale('orders', 'shop', new Date())]).catch((e: grpcTypes.ServiceError) => e);
+  t.equal((err as grpcTypes.ServiceError | undefined)?.code, grpc.status.UNIMPLEMENTED);
+  t.match((err as grpcTypes.ServiceError).details, /cannot delete stale rows/);
 });

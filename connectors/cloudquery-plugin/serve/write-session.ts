@@ -159,7 +159,11 @@ export class WriteSession {
     const msgs = this.#deletes;
     this.#deletes = [];
     if (!this.#client.deleteStale) {
-      throw new UnsupportedError(`cq-pipe's ${this.#opts.connector.name} destination cannot delete stale rows`, { connector: this.#plugin, phase: 'write' });
+      throw new UnsupportedError(
+        `cq-pipe's ${this.#opts.connector.name} destination cannot delete stale rows (table ${msgs[0]!.table})`,
+        { connector: this.#plugin, table: msgs[0]!.table, phase: 'write' },
+        `it is append-only: set write_mode: append on this destination in the CloudQuery config`,
+      );
     }
     await this.#client.deleteStale(msgs);
   }
