@@ -21,7 +21,7 @@ import { decodeVersions } from '../connectors/cloudquery-plugin/grpc-client.js';
 import { decodeRecord, decodeSchema, encodeRecord, encodeSchema } from '../connectors/cloudquery-plugin/arrow-wire.js';
 import { RowBatchBuilder } from '../lib/row-builder.js';
 import { defineTable, type ColumnDef } from '../lib/schema.js';
-import { cliSync } from './helpers/cli.js';
+import { cliSpawn, cliSync } from './helpers/cli.js';
 import { ROOT, tmpDir } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 
@@ -502,4 +502,28 @@ t.test('file destination: a Write stream lands as files of exactly the rows and 
   const err = await write(p.client, [deleteStale('orders', 'shop', new Date())]).catch((e: grpcTypes.ServiceError) => e);
   t.equal((err as grpcTypes.ServiceError | undefined)?.code, grpc.status.UNIMPLEMENTED);
   t.match((err as grpcTypes.ServiceError).details, /cannot delete stale rows/);
+});
+
+t.test('serve --network tcp: the bound address is logged, the plugin answers there, SIGTERM exits 0', async (t) => {
+  const { child, done } = cliSpawn(['plugin', 'test', 'serve', '--network', 'tcp', '--address', '127.0.0.1:0', '--log-format', 'json'], {
+    collectStdout: false,
+  });
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+  let buf = '';
+  let address: string | undefined;
+  while (!address) {
+    const [d] = (await once(child.stdout!, 'data')) as [Buffer];
+    buf += d.toString('utf8');
+    const line = buf.split('\n').find((l) => l.includes('"serving'));
+    if (line) address = (JSON.parse(line) as { address: string }).address;
+  }
+  t.match(address, /^127\.0\.0\.1:[1-9]\d*$/);
+  const client = new v3.PluginClient(address, grpc.credentials.createInsecure());
+  t.teardown(() => client.close());
+  t.equal((await unary<{ name: string }>(client, 'GetName', new v3.GetName.Request())).name, 'test');
+  t.same(await versions(client), [3]);
+  child.kill('SIGTERM');
+  t.equal((await done).code, 0);
 });
