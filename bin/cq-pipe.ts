@@ -13,6 +13,7 @@ import { readCommand } from './commands/read.js';
 import { writeCommand } from './commands/write.js';
 import { inspectCommand } from './commands/inspect.js';
 import { transformCommand } from './commands/transform.js';
+import { PLUGIN_OPTIONS, pluginCommand } from './commands/plugin.js';
 import { UsageError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
 
@@ -48,6 +49,11 @@ Commands:
                               (json/markdown files as CloudQuery's tables command writes them)
   validate-config <config…>   check config; exit 0 or 2
   test-connection <config…>   open every source and destination; exit 0, else 1 naming which
+  plugin <postgresql|file|s3|test> serve
+                              serve a connector as a CloudQuery plugin (docs/plugins.md)
+      --network unix|tcp --address A --log-level L --log-format json|text --kind source|destination
+  plugin <connector> install <dir>
+                              write <dir>/cq-pipe-<connector>, a launcher for registry: local
 
 Options for every command:
   --log-level debug|info|warn|error   (default info)
@@ -94,6 +100,7 @@ const COMMANDS = {
   },
   inspect: { options: GLOBAL_OPTIONS, run: (_paths: string[], v: Record<string, unknown>) => inspectCommand(v) },
   state: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' } }, run: (args: string[], v: Record<string, unknown>) => stateCommand(args, v) },
+  plugin: { options: PLUGIN_OPTIONS, run: (args: string[], v: Record<string, unknown>) => pluginCommand(args, v) },
 } as const;
 
 async function main(argv: string[]): Promise<number> {
