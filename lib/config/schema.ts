@@ -19,6 +19,8 @@ const STRINGS = { type: 'array', items: { type: 'string', minLength: 1 } } as co
 const CQ_COMPAT = {
   registry: { type: 'string', enum: ['cloudquery', 'github', 'local', 'grpc', 'docker'] },
   version: { type: 'string', pattern: '^v[0-9A-Za-z.+-]+$' },
+  // for private docker images; cq-pipe's `docker` uses the user's own `docker login`
+  docker_registry_auth_token: { type: 'string' },
 } as const;
 
 export const documentSchema = {
