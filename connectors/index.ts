@@ -148,12 +148,14 @@ async function hubPlugin(kind: 'source' | 'destination', p: string, ref: PluginR
 }
 
 /** `registry: docker`: the image run with the `docker` command (cloudquery-plugin/docker.ts), when docker is on PATH. */
-async function dockerPlugin(kind: string, image: string, ref: PluginRef, known: readonly string[], context: ErrorContext) {
-  if (kind !== 'source') throw unavailable(kind, image, ref, known, context);
-  const { dockerOnPath, dockerPluginSource, dockerServerProblem } = await import('./cloudquery-plugin/docker.js');
+async function dockerPlugin(kind: string, image: string, ref: PluginRef, context: ErrorContext) {
+  const { dockerOnPath, dockerPluginDestination, dockerPluginSource, dockerServerProblem } = await import('./cloudquery-plugin/docker.js');
   const docker = await dockerOnPath();
   const problem = docker ? await dockerServerProblem(docker) : 'the docker command is not on PATH';
-  if (docker && !problem) return dockerPluginSource(image, { docker });
+  if (docker && !problem) {
+    if (kind === 'source') return dockerPluginSource(image, { docker });
+    return dockerPluginDestination(image, { docker, modes: { writeMode: ref.write_mode, pkMode: ref.pk_mode } });
+  }
   throw new PluginUnavailableError(
     `CloudQuery ${kind} plugin "${image}" (registry docker) is not available: ${problem}`,
     `install Docker, or run the image yourself (docker run -p 7777:7777 ${image} serve --address 0.0.0.0:7777) ` +
@@ -182,7 +184,7 @@ async function resolve<C extends SourceConnector | DestinationConnector>(
   const remote = ref.registry === 'grpc' || ref.registry === 'docker';
   const bare = p.startsWith(BUILTIN_TEAM) ? p.slice(BUILTIN_TEAM.length) : p;
   if (!remote && ref.registry !== 'local' && Object.hasOwn(loaders, bare)) return loaders[bare]!();
-  if (ref.registry === 'docker') return (await dockerPlugin(kind, p, ref, known, context)) as C;
+  if (ref.registry === 'docker') return (await dockerPlugin(kind, p, ref, context)) as C;
   // `registry: local` names an executable, unless the path is a JS/TS module file
   if (remote || (ref.registry === 'local' && !isJsModuleFile(p))) throw unavailable(kind, p, ref, known, context);
   if (!looksLikeModulePath(p)) {

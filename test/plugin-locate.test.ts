@@ -264,7 +264,7 @@ t.test('registry docker with a docker whose daemon does not answer: exit 2 with 
  * A fake `docker` command: it records each call's arguments (one line each) and plays the container
  * with the SDK fixture plugin, which listens on `port` instead of the container's 7777.
  */
-async function fakeDocker(dir: string, port: number): Promise<{ bin: string; calls: () => Promise<string[]> }> {
+async function fakeDocker(dir: string, port: number, entry = PLUGIN_ENTRY): Promise<{ bin: string; calls: () => Promise<string[]> }> {
   const bin = path.join(dir, 'fake-bin');
   const state = path.join(dir, 'container');
   await mkdir(state, { recursive: true });
@@ -282,7 +282,7 @@ case "$cmd" in
       prev=$a
     done
     shift "$n"
-    "${process.execPath}" "${PLUGIN_ENTRY}" "$@" > "${state}/log" 2>&1 &
+    "${process.execPath}" "${entry}" "$@" > "${state}/log" 2>&1 &
     echo $! > "${state}/pid"
     echo 0123456789ab
     ;;
@@ -327,6 +327,33 @@ t.test('registry docker: docker run as the CLI runs the image, port 7777 publish
     'port mapping, log stream, then stop and remove',
   );
   t.equal(await readFile(path.join(dir, 'container/pid'), 'utf8').catch(() => 'removed'), 'removed', 'the container is removed');
+});
+
+t.test('registry docker for a destination: the image runs as the CLI runs it, gets the rows, and is stopped and removed', async (t) => {
+  const recorder = path.join(ROOT, 'dist/test/fixtures/plugins/serve-sdk-recorder.js');
+  const dir = await tmpDir(t);
+  const docker = await fakeDocker(dir, await freePort(), recorder);
+  const record = path.join(dir, 'record.jsonl');
+  await writeFile(
+    path.join(dir, 'c.yml'),
+    'kind: source\nspec: { name: demo, path: test, tables: ["*"], destinations: [rec], spec: { num_rows: 7 } }\n---\n' +
+      `kind: destination\nspec:\n  name: rec\n  registry: docker\n  path: example/rec:2.0\n  write_mode: append\n  spec: { record: "${record}" }\n`,
+  );
+  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir, env: { PATH: `${docker.bin}${path.delimiter}${process.env.PATH}` } });
+  t.equal(r.code, 0, r.stderr);
+  const events = (await readFile(record, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { event: string; rows?: unknown[] });
+  t.equal(
+    events.filter((e) => e.event === 'insert').reduce((n, e) => n + (e.rows?.length ?? 0), 0),
+    7,
+    'the 7 rows reached the plugin',
+  );
+  t.equal(events.filter((e) => e.event === 'delete').length, 0, 'append: no delete-stale');
+  const calls = (await docker.calls()).filter((c) => !c.startsWith('inspect ') && !c.startsWith('version '));
+  t.match(calls[0], /^run --detach --tty --name rec-[0-9a-f-]{36} --publish 127\.0\.0\.1::7777\/tcp example\/rec:2\.0 serve /);
+  t.same(calls.slice(-2), ['stop --time 10 0123456789ab', 'rm --force 0123456789ab']);
 });
 
 t.test('a destination plugin in the CLI cache (.cq/plugins/destination/…) runs as a local destination plugin', async (t) => {

@@ -13,9 +13,18 @@ import { randomUUID } from 'node:crypto';
 import { access, constants, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { defineSource, type LogCounts, type SourceConnector } from '../../lib/connector.js';
-import { SourceReadError } from '../../lib/errors.js';
-import { forwardLogLine } from './spawn.js';
+import {
+  defineDestination,
+  defineSource,
+  type ConnectorContext,
+  type DestinationConnector,
+  type LogCounts,
+  type SourceConnector,
+} from '../../lib/connector.js';
+import { DestinationWriteError, SourceReadError } from '../../lib/errors.js';
+import type { CliModes } from './cli-schema.js';
+import { cliModes, openPluginDestination, PLUGIN_DESTINATION_CAPABILITIES, type PluginDestinationSpec } from './destination.js';
+import { forwardLogLine, pluginEnv } from './spawn.js';
 import { openPluginSource, type PluginSpec } from './source.js';
 
 /** The port the plugin listens on inside the container (the CLI's). */
@@ -53,7 +62,7 @@ interface Run {
 
 function docker(bin: string, args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(bin, args, { encoding: 'utf8', maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    execFile(bin, args, { encoding: 'utf8', maxBuffer: 16 << 20, env: pluginEnv() }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 127) : 0;
       resolve({ stdout, stderr: stderr || (err && code === 127 ? err.message : ''), code });
     });
@@ -117,80 +126,119 @@ export function dockerRunArgs(image: string, containerName: string, logLevel: st
   ];
 }
 
+/** A started plugin container: where it answers, how to stop it, why it went away, its log counts. */
+interface RunningContainer {
+  address: string;
+  stop: () => Promise<void>;
+  whyGone: () => Promise<string | undefined>;
+  counts: LogCounts;
+}
+
+type StartError = (message: string) => Error;
+
+/** `docker run` the image, wait for its published port, follow its log; failures through `error` (the role's error class). */
+async function startContainer(image: string, ctx: ConnectorContext, bin: string, error: StartError): Promise<RunningContainer> {
+  const label = `plugin ${ctx.name} (docker image ${image})`;
+  const fail = (what: string, r: Run) => error(`${label}: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
+  const name = `${ctx.name}-${randomUUID()}`.replace(/[^\w.-]/g, '-');
+  const run = await docker(bin, dockerRunArgs(image, name, ctx.logger.level));
+  if (run.code !== 0) throw fail('docker run', run);
+  const id = run.stdout.trim().split('\n').pop()!.trim() || name;
+  track(bin, id);
+
+  const counts: LogCounts = { warnings: 0, errors: 0 };
+  let logs: ChildProcess | undefined;
+  let logsDone: Promise<void> = Promise.resolve();
+  const stop = async () => {
+    await docker(bin, ['stop', '--time', '10', id]);
+    await docker(bin, ['rm', '--force', id]);
+    live.delete(id);
+    logs?.kill('SIGTERM');
+    await Promise.race([logsDone, new Promise((r) => setTimeout(r, 1000).unref())]);
+  };
+  const whyGone = async () => {
+    const r = await docker(bin, ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', id]);
+    const [status, code] = r.stdout.trim().split(' ');
+    return status === 'exited' || status === 'dead' ? `the container ${status} with code ${code}` : undefined;
+  };
+
+  // the port mapping appears once the container runs (the CLI tries 30 times, backing off to 1 s)
+  let address: string | undefined;
+  let last: Run | undefined;
+  for (let i = 0; i < 30 && !address; i++) {
+    last = await docker(bin, ['port', id, CONTAINER_PORT]);
+    address = last.code === 0 ? hostAddress(last.stdout) : undefined;
+    if (!address) {
+      const why = await whyGone();
+      if (why) {
+        const tail = await docker(bin, ['logs', '--tail', '5', id]);
+        await stop();
+        throw error(`${label} stopped before serving: ${why}: ${tail.stdout.trim().split('\n').join(' / ')}`);
+      }
+      await sleep(Math.min(1000, 100 * 2 ** i));
+    }
+  }
+  if (!address) {
+    await stop();
+    throw fail(`docker port ${id} ${CONTAINER_PORT}`, last!);
+  }
+
+  logs = spawn(bin, ['logs', '--follow', id], { stdio: ['ignore', 'pipe', 'pipe'], env: pluginEnv() });
+  logsDone = new Promise<void>((resolve) => logs!.once('close', () => resolve()));
+  const log = ctx.logger.child({ plugin_process: ctx.name });
+  for (const stream of [logs.stdout, logs.stderr]) {
+    if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => forwardLogLine(log, l, counts));
+  }
+  return { address, stop, whyGone, counts };
+}
+
 /** A source served by a plugin image (`registry: docker`), its container started when the source opens. */
 export function dockerPluginSource(image: string, opts: DockerPluginOptions = {}): SourceConnector<PluginSpec> {
   return defineSource<PluginSpec>({
     name: `docker:${image}`,
     configSchema: { type: 'object' },
     async create(spec, ctx) {
+      const error = (message: string) => new SourceReadError(message, { connector: ctx.name, phase: 'start' });
       const bin = opts.docker ?? (await dockerOnPath());
-      const label = `plugin ${ctx.name} (docker image ${image})`;
-      const fail = (what: string, r: Run) =>
-        new SourceReadError(`${label}: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`, {
-          connector: ctx.name,
-          phase: 'start',
-        });
-      if (!bin) throw new SourceReadError(`${label}: docker is not on PATH`, { connector: ctx.name, phase: 'start' });
-      const name = `${ctx.name}-${randomUUID()}`.replace(/[^\w.-]/g, '-');
-      const run = await docker(bin, dockerRunArgs(image, name, ctx.logger.level));
-      if (run.code !== 0) throw fail('docker run', run);
-      const id = run.stdout.trim().split('\n').pop()!.trim() || name;
-      track(bin, id);
-
-      const counts: LogCounts = { warnings: 0, errors: 0 };
-      let logs: ChildProcess | undefined;
-      let logsDone: Promise<void> = Promise.resolve();
-      const stop = async () => {
-        await docker(bin, ['stop', '--time', '10', id]);
-        await docker(bin, ['rm', '--force', id]);
-        live.delete(id);
-        logs?.kill('SIGTERM');
-        await Promise.race([logsDone, new Promise((r) => setTimeout(r, 1000).unref())]);
-      };
-      const whyGone = async () => {
-        const r = await docker(bin, ['inspect', '--format', '{{.State.Status}} {{.State.ExitCode}}', id]);
-        const [status, code] = r.stdout.trim().split(' ');
-        return status === 'exited' || status === 'dead' ? `the container ${status} with code ${code}` : undefined;
-      };
-
-      // the port mapping appears once the container runs (the CLI tries 30 times, backing off to 1 s)
-      let address: string | undefined;
-      let last: Run | undefined;
-      for (let i = 0; i < 30 && !address; i++) {
-        last = await docker(bin, ['port', id, CONTAINER_PORT]);
-        address = last.code === 0 ? hostAddress(last.stdout) : undefined;
-        if (!address) {
-          const why = await whyGone();
-          if (why) {
-            const tail = await docker(bin, ['logs', '--tail', '5', id]);
-            await stop();
-            throw new SourceReadError(`${label} stopped before serving: ${why}: ${tail.stdout.trim().split('\n').join(' / ')}`, {
-              connector: ctx.name,
-              phase: 'start',
-            });
-          }
-          await sleep(Math.min(1000, 100 * 2 ** i));
-        }
-      }
-      if (!address) {
-        await stop();
-        throw fail(`docker port ${id} ${CONTAINER_PORT}`, last!);
-      }
-
-      logs = spawn(bin, ['logs', '--follow', id], { stdio: ['ignore', 'pipe', 'pipe'] });
-      logsDone = new Promise<void>((resolve) => logs!.once('close', () => resolve()));
-      const log = ctx.logger.child({ plugin_process: ctx.name });
-      for (const stream of [logs.stdout, logs.stderr]) {
-        if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', (l) => forwardLogLine(log, l, counts));
-      }
+      if (!bin) throw error(`plugin ${ctx.name} (docker image ${image}): docker is not on PATH`);
+      const c = await startContainer(image, ctx, bin, error);
       return openPluginSource(spec, ctx, {
-        label: { name: ctx.name, address: `${image} at ${address}` },
-        target: address,
+        label: { name: ctx.name, address: `${image} at ${c.address}` },
+        target: c.address,
         deterministicCqId: false,
         readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
-        afterClose: stop,
-        whyGone,
-        logCounts: () => ({ ...counts }),
+        afterClose: c.stop,
+        whyGone: c.whyGone,
+        logCounts: () => ({ ...c.counts }),
+      });
+    },
+  });
+}
+
+/**
+ * A destination served by a plugin image (`registry: docker`), its container started when the
+ * destination opens; the write and PK modes decide the CLI's schema spelling it receives.
+ */
+export function dockerPluginDestination(
+  image: string,
+  opts: DockerPluginOptions & { modes?: Partial<CliModes> } = {},
+): DestinationConnector<PluginDestinationSpec> {
+  return defineDestination<PluginDestinationSpec>({
+    name: `docker:${image}`,
+    configSchema: { type: 'object' },
+    capabilities: PLUGIN_DESTINATION_CAPABILITIES,
+    async create(spec, ctx) {
+      const error = (message: string) => new DestinationWriteError(message, { connector: ctx.name, phase: 'start' });
+      const bin = opts.docker ?? (await dockerOnPath());
+      if (!bin) throw error(`plugin ${ctx.name} (docker image ${image}): docker is not on PATH`);
+      const c = await startContainer(image, ctx, bin, error);
+      return openPluginDestination(spec, ctx, {
+        label: { name: ctx.name, address: `${image} at ${c.address}`, role: 'destination' },
+        target: c.address,
+        modes: cliModes(opts.modes),
+        readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
+        afterClose: c.stop,
+        whyGone: c.whyGone,
       });
     },
   });

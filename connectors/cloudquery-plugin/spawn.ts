@@ -20,6 +20,14 @@ import { openPluginSource, type PluginSpec } from './source.js';
 import { cliModes, openPluginDestination, PLUGIN_DESTINATION_CAPABILITIES, type PluginDestinationSpec } from './destination.js';
 import type { CliModes } from './cli-schema.js';
 
+/**
+ * The environment a plugin (or the `docker` command that starts one) gets: cq-pipe's, less its own
+ * `CQ_PIPE_*` variables (plugins built with the JS SDK read every `CQ_*` variable as a flag).
+ */
+export function pluginEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CQ_PIPE_')));
+}
+
 export interface SpawnOptions {
   logger: Logger;
   /** the config name, for messages */
@@ -120,7 +128,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function startOnce(binary: string, opts: SpawnOptions & { label: string }): Promise<SpawnedPlugin> {
   const socket = socketPath();
   const args = ['serve', '--log-level', opts.logLevel ?? 'info', '--log-format', 'json', '--network', 'unix', '--address', socket];
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CQ_PIPE_')));
+  const env = pluginEnv();
   const child: ChildProcess = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'inherit'], env });
   let gone: string | undefined;
   const exited = new Promise<void>((resolve) => {
