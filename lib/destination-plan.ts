@@ -15,7 +15,7 @@ import type { Registry } from './registry.js';
 import { composeStages, createStage, listedTransformers, type MessageStage } from './transformer.js';
 import { UnsupportedError } from './errors.js';
 import { writeMode } from './stages/write-mode.js';
-import { addInternalColumns } from './stages/internal-columns.js';
+import { type AddInternalColumnsOptions, addInternalColumns } from './stages/internal-columns.js';
 
 export interface PlanContext {
   logger?: Logger;
@@ -66,9 +66,12 @@ export async function destinationPlan(
   return { dest, connector, caps: batchCaps(connector, dest.batch), stage: composeStages(stages) };
 }
 
-/** Source tables as every destination receives them first: with the reserved columns. */
-export function withInternalColumns(tables: readonly A.Schema[]): A.Schema[] {
-  return tables.map((t) => addInternalColumns(t).schema);
+/**
+ * Source tables as every destination receives them first: with the reserved columns (and `_cq_id`
+ * the only key when the source's `deterministic_cq_id` is on, `opts.cqIdAsPk`).
+ */
+export function withInternalColumns(tables: readonly A.Schema[], opts: AddInternalColumnsOptions = {}): A.Schema[] {
+  return tables.map((t) => addInternalColumns(t, opts).schema);
 }
 
 /** The schemas a plan's destination receives for these tables (reserved columns already added). */
