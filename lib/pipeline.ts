@@ -28,7 +28,9 @@ import { BatchWriter } from './batch-writer.js';
 import { FanOut } from './fan-out.js';
 import { selectTables } from './table-select.js';
 import { isIncrementalTable, tableName } from './schema.js';
-import { SyncStats, perTable, peakRssBytes, type SyncSummary } from './stats.js';
+import { SyncStats, buildSummary, type SummaryInput, type SyncSummary } from './stats.js';
+import { summaryMessages } from './sync-summary.js';
+import { renderSyncGroupId } from './stages/sync-group-id.js';
 import { AbortedError, type CqPipeError, UnsupportedError, isConfigError, toCqPipeError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { internalColumns } from './stages/internal-columns.js';
@@ -124,33 +126,31 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
     errors.push(...stats.errors, ...stats.destinationErrors.map((e) => e.error));
     resources += stats.resources;
     const sourceName = sourceNameFor(source, opts.shard);
-    for (const d of dests) {
-      summaries.push({
-        cli_version: VERSION,
-        sync_id: invocationId,
-        sync_time: syncTime.toISOString(),
-        sync_duration_ms: Date.now() - stats.startedAt,
-        resources: stats.resources,
-        source_name: source.name,
-        source_path: source.path,
-        source_errors: stats.errorCount + (fatal ? 1 : 0),
-        source_warnings: stats.warnings,
-        source_tables: [...stats.tables.keys()],
-        destination_name: d.name,
-        destination_path: d.path,
-        destination_errors: stats.destinationErrorCount(d.name) + (fatal ? 1 : 0),
-        destination_warnings: 0,
-        ...(opts.shard ? { shard_num: opts.shard.num, shard_total: opts.shard.total } : {}),
-        ...perTable(stats),
-        rows_written: stats.resources,
-        peak_rss_bytes: peakRssBytes(),
-      });
-    }
+    for (const d of dests) summaries.push(buildSummary(summaryInput(source, d, { invocationId, syncTime, stats, shard: opts.shard, fatal: !!fatal })));
     logger.debug('source synced', { source: sourceName, rows: stats.resources, errors: stats.errorCount });
     if (fatal) break;
   }
   if (fatal) errors.push(fatal);
   return { summaries, errors, fatal, resources, rejectedRows, durationMs: Date.now() - started, status: syncStatus(fatal, errors, rejectedRows) };
+}
+
+/** The summary input of one source and destination (the rendered sync group id included). */
+function summaryInput(
+  source: SourceSpec,
+  dest: DestinationSpec,
+  run: { invocationId: string; syncTime: Date; stats: SyncStats; shard?: Shard; fatal?: boolean },
+): SummaryInput {
+  return {
+    stats: run.stats,
+    cliVersion: VERSION,
+    syncId: run.invocationId,
+    syncTime: run.syncTime,
+    source: { name: source.name, path: source.path, version: source.version },
+    destination: { name: dest.name, path: dest.path, version: dest.version },
+    ...(dest.sync_group_id ? { syncGroupId: renderSyncGroupId(dest.sync_group_id, run.syncTime, run.invocationId) } : {}),
+    ...(run.shard ? { shard: run.shard } : {}),
+    fatal: run.fatal,
+  };
 }
 
 export function sourceNameFor(source: SourceSpec, shard?: Shard): string {
@@ -240,6 +240,8 @@ export async function openDestination(
     onFlush?: (table: string, rows: number) => void;
     onCheckpoint?: (msg: CheckpointMessage, committed: boolean) => Promise<void>;
     onTableError?: (table: string, err: CqPipeError) => void;
+    /** at the end of a sync that was not aborted, after delete-stale: the messages of its summary row (`send_sync_summary`) */
+    summary?: () => SyncMessage[];
     /** the config: its transformer documents and registry */
     config: Pick<LoadedConfig, 'transformers' | 'registry'>;
     registry?: Registry;
@@ -256,6 +258,7 @@ export async function openDestination(
     onFlush: ctx.onFlush,
     onCheckpoint: ctx.onCheckpoint,
     onTableError: ctx.onTableError,
+    onSyncEnd: ctx.summary,
   });
   const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
   const done = pipeline(input, plan.stage, writer, ctx.signal ? { signal: ctx.signal } : {});
@@ -290,6 +293,15 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         where: err.where(),
       });
     };
+    // the summary row of one destination, made when the source's stream has ended (cloudquery_sync_summaries)
+    const summaryOf = (d: DestinationSpec) => () =>
+      summaryMessages(buildSummary(summaryInput(source, d, { ...ctx, shard: ctx.shard })), {
+        sourceName,
+        syncTime: ctx.syncTime,
+        writeMode: d.write_mode,
+        pkMode: d.pk_mode,
+        migrate: !ctx.noMigrate,
+      });
     const branches = await Promise.all(
       dests.map((d) =>
         openDestination(d, {
@@ -297,6 +309,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
           signal: ac.signal,
           onCheckpoint: (m, committed) => tracker.ack(m, committed),
           onTableError: onTableError(d.name),
+          ...(d.send_sync_summary ? { summary: summaryOf(d) } : {}),
         }),
       ),
     );
