@@ -136,7 +136,7 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
 
 /** The summary input of one source and destination (the rendered sync group id included). */
 function summaryInput(
-  source: SourceSpec,
+  source: Pick<SourceSpec, 'name' | 'path' | 'version'>,
   dest: DestinationSpec,
   run: { invocationId: string; syncTime: Date; stats: SyncStats; shard?: Shard; fatal?: boolean },
 ): SummaryInput {
@@ -151,6 +151,26 @@ function summaryInput(
     ...(run.shard ? { shard: run.shard } : {}),
     fatal: run.fatal,
   };
+}
+
+/**
+ * A `send_sync_summary` destination's summary row of one source's sync (lib/sync-summary.ts), made
+ * when called — at the end of the stream, after delete-stale. `sourceName` is the rows'
+ * `_cq_source_name` (with the shard suffix); `source.name` the unsuffixed one.
+ */
+export function destinationSummary(
+  source: Pick<SourceSpec, 'name' | 'path' | 'version'>,
+  dest: DestinationSpec,
+  run: { sourceName: string; invocationId: string; syncTime: Date; stats: SyncStats; shard?: Shard; noMigrate?: boolean },
+): () => SyncMessage[] {
+  return () =>
+    summaryMessages(buildSummary(summaryInput(source, dest, run)), {
+      sourceName: run.sourceName,
+      syncTime: run.syncTime,
+      writeMode: dest.write_mode,
+      pkMode: dest.pk_mode,
+      migrate: !run.noMigrate,
+    });
 }
 
 export function sourceNameFor(source: SourceSpec, shard?: Shard): string {
@@ -293,15 +313,6 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         where: err.where(),
       });
     };
-    // the summary row of one destination, made when the source's stream has ended (cloudquery_sync_summaries)
-    const summaryOf = (d: DestinationSpec) => () =>
-      summaryMessages(buildSummary(summaryInput(source, d, { ...ctx, shard: ctx.shard })), {
-        sourceName,
-        syncTime: ctx.syncTime,
-        writeMode: d.write_mode,
-        pkMode: d.pk_mode,
-        migrate: !ctx.noMigrate,
-      });
     const branches = await Promise.all(
       dests.map((d) =>
         openDestination(d, {
@@ -309,7 +320,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
           signal: ac.signal,
           onCheckpoint: (m, committed) => tracker.ack(m, committed),
           onTableError: onTableError(d.name),
-          ...(d.send_sync_summary ? { summary: summaryOf(d) } : {}),
+          ...(d.send_sync_summary ? { summary: destinationSummary(source, d, { ...ctx, sourceName }) } : {}),
         }),
       ),
     );

@@ -66,7 +66,8 @@ t.test('sync_group_id with overwrite-delete-stale (explicit or the default) is a
   const file = path.join(dir, 'file.yml');
   await writeFile(
     file,
-    `kind: source\nspec: { name: s, path: test, destinations: [f] }\n---\nkind: destination\nspec: { name: f, path: file, sync_group_id: g, spec: { path: "${dir}/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }\n`,
+    'kind: source\nspec: { name: s, path: test, destinations: [f] }\n---\nkind: destination\n' +
+      `spec: { name: f, path: file, sync_group_id: g, spec: { path: "${dir}/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }\n`,
   );
   t.equal((await cli(['validate-config', file])).code, 0, 'an append-only destination defaults to append: valid');
 });

@@ -11,6 +11,7 @@ import { loadConfig } from '../bin/config.js';
 import { exitCodeOfSync } from '../bin/exit-codes.js';
 import { runSync } from '../lib/pipeline.js';
 import { VERSION } from '../lib/version.js';
+import { CLI_SHELL, shell } from './helpers/cli.js';
 import { tmpDir } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 
@@ -169,4 +170,33 @@ ${pg('pg', url, '  send_sync_summary: true\n')}`,
   t.equal(exitCodeOfSync(await runSync({ config, noMigrate: true })), 0);
   const [n] = await query<{ n: string }>(url, 'SELECT count(*)::text AS n FROM cloudquery_sync_summaries');
   t.equal(n!.n, '2');
+});
+
+t.test('read | write writes the same summary row as sync', async (t) => {
+  const dir = await tmpDir(t);
+  const url = await freshDatabase();
+  const file = await configFile(
+    dir,
+    `kind: source
+spec: { name: shop, path: test, destinations: [pg], spec: { num_tables: 2, num_rows: 5 } }
+${pg('pg', url, '  send_sync_summary: true\n  write_mode: overwrite\n')}`,
+  );
+  const r = shell(`${CLI_SHELL} read "${file}" | ${CLI_SHELL} write "${file}" --invocation-id piped`);
+  t.equal(r.status, 0, r.stderr);
+  const rows = await query<Record<string, unknown>>(
+    url,
+    'SELECT _cq_source_name, source_name, source_path, destination_name, resources, source_errors, sync_id, resources_per_table FROM cloudquery_sync_summaries',
+  );
+  t.same(rows, [
+    {
+      _cq_source_name: 'shop',
+      source_name: 'shop',
+      source_path: 'test',
+      destination_name: 'pg',
+      resources: '10',
+      source_errors: '0',
+      sync_id: 'piped',
+      resources_per_table: { test_table_0: 5, test_table_1: 5 },
+    },
+  ]);
 });
