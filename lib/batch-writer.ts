@@ -32,6 +32,8 @@ export interface BatchWriterOptions {
   onCheckpoint?: (msg: CheckpointMessage, committed: boolean) => Promise<void> | void;
   /** a table failed in this destination (a table-scoped client error); the others go on */
   onTableError?: (table: string, err: CqPipeError) => void;
+  /** at `sync-end`, after every row and delete-stale before it: more messages to write before the end (a sync summary row) */
+  onSyncEnd?: () => SyncMessage[];
   /** called after each flushed group, for progress and summaries */
   onFlush?: (table: string, rows: number) => void;
   highWaterMark?: number;
@@ -136,6 +138,12 @@ export class BatchWriter extends Writable {
         return;
       case 'sync-end':
         await this.#flushAll();
+        if (this.#opts.onSyncEnd) {
+          // the rows are committed first: a destination migrates outside its open load (lib/sync-summary.ts)
+          await this.#commit();
+          for (const m of this.#opts.onSyncEnd()) await this.#handle(m);
+          await this.#flushAll();
+        }
         return;
     }
   }

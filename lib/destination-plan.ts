@@ -3,7 +3,8 @@
  * connector, its batch caps, and the stage chain every message goes through before the batch
  * writer (the destination's transformers in list order, then write and PK modes). The schemas a
  * destination creates are computed by running the tables' migrate-table messages through that same
- * chain, so `migrate --plan` prints exactly what `sync` creates.
+ * chain, so `migrate --plan` prints exactly what `sync` creates. A `sync_group_id` adds its column
+ * first (lib/stages/sync-group-id.ts), as the CloudQuery CLI does.
  */
 import type * as A from 'apache-arrow';
 import type { DestinationConnector } from './connector.js';
@@ -15,7 +16,8 @@ import type { Registry } from './registry.js';
 import { composeStages, createStage, listedTransformers, type MessageStage } from './transformer.js';
 import { UnsupportedError } from './errors.js';
 import { writeMode } from './stages/write-mode.js';
-import { addInternalColumns } from './stages/internal-columns.js';
+import { renderSyncGroupId, syncGroupId } from './stages/sync-group-id.js';
+import { type AddInternalColumnsOptions, addInternalColumns } from './stages/internal-columns.js';
 
 export interface PlanContext {
   logger?: Logger;
@@ -59,6 +61,8 @@ export async function destinationPlan(
   const reg = registryOf(config, registry);
   const connector = await reg.destination(dest.path, dest.origin.baseDir, dest);
   const stages: MessageStage[] = [];
+  // the CLI adds `_cq_sync_group_id` with the reserved columns, before the transformers
+  if (dest.sync_group_id) stages.push(syncGroupId(renderSyncGroupId(dest.sync_group_id, ctx.syncTime, ctx.invocationId)));
   for (const t of listedTransformers(dest.name, dest.transformers, config.transformers)) {
     stages.push(await createStage(await reg.transformer(t.path, t.origin.baseDir), t, { ...ctx, destination: dest.name }));
   }
@@ -66,9 +70,12 @@ export async function destinationPlan(
   return { dest, connector, caps: batchCaps(connector, dest.batch), stage: composeStages(stages) };
 }
 
-/** Source tables as every destination receives them first: with the reserved columns. */
-export function withInternalColumns(tables: readonly A.Schema[]): A.Schema[] {
-  return tables.map((t) => addInternalColumns(t).schema);
+/**
+ * Source tables as every destination receives them first: with the reserved columns (and `_cq_id`
+ * the only key when the source's `deterministic_cq_id` is on, `opts.cqIdAsPk`).
+ */
+export function withInternalColumns(tables: readonly A.Schema[], opts: AddInternalColumnsOptions = {}): A.Schema[] {
+  return tables.map((t) => addInternalColumns(t, opts).schema);
 }
 
 /** The schemas a plan's destination receives for these tables (reserved columns already added). */

@@ -28,7 +28,9 @@ import { BatchWriter } from './batch-writer.js';
 import { FanOut } from './fan-out.js';
 import { selectTables } from './table-select.js';
 import { isIncrementalTable, tableName } from './schema.js';
-import { SyncStats, perTable, peakRssBytes, type SyncSummary } from './stats.js';
+import { SyncStats, buildSummary, type SummaryInput, type SyncSummary } from './stats.js';
+import { summaryMessages } from './sync-summary.js';
+import { renderSyncGroupId } from './stages/sync-group-id.js';
 import { AbortedError, type CqPipeError, UnsupportedError, isConfigError, toCqPipeError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { internalColumns } from './stages/internal-columns.js';
@@ -132,34 +134,52 @@ export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
     warnings += stats.warnings;
     logOnlyErrors += stats.sourceErrors - stats.errorCount;
     const sourceName = sourceNameFor(source, opts.shard);
-    for (const d of dests) {
-      summaries.push({
-        cli_version: VERSION,
-        sync_id: invocationId,
-        sync_time: syncTime.toISOString(),
-        sync_duration_ms: Date.now() - stats.startedAt,
-        resources: stats.resources,
-        source_name: source.name,
-        source_path: source.path,
-        source_errors: stats.sourceErrors + (fatal ? 1 : 0),
-        source_warnings: stats.warnings,
-        source_tables: [...stats.tables.keys()],
-        destination_name: d.name,
-        destination_path: d.path,
-        destination_errors: stats.destinationErrorCount(d.name) + (fatal ? 1 : 0),
-        destination_warnings: 0,
-        ...(opts.shard ? { shard_num: opts.shard.num, shard_total: opts.shard.total } : {}),
-        ...perTable(stats),
-        rows_written: stats.resources,
-        peak_rss_bytes: peakRssBytes(),
-      });
-    }
+    for (const d of dests) summaries.push(buildSummary(summaryInput(source, d, { invocationId, syncTime, stats, shard: opts.shard, fatal: !!fatal })));
     logger.debug('source synced', { source: sourceName, rows: stats.resources, errors: stats.errorCount });
     if (fatal) break;
   }
   if (fatal) errors.push(fatal);
   const status = syncStatus(fatal, errors, rejectedRows);
   return { summaries, errors, fatal, resources, rejectedRows, durationMs: Date.now() - started, errorCount: errors.length + logOnlyErrors, warnings, status };
+}
+
+/** The summary input of one source and destination (the rendered sync group id included). */
+function summaryInput(
+  source: Pick<SourceSpec, 'name' | 'path' | 'version'>,
+  dest: DestinationSpec,
+  run: { invocationId: string; syncTime: Date; stats: SyncStats; shard?: Shard; fatal?: boolean },
+): SummaryInput {
+  return {
+    stats: run.stats,
+    cliVersion: VERSION,
+    syncId: run.invocationId,
+    syncTime: run.syncTime,
+    source: { name: source.name, path: source.path, version: source.version },
+    destination: { name: dest.name, path: dest.path, version: dest.version },
+    ...(dest.sync_group_id ? { syncGroupId: renderSyncGroupId(dest.sync_group_id, run.syncTime, run.invocationId) } : {}),
+    ...(run.shard ? { shard: run.shard } : {}),
+    fatal: run.fatal,
+  };
+}
+
+/**
+ * A `send_sync_summary` destination's summary row of one source's sync (lib/sync-summary.ts), made
+ * when called — at the end of the stream, after delete-stale. `sourceName` is the rows'
+ * `_cq_source_name` (with the shard suffix); `source.name` the unsuffixed one.
+ */
+export function destinationSummary(
+  source: Pick<SourceSpec, 'name' | 'path' | 'version'>,
+  dest: DestinationSpec,
+  run: { sourceName: string; invocationId: string; syncTime: Date; stats: SyncStats; shard?: Shard; noMigrate?: boolean },
+): () => SyncMessage[] {
+  return () =>
+    summaryMessages(buildSummary(summaryInput(source, dest, run)), {
+      sourceName: run.sourceName,
+      syncTime: run.syncTime,
+      writeMode: dest.write_mode,
+      pkMode: dest.pk_mode,
+      migrate: !run.noMigrate,
+    });
 }
 
 export function sourceNameFor(source: SourceSpec, shard?: Shard): string {
@@ -249,6 +269,8 @@ export async function openDestination(
     onFlush?: (table: string, rows: number) => void;
     onCheckpoint?: (msg: CheckpointMessage, committed: boolean) => Promise<void>;
     onTableError?: (table: string, err: CqPipeError) => void;
+    /** at the end of a sync that was not aborted, after delete-stale: the messages of its summary row (`send_sync_summary`) */
+    summary?: () => SyncMessage[];
     /** the config: its transformer documents and registry */
     config: Pick<LoadedConfig, 'transformers' | 'registry'>;
     registry?: Registry;
@@ -265,6 +287,7 @@ export async function openDestination(
     onFlush: ctx.onFlush,
     onCheckpoint: ctx.onCheckpoint,
     onTableError: ctx.onTableError,
+    onSyncEnd: ctx.summary,
   });
   const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
   const done = pipeline(input, plan.stage, writer, ctx.signal ? { signal: ctx.signal } : {});
@@ -306,6 +329,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
           signal: ac.signal,
           onCheckpoint: (m, committed) => tracker.ack(m, committed),
           onTableError: onTableError(d.name),
+          ...(d.send_sync_summary ? { summary: destinationSummary(source, d, { ...ctx, sourceName }) } : {}),
         }),
       ),
     );

@@ -90,13 +90,18 @@ export interface SyncSummary {
   resources: number;
   source_name: string;
   source_path: string;
+  /** the source's `version` in the config ("" when it has none, as CloudQuery) */
+  source_version: string;
   source_errors: number;
   source_warnings: number;
   source_tables: string[];
   destination_name: string;
   destination_path: string;
+  destination_version: string;
   destination_errors: number;
   destination_warnings: number;
+  /** the rendered `sync_group_id` of the destination, when it has one */
+  sync_group_id?: string;
   shard_num?: number;
   shard_total?: number;
   resources_per_table: Record<string, number>;
@@ -104,6 +109,52 @@ export interface SyncSummary {
   durations_per_table_ms: Record<string, number>;
   rows_written: number;
   peak_rss_bytes: number;
+}
+
+/** What one destination's summary of one source's sync is made of. */
+export interface SummaryInput {
+  stats: SyncStats;
+  cliVersion: string;
+  syncId: string;
+  syncTime: Date;
+  source: { name: string; path: string; version?: string };
+  destination: { name: string; path: string; version?: string };
+  syncGroupId?: string;
+  shard?: { num: number; total: number };
+  /** the sync failed with a fatal error (counted once in source and destination errors) */
+  fatal?: boolean;
+}
+
+/**
+ * One destination's summary (CloudQuery's `syncSummary`, cli/cmd/summary.go): `source_name` is the
+ * unsuffixed name even when sharded, `source_tables` sorted, durations from the sync start.
+ */
+export function buildSummary(i: SummaryInput): SyncSummary {
+  const { stats } = i;
+  const fatal = i.fatal ? 1 : 0;
+  return {
+    cli_version: i.cliVersion,
+    sync_id: i.syncId,
+    sync_time: i.syncTime.toISOString(),
+    sync_duration_ms: Date.now() - stats.startedAt,
+    resources: stats.resources,
+    source_name: i.source.name,
+    source_path: i.source.path,
+    source_version: i.source.version ?? '',
+    source_errors: stats.sourceErrors + fatal,
+    source_warnings: stats.warnings,
+    source_tables: [...stats.tables.keys()].sort(),
+    destination_name: i.destination.name,
+    destination_path: i.destination.path,
+    destination_version: i.destination.version ?? '',
+    destination_errors: stats.destinationErrorCount(i.destination.name) + fatal,
+    destination_warnings: 0,
+    ...(i.syncGroupId !== undefined ? { sync_group_id: i.syncGroupId } : {}),
+    ...(i.shard ? { shard_num: i.shard.num, shard_total: i.shard.total } : {}),
+    ...perTable(stats),
+    rows_written: stats.resources,
+    peak_rss_bytes: peakRssBytes(),
+  };
 }
 
 /** Peak resident set size of this process so far, in bytes. */

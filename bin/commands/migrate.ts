@@ -24,7 +24,7 @@ export async function migrateCommand(paths: string[], o: MigrateCommandOptions, 
     for (const source of config.sources) {
       const { tables, client: src } = await openSource(source, ctx);
       await src.close?.();
-      const withCq = withInternalColumns(tables);
+      const withCq = withInternalColumns(tables, { cqIdAsPk: source.deterministic_cq_id });
       for (const name of source.destinations) {
         const dest = config.destinations.find((d) => d.name === name)!;
         const plan = await destinationPlan(dest, config, ctx);

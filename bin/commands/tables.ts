@@ -58,7 +58,7 @@ export async function tablesCommand(paths: string[], o: TablesOptions, out: Node
         continue;
       }
       // show what destinations receive first: the reserved columns included
-      const schemas = withInternalColumns(tables);
+      const schemas = withInternalColumns(tables, { cqIdAsPk: source.deterministic_cq_id });
       for (const [i, t] of tables.entries()) {
         const schema = schemas[i]!;
         result.push({

@@ -12,7 +12,7 @@ import { loadConfig } from '../config.js';
 import { AbortedError, SourceDataError, UsageError, toCqPipeError } from '../../lib/errors.js';
 import { CheckpointTracker } from '../../lib/checkpoints.js';
 import type { SyncMessage } from '../../lib/messages.js';
-import { openDestination } from '../../lib/pipeline.js';
+import { destinationSummary, openDestination } from '../../lib/pipeline.js';
 import { isIncrementalTable, tableName } from '../../lib/schema.js';
 import { openState } from '../config.js';
 import { SyncStats, summaryLine } from '../../lib/stats.js';
@@ -64,12 +64,17 @@ export async function writeCommand(
     const log = logger.child({ source: sourceName, destination: dest.name });
     const state = await openState(source?.backend_options, sourceName);
     const tracker = new CheckpointTracker(1, state, log);
+    const invocationId = o['invocation-id'] ?? '';
+    // `send_sync_summary`: as sync does, the row names the config's source (else the stream's)
+    const summarySource = source ?? { name: sourceName, path: start?.source ?? 'pipe' };
+    const summaryRun = { sourceName, invocationId, syncTime, stats, noMigrate: o['no-migrate'] };
     try {
       const branch = await openDestination(dest, {
         logger,
-        invocationId: o['invocation-id'] ?? '',
+        invocationId,
         syncTime,
         noMigrate: o['no-migrate'],
+        ...(dest.send_sync_summary ? { summary: destinationSummary(summarySource, dest, summaryRun) } : {}),
         signal: ac.signal,
         config,
         onCheckpoint: async (m, committed) => {

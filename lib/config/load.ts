@@ -336,6 +336,16 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
         problemAt(e, ['spec', 'write_mode'], `the ${p} destination does not support write_mode "${writeMode}"`, `supported: ${modes.join(', ')}`);
         continue;
       }
+      if (typeof d.sync_group_id === 'string' && d.sync_group_id !== '' && writeMode === 'overwrite-delete-stale') {
+        // CloudQuery's check and wording (cli/internal/specs/v0/spec_reader.go), the default write mode included
+        problemAt(
+          e,
+          ['spec', 'sync_group_id'],
+          `destination ${d.name as string}: sync_group_id is not supported with write_mode: ${writeMode}`,
+          'set write_mode: overwrite or append — each sync group keeps its own rows, and delete-stale would delete the rows of earlier groups',
+        );
+        continue;
+      }
       destinations.push({
         name: d.name as string,
         path: p,
@@ -343,6 +353,8 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
         write_mode: writeMode,
         migrate_mode: d.migrate_mode as DestinationSpec['migrate_mode'],
         pk_mode: d.pk_mode as DestinationSpec['pk_mode'],
+        ...(typeof d.sync_group_id === 'string' && d.sync_group_id !== '' ? { sync_group_id: d.sync_group_id } : {}),
+        ...(d.send_sync_summary === true ? { send_sync_summary: true } : {}),
         transformers: d.transformers as string[],
         spec: inner,
         batch: engine?.batch ?? {},

@@ -43,6 +43,10 @@ export interface DestinationSpec {
   write_mode: WriteMode;
   migrate_mode: MigrateMode;
   pk_mode: PkMode;
+  /** CloudQuery's `sync_group_id`: a template (`{{YEAR}}`…`{{SYNC_ID}}`) of `_cq_sync_group_id` (docs/cloudquery.md) */
+  sync_group_id?: string;
+  /** CloudQuery's `send_sync_summary`: write `cloudquery_sync_summaries` after each sync (docs/cloudquery.md) */
+  send_sync_summary?: boolean;
   transformers: string[];
   /** the connector's own spec: the engine's keys (batch_*) are taken out into `batch` */
   spec: Record<string, unknown>;

@@ -82,6 +82,32 @@ export function encodeMessage(msg: PipeMessage): Uint8Array | undefined {
   }
 }
 
+/**
+ * The `sync-start` of a pipe (docs/pipes.md): its `source_name` scopes delete-stale, so one that is
+ * missing or not a non-empty string is an error, not the text "undefined". `where` (e.g. the segment)
+ * starts the message when the context does not say it.
+ */
+export function syncStartFrom(p: Record<string, unknown>, where: string | undefined, context: ErrorContext): SyncStartMessage {
+  const at = where ? `${where}: ` : '';
+  if (typeof p.source_name !== 'string' || p.source_name === '') {
+    const got = p.source_name === undefined ? 'none' : JSON.stringify(p.source_name);
+    throw new SourceDataError(
+      `${at}sync-start needs source_name, a non-empty string (got ${got}); it names the source whose stale rows are deleted — ` +
+        'give it one, or leave the sync-start out and name the source with --source-name',
+      context,
+    );
+  }
+  if (p.sync_time !== undefined && typeof p.sync_time !== 'string') {
+    throw new SourceDataError(`${at}sync-start's sync_time must be an RFC 3339 string (got ${JSON.stringify(p.sync_time)})`, context);
+  }
+  return {
+    kind: 'sync-start',
+    sourceName: p.source_name,
+    syncTime: (p.sync_time as string | undefined) ?? '',
+    ...(typeof p.source === 'string' ? { source: p.source } : {}),
+  };
+}
+
 function payloadOf(batch: A.RecordBatch): Record<string, unknown> {
   const v = batch.getChild('payload')?.get(0);
   if (typeof v !== 'string') throw new SourceDataError('a cq:message segment has no payload');
@@ -127,7 +153,7 @@ export async function* decodeArrowStream(input: Readable | AsyncIterable<Uint8Ar
         }
         case 'sync-start': {
           const p = payloadOf(batches[0]!);
-          yield { kind: 'sync-start', sourceName: String(p.source_name), syncTime: String(p.sync_time), source: p.source as string | undefined };
+          yield syncStartFrom(p, `segment ${segment}`, { file: 'stdin' });
           break;
         }
         case 'sync-end':

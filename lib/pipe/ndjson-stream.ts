@@ -9,7 +9,8 @@ import { RowBatchBuilder, ValueError } from '../row-builder.js';
 import { typeName } from '../types.js';
 import { batchToJsonObjects } from '../arrow-json.js';
 import { linesOf } from './lines.js';
-import { tableErrorFromPipe, type PipeMessage } from './arrow-stream.js';
+import { syncStartFrom, tableErrorFromPipe, type PipeMessage } from './arrow-stream.js';
+import { isObject, jsonKind } from './json-kind.js';
 
 export function encodeNdjson(msg: PipeMessage): string | undefined {
   switch (msg.kind) {
@@ -61,10 +62,18 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
     } catch (err) {
       throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: 'stdin', line });
     }
+    if (!isObject(m)) throw new SourceDataError(`a line must be a JSON object, not ${jsonKind(m)}`, { file: 'stdin', line });
     if (m.kind === undefined) {
       const b = builders.get(String(m.table));
       if (!b) throw new SourceDataError(`row for table "${String(m.table)}" before its migrate-table line`, { file: 'stdin', line });
-      b.builder.push((m.row ?? {}) as Record<string, unknown>);
+      if (!isObject(m.row)) {
+        throw new SourceDataError(`the row of table "${String(m.table)}" must be a JSON object of column values, not ${jsonKind(m.row)}`, {
+          file: 'stdin',
+          line,
+          table: String(m.table),
+        });
+      }
+      b.builder.push(m.row);
       b.lines.push(line);
       if (b.builder.length >= batchRows) yield* flush(String(m.table));
       continue;
@@ -87,7 +96,7 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
         yield { kind: 'table-error', table: String(m.table), error: tableErrorFromPipe(m.code, m.message) };
         break;
       case 'sync-start':
-        yield { kind: 'sync-start', sourceName: String(m.source_name), syncTime: String(m.sync_time) };
+        yield syncStartFrom(m, undefined, { file: 'stdin', line });
         break;
       case 'sync-end':
         yield* flush();

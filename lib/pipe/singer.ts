@@ -12,6 +12,7 @@ import { RowBatchBuilder, ValueError } from '../row-builder.js';
 import { extensionOf, typeName } from '../types.js';
 import { batchToJsonObjects } from '../arrow-json.js';
 import { linesOf } from './lines.js';
+import { isObject, jsonKind } from './json-kind.js';
 import type { PipeMessage } from './arrow-stream.js';
 
 export const SINGER_STATE_KEY = 'singer_state';
@@ -70,6 +71,7 @@ export async function* decodeSinger(input: AsyncIterable<Uint8Array | string>, b
     } catch (err) {
       throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: 'stdin', line });
     }
+    if (!isObject(m)) throw new SourceDataError(`a Singer message must be a JSON object, not ${jsonKind(m)}`, { file: 'stdin', line });
     switch (m.type) {
       case 'SCHEMA': {
         if (!m.stream || !m.schema?.properties) throw new SourceDataError('SCHEMA needs stream and schema.properties', { file: 'stdin', line });
@@ -87,7 +89,14 @@ export async function* decodeSinger(input: AsyncIterable<Uint8Array | string>, b
       case 'RECORD': {
         const b = m.stream !== undefined ? builders.get(m.stream) : undefined;
         if (!b) throw new SourceDataError(`RECORD for stream "${m.stream}" before its SCHEMA`, { file: 'stdin', line });
-        b.builder.push(m.record ?? {});
+        if (!isObject(m.record)) {
+          throw new SourceDataError(`the record of RECORD for stream "${m.stream}" must be a JSON object, not ${jsonKind(m.record)}`, {
+            file: 'stdin',
+            line,
+            table: b.table,
+          });
+        }
+        b.builder.push(m.record);
         b.lines.push(line);
         if (b.builder.length >= batchRows) yield* flush(m.stream);
         break;

@@ -1,7 +1,11 @@
 /**
  * Adds the reserved columns (docs/semantics.md) to every table of one source:
- *   _cq_sync_time, _cq_source_name, _cq_id, _cq_parent_id — values a source already sets are kept.
- * A table with no primary key gets `_cq_id` as its key.
+ *   _cq_sync_time, _cq_source_name, _cq_id, _cq_parent_id — values a source already sets are kept,
+ *   and the rows where a source left them null get the engine's value (fill-reserved.ts).
+ * A table with no primary key gets `_cq_id` as its key. With `deterministic_cq_id`, `_cq_id` is the
+ * only key of every table, as the CloudQuery SDK's scheduler does (`schema.CqIDAsPK`): the source's
+ * key columns become plain columns (their other flags and nullability kept); the ids are still
+ * computed from the source's key.
  */
 import * as A from 'apache-arrow';
 import { assertNever, type SyncMessage } from '../messages.js';
@@ -14,14 +18,17 @@ import {
   MD_UNIQUE,
   MD_INCREMENTAL,
   batchFromColumns,
+  isPrimaryKey,
   primaryKeys,
   tableName,
+  withFieldMetadata,
 } from '../schema.js';
 import { fieldFor, parseColumnType } from '../types.js';
 import { constantTimestampData, constantUtf8Data, nullData } from '../arrow/index.js';
 import { deterministicCqIds, randomCqIds } from '../cq-id.js';
 import { dateToMicros } from '../time.js';
 import { SchemaIncompatibleError } from '../errors.js';
+import { fillStrings, fillTimestamp, fillUuids } from './fill-reserved.js';
 
 export interface InternalColumnsOptions {
   sourceName: string;
@@ -29,7 +36,14 @@ export interface InternalColumnsOptions {
   deterministicCqId: boolean;
 }
 
-type ColumnPlan = { from: number } | { make: typeof CQ_SYNC_TIME | typeof CQ_SOURCE_NAME | typeof CQ_ID | typeof CQ_PARENT_ID };
+export interface AddInternalColumnsOptions {
+  /** `_cq_id` as the only key (the source's `deterministic_cq_id`) */
+  cqIdAsPk?: boolean;
+}
+
+type Reserved = typeof CQ_SYNC_TIME | typeof CQ_SOURCE_NAME | typeof CQ_ID | typeof CQ_PARENT_ID;
+/** a source column (its null rows filled when it is a reserved one), or a reserved column the engine makes */
+type ColumnPlan = { from: number; fill?: Reserved } | { make: Reserved };
 
 interface TablePlan {
   schema: A.Schema;
@@ -47,13 +61,15 @@ function flags(pk: boolean, unique: boolean): Map<string, string> {
   ]);
 }
 
+const FILLED = new Set<string>([CQ_SYNC_TIME, CQ_SOURCE_NAME, CQ_ID]);
+
 /** The destination-facing schema of a source table: reserved columns first. */
-export function addInternalColumns(source: A.Schema): { schema: A.Schema; columns: ColumnPlan[] } {
+export function addInternalColumns(source: A.Schema, opts: AddInternalColumnsOptions = {}): { schema: A.Schema; columns: ColumnPlan[] } {
   const hasPk = primaryKeys(source).length > 0;
   const present = new Set(source.fields.map((f) => f.name));
-  const fields: A.Field[] = [];
+  let fields: A.Field[] = [];
   const columns: ColumnPlan[] = [];
-  const reserved: [Extract<ColumnPlan, { make: string }>['make'], () => A.Field][] = [
+  const reserved: [Reserved, () => A.Field][] = [
     [CQ_SYNC_TIME, () => fieldFor(CQ_SYNC_TIME, parseColumnType('timestamp'), true, flags(false, false))],
     [CQ_SOURCE_NAME, () => fieldFor(CQ_SOURCE_NAME, parseColumnType('utf8'), true, flags(false, false))],
     [CQ_ID, () => fieldFor(CQ_ID, parseColumnType('uuid'), false, flags(!hasPk, true))],
@@ -66,8 +82,13 @@ export function addInternalColumns(source: A.Schema): { schema: A.Schema; column
   }
   source.fields.forEach((f, i) => {
     fields.push(f);
-    columns.push({ from: i });
+    columns.push(FILLED.has(f.name) ? { from: i, fill: f.name as Reserved } : { from: i });
   });
+  if (opts.cqIdAsPk) {
+    fields = fields.map((f) =>
+      f.name === CQ_ID ? withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'true' }, false) : isPrimaryKey(f) ? withFieldMetadata(f, { [MD_PRIMARY_KEY]: 'false' }) : f,
+    );
+  }
   return { schema: new A.Schema(fields, source.metadata), columns };
 }
 
@@ -79,8 +100,10 @@ export function internalColumns(opts: InternalColumnsOptions) {
   const planFor = (name: string, sourceSchema: A.Schema): TablePlan => {
     let p = plans.get(name);
     if (!p || p.sourceSchema !== sourceSchema) {
-      const { schema, columns } = addInternalColumns(sourceSchema);
-      p = { schema, columns, pk: primaryKeys(sourceSchema), sourceSchema };
+      const { schema, columns } = addInternalColumns(sourceSchema, { cqIdAsPk: opts.deterministicCqId });
+      const pk = primaryKeys(sourceSchema);
+      // a table keyed by `_cq_id` alone gets random ids, as in CloudQuery (cloudquery/cloudquery#9845)
+      p = { schema, columns, pk: pk.length === 1 && pk[0] === CQ_ID ? [] : pk, sourceSchema };
       plans.set(name, p);
     }
     return p;
@@ -100,15 +123,31 @@ export function internalColumns(opts: InternalColumnsOptions) {
         }
         const plan = known ?? planFor(msg.table, msg.batch.schema);
         const n = msg.batch.numRows;
+        const ids = () => (opts.deterministicCqId && plan.pk.length > 0 ? deterministicCqIds(msg.batch, plan.pk) : randomCqIds(n));
         const cols = plan.columns.map((c) => {
-          if ('from' in c) return msg.batch.data.children[c.from]!;
+          if ('from' in c) {
+            const d = msg.batch.data.children[c.from]!;
+            switch (c.fill) {
+              case undefined:
+              case CQ_PARENT_ID:
+                return d;
+              case CQ_SYNC_TIME:
+                return fillTimestamp(d, syncMicros);
+              case CQ_SOURCE_NAME:
+                return fillStrings(d, () => opts.sourceName);
+              case CQ_ID:
+                return fillUuids(d, ids);
+              default:
+                return assertNever(c.fill);
+            }
+          }
           switch (c.make) {
             case CQ_SYNC_TIME:
               return constantTimestampData(syncMicros, n);
             case CQ_SOURCE_NAME:
               return constantUtf8Data(opts.sourceName, n);
             case CQ_ID:
-              return opts.deterministicCqId && plan.pk.length > 0 ? deterministicCqIds(msg.batch, plan.pk) : randomCqIds(n);
+              return ids();
             case CQ_PARENT_ID:
               return nullData(new A.FixedSizeBinary(16), n);
             default:
