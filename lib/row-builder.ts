@@ -18,7 +18,7 @@ import { parseDecimal, writeDecimal } from './arrow/decimal.js';
 import { MS_PER_DAY } from './arrow/time.js';
 import { uuidFromString } from './arrow/uuid.js';
 import { encoder, varBuffers } from './arrow/var-binary.js';
-import { isoToMicrosNumber, toMicros } from './time.js';
+import { isoToMicrosNumber, toDays, toMicros } from './time.js';
 import { extensionOf } from './types.js';
 import { SourceDataError } from './errors.js';
 
@@ -314,16 +314,16 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
       for (let i = 0; i < n; i++) {
         if (nul(i)) continue;
         const v = values[i];
-        let ms: number;
-        if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v.trim())) ms = Date.parse(`${v.trim()}T00:00:00Z`);
-        else if (typeof v === 'number' && Number.isInteger(v)) ms = v * MS_PER_DAY;
+        let d: number;
+        if (typeof v === 'string') d = toDays(v);
+        else if (typeof v === 'number' && Number.isInteger(v)) d = v;
         else fail(field, i, v, 'a date (YYYY-MM-DD)');
-        if (Number.isNaN(ms)) fail(field, i, v, 'a valid date');
-        days[i] = Math.floor(ms / MS_PER_DAY);
+        if (!(d >= -0x7fffffff && d <= 0x7fffffff)) fail(field, i, v, 'a valid date (YYYY-MM-DD)');
+        days[i] = d;
       }
       if (dt.unit === A.DateUnit.DAY) return makeDataOf({ ...base, data: days });
       const ms64 = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) ms64[i] = BigInt(days[i]!) * 86_400_000n;
+      for (let i = 0; i < n; i++) ms64[i] = BigInt(days[i]!) * BigInt(MS_PER_DAY);
       return makeDataOf({ ...base, data: ms64 });
     }
     case A.Type.Time: {
