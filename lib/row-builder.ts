@@ -21,6 +21,7 @@ import { encoder, varBuffers } from './arrow/var-binary.js';
 import { isoToMicrosNumber, toDays, toMicros } from './time.js';
 import { extensionOf } from './types.js';
 import { SourceDataError } from './errors.js';
+import { stringifyExact } from './json-exact.js';
 
 export { parseDecimal };
 
@@ -92,7 +93,7 @@ function validity(values: unknown[], field: A.Field, text: boolean): { nullBitma
 }
 
 function describe(v: unknown): string {
-  const s = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const s = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' ? stringifyExact(v) : String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
@@ -106,6 +107,7 @@ const INT_RE = /^[+-]?\d+$/;
 
 function toNumber(v: unknown): number {
   if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
   if (typeof v === 'string' && v.trim() !== '') return Number(v);
   return NaN;
 }
@@ -227,10 +229,10 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
               }
               strs[i] = v;
             } else {
-              strs[i] = JSON.stringify(v);
+              strs[i] = stringifyExact(v);
             }
           } else {
-            strs[i] = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+            strs[i] = typeof v === 'string' ? v : typeof v === 'object' ? stringifyExact(v) : String(v);
           }
         }
         const joined = strs.join('');
@@ -406,11 +408,11 @@ function nested(v: unknown, t: A.DataType): unknown {
       return v;
     case A.Type.Utf8:
     case A.Type.LargeUtf8:
-      return typeof v === 'string' ? v : JSON.stringify(v);
+      return typeof v === 'string' ? v : stringifyExact(v);
     case A.Type.Timestamp:
       return Number((typeof v === 'string' ? toMicros(v) : BigInt(Math.round((v as number) * 1e6))) / 1000n); // builders take ms
     case A.Type.Binary:
-      return typeof v === 'string' ? encoder.encode(v) : encoder.encode(JSON.stringify(v));
+      return typeof v === 'string' ? encoder.encode(v) : encoder.encode(stringifyExact(v));
     default:
       return v;
   }

@@ -9,8 +9,7 @@ import { daysFromCivil, daysInMonth, DATE_INFINITY, DATE_NEG_INFINITY, TS_INFINI
 
 export { dateToMicros, microsToIso } from './arrow/time.js';
 
-const ISO =
-  /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/;
+const ISO = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/;
 const DATE = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})$/;
 
 /** ±infinity as text (Postgres' and DuckDB's spelling, any case) → its sign, else 0 */

@@ -189,6 +189,11 @@ function normalizeColumn(data: A.Data, from: A.DataType, to: A.Field): A.Data {
   return makeDataOf({ type: to.type, length: data.length, nullCount: data.nullCount, nullBitmap: realignedBitmap(data), data: out });
 }
 
+/** a type that holds an interval, at any depth: Parquet INTERVAL arrives without its months (arrow-rs), so none is read */
+function hasInterval(t: A.DataType): boolean {
+  return t.typeId === A.Type.Interval || (t.children ?? []).some((c) => hasInterval(c.type));
+}
+
 function sameShape(a: A.Schema, b: A.Schema): string | undefined {
   if (a.fields.length !== b.fields.length) return `has ${b.fields.length} columns, the table has ${a.fields.length}`;
   for (let i = 0; i < a.fields.length; i++) {
@@ -378,6 +383,12 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     {
       if (plan.format.kind !== 'columnar') return;
       const own = await plan.format.schema(input);
+      const interval = own.fields.find((f) => hasInterval(f.type));
+      if (interval)
+        throw new SourceDataError(
+          `column "${interval.name}" is an interval (${String(interval.type)}), which cq-pipe does not read: Parquet readers drop its months; cast it to text or a number of seconds`,
+          { table: name, file, column: interval.name },
+        );
       const mismatch = sameShape(schema, own);
       if (mismatch) throw new SourceDataError(`schema differs from the table's (taken from ${plan.files[0]!.name}): ${mismatch}`, { table: name, file });
       const needsCast = own.fields.some((f, i) => f.type.typeId === A.Type.Timestamp && !A.util.compareTypes(f.type, schema.fields[i]!.type));

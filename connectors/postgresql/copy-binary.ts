@@ -7,6 +7,7 @@
  * cannot hold, are dropped from text and json (also the `\u0000` escape, which jsonb rejects).
  */
 import * as A from 'apache-arrow';
+import { renderData } from '../../lib/arrow-json.js';
 import { getBit, validTest } from '../../lib/arrow/bitmap.js';
 import { decimalToBigInt } from '../../lib/arrow/decimal.js';
 import {
@@ -333,7 +334,16 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
     case 'text':
     case 'character varying':
     case 'json': {
-      // structs and lists as JSON text (CloudQuery stores structs in text columns)
+      // structs and lists as JSON text (CloudQuery stores structs in text columns); maps as a JSON object
+      if (t.typeId === A.Type.Map) {
+        const json = renderData(data, field, 'json');
+        return withNulls(data, (out, i) => {
+          const a = json.offsets[i]!,
+            b = json.offsets[i + 1]!;
+          out.int32(b - a);
+          out.bytes(json.bytes.subarray(a, b));
+        });
+      }
       if (t.typeId === A.Type.Struct || t.typeId === A.Type.List) {
         const text = jsonTexts(data);
         return withNulls(data, (out, i) => {
