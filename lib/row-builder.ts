@@ -186,7 +186,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         if (nul(i)) continue;
         const v = values[i];
         const x = toNumber(v);
-        if (Number.isNaN(x) && !(typeof v === 'string' && v.trim().toLowerCase() === 'nan')) fail(field, i, v, 'a number');
+        if (Number.isNaN(x) && typeof v !== 'number' && !(typeof v === 'string' && v.trim().toLowerCase() === 'nan')) fail(field, i, v, 'a number');
         data[i] = x;
       }
       return makeDataOf({ ...base, data });

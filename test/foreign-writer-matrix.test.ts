@@ -5,8 +5,6 @@
  * normalized per type, with what DuckDB reads from the source file. Every cell of the matrix either
  * round-trips exactly or fails its table with the typed error listed in REFUSED, naming the column.
  */
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import pg from 'pg';
 import t from 'tap';
 import { config, destSpec, duckdb, sourceSpec, tmpDir } from './helpers/index.js';
@@ -140,6 +138,27 @@ const CASES: Case[] = [
   { name: 'map(varchar, integer)', values: ["MAP {'k1': 1, 'k2': 2}"], norm: nested },
 ];
 
+/**
+ * Cells that fail their table on purpose, with the code and the column the error names:
+ * Parquet INTERVAL arrives from parquet-wasm (arrow-rs) as day-time without its months, so the file
+ * source refuses every interval column rather than load a shortened one.
+ */
+const REFUSED: Record<string, { code: string; column: string }> = {
+  'interval parquet': { code: 'CQ_ERR_SOURCE_DATA', column: 'v' },
+};
+
+/**
+ * Documented conversions that are not the source text (docs/file-source.md): JSON numbers with a
+ * fraction are doubles (as DuckDB's own JSON reader takes them), so a decimal written as a JSON number
+ * keeps 15–17 significant digits; in CSV an empty cell is NULL, quoted (`""`) or not.
+ */
+const DOCUMENTED: Record<string, number[]> = {
+  'decimal(18,3) ndjson': [1],
+  'decimal(38,10) ndjson': [1, 2],
+  'varchar csv': [2],
+  'blob csv': [2],
+};
+
 const tableOf = (c: Case) =>
   `t_${c.name
     .replace('[]', '_list')
@@ -159,13 +178,13 @@ async function writeSources(dir: string): Promise<void> {
 }
 
 /** what DuckDB reads from a file, as text per id */
-async function duckValues(file: string, reader: string, expr: string): Promise<Map<number, string | null>> {
+async function duckValues(reader: string, expr: string): Promise<Map<number, string | null>> {
   const rows = await duckdb(`SET TimeZone = 'UTC'; SELECT id::INTEGER AS id, (${expr}) AS v FROM ${reader} ORDER BY id`);
   return new Map(rows.map((r) => [Number(r.id), r.v === null ? null : String(r.v)]));
 }
 
 /** the text of each value of CSV files (no type detection): an empty field is NULL, `""` an empty string */
-const csvText = (glob: string) => duckValues(glob, `read_csv('${glob}', all_varchar = true, allow_quoted_nulls = false)`, 'v');
+const csvText = (glob: string) => duckValues(`read_csv('${glob}', all_varchar = true, allow_quoted_nulls = false)`, 'v');
 
 /** the JSON text of each value of NDJSON files (strings decoded), no type detection */
 async function ndjsonText(glob: string): Promise<Map<number, string | null>> {
@@ -182,7 +201,7 @@ async function ndjsonText(glob: string): Promise<Map<number, string | null>> {
 
 /** what the source file holds, as DuckDB reads it */
 function sourceValues(c: Case, fmt: SrcFormat, file: string): Promise<Map<number, string | null>> {
-  if (fmt === 'parquet') return duckValues(file, `read_parquet('${file}')`, c.duck ?? 'v::VARCHAR');
+  if (fmt === 'parquet') return duckValues(`read_parquet('${file}')`, c.duck ?? 'v::VARCHAR');
   return fmt === 'csv' ? csvText(file) : ndjsonText(file);
 }
 
@@ -201,7 +220,7 @@ async function destValues(dest: Dest, c: Case, fmt: SrcFormat, dir: string, pgUr
       await client.end();
     }
   }
-  if (dest === 'parquet') return duckValues(glob, `read_parquet('${glob}')`, fmt === 'parquet' && c.bytes ? 'hex(v)' : 'v::VARCHAR');
+  if (dest === 'parquet') return duckValues(`read_parquet('${glob}')`, fmt === 'parquet' && c.bytes ? 'hex(v)' : 'v::VARCHAR');
   return dest === 'csv' ? csvText(glob) : ndjsonText(glob);
 }
 
@@ -209,7 +228,6 @@ t.test('foreign-writer type matrix: DuckDB files → Postgres, Parquet, NDJSON, 
   const dir = await tmpDir(t);
   const pgUrl = await freshDatabase('matrix');
   await writeSources(dir);
-  const results: string[] = [];
   for (const fmt of SOURCES) {
     const tables = CASES.map((c) => ({ name: `${tableOf(c)}_${fmt}`, files: `${dir}/${tableOf(c)}.${fmt}` }));
     const src = sourceSpec({ name: fmt, path: 'file', destinations: DESTS.map((d) => `d_${d}`), spec: { tables } });
@@ -251,10 +269,23 @@ t.test('foreign-writer type matrix: DuckDB files → Postgres, Parquet, NDJSON, 
           const b = have === null || have === undefined ? null : safe(bytes ? bytes_[d] : c.norm, have);
           if (a !== b) diffs.push(`#${id} want ${JSON.stringify(a)} got ${JSON.stringify(b)}`);
         }
-        const errText = errs.map((e) => `${e.code} ${e.message}`).join(' | ');
-        results.push(`${c.name} ${fmt}→${d}: ${diffs.length ? `DIFF ${diffs.join('; ')}` : 'ok'}${errs.length ? ` errs: ${errText}` : ''}`);
+        const key = `${c.name} ${fmt}`;
+        const refused = REFUSED[key];
+        if (refused) {
+          const e = errs.find((x) => x.code === refused.code && x.context.column === refused.column);
+          t.ok(e, `${key}→${d}: refused with ${refused.code} naming column ${refused.column}`, { errors: errs.map((x) => x.message) });
+          t.equal(got.size, 0, `${key}→${d}: nothing written`);
+          continue;
+        }
+        const documented = DOCUMENTED[key] ?? [];
+        const unexpected = diffs.filter((x) => !documented.includes(Number(/^#(\d+)/.exec(x)![1])));
+        t.same(unexpected, [], `${key}→${d}: every value as DuckDB reads the source`);
+        t.same(
+          errs.map((x) => `${x.code} ${x.message}`),
+          [],
+          `${key}→${d}: no error`,
+        );
       }
     }
   }
-  t.comment(results.join('\n'));
 });
