@@ -38,7 +38,8 @@ t.test('infinity timestamps and dates from the Postgres source into Parquet, NDJ
     { ts: null, tsl: null, d: null },
   ];
   const pq = await duckdb(
-    `SET TimeZone = 'UTC'; SELECT ts::TIMESTAMP::VARCHAR AS ts, tsl::TIMESTAMP::VARCHAR AS tsl, d::VARCHAR AS d FROM read_parquet('${dir}/parquet/ev/*.parquet') ORDER BY id`,
+    `SET TimeZone = 'UTC'; SELECT ts::TIMESTAMP::VARCHAR AS ts, tsl::TIMESTAMP::VARCHAR AS tsl, d::VARCHAR AS d
+     FROM read_parquet('${dir}/parquet/ev/*.parquet') ORDER BY id`,
   );
   t.same(pq, want, 'Parquet: DuckDB reads infinity');
 

@@ -386,7 +386,8 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       const interval = own.fields.find((f) => hasInterval(f.type));
       if (interval)
         throw new SourceDataError(
-          `column "${interval.name}" is an interval (${String(interval.type)}), which cq-pipe does not read: Parquet readers drop its months; cast it to text or a number of seconds`,
+          `column "${interval.name}" is an interval (${String(interval.type)}), which cq-pipe does not read: ` +
+            'Parquet readers drop its months; cast it to text or a number of seconds',
           { table: name, file, column: interval.name },
         );
       const mismatch = sameShape(schema, own);
