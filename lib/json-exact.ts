@@ -1,13 +1,13 @@
 /**
  * JSON text → values with every integer exact: `JSON.parse` turns 9007199254740993 into
- * 9007199254740992 before anyone sees it. Text holding no run of 16 digits (the common case: one
- * regex test) goes straight to `JSON.parse`; otherwise the integer tokens outside strings that are
- * not safe JS integers are parsed as `bigint` (docs/file-source.md, conversions). Numbers with a
+ * 9007199254740992 before anyone sees it. Text is parsed by `JSON.parse`; only when the result holds
+ * a number of magnitude 2^53 or more (one walk over the values, no second look at the text in the
+ * common case) is it parsed again with the integer tokens outside strings that are not safe JS
+ * integers read as `bigint` (docs/file-source.md, conversions). Numbers with a
  * fraction or an exponent stay JS numbers (doubles), as JSON readers take them. The tokens `NaN`,
  * `Infinity` and `-Infinity`, which DuckDB and Python write for doubles, are read as those numbers.
  */
 
-const LONG_DIGITS = /\d{16}/;
 /** a marked integer: U+0001 then the digits (a raw U+0001 cannot occur in a JSON string) */
 const MARK = 1;
 
@@ -65,18 +65,34 @@ function markTokens(text: string): string | undefined {
   return out.join('');
 }
 
+/** a parsed value holds a number that may be a rounded integer (an integer of magnitude 2^53 or more) */
+function hasUnsafeInteger(v: unknown): boolean {
+  if (typeof v === 'number') return (v >= TWO53 || v <= -TWO53) && Number.isFinite(v);
+  if (v === null || typeof v !== 'object') return false;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) if (hasUnsafeInteger(v[i])) return true;
+    return false;
+  }
+  for (const k in v) if (hasUnsafeInteger((v as Record<string, unknown>)[k])) return true;
+  return false;
+}
+
+const TWO53 = 2 ** 53;
+
 /** JSON.parse, but integers beyond ±2^53 come back as exact `bigint`s; throws SyntaxError as JSON.parse does. */
 export function parseJsonExact(text: string): unknown {
-  if (!LONG_DIGITS.test(text)) {
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      // NaN / Infinity tokens: parsed below; anything else is the caller's malformed JSON
-      if (!/NaN|Infinity/.test(text)) throw err;
-    }
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    // NaN / Infinity tokens: parsed below; anything else is the caller's malformed JSON
+    if (!/NaN|Infinity/.test(text)) throw err;
+    return JSON.parse(markTokens(text) ?? text, revive);
   }
+  // only a value JSON.parse may have rounded pays for the second, exact parse
+  if (!hasUnsafeInteger(v)) return v;
   const marked = markTokens(text);
-  return marked === undefined ? JSON.parse(text) : JSON.parse(marked, revive);
+  return marked === undefined ? v : JSON.parse(marked, revive);
 }
 
 /** JSON.stringify that writes bigints (from parseJsonExact) as exact JSON numbers. */
