@@ -17,7 +17,9 @@
  *   date32 / date64           "YYYY-MM-DD"
  *   time32 / time64           "HH:MM:SS[.fff|.ffffff|.fffffffff]" (digits by unit)
  *   timestamp                 ISO-8601 "YYYY-MM-DDTHH:MM:SS.ffffffZ" (digits by unit; "Z" when the
- *                             type has a time zone, the instant is always UTC)
+ *                             type has a time zone, the instant is always UTC); years past 9999 as
+ *                             ±YYYYYY; the ±infinity sentinels (lib/arrow/time.ts) as "infinity" / "-infinity"
+ *   date32 / date64 sentinels "infinity" / "-infinity"
  *   list, fixed-size list     JSON array;  struct: JSON object;  map: JSON object, keys as text
  *   dictionary                its values;  anything else: JSON of the Arrow JS value
  * CSV: a null is an empty field; an empty string is `""`; fields holding `,` `"` CR or LF are
@@ -26,7 +28,7 @@
 import * as A from 'apache-arrow';
 import { getBit, nullFlags } from './arrow/bitmap.js';
 import { decimalToBigInt, decimalToSafeInteger, formatDecimal } from './arrow/decimal.js';
-import { civilFromDays, dayToDateString, MS_PER_DAY, UNIT_DIGITS, UNIT_PER_SEC } from './arrow/time.js';
+import { civilFromDays, dayToDateString, MS_PER_DAY, TS_INFINITY, TS_NEG_INFINITY, UNIT_DIGITS, UNIT_PER_SEC } from './arrow/time.js';
 import { writeUuidText } from './arrow/uuid.js';
 import { encoder, valueOffsetAt } from './arrow/var-binary.js';
 import { extensionOf } from './types.js';
@@ -524,6 +526,13 @@ function renderTimestamp(data: A.Data, mode: RenderMode): RenderedColumn {
       frac = x - secs * per;
     } else {
       const c = big[i]!;
+      if (c === TS_INFINITY || c === TS_NEG_INFINITY) {
+        out.quote();
+        o.ascii(c > 0n ? 'infinity' : '-infinity');
+        out.quote();
+        out.end(i);
+        continue;
+      }
       let s = c / bigPer,
         f = c % bigPer;
       if (f < 0n) {

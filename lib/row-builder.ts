@@ -18,9 +18,10 @@ import { parseDecimal, writeDecimal } from './arrow/decimal.js';
 import { MS_PER_DAY } from './arrow/time.js';
 import { uuidFromString } from './arrow/uuid.js';
 import { encoder, varBuffers } from './arrow/var-binary.js';
-import { isoToMicrosNumber, toMicros } from './time.js';
+import { isoToMicrosNumber, toDays, toMicros } from './time.js';
 import { extensionOf } from './types.js';
 import { SourceDataError } from './errors.js';
+import { stringifyExact } from './json-exact.js';
 
 export { parseDecimal };
 
@@ -92,7 +93,7 @@ function validity(values: unknown[], field: A.Field, text: boolean): { nullBitma
 }
 
 function describe(v: unknown): string {
-  const s = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const s = typeof v === 'string' ? JSON.stringify(v) : typeof v === 'object' ? stringifyExact(v) : String(v);
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
@@ -106,6 +107,7 @@ const INT_RE = /^[+-]?\d+$/;
 
 function toNumber(v: unknown): number {
   if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
   if (typeof v === 'string' && v.trim() !== '') return Number(v);
   return NaN;
 }
@@ -184,7 +186,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         if (nul(i)) continue;
         const v = values[i];
         const x = toNumber(v);
-        if (Number.isNaN(x) && !(typeof v === 'string' && v.trim().toLowerCase() === 'nan')) fail(field, i, v, 'a number');
+        if (Number.isNaN(x) && typeof v !== 'number' && !(typeof v === 'string' && v.trim().toLowerCase() === 'nan')) fail(field, i, v, 'a number');
         data[i] = x;
       }
       return makeDataOf({ ...base, data });
@@ -227,10 +229,10 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
               }
               strs[i] = v;
             } else {
-              strs[i] = JSON.stringify(v);
+              strs[i] = stringifyExact(v);
             }
           } else {
-            strs[i] = typeof v === 'string' ? v : typeof v === 'object' ? JSON.stringify(v) : String(v);
+            strs[i] = typeof v === 'string' ? v : typeof v === 'object' ? stringifyExact(v) : String(v);
           }
         }
         const joined = strs.join('');
@@ -314,16 +316,16 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
       for (let i = 0; i < n; i++) {
         if (nul(i)) continue;
         const v = values[i];
-        let ms: number;
-        if (typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v.trim())) ms = Date.parse(`${v.trim()}T00:00:00Z`);
-        else if (typeof v === 'number' && Number.isInteger(v)) ms = v * MS_PER_DAY;
+        let d: number;
+        if (typeof v === 'string') d = toDays(v);
+        else if (typeof v === 'number' && Number.isInteger(v)) d = v;
         else fail(field, i, v, 'a date (YYYY-MM-DD)');
-        if (Number.isNaN(ms)) fail(field, i, v, 'a valid date');
-        days[i] = Math.floor(ms / MS_PER_DAY);
+        if (!(d >= -0x7fffffff && d <= 0x7fffffff)) fail(field, i, v, 'a valid date (YYYY-MM-DD)');
+        days[i] = d;
       }
       if (dt.unit === A.DateUnit.DAY) return makeDataOf({ ...base, data: days });
       const ms64 = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) ms64[i] = BigInt(days[i]!) * 86_400_000n;
+      for (let i = 0; i < n; i++) ms64[i] = BigInt(days[i]!) * BigInt(MS_PER_DAY);
       return makeDataOf({ ...base, data: ms64 });
     }
     case A.Type.Time: {
@@ -406,11 +408,11 @@ function nested(v: unknown, t: A.DataType): unknown {
       return v;
     case A.Type.Utf8:
     case A.Type.LargeUtf8:
-      return typeof v === 'string' ? v : JSON.stringify(v);
+      return typeof v === 'string' ? v : stringifyExact(v);
     case A.Type.Timestamp:
       return Number((typeof v === 'string' ? toMicros(v) : BigInt(Math.round((v as number) * 1e6))) / 1000n); // builders take ms
     case A.Type.Binary:
-      return typeof v === 'string' ? encoder.encode(v) : encoder.encode(JSON.stringify(v));
+      return typeof v === 'string' ? encoder.encode(v) : encoder.encode(stringifyExact(v));
     default:
       return v;
   }

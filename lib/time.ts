@@ -1,28 +1,63 @@
 /**
- * Timestamps in cq-pipe are µs since the Unix epoch, UTC (docs/config.md, column types). Parsing of
- * timestamp text lives here; the conversions (µs → text, Date → µs) are in lib/arrow/time.ts.
+ * Timestamps in cq-pipe are µs since the Unix epoch, UTC (docs/semantics.md, types). This is the one
+ * parser of timestamp and date text: exact for every year 0000–9999 (and ±YYYYYY), calendar-checked
+ * (`2024-02-30` fails, it does not roll over), with `infinity` / `-infinity` as the sentinels of
+ * lib/arrow/time.ts. The conversions the other way (µs → text) are in lib/arrow/time.ts.
  */
 import { SourceDataError } from './errors.js';
+import { daysFromCivil, daysInMonth, DATE_INFINITY, DATE_NEG_INFINITY, TS_INFINITY, TS_NEG_INFINITY } from './arrow/time.js';
 
 export { dateToMicros, microsToIso } from './arrow/time.js';
 
-const ISO = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?$/;
+const ISO = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|z|UTC|[+-]\d{2}(?::?\d{2})?)?$/;
+const DATE = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})$/;
 
-/** Parse an RFC 3339 / ISO 8601 timestamp (or a date) into µs since epoch; throws on bad input. */
+/** ±infinity as text (Postgres' and DuckDB's spelling, any case) → its sign, else 0 */
+function infinity(s: string): number {
+  const l = s.toLowerCase();
+  return l === 'infinity' || l === '+infinity' ? 1 : l === '-infinity' ? -1 : 0;
+}
+
+/** days since 1970-01-01 of a checked calendar date, or NaN when the date does not exist */
+function civilDays(y: number, mo: number, d: number): number {
+  if (!(mo >= 1 && mo <= 12 && d >= 1 && d <= daysInMonth(y, mo))) return NaN;
+  return daysFromCivil(y, mo, d);
+}
+
+/**
+ * Parse an RFC 3339 / ISO 8601 timestamp (or a date, taken as midnight UTC) into µs since the epoch,
+ * exactly; `infinity` / `-infinity` give the sentinels. Throws a SourceDataError on anything else,
+ * including dates that do not exist and hours past 23.
+ */
 export function toMicros(s: string): bigint {
-  const m = ISO.exec(s.trim());
+  const text = s.trim();
+  const inf = infinity(text);
+  if (inf) return inf > 0 ? TS_INFINITY : TS_NEG_INFINITY;
+  const m = ISO.exec(text);
   if (!m) throw new SourceDataError(`invalid timestamp "${s}"`);
   const [, y, mo, d, h = '0', mi = '0', sec = '0', frac = '', tz] = m;
-  const ms = Date.UTC(+y!, +mo! - 1, +d!, +h, +mi, +sec);
-  if (Number.isNaN(ms) || +mo! > 12 || +d! > 31 || +h > 23 || +mi > 59 || +sec > 60) throw new SourceDataError(`invalid timestamp "${s}"`);
-  let us = BigInt(ms) * 1000n + BigInt((frac + '000000').slice(0, 6));
-  if (tz && tz !== 'Z' && tz !== 'z') {
-    const sign = tz[0] === '-' ? -1n : 1n;
+  const days = civilDays(+y!, +mo!, +d!);
+  // a leap second (:60) is taken as the next minute's first second, as Postgres does
+  if (Number.isNaN(days) || +h > 23 || +mi > 59 || +sec > 60) throw new SourceDataError(`invalid timestamp "${s}"`);
+  let offMin = 0;
+  if (tz && tz !== 'Z' && tz !== 'z' && tz !== 'UTC') {
     const digits = tz.slice(1).replace(':', '');
-    const offMin = BigInt(+digits.slice(0, 2) * 60 + +(digits.slice(2, 4) || '0'));
-    us -= sign * offMin * 60_000_000n;
+    const oh = +digits.slice(0, 2),
+      om = +(digits.slice(2, 4) || '0');
+    if (oh > 23 || om > 59) throw new SourceDataError(`invalid timestamp "${s}"`);
+    offMin = (tz[0] === '-' ? -1 : 1) * (oh * 60 + om);
   }
-  return us;
+  const secs = days * 86400 + +h * 3600 + +mi * 60 + +sec - offMin * 60; // |secs| < 2^53: exact
+  return BigInt(secs) * 1_000_000n + BigInt((frac + '000000').slice(0, 6));
+}
+
+/** `YYYY-MM-DD` (or `infinity` / `-infinity`) → days since 1970-01-01; NaN when it is not a date that exists. */
+export function toDays(s: string): number {
+  const text = s.trim();
+  const inf = infinity(text);
+  if (inf) return inf > 0 ? DATE_INFINITY : DATE_NEG_INFINITY;
+  const m = DATE.exec(text);
+  return m ? civilDays(+m[1]!, +m[2]!, +m[3]!) : NaN;
 }
 
 const D0 = 48;
@@ -36,10 +71,14 @@ function digits(s: string, from: number, n: number): number {
   return v;
 }
 
+/** µs as a JS number are exact below 2^53: seconds within ±9,007,199,254 (about 1684–2255) */
+const SAFE_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1_000_000);
+
 /**
  * Fast path of toMicros for the common shapes `YYYY-MM-DD[T ]HH:MM:SS[.f…](Z|±HH:MM)`, parsed by
- * char codes into a JS number of µs (exact for years 1700–2250). NaN for anything else: callers
- * then fall back to toMicros, which accepts every form and reports errors.
+ * char codes into a JS number of µs. NaN for anything else, for a date that does not exist, and for
+ * instants whose µs are not exact as a JS number (before ~1684, after ~2255): callers then fall
+ * back to toMicros, which is exact everywhere and reports errors.
  */
 export function isoToMicrosNumber(s: string): number {
   const len = s.length;
@@ -53,6 +92,7 @@ export function isoToMicrosNumber(s: string): number {
     mi = digits(s, 14, 2),
     sec = digits(s, 17, 2);
   if (!(mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && sec <= 59)) return NaN;
+  if (d > 28 && d > daysInMonth(y, mo)) return NaN;
   let p = 19;
   let frac = 0;
   if (s.charCodeAt(p) === 46) {
@@ -75,12 +115,12 @@ export function isoToMicrosNumber(s: string): number {
   } else if ((z === 43 || z === 45) && p + 6 === len && s.charCodeAt(p + 3) === 58) {
     const oh = digits(s, p + 1, 2),
       om = digits(s, p + 4, 2);
-    if (Number.isNaN(oh) || Number.isNaN(om)) return NaN;
+    if (!(oh <= 23 && om <= 59)) return NaN;
     offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
   } else {
     return NaN;
   }
-  const ms = Date.UTC(y, mo - 1, d, h, mi, sec);
-  if (Number.isNaN(ms) || (d > 28 && new Date(ms).getUTCDate() !== d)) return NaN;
-  return (ms - offsetMin * 60_000) * 1000 + frac;
+  const secs = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offsetMin * 60;
+  if (secs >= SAFE_SECONDS || secs <= -SAFE_SECONDS) return NaN;
+  return secs * 1_000_000 + frac;
 }

@@ -7,7 +7,8 @@
 import path from 'node:path';
 import fg from 'fast-glob';
 import * as A from 'apache-arrow';
-import { realignedBitmap } from '../../lib/arrow/bitmap.js';
+import { realignedBitmap, validTest } from '../../lib/arrow/bitmap.js';
+import { TS_INFINITY, TS_NEG_INFINITY } from '../../lib/arrow/time.js';
 import { makeDataOf } from '../../lib/arrow/data.js';
 import { defineSource, type ConnectorContext, type SourceClient, type SpecProblem } from '../../lib/connector.js';
 import { SourceDataError, SourceReadError, toCqPipeError, CqPipeError, tableFailure } from '../../lib/errors.js';
@@ -160,17 +161,37 @@ function normalizeField(f: A.Field): A.Field {
   return f;
 }
 
-function normalizeColumn(data: A.Data, from: A.DataType, to: A.DataType): A.Data {
-  if (from.typeId !== A.Type.Timestamp || from === to) return data;
+/**
+ * A timestamp column of another unit → µs; the ±infinity sentinels stay sentinels, and an instant µs
+ * cannot hold (past year 294246 in s or ms) fails the column rather than wrap.
+ */
+function normalizeColumn(data: A.Data, from: A.DataType, to: A.Field): A.Data {
+  if (from.typeId !== A.Type.Timestamp || from === to.type) return data;
   const unit = (from as A.Timestamp).unit;
-  if (unit === A.TimeUnit.MICROSECOND) return data.clone(to);
-  const src = data.values as unknown as BigInt64Array | Int32Array;
+  if (unit === A.TimeUnit.MICROSECOND) return data.clone(to.type);
+  const src = data.values as unknown as BigInt64Array;
   const out = new BigInt64Array(data.length);
+  const mul = unit === A.TimeUnit.MILLISECOND ? 1000n : 1_000_000n;
+  const valid = validTest(data);
   for (let i = 0; i < data.length; i++) {
-    const v = BigInt(src[i] as bigint | number); // fixed-width values are sliced with the Data
-    out[i] = unit === A.TimeUnit.NANOSECOND ? v / 1000n : unit === A.TimeUnit.MILLISECOND ? v * 1000n : v * 1_000_000n;
+    const v = src[i]!; // fixed-width values are sliced with the Data
+    if (v === TS_INFINITY || v === TS_NEG_INFINITY) out[i] = v;
+    else if (unit === A.TimeUnit.NANOSECOND) out[i] = v / 1000n;
+    else {
+      const us = v * mul;
+      if ((us > TS_INFINITY || us < TS_NEG_INFINITY) && (!valid || valid(i)))
+        throw new SourceDataError(`column "${to.name}": ${v} ${unit === A.TimeUnit.SECOND ? 's' : 'ms'} is beyond the µs timestamp range`, {
+          column: to.name,
+        });
+      out[i] = BigInt.asIntN(64, us);
+    }
   }
-  return makeDataOf({ type: to, length: data.length, nullCount: data.nullCount, nullBitmap: realignedBitmap(data), data: out });
+  return makeDataOf({ type: to.type, length: data.length, nullCount: data.nullCount, nullBitmap: realignedBitmap(data), data: out });
+}
+
+/** a type that holds an interval, at any depth: Parquet INTERVAL arrives without its months (arrow-rs), so none is read */
+function hasInterval(t: A.DataType): boolean {
+  return t.typeId === A.Type.Interval || (t.children ?? []).some((c) => hasInterval(c.type));
 }
 
 function sameShape(a: A.Schema, b: A.Schema): string | undefined {
@@ -362,13 +383,20 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     {
       if (plan.format.kind !== 'columnar') return;
       const own = await plan.format.schema(input);
+      const interval = own.fields.find((f) => hasInterval(f.type));
+      if (interval)
+        throw new SourceDataError(
+          `column "${interval.name}" is an interval (${String(interval.type)}), which cq-pipe does not read: ` +
+            'Parquet readers drop its months; cast it to text or a number of seconds',
+          { table: name, file, column: interval.name },
+        );
       const mismatch = sameShape(schema, own);
       if (mismatch) throw new SourceDataError(`schema differs from the table's (taken from ${plan.files[0]!.name}): ${mismatch}`, { table: name, file });
       const needsCast = own.fields.some((f, i) => f.type.typeId === A.Type.Timestamp && !A.util.compareTypes(f.type, schema.fields[i]!.type));
       for await (const batch of plan.format.read(input, { signal, csv: csvOf(plan.spec), batchRows })) {
         let b = batch;
         if (needsCast) {
-          const children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f.type));
+          const children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f));
           b = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
         } else {
           b = relabel(batch, schema);

@@ -7,15 +7,36 @@
  * cannot hold, are dropped from text and json (also the `\u0000` escape, which jsonb rejects).
  */
 import * as A from 'apache-arrow';
+import { renderData } from '../../lib/arrow-json.js';
 import { getBit, validTest } from '../../lib/arrow/bitmap.js';
 import { decimalToBigInt } from '../../lib/arrow/decimal.js';
-import { MS_PER_DAY, PG_EPOCH_DAYS, PG_EPOCH_US, timeToMicros, timestampToMicros } from '../../lib/arrow/time.js';
+import {
+  DATE_INFINITY,
+  DATE_NEG_INFINITY,
+  dayToDateString,
+  MS_PER_DAY,
+  microsToIso,
+  PG_EPOCH_DAYS,
+  PG_EPOCH_US,
+  TS_INFINITY,
+  TS_NEG_INFINITY,
+  timeToMicros,
+  timestampToMicros,
+} from '../../lib/arrow/time.js';
 import { varBytes } from '../../lib/arrow/var-binary.js';
 import { CqPipeError } from '../../lib/errors.js';
 import { extensionOf } from '../../lib/types.js';
 import { ELEMENT_OID, baseType } from './types.js';
 
 const CHUNK = 1 << 20;
+
+/** Postgres' timestamp range relative to its 2000 epoch (4713 BC to 294276 AD; datatype/timestamp.h) and its infinity */
+const PG_TS_MIN = -211_813_488_000_000_000n;
+const PG_TS_END = 9_223_371_331_200_000_000n;
+const PG_TS_INFINITY = 0x7fffffffffffffffn;
+/** Postgres' date range in days since 1970-01-01 (from 4714-11-24 BC, up to but not including 5874898-01-01) */
+const PG_DATE_MIN_DAYS = -2_440_588;
+const PG_DATE_END_DAYS = 2_145_042_906;
 
 export const COPY_HEADER = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a, 0xff, 0x0d, 0x0a, 0x00, 0, 0, 0, 0, 0, 0, 0, 0]);
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
@@ -313,7 +334,16 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
     case 'text':
     case 'character varying':
     case 'json': {
-      // structs and lists as JSON text (CloudQuery stores structs in text columns)
+      // structs and lists as JSON text (CloudQuery stores structs in text columns); maps as a JSON object
+      if (t.typeId === A.Type.Map) {
+        const json = renderData(data, field, 'json');
+        return withNulls(data, (out, i) => {
+          const a = json.offsets[i]!,
+            b = json.offsets[i + 1]!;
+          out.int32(b - a);
+          out.bytes(json.bytes.subarray(a, b));
+        });
+      }
       if (t.typeId === A.Type.Struct || t.typeId === A.Type.List) {
         const text = jsonTexts(data);
         return withNulls(data, (out, i) => {
@@ -399,14 +429,14 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
     case 'date': {
       if (t.typeId !== A.Type.Date) throw mismatch();
       const v = data.values as Int32Array | BigInt64Array;
-      if ((t as A.Date_).unit === A.DateUnit.DAY)
-        return withNulls(data, (out, i) => {
-          out.int32(4);
-          out.int32((v[i] as number) - PG_EPOCH_DAYS);
-        });
+      const day = (t as A.Date_).unit === A.DateUnit.DAY;
       return withNulls(data, (out, i) => {
+        const d = day ? (v[i] as number) : Math.floor(Number(v[i]) / MS_PER_DAY);
         out.int32(4);
-        out.int32(Math.floor(Number(v[i]) / MS_PER_DAY) - PG_EPOCH_DAYS);
+        // ±infinity (lib/arrow/time.ts) → Postgres' ±infinity; Postgres dates end in 5874897 AD
+        if (d === DATE_INFINITY || d === DATE_NEG_INFINITY) out.int32(d > 0 ? 0x7fffffff : -0x80000000);
+        else if (d >= PG_DATE_MIN_DAYS && d < PG_DATE_END_DAYS) out.int32(d - PG_EPOCH_DAYS);
+        else throw new EncodeError(`column "${field.name}": ${dayToDateString(d)} is outside the dates Postgres can store`);
       });
     }
     case 'time without time zone': {
@@ -426,9 +456,18 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       const v = data.values as BigInt64Array;
       const toUs = timestampToMicros((t as A.Timestamp).unit);
       return withNulls(data, (out, i) => {
+        const x = v[i]!;
+        let pgUs: bigint;
+        // ±infinity (lib/arrow/time.ts) → Postgres' ±infinity; anything else must be in Postgres' range, never wrap
+        if (x === TS_INFINITY || x === TS_NEG_INFINITY) pgUs = x > 0n ? PG_TS_INFINITY : -PG_TS_INFINITY - 1n;
+        else {
+          pgUs = toUs(x) - PG_EPOCH_US;
+          if (pgUs < PG_TS_MIN || pgUs >= PG_TS_END)
+            throw new EncodeError(`column "${field.name}": ${microsToIso(toUs(x))} is outside the timestamps Postgres can store`);
+        }
         out.ensure(12);
         out.view.setInt32(out.pos, 8);
-        out.view.setBigInt64(out.pos + 4, toUs(v[i]!) - PG_EPOCH_US);
+        out.view.setBigInt64(out.pos + 4, pgUs);
         out.pos += 12;
       });
     }

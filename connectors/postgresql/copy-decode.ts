@@ -6,7 +6,18 @@ import * as A from 'apache-arrow';
 import { bitmapBytes, setBit } from '../../lib/arrow/bitmap.js';
 import { makeDataOf } from '../../lib/arrow/data.js';
 import { formatDecimal, writeDecimal } from '../../lib/arrow/decimal.js';
-import { PG_EPOCH_DAYS, PG_EPOCH_US, microsToIso } from '../../lib/arrow/time.js';
+import {
+  DATE_INFINITY,
+  DATE_NEG_INFINITY,
+  dayToDateString,
+  microsToIso,
+  PG_EPOCH_DAYS,
+  PG_EPOCH_US,
+  TS_INFINITY,
+  TS_NEG_INFINITY,
+} from '../../lib/arrow/time.js';
+
+const PG_TS_INFINITY = 0x7fffffffffffffffn;
 import { uuidToString } from '../../lib/arrow/uuid.js';
 import { CqPipeError } from '../../lib/errors.js';
 import { extensionOf } from '../../lib/types.js';
@@ -321,18 +332,30 @@ export function decoderFor(f: A.Field, pgType: string): ColumnDecoder {
     case A.Type.Binary:
       return new VarDecoder(t);
     case A.Type.Date:
+      // Postgres' ±infinity → the sentinels of lib/arrow/time.ts (no finite Postgres date reaches them)
       return new FixedDecoder(
         t,
-        (b, p) => b.readInt32BE(p) + PG_EPOCH_DAYS,
-        (v) => new Date(Number(v) * 86_400_000).toISOString().slice(0, 10),
+        (b, p) => {
+          const d = b.readInt32BE(p);
+          return d === 0x7fffffff ? DATE_INFINITY : d === -0x80000000 ? DATE_NEG_INFINITY : d + PG_EPOCH_DAYS;
+        },
+        (v) => dayToDateString(Number(v)),
         Int32Array,
       );
     case A.Type.Time:
       return new FixedDecoder(t, (b, p) => b.readBigInt64BE(p), fmtInt, BigInt64Array);
     case A.Type.Timestamp:
+      // Postgres' ±infinity → the sentinels; finite timestamps past 294246 AD do not fit µs since 1970
       return new FixedDecoder(
         t,
-        (b, p) => b.readBigInt64BE(p) + PG_EPOCH_US,
+        (b, p) => {
+          const x = b.readBigInt64BE(p);
+          if (x === PG_TS_INFINITY) return TS_INFINITY;
+          if (x === -PG_TS_INFINITY - 1n) return TS_NEG_INFINITY;
+          const us = x + PG_EPOCH_US;
+          if (us >= TS_INFINITY) throw new DecodeError(`column "${f.name}": a timestamp past year 294246 does not fit µs since 1970`);
+          return us;
+        },
         (v) => microsToIso(v as bigint),
         BigInt64Array,
       );

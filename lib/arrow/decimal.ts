@@ -58,6 +58,8 @@ export function parseDecimal(v: unknown, scale: number): bigint | undefined {
     if (Number(s) !== v) return undefined;
   } else if (typeof v === 'string') {
     s = v.trim();
+  } else if (typeof v === 'bigint') {
+    s = v.toString();
   } else {
     return undefined;
   }

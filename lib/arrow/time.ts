@@ -15,6 +15,33 @@ export const UNIT_PER_SEC: readonly number[] = [1, 1_000, 1_000_000, 1_000_000_0
 export const UNIT_DIGITS: readonly number[] = [0, 3, 6, 9];
 
 /**
+ * ±infinity of timestamps and dates (Postgres' `infinity`, DuckDB's): the largest int64 µs and its
+ * negation, the largest int32 day and its negation — DuckDB's own encoding, so a Parquet file read by
+ * DuckDB shows `infinity`. Postgres destinations write them back as infinity; text formats render
+ * them as `infinity` / `-infinity` (docs/semantics.md, types).
+ */
+export const TS_INFINITY = 0x7fffffffffffffffn;
+export const TS_NEG_INFINITY = -0x7fffffffffffffffn;
+export const DATE_INFINITY = 0x7fffffff;
+export const DATE_NEG_INFINITY = -0x7fffffff;
+
+/** days of month `m` (1–12) of proleptic Gregorian year `y` */
+export function daysInMonth(y: number, m: number): number {
+  if (m === 2) return y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28;
+  return m === 4 || m === 6 || m === 9 || m === 11 ? 30 : 31;
+}
+
+/** Day number since 1970-01-01 of a civil date (proleptic Gregorian, any year; H. Hinnant's days_from_civil). */
+export function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/**
  * Civil date of a day number since 1970-01-01 (proleptic Gregorian; H. Hinnant's civil_from_days),
  * written to `out` as [year, month 1–12, day 1–31] so the hot path allocates nothing.
  */
@@ -33,8 +60,10 @@ export function civilFromDays(days: number, out: Int32Array): void {
 
 const civil = new Int32Array(3);
 
-/** "YYYY-MM-DD" of a day number since 1970-01-01 (years outside 0…9999 as ±YYYYYY, like Date#toISOString). */
+/** "YYYY-MM-DD" of a day number since 1970-01-01 (years outside 0…9999 as ±YYYYYY, like Date#toISOString; the sentinels as ±infinity). */
 export function dayToDateString(days: number): string {
+  if (days === DATE_INFINITY) return 'infinity';
+  if (days === DATE_NEG_INFINITY) return '-infinity';
   civilFromDays(days, civil);
   const y = civil[0]!,
     m = civil[1]!,
@@ -59,12 +88,23 @@ export function timeToMicros(unit: A.TimeUnit): (x: bigint | number) => bigint {
   return (x) => BigInt(x) * 1_000_000n;
 }
 
-/** RFC 3339 with µs precision: 2024-01-02T03:04:05.123456Z */
+/** RFC 3339 with µs precision, exact for every int64: 2024-01-02T03:04:05.123456Z (the sentinels as ±infinity) */
 export function microsToIso(us: bigint): string {
-  const ms = us / 1000n - (us % 1000n < 0n ? 1n : 0n);
-  const sub = ((us % 1_000_000n) + 1_000_000n) % 1_000_000n;
-  const d = new Date(Number(ms));
-  return `${d.toISOString().slice(0, 19)}.${sub.toString().padStart(6, '0')}Z`;
+  if (us === TS_INFINITY) return 'infinity';
+  if (us === TS_NEG_INFINITY) return '-infinity';
+  let secs = us / 1_000_000n;
+  let sub = us % 1_000_000n;
+  if (sub < 0n) {
+    sub += 1_000_000n;
+    secs -= 1n;
+  }
+  const s = Number(secs); // |s| < 2^53: exact
+  const days = Math.floor(s / 86400);
+  const sod = s - days * 86400;
+  const two = (x: number) => String(x).padStart(2, '0');
+  const h = Math.floor(sod / 3600),
+    mi = Math.floor((sod % 3600) / 60);
+  return `${dayToDateString(days)}T${two(h)}:${two(mi)}:${two(sod % 60)}.${sub.toString().padStart(6, '0')}Z`;
 }
 
 /** µs since the epoch of a JS Date. */

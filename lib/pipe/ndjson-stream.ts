@@ -9,6 +9,7 @@ import { RowBatchBuilder, ValueError } from '../row-builder.js';
 import { typeName } from '../types.js';
 import { batchToJsonObjects } from '../arrow-json.js';
 import { linesOf } from './lines.js';
+import { parseJsonExact } from '../json-exact.js';
 import { syncStartFrom, tableErrorFromPipe, type PipeMessage } from './arrow-stream.js';
 import { isObject, jsonKind } from './json-kind.js';
 
@@ -58,7 +59,7 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
   for await (const { line, text } of linesOf(input)) {
     let m: Record<string, unknown>;
     try {
-      m = JSON.parse(text) as Record<string, unknown>;
+      m = parseJsonExact(text) as Record<string, unknown>;
     } catch (err) {
       throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: 'stdin', line });
     }

@@ -12,6 +12,7 @@ import { RowBatchBuilder, ValueError } from '../row-builder.js';
 import { extensionOf, typeName } from '../types.js';
 import { batchToJsonObjects } from '../arrow-json.js';
 import { linesOf } from './lines.js';
+import { parseJsonExact } from '../json-exact.js';
 import { isObject, jsonKind } from './json-kind.js';
 import type { PipeMessage } from './arrow-stream.js';
 
@@ -67,7 +68,7 @@ export async function* decodeSinger(input: AsyncIterable<Uint8Array | string>, b
   for await (const { line, text } of linesOf(input)) {
     let m: { type?: string; stream?: string; schema?: JsonSchema; key_properties?: string[]; record?: Record<string, unknown>; value?: unknown };
     try {
-      m = JSON.parse(text);
+      m = parseJsonExact(text) as typeof m;
     } catch (err) {
       throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: 'stdin', line });
     }

@@ -1,5 +1,6 @@
-/** NDJSON / JSON Lines: one JSON object per line; blank lines are skipped. */
+/** NDJSON / JSON Lines: one JSON object per line; blank lines are skipped; integers beyond 2^53 stay exact (bigint). */
 import { SourceDataError } from '../../../lib/errors.js';
+import { parseJsonExact } from '../../../lib/json-exact.js';
 import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
 import type { InputFile } from '../inputs.js';
 
@@ -29,7 +30,7 @@ export const ndjsonFormat: RowFormat = {
       if (text.length === 0 || (text.length < 8 && text.trim() === '')) return;
       let v: unknown;
       try {
-        v = JSON.parse(text);
+        v = parseJsonExact(text);
       } catch (err) {
         throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: file.name, line });
       }
@@ -54,7 +55,7 @@ export const ndjsonFormat: RowFormat = {
           const body = text.slice(0, text.charCodeAt(last - 1) === 13 ? last - 1 : last);
           let parsed: unknown;
           try {
-            parsed = JSON.parse(`[${body.replaceAll('\n', ',')}]`);
+            parsed = parseJsonExact(`[${body.replaceAll('\n', ',')}]`);
           } catch {
             parsed = undefined;
           }
