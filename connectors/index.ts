@@ -80,6 +80,11 @@ function unavailable(kind: string, p: string, ref: PluginRef, known: readonly st
   );
 }
 
+/** a spawned plugin's `--otel-endpoint` flags from its source's or destination's `otel_endpoint` */
+function otelOf(ref: PluginRef): { otelEndpoint?: string; otelEndpointInsecure?: boolean } {
+  return ref.otel_endpoint ? { otelEndpoint: ref.otel_endpoint, otelEndpointInsecure: ref.otel_endpoint_insecure === true } : {};
+}
+
 /**
  * A CloudQuery plugin source cq-pipe hosts (docs/plugins.md): `registry: grpc` dials `path`
  * (`host:port`), `registry: local` spawns the executable at `path` (relative to the working
@@ -88,7 +93,7 @@ function unavailable(kind: string, p: string, ref: PluginRef, known: readonly st
 async function pluginSourceFor(p: string, ref: PluginRef, context: ErrorContext): Promise<SourceConnector | undefined> {
   if (ref.registry === 'grpc') return (await import('./cloudquery-plugin/source.js')).pluginSource({ address: p });
   if (ref.registry === 'local' && !isJsModuleFile(p)) {
-    return (await import('./cloudquery-plugin/spawn.js')).localPluginSource(await localExecutable('source', p, context));
+    return (await import('./cloudquery-plugin/spawn.js')).localPluginSource(await localExecutable('source', p, context), otelOf(ref));
   }
   return undefined;
 }
@@ -128,7 +133,7 @@ async function pluginDestinationFor(p: string, ref: PluginRef, context: ErrorCon
   const modes = { writeMode: ref.write_mode, pkMode: ref.pk_mode };
   if (ref.registry === 'grpc') return (await import('./cloudquery-plugin/destination.js')).pluginDestination({ address: p, modes });
   if (ref.registry === 'local' && !isJsModuleFile(p)) {
-    return (await import('./cloudquery-plugin/spawn.js')).localPluginDestination(await localExecutable('destination', p, context), { modes });
+    return (await import('./cloudquery-plugin/spawn.js')).localPluginDestination(await localExecutable('destination', p, context), { modes, ...otelOf(ref) });
   }
   return undefined;
 }
@@ -142,9 +147,9 @@ async function hubPlugin(kind: 'source' | 'destination', p: string, ref: PluginR
   const registry = ref.registry === 'github' ? 'github' : 'cloudquery';
   const located = await locateHubPlugin({ kind, path: p, registry, version: ref.version }, plugins, context);
   const spawn = await import('./cloudquery-plugin/spawn.js');
-  if (kind === 'source') return fetchingFirst(spawn.localPluginSource(located.binary), located.fetch);
+  if (kind === 'source') return fetchingFirst(spawn.localPluginSource(located.binary, otelOf(ref)), located.fetch);
   const modes = { writeMode: ref.write_mode, pkMode: ref.pk_mode };
-  return fetchingFirst(spawn.localPluginDestination(located.binary, { modes }), located.fetch);
+  return fetchingFirst(spawn.localPluginDestination(located.binary, { modes, ...otelOf(ref) }), located.fetch);
 }
 
 /** `registry: docker`: the image run with the `docker` command (cloudquery-plugin/docker.ts), when docker is on PATH. */

@@ -23,6 +23,7 @@ import type { Registry } from './registry.js';
 import type { CheckpointMessage, SyncMessage } from './messages.js';
 import { CheckpointTracker } from './checkpoints.js';
 import { countTableError, inSpan } from './telemetry.js';
+import { startOtelExport } from './otel-export.js';
 import { openState, type StateBackend } from './state/index.js';
 import { BatchWriter } from './batch-writer.js';
 import { FanOut } from './fan-out.js';
@@ -89,6 +90,17 @@ export function syncStatus(fatal: CqPipeError | undefined, errors: readonly CqPi
 /** Run every source of the config into its destinations (`cq-pipe sync`). */
 export async function runSync(opts: RunSyncOptions): Promise<SyncResult> {
   const logger = opts.logger ?? createLogger({ level: 'warn' });
+  // otel_endpoint: this sync's spans and counters go out over OTLP, flushed at the end, failed or not (docs/observability.md)
+  const otel = await startOtelExport(opts.config, logger);
+  const result = await syncSources(opts, logger).catch(async (err: unknown) => {
+    await otel?.shutdown();
+    throw err;
+  });
+  const failedExports = (await otel?.shutdown()) ?? 0;
+  return failedExports ? { ...result, warnings: result.warnings + 1 } : result;
+}
+
+async function syncSources(opts: RunSyncOptions, logger: Logger): Promise<SyncResult> {
   const registry = registryOf(opts.config, opts.registry);
   const invocationId = opts.invocationId ?? randomUUID();
   // µs precision: the same value lands in every row of this run

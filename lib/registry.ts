@@ -27,6 +27,9 @@ export interface PluginRef {
    */
   write_mode?: WriteMode;
   pk_mode?: PkMode;
+  /** the source's or destination's `otel_endpoint` (`host:port`): a spawned plugin gets `--otel-endpoint` (docs/observability.md) */
+  otel_endpoint?: string;
+  otel_endpoint_insecure?: boolean;
 }
 
 export interface Registry {

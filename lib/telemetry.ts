@@ -13,6 +13,12 @@ const meter = () => metrics.getMeter('cq-pipe', VERSION);
 let rowsCounter: ReturnType<ReturnType<typeof meter>['createCounter']> | undefined;
 let errorsCounter: ReturnType<ReturnType<typeof meter>['createCounter']> | undefined;
 
+/** forget the counters made so far: the next count makes them against the meter provider registered then (lib/otel-export.ts) */
+export function resetInstruments(): void {
+  rowsCounter = undefined;
+  errorsCounter = undefined;
+}
+
 export function countRows(rows: number, attributes: Attributes): void {
   rowsCounter ??= meter().createCounter('cq_pipe.rows_written', { description: 'rows committed to a destination', unit: '{row}' });
   rowsCounter.add(rows, attributes);

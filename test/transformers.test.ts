@@ -776,7 +776,7 @@ spec:
     transformations:
       - { kind: change_table_names, new_table_name_template: "x_{{.NewName}}" }
       - { kind: rename_column, name: a }
-      - { kind: obfuscate_columns_except, columns: [a] }
+      - { kind: remove_columns_except, columns: [a] }
 `,
   );
   const err2 = await loadConfig([file]).then(
@@ -788,7 +788,7 @@ spec:
     err2!.problems.map((p) => p.keyPath),
     ['spec.spec.transformations[2].kind'],
   );
-  t.match(err2!.problems[0]!.message, /"obfuscate_columns_except" is not supported by cq-pipe/);
+  t.match(err2!.problems[0]!.message, /"remove_columns_except" is not supported by cq-pipe/);
   const semantic = await validateTransformer({
     path: 'basic',
     baseDir: dir,

@@ -43,6 +43,15 @@ export interface SpawnOptions {
   role?: 'source' | 'destination';
   /** warn and error log lines are counted here (the sync summary's warnings and errors) */
   counts?: LogCounts;
+  /** `--otel-endpoint <host:port>` (and `--otel-endpoint-insecure`), as the CloudQuery CLI passes a source's `otel_endpoint` */
+  otelEndpoint?: string;
+  otelEndpointInsecure?: boolean;
+}
+
+/** the `serve` flags of an `otel_endpoint` */
+export function otelArgs(o: Pick<SpawnOptions, 'otelEndpoint' | 'otelEndpointInsecure'>): string[] {
+  if (!o.otelEndpoint) return [];
+  return ['--otel-endpoint', o.otelEndpoint, ...(o.otelEndpointInsecure ? ['--otel-endpoint-insecure'] : [])];
 }
 
 export interface SpawnedPlugin {
@@ -127,7 +136,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** One start: spawn, then wait for the socket or the process's end. */
 async function startOnce(binary: string, opts: SpawnOptions & { label: string }): Promise<SpawnedPlugin> {
   const socket = socketPath();
-  const args = ['serve', '--log-level', opts.logLevel ?? 'info', '--log-format', 'json', '--network', 'unix', '--address', socket];
+  const args = ['serve', '--log-level', opts.logLevel ?? 'info', '--log-format', 'json', '--network', 'unix', '--address', socket, ...otelArgs(opts)];
   const env = pluginEnv();
   const child: ChildProcess = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'inherit'], env });
   let gone: string | undefined;
@@ -215,7 +224,7 @@ export async function spawnPlugin(binary: string, opts: SpawnOptions): Promise<S
 /** A source served by a local plugin binary (`registry: local`), started when the source opens. */
 export function localPluginSource(
   binary: string,
-  opts: Pick<SpawnOptions, 'killGraceMs' | 'startTimeoutMs'> & { deterministicCqId?: boolean } = {},
+  opts: Pick<SpawnOptions, 'killGraceMs' | 'startTimeoutMs' | 'otelEndpoint' | 'otelEndpointInsecure'> & { deterministicCqId?: boolean } = {},
 ): SourceConnector<PluginSpec> {
   return defineSource<PluginSpec>({
     name: `local:${binary}`,
@@ -238,7 +247,7 @@ export function localPluginSource(
 /** A destination served by a local plugin binary (`registry: local`), started when the destination opens. */
 export function localPluginDestination(
   binary: string,
-  opts: Pick<SpawnOptions, 'killGraceMs' | 'startTimeoutMs'> & { modes?: Partial<CliModes> } = {},
+  opts: Pick<SpawnOptions, 'killGraceMs' | 'startTimeoutMs' | 'otelEndpoint' | 'otelEndpointInsecure'> & { modes?: Partial<CliModes> } = {},
 ): DestinationConnector<PluginDestinationSpec> {
   return defineDestination<PluginDestinationSpec>({
     name: `local:${binary}`,

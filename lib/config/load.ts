@@ -322,6 +322,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
         skip_tables: s.skip_tables as string[],
         destinations: s.destinations as string[],
         deterministic_cq_id: s.deterministic_cq_id as boolean,
+        ...otelKeys(s),
         ...(s.backend_options ? { backend_options: s.backend_options as SourceSpec['backend_options'] } : {}),
         spec: inner,
         origin,
@@ -356,6 +357,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
         ...(typeof d.sync_group_id === 'string' && d.sync_group_id !== '' ? { sync_group_id: d.sync_group_id } : {}),
         ...(d.send_sync_summary === true ? { send_sync_summary: true } : {}),
         transformers: d.transformers as string[],
+        ...otelKeys(d),
         spec: inner,
         batch: engine?.batch ?? {},
         origin,
@@ -433,4 +435,10 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
+}
+
+/** `otel_endpoint` / `otel_endpoint_insecure` when set (an empty endpoint is none, as in CloudQuery) */
+function otelKeys(s: Record<string, unknown>): Pick<SourceSpec, 'otel_endpoint' | 'otel_endpoint_insecure'> {
+  if (typeof s.otel_endpoint !== 'string' || s.otel_endpoint === '') return {};
+  return { otel_endpoint: s.otel_endpoint, ...(s.otel_endpoint_insecure === true ? { otel_endpoint_insecure: true } : {}) };
 }

@@ -10,6 +10,8 @@ export const KINDS = ['source', 'destination', 'transformer'] as const;
 export type Kind = (typeof KINDS)[number];
 
 const NAME = { type: 'string', minLength: 1, pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*$' } as const;
+/** CloudQuery's `otel_endpoint` (`host:port`, "" = none) and `otel_endpoint_insecure` (docs/observability.md) */
+const OTEL = { otel_endpoint: { type: 'string' }, otel_endpoint_insecure: { type: 'boolean' } } as const;
 const STRINGS = { type: 'array', items: { type: 'string', minLength: 1 } } as const;
 
 /**
@@ -46,6 +48,7 @@ export const sourceSchema = {
     skip_dependent_tables: { type: 'boolean' },
     destinations: { ...STRINGS, default: [] },
     deterministic_cq_id: { type: 'boolean', default: false },
+    ...OTEL,
     concurrency: { type: 'integer', minimum: 1 },
     backend_options: {
       type: 'object',
@@ -75,6 +78,7 @@ export const destinationSchema = {
     transformers: { ...STRINGS, default: [] },
     send_sync_summary: { type: 'boolean' },
     sync_group_id: { type: 'string' },
+    ...OTEL,
     // `spec:` with nothing under it (YAML null) is an empty spec, as in CloudQuery
     spec: { type: ['object', 'null'], default: {} },
   },

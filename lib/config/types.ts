@@ -30,6 +30,10 @@ export interface SourceSpec {
   destinations: string[];
   deterministic_cq_id: boolean;
   backend_options?: BackendOptions;
+  /** OTLP/HTTP endpoint (`host:port`) the sync's traces and metrics go to (lib/otel-export.ts) */
+  otel_endpoint?: string;
+  /** `http://` instead of `https://` for `otel_endpoint` */
+  otel_endpoint_insecure?: boolean;
   /** connector-specific spec, validated against the connector's configSchema */
   spec: Record<string, unknown>;
   origin: Origin;
@@ -48,6 +52,9 @@ export interface DestinationSpec {
   /** CloudQuery's `send_sync_summary`: write `cloudquery_sync_summaries` after each sync (docs/cloudquery.md) */
   send_sync_summary?: boolean;
   transformers: string[];
+  /** as on sources (a cq-pipe addition: CloudQuery has these keys on sources only) */
+  otel_endpoint?: string;
+  otel_endpoint_insecure?: boolean;
   /** the connector's own spec: the engine's keys (batch_*) are taken out into `batch` */
   spec: Record<string, unknown>;
   /** batch caps the user set (batch_size, batch_size_bytes, batch_timeout); the connector's defaults fill the rest */

@@ -4,6 +4,7 @@ import { removeColumns } from './remove-columns.js';
 import { addColumn } from './add-column.js';
 import { addCurrentTimestampColumn } from './add-current-timestamp-column.js';
 import { obfuscateColumns, obfuscateSensitiveColumns } from './obfuscate-columns.js';
+import { obfuscateColumnsExcept } from './obfuscate-columns-except.js';
 import { renameColumn } from './rename-column.js';
 import { changeTableNames } from './change-table-names.js';
 import { addPrimaryKeys } from './add-primary-keys.js';
@@ -16,6 +17,7 @@ export const KINDS: Readonly<Record<BasicKind, KindOp>> = {
   add_current_timestamp_column: addCurrentTimestampColumn,
   obfuscate_columns: obfuscateColumns,
   obfuscate_sensitive_columns: obfuscateSensitiveColumns,
+  obfuscate_columns_except: obfuscateColumnsExcept,
   rename_column: renameColumn,
   change_table_names: changeTableNames,
   add_primary_keys: addPrimaryKeys,

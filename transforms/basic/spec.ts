@@ -11,10 +11,9 @@ import { KINDS } from './kinds.js';
 import { invariantProblems } from './invariants.js';
 import { BASIC_KINDS, STR, type BasicSpec, type KeyPath } from './transformation.js';
 
-/** CloudQuery kinds cq-pipe knows of but does not run (a clear error instead of "unknown"). */
+/** kinds users reach for that neither CloudQuery nor cq-pipe has (a clear error instead of "unknown") */
 const NOT_SUPPORTED: Record<string, string> = {
-  obfuscate_columns_except: 'use obfuscate_columns (or remove_columns) with an explicit list of columns',
-  remove_columns_except: 'use remove_columns with an explicit list of columns',
+  remove_columns_except: 'use obfuscate_columns_except (its default, unmatched: drop, removes every column not listed)',
 };
 
 /**

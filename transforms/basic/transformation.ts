@@ -12,6 +12,7 @@ export const BASIC_KINDS = [
   'add_current_timestamp_column',
   'obfuscate_columns',
   'obfuscate_sensitive_columns',
+  'obfuscate_columns_except',
   'rename_column',
   'change_table_names',
   'add_primary_keys',
@@ -30,6 +31,8 @@ export interface Transformation {
   new_name?: string;
   new_table_name_template?: string;
   include_sha?: boolean;
+  /** obfuscate_columns_except: what happens to what the allowlist does not keep */
+  unmatched?: 'drop' | 'collapse' | 'redact' | '';
 }
 
 export interface BasicSpec {
