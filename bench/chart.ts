@@ -2,13 +2,13 @@
  * bench/results.svg: the latest `npm run bench` figures at a glance (docs/benchmarks.md). One
  * horizontal bar per line with a target, its length the figure divided by the target, so every
  * target sits on the same vertical line; green when met, red when missed, the figure and the
- * target written beside the bar. Hand-written SVG text, no dependency.
+ * target written in a column on the right. Hand-written SVG text, no dependency.
  */
 import type { Line } from './report.js';
 
 const WIDTH = 1000;
 const LABEL = 330;
-const BAR = 440;
+const BAR = 420;
 const ROW = 28;
 const TOP = 58;
 /** bars are drawn up to this multiple of their target, longer ones are cut with an arrow */
@@ -27,6 +27,11 @@ export function chartSvg(lines: Line[], title: string): string {
     `<text x="12" y="24" font-size="16" font-weight="bold">${esc(title)}</text>`,
     `<text x="12" y="44" fill="#555">bar = figure ÷ target (line = target); green met, red missed</text>`,
   ];
+  const bottom = TOP + rows.length * ROW;
+  // the target line first, under the bars
+  out.push(`<line x1="${x(1)}" y1="${TOP - 4}" x2="${x(1)}" y2="${bottom + 4}" stroke="#000" stroke-dasharray="4 3"/>`);
+  out.push(`<text x="${x(1)}" y="${bottom + 20}" text-anchor="middle" fill="#555">target</text>`);
+  out.push(`<text x="${x(MAX_SCALE)}" y="${bottom + 20}" text-anchor="end" fill="#555">${MAX_SCALE}× target</text>`);
   rows.forEach((l, i) => {
     const y = TOP + i * ROW;
     const scale = l.figure / l.target;
@@ -35,11 +40,8 @@ export function chartSvg(lines: Line[], title: string): string {
     out.push(`<rect x="${LABEL}" y="${y + 5}" width="${(x(scale) - LABEL).toFixed(1)}" height="${ROW - 10}" fill="${colour}"/>`);
     if (scale > MAX_SCALE) out.push(`<text x="${x(MAX_SCALE) - 14}" y="${y + 17}" fill="#fff">»</text>`);
     const note = `${fmt(l, l.figure)} (≤ ${fmt(l, l.target)})${l.met ? '' : ' missed'}`;
-    out.push(`<text x="${x(scale) + 6}" y="${y + 17}" fill="${colour}">${esc(note)}</text>`);
+    out.push(`<text x="${LABEL + BAR + 12}" y="${y + 17}" fill="${colour}">${esc(note)}</text>`);
   });
-  const bottom = TOP + rows.length * ROW;
-  out.push(`<line x1="${x(1)}" y1="${TOP - 4}" x2="${x(1)}" y2="${bottom + 4}" stroke="#000" stroke-dasharray="4 3"/>`);
-  out.push(`<text x="${x(1)}" y="${bottom + 20}" text-anchor="middle" fill="#555">target</text>`);
   out.push('</svg>', '');
   return out.join('\n');
 }

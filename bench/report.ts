@@ -76,7 +76,9 @@ export interface Sections {
 }
 
 function line(l: Omit<Line, 'met'>): Line {
-  return l.target === undefined ? l : { ...l, met: l.figure <= l.target };
+  if (l.target === undefined) return l;
+  const { path, reference, unit, figure, target, ...times } = l;
+  return { path, reference, unit, figure, target, met: figure <= target, ...times };
 }
 
 const rowsLabel = (n: number) => (n % 1_000_000 === 0 ? `${n / 1_000_000}M` : n.toLocaleString('en-US'));
