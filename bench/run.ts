@@ -197,7 +197,8 @@ spec: ${dest}
     plugins,
   };
   await writeFile(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
-  const title = `cq-pipe npm run bench, ${results.date.slice(0, 10)}: ${ROWS.toLocaleString('en-US')} rows, Node ${process.version}, ${results.cpus} CPUs, load ${load[0]![0]}`;
+  const rows = ROWS.toLocaleString('en-US');
+  const title = `cq-pipe npm run bench, ${results.date.slice(0, 10)}: ${rows} rows, Node ${process.version}, ${results.cpus} CPUs, load ${load[0]![0]}`;
   await writeFile(path.join(ROOT, 'bench/results.svg'), chartSvg(lines, title));
   process.stdout.write('wrote bench/results.json and bench/results.svg\n');
 }
