@@ -1,28 +1,26 @@
 /**
- * `npm run bench`: timed runs of the real CLI in child processes, reported as rows/s, ratios and
- * peak RSS, and written to bench/results.json. Not a test: nothing here passes or fails.
+ * `npm run bench`: timed runs of the real CLI in child processes, reported as one table of every
+ * figure of docs/benchmarks.md against its target (bench/report.ts), written to
+ * bench/results.json and drawn in bench/results.svg (bench/chart.ts). Not a test: nothing here
+ * passes or fails.
  *
- *   BENCH_ROWS=1000000 (default) sets the dataset size (docs/benchmarks.md; the test source's bench preset).
+ *   BENCH_ROWS=1000000 (default) sets the dataset size (docs/benchmarks.md; the test source's bench preset);
+ *   BENCH_BIG_ROWS=10000000 (default) the size of the memory runs compared with it;
+ *   BENCH_ONLY=file|pipe|memory|postgres|plugins runs one section.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { chartSvg } from './chart.js';
+import { pluginBench } from './plugins.js';
 import { postgresBench } from './postgres.js';
+import { formatTable, reportLines, type MemoryFigures, type MemoryRun, type PipeFigures, type Run, type Sections } from './report.js';
 import { startEmbeddedPostgres } from '../test/helpers/pg-server.js';
 
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
 const CLI = path.join(ROOT, 'dist/bin/cq-pipe.js');
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
-
-interface Run {
-  name: string;
-  rows: number;
-  seconds: number;
-  rows_per_s: number;
-  peak_rss_mb: number;
-  output_mb?: number;
-}
 
 async function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<{ seconds: number; code: number; stderr: string }> {
   const t0 = process.hrtime.bigint();
@@ -87,13 +85,18 @@ async function timedSync(name: string, cfg: string, work: string): Promise<{ sec
 
 async function main() {
   const work = await mkdtemp(path.join(os.tmpdir(), 'cq-pipe-bench-'));
+  const loadBefore = os.loadavg();
   const runs: Run[] = [];
-  let postgres: unknown;
-  let pipe: { sync_seconds: number; read_write_seconds: number; ratio: number } | undefined;
-  let memory: unknown;
+  let postgres: Sections['postgres'];
+  let pipe: PipeFigures | undefined;
+  let memory: MemoryFigures | undefined;
+  let plugins: Sections['plugins'];
+  const big = Number(process.env.BENCH_BIG_ROWS ?? 10_000_000);
   const only = process.env.BENCH_ONLY;
+  const log = (m: string) => process.stdout.write(`  ${m}\n`);
   try {
     if (!only || only === 'file') {
+      log('test → Parquet, test → NDJSON ...');
       runs.push(await syncRun('test_to_parquet', work, 'format: parquet'));
       runs.push(await syncRun('test_to_ndjson', work, 'format: ndjson'));
     }
@@ -109,6 +112,7 @@ kind: destination
 spec: { name: out, path: file, spec: { path: "${work}/pipe-out/{{TABLE}}/{{UUID}}.{{FORMAT}}", format: parquet } }
 `,
       );
+      log('sync, then read | write ...');
       const viaSync = await timedSync('pipe_sync', cfg, work);
       const t0 = process.hrtime.bigint();
       const r = await sh('bash', [
@@ -124,11 +128,9 @@ spec: { name: out, path: file, spec: { path: "${work}/pipe-out/{{TABLE}}/{{UUID}
         read_write_seconds: Math.round(pipeSeconds * 100) / 100,
         ratio: Math.round((pipeSeconds / viaSync.seconds) * 100) / 100,
       };
-      process.stdout.write(`read | write           ${pipe.read_write_seconds}s vs sync ${pipe.sync_seconds}s: ratio ${pipe.ratio}× (target ≤ 1.2×)\n`);
     }
     if (!only || only === 'memory') {
-      // docs/benchmarks.md: peak RSS, and 10M rows within 1.2× the peak of 1M rows
-      const big = Number(process.env.BENCH_BIG_ROWS ?? 10_000_000);
+      // docs/benchmarks.md: peak RSS, and BENCH_BIG_ROWS (10M) rows within 1.2× the peak of BENCH_ROWS (1M)
       const pgs = await startEmbeddedPostgres();
       try {
         const cfgFor = (rows: number, dest: string) => `kind: source
@@ -137,77 +139,68 @@ spec: { name: bench, path: test, destinations: [out], spec: { num_rows: ${rows},
 kind: destination
 spec: ${dest}
 `;
-        const runs: Record<string, { rows: number; seconds: number; peak_rss_mb: number }> = {};
+        const mem: Record<string, MemoryRun> = {};
         for (const [name, rows, dest] of [
-          ['parquet_1m', 1_000_000, `{ name: out, path: file, spec: { path: "${work}/mem1/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }`],
+          ['parquet', ROWS, `{ name: out, path: file, spec: { path: "${work}/mem1/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }`],
           ['parquet_big', big, `{ name: out, path: file, spec: { path: "${work}/mem10/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }`],
-          ['postgres_1m', 1_000_000, `{ name: out, path: postgresql, write_mode: append, spec: { connection_string: "${pgs.url}", schema: m1 } }`],
+          ['postgres', ROWS, `{ name: out, path: postgresql, write_mode: append, spec: { connection_string: "${pgs.url}", schema: m1 } }`],
           ['postgres_big', big, `{ name: out, path: postgresql, write_mode: append, spec: { connection_string: "${pgs.url}", schema: m10 } }`],
         ] as const) {
-          const cfg = path.join(work, `${name}.yml`);
+          const cfg = path.join(work, `memory_${name}.yml`);
           await writeFile(cfg, cfgFor(rows, dest));
-          process.stdout.write(`  ${name} ...\n`);
-          const r = await timedSync(name, cfg, work);
-          runs[name] = { rows: r.rows, seconds: Math.round(r.seconds * 100) / 100, peak_rss_mb: r.peakRssMb };
-          await rm(path.join(work, name.startsWith('parquet_1m') ? 'mem1' : 'mem10'), { recursive: true, force: true }).catch(() => {});
+          log(`memory: test → ${name} (${rows.toLocaleString('en-US')} rows) ...`);
+          const r = await timedSync(`memory_${name}`, cfg, work);
+          mem[name] = { rows: r.rows, seconds: Math.round(r.seconds * 100) / 100, peak_rss_mb: r.peakRssMb };
+          await rm(path.join(work, name === 'parquet' ? 'mem1' : 'mem10'), { recursive: true, force: true }).catch(() => {});
         }
         memory = {
-          ...runs,
-          parquet_ratio: Math.round((runs.parquet_big!.peak_rss_mb / runs.parquet_1m!.peak_rss_mb) * 100) / 100,
-          postgres_ratio: Math.round((runs.postgres_big!.peak_rss_mb / runs.postgres_1m!.peak_rss_mb) * 100) / 100,
+          rows: ROWS,
+          big_rows: big,
+          parquet: mem.parquet!,
+          parquet_big: mem.parquet_big!,
+          postgres: mem.postgres!,
+          postgres_big: mem.postgres_big!,
+          parquet_ratio: Math.round((mem.parquet_big!.peak_rss_mb / mem.parquet!.peak_rss_mb) * 100) / 100,
+          postgres_ratio: Math.round((mem.postgres_big!.peak_rss_mb / mem.postgres!.peak_rss_mb) * 100) / 100,
         };
-        const m = memory as Record<string, number> & typeof runs;
-        process.stdout.write(
-          `memory: Parquet ${big.toLocaleString('en-US')} rows peak ${runs.parquet_big!.peak_rss_mb} MB vs 1M ${runs.parquet_1m!.peak_rss_mb} MB ` +
-            `(${m.parquet_ratio}×); Postgres ${runs.postgres_big!.peak_rss_mb} MB vs ${runs.postgres_1m!.peak_rss_mb} MB (${m.postgres_ratio}×) ` +
-            `(targets ≤ 300 MB, ≤ 1.2×)\n`,
-        );
       } finally {
         await pgs.stop();
       }
     }
     if (!only || only === 'postgres') {
-      postgres = await postgresBench(
-        work,
-        ROWS,
-        (name, cfg) => timedSync(name, cfg, work),
-        (m) => process.stdout.write(`  ${m}\n`),
-      );
-      const p = postgres as Record<string, number | string>;
-      if (!('skipped' in p)) {
-        process.stdout.write(`psql \\copy CSV          ${p.psql_copy_seconds}s\n`);
-        process.stdout.write(
-          `NDJSON → PG append     ${p.append_seconds}s = ${p.rows_per_s_append} rows/s, ratio ${p.append_ratio}× psql (target ≤ 1.5×), peak RSS ` +
-            `${p.append_peak_rss_mb} MB\n`,
-        );
-        process.stdout.write(
-          `NDJSON → PG overwrite  ${p.overwrite_seconds}s = ${p.rows_per_s_overwrite} rows/s, ratio ${p.overwrite_ratio}× psql (target ≤ 3×), peak ` +
-            `RSS ${p.overwrite_peak_rss_mb} MB\n`,
-        );
-        process.stdout.write(
-          `PG → Parquet           ${p.pg_to_parquet_seconds}s vs psql \\copy TO csv ${p.psql_copy_out_seconds}s: ratio ${p.pg_to_parquet_ratio}× ` +
-            `(target ≤ 2×), peak RSS ${p.pg_to_parquet_peak_rss_mb} MB\n`,
-        );
-        process.stdout.write(
-          `PG → PG (append)       ${p.pg_to_pg_seconds}s vs psql copy|copy ${p.psql_pipe_seconds}s: ratio ${p.pg_to_pg_ratio}× (target ≤ 1.5×), peak ` +
-            `RSS ${p.pg_to_pg_peak_rss_mb} MB\n`,
-        );
-      } else {
-        process.stdout.write(`postgres bench skipped: ${p.skipped}\n`);
-      }
+      postgres = await postgresBench(work, ROWS, (name, cfg) => timedSync(name, cfg, work), log);
+      if ('skipped' in postgres) process.stdout.write(`postgres bench skipped: ${postgres.skipped}\n`);
+    }
+    if (!only || only === 'plugins') {
+      plugins = await pluginBench({ work, rows: ROWS, cli: CLI, sync: (name, cfg) => timedSync(name, cfg, work), log });
     }
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  for (const r of runs) {
-    process.stdout.write(
-      `${r.name.padEnd(20)} ${r.rows.toLocaleString('en-US')} rows in ${r.seconds.toFixed(2)}s = ${r.rows_per_s.toLocaleString('en-US')} rows/s, peak ` +
-        `RSS ${r.peak_rss_mb} MB${r.output_mb !== undefined ? `, output ${r.output_mb} MB` : ''}\n`,
-    );
-  }
-  const results = { date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, rows: ROWS, runs, pipe, memory, postgres };
+  const lines = reportLines({ runs, pipe, memory, postgres, plugins });
+  process.stdout.write(`\n${formatTable(lines)}\n`);
+  const load = [loadBefore, os.loadavg()].map((l) => l.map((x) => Math.round(x * 100) / 100));
+  const results = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: os.cpus().length,
+    /** 1, 5 and 15-minute load averages at the start and at the end of the run */
+    load_average: { start: load[0], end: load[1] },
+    rows: ROWS,
+    big_rows: big,
+    only: only ?? null,
+    lines,
+    runs,
+    pipe,
+    memory,
+    postgres,
+    plugins,
+  };
   await writeFile(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2) + '\n');
-  process.stdout.write(`wrote bench/results.json\n`);
+  const rows = ROWS.toLocaleString('en-US');
+  const title = `cq-pipe npm run bench, ${results.date.slice(0, 10)}: ${rows} rows, Node ${process.version}, ${results.cpus} CPUs, load ${load[0]![0]}`;
+  await writeFile(path.join(ROOT, 'bench/results.svg'), chartSvg(lines, title));
+  process.stdout.write('wrote bench/results.json and bench/results.svg\n');
 }
 
 main().catch((err) => {
