@@ -37,6 +37,7 @@ const STATE_LOADERS: Record<string, () => Promise<StateBackendProvider>> = {
   'postgresql://': async () => (await import('./postgresql/state.js')).postgresStateBackend,
   's3://': async () => (await import('./s3/state.js')).s3StateBackend,
   'file://': async () => (await import('./file/state.js')).fileStateBackend,
+  'memory://': async () => (await import('./test-destination.js')).memoryStateBackend,
 };
 
 /** The state backend serving a connection string's scheme, or undefined. */

@@ -11,6 +11,17 @@
  */
 import { defineDestination, type DestinationClient } from '../lib/connector.js';
 import { DestinationWriteError } from '../lib/errors.js';
+import type { StateBackendProvider } from '../lib/registry.js';
+import { MemoryState } from '../lib/state/index.js';
+
+/**
+ * The state a test destination holds as a backend (`@@plugins.<test destination>.connection`, as in
+ * CloudQuery's CLI fixtures): `memory://`, kept for the sync and then gone, as the test plugin keeps nothing.
+ */
+export const memoryStateBackend: StateBackendProvider = {
+  schemes: ['memory://'],
+  open: async () => new MemoryState(),
+};
 
 const FLAGS = ['error_on_write', 'error_on_migrate', 'error_on_insert', 'exit_on_write', 'exit_on_migrate', 'exit_on_insert'] as const;
 const WRITERS = ['batch_writer', 'stream_batch_writer', 'mixed_batch_writer'] as const;
@@ -24,6 +35,7 @@ export const testDestination = defineDestination<TestDestinationSpec | null>({
     properties: Object.fromEntries([...FLAGS, ...WRITERS].map((k) => [k, { type: 'boolean', default: false }])),
   },
   capabilities: { writeModes: ['overwrite-delete-stale', 'overwrite', 'append'], batch: { rows: 10000, bytes: 100_000_000, timeoutMs: 60_000 } },
+  stateConnection: () => 'memory://',
   create(spec, ctx): DestinationClient {
     const s = spec ?? {};
     /** the first flag set for this step, as CloudQuery's test destination checks them */

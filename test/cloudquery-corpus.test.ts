@@ -40,6 +40,17 @@ const CASES: Case[] = [
   { file: 'cli-multiple-sources-destinations.yml', code: 0, resources: 2 * ONE_SOURCE },
   { file: 'cli-sync-success-sourcev1-destv0.yml', code: 0, resources: ONE_SOURCE },
   { file: 'cli-with-remote-progress.yml', code: 0, resources: 1 },
+  { file: 'cli-with-sync-group-id.yml', code: 0, resources: ONE_SOURCE },
+  // the backend is CloudQuery's test destination: state kept for the sync only (memory://)
+  { file: 'cli-different-backend-from-destination.yml', code: 0, resources: ONE_SOURCE },
+  {
+    file: 'specs-sync_group_id_overwrite_delete_stale.yml',
+    command: 'validate-config',
+    code: 2,
+    says: /sync_group_id is not supported with write_mode: overwrite-delete-stale/,
+  },
+  { file: 'specs-time_substitution.yml', command: 'validate-config', code: 2, says: hub('aws', 'v1.3.3') },
+  { file: 'specs-time_substitution_with_format.yml', command: 'validate-config', code: 2, says: hub('aws', 'v1.3.3') },
   { file: 'cli-transformation.yml', code: 0, resources: ONE_SOURCE },
   { file: 'cli-transformer-succeeds.yml', code: 0, resources: 100 },
   { file: 'cli-source-with-env.yml', env: { TEST_KEY: 'test_value', NOT_TEST_ENV: '' }, code: 0, resources: 1 },
@@ -105,6 +116,30 @@ for (const c of CASES) {
     if (c.resources !== undefined) t.match(r.stderr, new RegExp(`Resources: ${c.resources},`));
   });
 }
+
+t.test("send_sync_summary into CloudQuery's file destination (cli/cmd/testdata/with-destination-summary*.yml): one summary row per sync", async (t) => {
+  for (const [file, args, group] of [
+    ['cli-with-destination-summary.yml', [], undefined],
+    ['cli-with-destination-summary-with-sync-group-id-and-shard.yml', ['--shard', '1/2'], 'sync_group_id_test'],
+  ] as const) {
+    const dir = await tmpDir(t);
+    await copyFile(path.join(CORPUS, file), path.join(dir, 'config.yml'));
+    const env = { CQ_FILE_DESTINATION: path.join(dir, 'data/{{TABLE}}/{{UUID}}.{{FORMAT}}') };
+    const r = await cli(['sync', 'config.yml', '--no-progress', ...args], { cwd: dir, env });
+    t.equal(r.code, 0, r.stderr);
+    const summaryDir = path.join(dir, 'data/cloudquery_sync_summaries');
+    const files = await readdir(summaryDir);
+    t.equal(files.length, 1, file);
+    const row = JSON.parse((await readFile(path.join(summaryDir, files[0]!), 'utf8')).trim()) as Record<string, unknown>;
+    // CloudQuery's expected row (cli/cmd/sync_test.go), less its test_testdata_table
+    // CloudQuery's test reads `_cq_source_name` as its SourceName: the shard suffix is there only
+    t.match(row, { _cq_source_name: group ? 'test_1_2' : 'test', source_name: 'test', source_path: 'cloudquery/test', destination_path: 'cloudquery/file' });
+    t.equal(row.destination_errors, 0);
+    t.equal(row._cq_sync_group_id ?? undefined, group);
+    if (group) t.same([row.shard_num, row.shard_total], [1, 2]);
+    else t.same(row.source_tables, ['test_paid_table', 'test_some_table', 'test_sub_table']);
+  }
+});
 
 t.test('a file the CLI reads with ${file:} and env vars in numbers (cli/internal/specs/v0/testdata/numbers.yml)', async (t) => {
   const dir = await tmpDir(t);

@@ -284,6 +284,16 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       );
       continue;
     }
+    // CloudQuery refuses this in its spec reader, before any plugin spec is looked at
+    const groupProblem = connector.kind === 'destination' ? syncGroupProblem(e.spec, connector.capabilities.writeModes) : undefined;
+    if (groupProblem) {
+      problemAt(
+        e,
+        ['spec', 'sync_group_id'],
+        groupProblem,
+        'set write_mode: overwrite or append — each sync group keeps its own rows, and delete-stale would delete the rows of earlier groups',
+      );
+    }
     let inner = structuredClone(e.spec.spec ?? {}) as Record<string, unknown>;
     // a destination's schema gets the engine's keys (batch caps): connectors never declare them
     const validate = compileConnectorSchema(connector, connector.kind === 'destination' ? withEngineKeys(connector.configSchema) : connector.configSchema);
@@ -305,7 +315,7 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
       const conn = (s.backend_options as { connection?: string } | undefined)?.connection;
       if (conn !== undefined && !conn.includes('@@plugins.')) {
         // a URL of a state backend, or libpq's keyword/value form (host=… dbname=…: Postgres)
-        if (!/^(postgres|postgresql|file|s3):\/\//.test(conn) && !/^\s*[A-Za-z_]+\s*=/.test(conn)) {
+        if (!/^(postgres|postgresql|file|s3|memory):\/\//.test(conn) && !/^\s*[A-Za-z_]+\s*=/.test(conn)) {
           problemAt(
             e,
             ['spec', 'backend_options', 'connection'],
@@ -337,16 +347,8 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
         problemAt(e, ['spec', 'write_mode'], `the ${p} destination does not support write_mode "${writeMode}"`, `supported: ${modes.join(', ')}`);
         continue;
       }
-      if (typeof d.sync_group_id === 'string' && d.sync_group_id !== '' && writeMode === 'overwrite-delete-stale') {
-        // CloudQuery's check and wording (cli/internal/specs/v0/spec_reader.go), the default write mode included
-        problemAt(
-          e,
-          ['spec', 'sync_group_id'],
-          `destination ${d.name as string}: sync_group_id is not supported with write_mode: ${writeMode}`,
-          'set write_mode: overwrite or append — each sync group keeps its own rows, and delete-stale would delete the rows of earlier groups',
-        );
-        continue;
-      }
+      // sync_group_id with overwrite-delete-stale was refused before the spec checks (syncGroupProblem)
+      if (syncGroupProblem(d, modes)) continue;
       destinations.push({
         name: d.name as string,
         path: p,
@@ -398,6 +400,16 @@ export async function loadConfig(paths: string[], opts: LoadOptions): Promise<Lo
 
   if (problems.length > 0) throw new ConfigProblems(problems);
   return withRegistry(deepFreeze({ sources, destinations, transformers, secrets: [...secrets] }), registry);
+}
+
+/**
+ * CloudQuery's check and wording (cli/internal/specs/v0/spec_reader.go): a sync group with
+ * `overwrite-delete-stale`, the destination's default write mode included. Undefined when fine.
+ */
+function syncGroupProblem(d: Record<string, unknown>, modes: readonly string[]): string | undefined {
+  if (typeof d.sync_group_id !== 'string' || d.sync_group_id === '') return undefined;
+  const writeMode = (d.write_mode as string | undefined) ?? (modes.includes('overwrite-delete-stale') ? 'overwrite-delete-stale' : modes[0]);
+  return writeMode === 'overwrite-delete-stale' ? `destination ${d.name as string}: sync_group_id is not supported with write_mode: ${writeMode}` : undefined;
 }
 
 /** `registry` and `version` as the document gives them (absent keys stay absent). */
