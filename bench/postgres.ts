@@ -124,10 +124,10 @@ export async function postgresBench(work: string, rows: number, sync: SyncFn, lo
     const append = await sync('ndjson_to_pg_append', appendCfg);
 
     const overCfg = path.join(work, 'pg-overwrite.yml');
-    await writeFile(overCfg, config('items_overwrite', ndjson, url, 'overwrite'));
-    log('NDJSON → Postgres overwrite (first load) ...');
+    await writeFile(overCfg, config('items_overwrite', ndjson, url, 'overwrite-delete-stale'));
+    log('NDJSON → Postgres overwrite-delete-stale (first load) ...');
     await sync('ndjson_to_pg_overwrite_first', overCfg);
-    log('NDJSON → Postgres overwrite into the loaded table ...');
+    log('NDJSON → Postgres overwrite-delete-stale into the loaded table ...');
     const over = await sync('ndjson_to_pg_overwrite', overCfg);
     // Postgres → Parquet, against psql \copy (select …) TO a CSV file
     log('psql \\copy (select …) TO csv ...');

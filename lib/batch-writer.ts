@@ -129,7 +129,7 @@ export class BatchWriter extends Writable {
         return;
       case 'checkpoint': {
         await this.#flushAll();
-        await this.#commit();
+        await this.#commit(msg.table);
         const committed = msg.table !== undefined ? !this.failedTables.has(msg.table) : this.failedTables.size === 0;
         await this.#opts.onCheckpoint?.(msg, committed);
         return;
@@ -244,9 +244,9 @@ export class BatchWriter extends Writable {
   }
 
   /** commit what the client holds; a table-scoped failure (the others were committed) fails its table */
-  async #commit(): Promise<void> {
+  async #commit(table?: string): Promise<void> {
     try {
-      await this.#opts.client.commit?.();
+      await this.#opts.client.commit?.(table);
     } catch (err) {
       const e = toCqPipeError(err, { connector: this.#opts.destination });
       if (e.scope !== 'table' || !e.context.table) throw e;

@@ -21,6 +21,12 @@ export interface ConnectorContext {
   invocationId: string;
   /** sync start time */
   syncTime: Date;
+  /**
+   * A destination's `write_mode` when the engine runs it (undefined elsewhere, e.g. `migrate`, or a
+   * destination served as a plugin): with `overwrite-delete-stale` a destination may stage the rows
+   * of a table and replace them in bulk when the table's delete-stale arrives (docs/postgresql.md).
+   */
+  writeMode?: WriteMode;
 }
 
 export interface ReadOptions {
@@ -110,8 +116,12 @@ export interface DestinationClient {
   /** one flushed batch of one table (several RecordBatches of the same schema) */
   writeBatch(table: A.Schema, batches: A.RecordBatch[]): Promise<void>;
   deleteStale?(msgs: DeleteStaleMessage[]): Promise<void>;
-  /** make everything written so far durable (called at checkpoints) */
-  commit?(): Promise<void>;
+  /**
+   * make everything written so far durable (called at checkpoints); `table` is the checkpoint's
+   * table when it names one (a client that holds rows back, e.g. staged for a bulk replace, must
+   * make at least that table's rows durable in it; without a table, every table's)
+   */
+  commit?(table?: string): Promise<void>;
   /** rows rejected so far and written to a dead-letter file (a sync with any exits 3) */
   rejectedRows?(): number;
   close(err?: Error): Promise<void>;

@@ -290,7 +290,7 @@ export async function openDestination(
 ): Promise<{ input: Writable; done: Promise<void>; writer: BatchWriter; client: DestinationClient }> {
   // the plan (transformers included) is built before the client opens: config errors leave nothing open
   const plan = await destinationPlan(dest, ctx.config, ctx, ctx.registry);
-  const client = await plan.connector.create(dest.spec, connectorContext(dest.name, dest.origin, ctx as SyncContext));
+  const client = await plan.connector.create(dest.spec, { ...connectorContext(dest.name, dest.origin, ctx as SyncContext), writeMode: dest.write_mode });
   const writer = new BatchWriter({
     client,
     destination: dest.name,

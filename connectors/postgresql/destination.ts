@@ -3,14 +3,16 @@
  * that composes the parts — the connection, its transaction and the replay after a lost connection
  * (`session.ts`), migrations under an advisory lock (`migrate.ts`), binary COPY loads
  * (`copy-load.ts`), upserts through a staging table (`upsert.ts`), delete-stale scoped to the
- * source name, and the dead-letter file for rows the server rejects (`dead-letter.ts`).
+ * source name, the bulk replace of tables read in full in `overwrite-delete-stale` (`staging.ts`,
+ * `bulk-replace.ts`), and the dead-letter file for rows the server rejects (`dead-letter.ts`).
  */
 import path from 'node:path';
 import type * as A from 'apache-arrow';
 import { defineDestination, type ConnectorContext, type DestinationClient, type MigrateOptions } from '../../lib/connector.js';
 import { CqPipeError, DestinationWriteError, SchemaIncompatibleError, tableFailure } from '../../lib/errors.js';
-import type { DeleteStaleMessage } from '../../lib/messages.js';
-import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../../lib/schema.js';
+import type { DeleteStaleMessage, WriteMode } from '../../lib/messages.js';
+import { CQ_SOURCE_NAME, CQ_SYNC_TIME, isIncrementalTable, primaryKeys, tableName } from '../../lib/schema.js';
+import { bulkReplace, mergeAndDrop } from './bulk-replace.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
 import { connectionProblems, pgConnection } from './connection.js';
 import { CopyLoad, copyBatches, type CopyColumn } from './copy-load.js';
@@ -22,6 +24,18 @@ import { PgSession } from './session.js';
 import { isTransient } from './transient.js';
 import { pgTypeOf } from './types.js';
 import { clearStaging, createStaging, stagingName, upsertFromStaging, type UpsertTable } from './upsert.js';
+import {
+  STAGE_CHUNK_BYTES,
+  dropStaging,
+  newStage,
+  openStaging,
+  stageCommitted,
+  stageRolledBack,
+  stagedSourceName,
+  stagingIntact,
+  withOrdinals,
+  type Stage,
+} from './staging.js';
 
 export interface PostgresDestinationSpec extends CloudQueryPostgresOptions {
   connection_string: string;
@@ -64,13 +78,19 @@ interface TableInfo extends UpsertTable {
   /** database columns the batches lack: they receive NULL (also on upsert) */
   extra: string[];
   pk: string[];
+  /** read in full in `overwrite-delete-stale` (not incremental), with a key and the reserved columns: staged for a bulk replace */
+  stageable: boolean;
 }
 
-/** the open streaming load: a COPY into the table, or into its staging table when it has a primary key */
+/**
+ * the open streaming load: a COPY into the table, into its temporary staging table when it has a
+ * primary key (`staged`: upserted when the load ends), or into its bulk-replace staging table (`stage`)
+ */
 interface OpenLoad {
   ti: TableInfo;
   copy: CopyLoad;
   staged: boolean;
+  stage?: Stage;
 }
 
 /**
@@ -93,10 +113,16 @@ class PostgresClient implements DestinationClient {
   readonly #indexes: boolean;
   /** tables a migration failed, not yet reported (reported one per call, as the engine hands the rest over again) */
   readonly #migrationFailures: CqPipeError[] = [];
+  readonly #writeMode?: WriteMode;
+  /** tables staged for a bulk replace, by Postgres name */
+  readonly #stages = new Map<string, Stage>();
+  /** tables no longer staged in this sync (merged at a checkpoint, or failed) */
+  readonly #unstaged = new Set<string>();
   #load?: OpenLoad;
 
   private constructor(spec: PostgresDestinationSpec, ctx: ConnectorContext) {
     this.#ctx = ctx;
+    this.#writeMode = ctx.writeMode;
     this.#indexes = spec.create_performance_indexes ?? true;
     for (const notice of optionNotices(spec)) ctx.logger.info(`destination ${ctx.name}: ${notice}`);
     const conn = pgConnection(spec.connection_string, 'spec.connection_string', ctx.name);
@@ -106,7 +132,10 @@ class PostgresClient implements DestinationClient {
       connectionString: conn.connectionString,
       connector: ctx.name,
       logger: ctx.logger,
-      onReconnect: () => this.#dropLoad(new DestinationWriteError('reconnecting', { connector: ctx.name, phase: 'load' })),
+      onReconnect: () => {
+        this.#dropLoad(new DestinationWriteError('reconnecting', { connector: ctx.name, phase: 'load' }));
+        this.#rolledBack(true);
+      },
       replay: (ti, batches) => this.#stream(ti, batches),
     });
   }
@@ -126,6 +155,12 @@ class PostgresClient implements DestinationClient {
     const names = new Set(tables.map(tableName));
     const known = this.#migrationFailures.findIndex((e) => names.has(e.context.table ?? ''));
     if (known >= 0) throw this.#migrationFailures.splice(known, 1)[0]!;
+    // a table migrated again mid-sync: its staged rows go into it first, in the shape they were staged in
+    const restaged = [...this.#stages.values()].filter((st) => names.has(st.cqName));
+    if (restaged.length && !opts.plan) {
+      await this.#commitAll();
+      for (const st of restaged) await this.#merge(st);
+    }
     let r: Awaited<ReturnType<typeof migrate>>;
     try {
       const o = { schema: this.#schema, mode: opts.migrateMode, plan: opts.plan ?? false, connector: this.#ctx.name, indexes: this.#indexes };
@@ -157,6 +192,12 @@ class PostgresClient implements DestinationClient {
         throw await this.#failLoad(err, failed);
       }
     }
+    const st = this.#stages.get(pgIdent(tableName(s)));
+    if (st && (st.columns.length !== s.fields.length + 1 || s.fields.some((f, i) => st.columns[i]!.field.name !== f.name))) {
+      // new columns (--no-migrate): the rows staged so far go into the table, the rest the row path
+      await this.#commitAll();
+      await this.#merge(st);
+    }
     let ti: TableInfo;
     try {
       ti = await this.#session.retrying('catalog', () => this.#info(s));
@@ -169,12 +210,24 @@ class PostgresClient implements DestinationClient {
     else await this.#writeStreaming(ti, batches);
   }
 
-  async commit(): Promise<void> {
+  /**
+   * A checkpoint: everything is committed, and the staged rows of its table (of every table when it
+   * names none) go into the table — a table with checkpoints is not replaced in bulk.
+   */
+  async commit(table?: string): Promise<void> {
     await this.#commitAll();
+    for (const st of [...this.#stages.values()]) if (table === undefined || st.cqName === table) await this.#merge(st);
   }
 
-  async deleteStale(msgs: DeleteStaleMessage[]): Promise<void> {
+  async deleteStale(all: DeleteStaleMessage[]): Promise<void> {
     await this.#commitAll();
+    const msgs: DeleteStaleMessage[] = [];
+    for (const m of all) {
+      const st = this.#stages.get(pgIdent(m.table));
+      if (st) await this.#replace(st, m);
+      else msgs.push(m);
+    }
+    if (!msgs.length) return;
     const schema = quoteIdent(this.#schema);
     // $2 is an instant: compared as timestamptz it is right for a `timestamp without time zone`
     // column too (CloudQuery's), read in the session's UTC
@@ -197,8 +250,16 @@ class PostgresClient implements DestinationClient {
 
   async close(err?: Error): Promise<void> {
     try {
-      if (err) await this.#failLoad(err);
-      else await this.#commitAll();
+      if (err) {
+        await this.#failLoad(err);
+        await this.#dropStages();
+      } else {
+        await this.#commitAll();
+        // staged tables no delete-stale came for (the sync had errors, or the table is incremental): upserted, as `overwrite`
+        let first: unknown;
+        for (const st of [...this.#stages.values()]) await this.#merge(st).catch((e) => (first ??= e));
+        if (first) throw first;
+      }
     } finally {
       await this.#deadLetter?.close();
       await this.#session.close();
@@ -234,7 +295,10 @@ class PostgresClient implements DestinationClient {
     });
     const extra = [...existing.columns.keys()].filter((c) => !columns.some((x) => x.name === c));
     const qualified = `${quoteIdent(schema)}.${quoteIdent(name)}`;
-    const ti: TableInfo = { cqName: tableName(s), name, qualified, staging: stagingName(name), columns, extra, pk: primaryKeys(s).map(pgIdent) };
+    const pk = primaryKeys(s).map(pgIdent);
+    const reserved = columns.some((c) => c.name === CQ_SOURCE_NAME) && columns.some((c) => c.name === CQ_SYNC_TIME);
+    const stageable = this.#writeMode === 'overwrite-delete-stale' && !this.#deadLetter && pk.length > 0 && reserved && !isIncrementalTable(s);
+    const ti: TableInfo = { cqName: tableName(s), name, qualified, staging: stagingName(name), columns, extra, pk, stageable };
     this.#tables.set(name, ti);
     return ti;
   }
@@ -251,18 +315,41 @@ class PostgresClient implements DestinationClient {
       if (isTableError(err)) throw await this.#isolateTable(this.#load?.ti ?? ti, err);
       throw await this.#failLoad(err, this.#load?.ti ?? ti);
     }
-    if (this.#session.full) await this.#commitAll();
+    // a staged load commits smaller chunks: committed, its rows are kept by the server, not the replay buffer
+    if (this.#session.full || (this.#load?.stage && this.#session.pendingBytes >= STAGE_CHUNK_BYTES)) await this.#commitAll();
   }
 
   /** write `batches` into the open load of `ti`, finishing another table's load and opening one as needed */
   async #stream(ti: TableInfo, batches: readonly A.RecordBatch[]): Promise<void> {
     if (this.#load && this.#load.ti !== ti) await this.#finishLoad();
-    const load = (this.#load ??= await this.#openLoad(ti));
-    await load.copy.write(batches);
+    const load = (this.#load ??= await this.#openLoad(ti, this.#stageFor(ti, batches)));
+    const st = load.stage;
+    if (!st) {
+      await load.copy.write(batches);
+      return;
+    }
+    st.pendingRows += batches.reduce((n, b) => n + b.numRows, 0);
+    await load.copy.write(batches.map((b) => withOrdinals(st, b)));
   }
 
-  async #openLoad(ti: TableInfo): Promise<OpenLoad> {
+  /** the table's bulk-replace stage: the one it has, or a new one when it qualifies and was not unstaged */
+  #stageFor(ti: TableInfo, batches: readonly A.RecordBatch[]): Stage | undefined {
+    const have = this.#stages.get(ti.name);
+    if (have || !ti.stageable || this.#unstaged.has(ti.name) || !batches.length) return have;
+    const sourceName = stagedSourceName(batches[0]!);
+    if (sourceName === undefined) return undefined;
+    const { cqName, name: table, qualified, columns, pk, extra } = ti;
+    const st = newStage({ cqName, schema: this.#schema, table, qualified, sourceName, columns, pk, extra });
+    this.#stages.set(ti.name, st);
+    return st;
+  }
+
+  async #openLoad(ti: TableInfo, stage?: Stage): Promise<OpenLoad> {
     await this.#session.begin();
+    if (stage) {
+      await openStaging(this.#session.client, stage);
+      return { ti, staged: false, stage, copy: new CopyLoad(this.#session.client, stage.staging, stage.columns) };
+    }
     const staged = ti.pk.length > 0;
     if (staged) await createStaging(this.#session.client, ti);
     return { ti, staged, copy: new CopyLoad(this.#session.client, staged ? ti.staging : ti.qualified, ti.columns) };
@@ -293,6 +380,7 @@ class PostgresClient implements DestinationClient {
       await this.#session.retrying('commit', async () => {
         await this.#finishLoad();
         await this.#session.commit();
+        for (const st of this.#stages.values()) stageCommitted(st);
       });
     } catch (err) {
       // a table's load failed when finished (its upsert, or a row the server checks at the end):
@@ -316,7 +404,14 @@ class PostgresClient implements DestinationClient {
     const e = loadError(this.#ctx.name, ti.cqName, err);
     this.#dropLoad(err);
     await this.#session.rollback();
+    this.#rolledBack(false);
     this.#session.discard(ti);
+    const st = this.#stages.get(ti.name);
+    if (st) {
+      // the failed table is left as it was: its staged rows are dropped
+      this.#unstage(st);
+      await dropStaging(this.#session.client, st).catch(() => {});
+    }
     this.#ctx.logger.debug(`table ${ti.cqName} failed; replaying ${this.#session.pendingRows} uncommitted rows of other tables`, { table: ti.cqName });
     try {
       await this.#session.replayKept();
@@ -336,7 +431,79 @@ class PostgresClient implements DestinationClient {
     this.#dropLoad(err);
     this.#session.discard();
     await this.#session.rollback();
+    this.#rolledBack(false);
     return loadError(this.#ctx.name, names, err);
+  }
+
+  // --- bulk replace (docs/postgresql.md, "Bulk replace") --------------------------------------
+
+  #rolledBack(reconnected: boolean): void {
+    for (const st of this.#stages.values()) stageRolledBack(st, reconnected);
+  }
+
+  #unstage(st: Stage): void {
+    this.#stages.delete(pgIdent(st.cqName));
+    this.#unstaged.add(pgIdent(st.cqName));
+  }
+
+  /**
+   * run `fn` on the staging table, checking first after a reconnect that the server still holds its
+   * rows; `done` when it is gone: an earlier attempt committed (and dropped it) before the connection was lost
+   */
+  async #onStaging<R>(st: Stage, fn: () => Promise<R>): Promise<R | 'done'> {
+    if (st.verify) {
+      const intact = await stagingIntact(this.#session.client, st);
+      if (intact === 'missing') return 'done';
+      if (!intact) {
+        const msg = `the staged rows of table ${st.cqName} were lost (a server crash empties unlogged tables); the table was left as it was`;
+        throw new DestinationWriteError(msg, { connector: this.#ctx.name, table: st.cqName, phase: 'replace' }, undefined, { retryable: true });
+      }
+      st.verify = false;
+    }
+    return fn();
+  }
+
+  /** the table's final step after a successful sync: its content replaced from the staged rows, in one transaction */
+  async #replace(st: Stage, m: DeleteStaleMessage): Promise<void> {
+    try {
+      const r = await this.#session.retrying('replace', () => this.#onStaging(st, () => bulkReplace(this.#session.client, st, m)));
+      const how = r === 'done' ? 'replaced (committed before the connection was lost)' : r.how === 'merged' ? `merged (${r.reason})` : 'replaced';
+      this.#ctx.logger.debug(`table ${st.cqName}: ${st.committedRows} staged rows ${how}`, { table: st.cqName });
+    } catch (err) {
+      throw await this.#stageFailed(st, 'replace', `bulk replace of table ${st.cqName} failed`, err);
+    }
+    this.#unstage(st);
+  }
+
+  /** the staged rows upserted into the table (a checkpoint for it, a migration, or no delete-stale); the table then loads row by row */
+  async #merge(st: Stage): Promise<void> {
+    try {
+      await this.#session.retrying('merge', () => this.#onStaging(st, () => mergeAndDrop(this.#session.client, st)));
+    } catch (err) {
+      throw await this.#stageFailed(st, 'merge', `writing table ${st.cqName} failed`, err);
+    }
+    this.#unstage(st);
+  }
+
+  /** a failed final step left the table as it was: drop the staged rows; the table fails alone when the cause is its own */
+  async #stageFailed(st: Stage, phase: string, what: string, err: unknown): Promise<CqPipeError> {
+    this.#unstage(st);
+    await dropStaging(this.#session.client, st).catch(() => {});
+    if (err instanceof CqPipeError) return tableFailure(err);
+    const e = new DestinationWriteError(
+      `${what}: ${describeCause(err)}; the table was left as it was`,
+      { connector: this.#ctx.name, table: st.cqName, phase },
+      err,
+    );
+    return isTableError(err) ? tableFailure(e) : e;
+  }
+
+  /** a failed sync: every staging table is dropped, the tables left as they were */
+  async #dropStages(): Promise<void> {
+    for (const st of [...this.#stages.values()]) {
+      this.#unstage(st);
+      await dropStaging(this.#session.client, st).catch(() => {});
+    }
   }
 
   // --- one transaction per batch (with a dead-letter file) -----------------------------------

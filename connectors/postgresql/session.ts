@@ -116,6 +116,11 @@ export class PgSession<T> {
     return this.#pendingRows;
   }
 
+  /** in-memory Arrow bytes of the kept batches */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
   /** the tables of the kept batches, each once, in the order first written */
   get pendingTables(): T[] {
     return [...new Set(this.#pending.map((p) => p.table))];

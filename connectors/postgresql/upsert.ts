@@ -19,6 +19,8 @@ export interface UpsertTable {
   /** columns the table has and the batches lack */
   extra: readonly string[];
   pk: readonly string[];
+  /** the order of the staged rows, latest first, for the last row of a key to win (default `ctid DESC`) */
+  order?: string;
 }
 
 /** the (quoted) name of the session's staging table for `table` */
@@ -39,7 +41,7 @@ export function upsertSql(t: UpsertTable, dedupe: boolean): string {
     ...t.extra.map((c) => `${quoteIdent(c)} = NULL`),
   ];
   const select = dedupe
-    ? `SELECT DISTINCT ON (${pk.join(', ')}) ${cols.join(', ')} FROM ${t.staging} ORDER BY ${pk.join(', ')}, ctid DESC`
+    ? `SELECT DISTINCT ON (${pk.join(', ')}) ${cols.join(', ')} FROM ${t.staging} ORDER BY ${pk.join(', ')}, ${t.order ?? 'ctid DESC'}`
     : `SELECT ${cols.join(', ')} FROM ${t.staging}`;
   const action = sets.length ? `UPDATE SET ${sets.join(', ')}` : 'NOTHING';
   return `INSERT INTO ${t.qualified} (${cols.join(', ')}) ${select} ON CONFLICT (${pk.join(', ')}) DO ${action}`;
