@@ -104,7 +104,7 @@ export function reportLines(s: Sections): Line[] {
         peak_rss_mb: pg.append_peak_rss_mb,
       }),
       line({
-        path: 'NDJSON → Postgres overwrite, loaded table',
+        path: 'NDJSON → Postgres overwrite-delete-stale, loaded table',
         reference: 'psql \\copy CSV',
         unit: '×',
         figure: pg.overwrite_ratio,
@@ -136,7 +136,7 @@ export function reportLines(s: Sections): Line[] {
     );
     rss.push(
       ['NDJSON → Postgres append', pg.append_peak_rss_mb],
-      ['NDJSON → Postgres overwrite', pg.overwrite_peak_rss_mb],
+      ['NDJSON → Postgres overwrite-delete-stale', pg.overwrite_peak_rss_mb],
       ['Postgres → Parquet', pg.pg_to_parquet_peak_rss_mb],
       ['Postgres → Postgres', pg.pg_to_pg_peak_rss_mb],
     );
