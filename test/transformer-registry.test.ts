@@ -66,8 +66,8 @@ t.test('importing transforms/index.js loads no built-in; resolving one loads onl
 });
 
 t.test('built-in names, CloudQuery spellings and the descriptors', async (t) => {
-  t.same(BUILTIN_TRANSFORMERS, ['basic', 'jsonflattener']);
-  t.same(TRANSFORMERS, { basic: true, jsonflattener: true });
+  t.same(BUILTIN_TRANSFORMERS, ['basic', 'jsonflattener', 'test']);
+  t.same(TRANSFORMERS, { basic: true, jsonflattener: true, test: true });
   const basic = await resolveTransformer('basic', ROOT);
   t.equal(basic.kind, 'transformer');
   t.equal(basic.name, 'basic');
@@ -171,13 +171,13 @@ t.test('an unknown path is a ConfigError (CQ_ERR_CONFIG_INVALID) with a did-you-
     t.equal(e.code, 'CQ_ERR_CONFIG_INVALID');
     t.equal(exitCodeOf(e), 2);
     t.equal(e.message, message);
-    t.equal(e.hint, 'built-in transformers: basic, jsonflattener; or a module path such as ./my-transform.js');
+    t.equal(e.hint, 'built-in transformers: basic, jsonflattener, test; or a module path such as ./my-transform.js');
   }
   t.same(await validateTransformer({ path: 'basik', baseDir: ROOT }), [
     {
       keyPath: ['path'],
       message: 'unknown transformer "basik" (did you mean "basic"?)',
-      hint: 'built-in transformers: basic, jsonflattener; or a module path such as ./my-transform.js',
+      hint: 'built-in transformers: basic, jsonflattener, test; or a module path such as ./my-transform.js',
     },
   ]);
   const open = await openTransformer(
