@@ -8,6 +8,7 @@ import { tableMetrics } from '../table-metrics.js';
 import { summaryLine } from '../../lib/stats.js';
 import { createProgress } from '../progress.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { writeStderr } from '../../lib/logger.js';
 import { exitCodeOfSignal, exitCodeOfSync } from '../exit-codes.js';
 
 export interface SyncOptions extends GlobalOptions {
@@ -75,7 +76,7 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
     }
     const peak = Math.max(0, ...result.summaries.map((s) => s.peak_rss_bytes));
     logger.info('sync finished', { rows: result.resources, errors: result.errorCount, warnings: result.warnings, peak_rss_mb: Math.round(peak / 1048576) });
-    process.stderr.write(summaryLine(result.resources, result.errorCount, result.warnings, result.durationMs) + '\n');
+    writeStderr(summaryLine(result.resources, result.errorCount, result.warnings, result.durationMs));
     if (signalled) return exitCodeOfSignal(signalled);
     return exitCodeOfSync(result);
   } catch (err) {

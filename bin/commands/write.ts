@@ -21,6 +21,7 @@ import { openPipeInput } from '../../lib/pipe/detect.js';
 import type { PipeMessage } from '../../lib/pipe/arrow-stream.js';
 import { SINGER_STATE_KEY } from '../../lib/pipe/singer.js';
 import { makeLogger, reportError, type GlobalOptions, pickByName } from './common.js';
+import { writeStderr } from '../../lib/logger.js';
 import { exitCodeOfSignal, exitCodeOfSync } from '../exit-codes.js';
 import type * as A from 'apache-arrow';
 
@@ -131,7 +132,7 @@ export async function writeCommand(
       ]);
       const rejected = branch.client.rejectedRows?.() ?? 0;
       const errors = stats.errorCount + stats.destinationErrors.length;
-      process.stderr.write(summaryLine(stats.resources, errors, 0, Date.now() - started) + '\n');
+      writeStderr(summaryLine(stats.resources, errors, 0, Date.now() - started));
       if (signalled) return exitCodeOfSignal(signalled);
       return exitCodeOfSync({ status: errors ? 'failed' : rejected ? 'rows-rejected' : 'succeeded' });
     } finally {
@@ -140,7 +141,7 @@ export async function writeCommand(
   } catch (err) {
     const e = signalled ? new AbortedError(`write stopped by ${signalled}`, err) : toCqPipeError(err);
     const code = reportError(e, logger);
-    process.stderr.write(summaryLine(stats.resources, stats.errorCount + stats.destinationErrors.length + 1, 0, Date.now() - started) + '\n');
+    writeStderr(summaryLine(stats.resources, stats.errorCount + stats.destinationErrors.length + 1, 0, Date.now() - started));
     if (signalled) return exitCodeOfSignal(signalled);
     return code;
   } finally {

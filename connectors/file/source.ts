@@ -5,7 +5,6 @@
  * its table (a table-error naming file and line); other tables continue.
  */
 import path from 'node:path';
-import fg from 'fast-glob';
 import * as A from 'apache-arrow';
 import { realignedBitmap } from '../../lib/arrow/bitmap.js';
 import { makeDataOf } from '../../lib/arrow/data.js';
@@ -28,6 +27,7 @@ import {
 import { parseColumnType, TYPE_NAMES, dataTypeName } from '../../lib/types.js';
 import { atOrPast, maxOf, parseFileState } from './incremental.js';
 import { localFile, type InputFile } from './inputs.js';
+import { globFiles } from './local-glob.js';
 import { FILE_FORMATS, FORMATS, formatFromName, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
 
 export interface FileTableSpec {
@@ -184,6 +184,12 @@ function sameShape(a: A.Schema, b: A.Schema): string | undefined {
   return undefined;
 }
 
+/** a few file names, for messages */
+function describeFiles(files: InputFile[]): string {
+  const names = files.slice(0, 3).map((f) => f.name);
+  return files.length > 3 ? `${names.join(', ')} and ${files.length - 3} more` : names.join(', ');
+}
+
 interface TablePlan {
   /** warned about columns missing from the schema */
   warned?: boolean;
@@ -191,6 +197,8 @@ interface TablePlan {
   format: Format;
   files: InputFile[];
   schema?: A.Schema;
+  /** why the table cannot be read (its files cannot be listed, or its columns cannot be inferred): it alone fails */
+  error?: CqPipeError;
 }
 
 /**
@@ -203,13 +211,23 @@ export interface FileLister {
   describe(table: FileTableSpec): string;
 }
 
-/** Local files matched by fast-glob, relative patterns against `baseDir`. */
-export function localLister(baseDir: string): FileLister {
+/**
+ * Local files matched by the table's globs (./local-glob.ts), relative patterns against `baseDir`;
+ * each file once, even when symlinks lead to it twice.
+ */
+export function localLister(baseDir: string, connector?: string): FileLister {
   return {
     async list(t) {
       const patterns = (Array.isArray(t.files) ? t.files : [t.files]).map((p) => (path.isAbsolute(p) ? p : path.join(baseDir, p)).split(path.sep).join('/'));
-      const files = await fg(patterns, { onlyFiles: true, unique: true, absolute: true });
-      return files.sort().map(localFile);
+      const { files, skipped } = await globFiles(patterns, { connector, table: t.name });
+      if (files.length === 0 && skipped.size > 0) {
+        const [first, what] = [...skipped][0]!;
+        throw new SourceReadError(
+          `${JSON.stringify(t.files)} matches no regular file: ${first} is ${what}${skipped.size > 1 ? ` (and ${skipped.size - 1} more like it)` : ''}`,
+          { connector, table: t.name, file: first },
+        );
+      }
+      return files.map(localFile);
     },
     describe: () => `relative to ${baseDir}`,
   };
@@ -283,10 +301,13 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     if (cursor && !columns.some((c) => c.name === cursor))
       throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
     if (columns.length === 0)
-      throw new SourceReadError(`no rows to infer the columns from in ${plan.files.length} file(s); set columns explicitly`, {
-        connector: ctx.name,
-        table: t.name,
-      });
+      throw new SourceReadError(
+        `no rows to infer the columns from: ${describeFiles(plan.files)} ${plan.files.length === 1 ? 'has' : 'have'} no rows (empty, or a header only); set columns explicitly`,
+        {
+          connector: ctx.name,
+          table: t.name,
+        },
+      );
     const missing = [...pk].find((k) => !columns.some((c) => c.name === k));
     if (missing)
       throw new SourceReadError(
@@ -297,12 +318,27 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     return defineTable({ name: t.name, columns, incremental });
   };
 
+  /**
+   * Every table's files and schema. A table whose files cannot be listed or whose columns cannot
+   * be inferred (no file, an empty or header-only file, a damaged first file) keeps its error and
+   * an empty schema: read() fails that table first, before any row, and the others go on.
+   */
   const getPlans = (): Promise<TablePlan[]> => {
     plans ??= Promise.all(
       spec.tables.map(async (t) => {
         const format = FORMATS[t.format ?? formatFromName(Array.isArray(t.files) ? t.files[0]! : t.files)!];
-        const plan: TablePlan = { spec: t, format, files: await resolveFiles(t) };
-        plan.schema = await schemaOf(plan);
+        const plan: TablePlan = { spec: t, format, files: [] };
+        try {
+          plan.files = await resolveFiles(t);
+          plan.schema = await schemaOf(plan);
+        } catch (err) {
+          const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: t.name });
+          e.context.table ??= t.name;
+          e.context.connector ??= ctx.name;
+          plan.error = tableFailure(e);
+          plan.schema = new A.Schema([], new Map([[MD_TABLE_NAME, t.name]]));
+          ctx.logger.debug(`table ${t.name} cannot be read: ${e.message}`, { table: t.name });
+        }
         return plan;
       }),
     );
@@ -389,10 +425,15 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       const all = await getPlans();
       let unit = 0;
       const mine = (): boolean => !opts.shard || unit++ % opts.shard.total === opts.shard.num - 1;
+      // tables that cannot be read fail first, before any row (their empty schema is then never migrated)
+      for (const schema of tables) {
+        const plan = all.find((p) => p.spec.name === tableName(schema));
+        if (plan?.error) yield { kind: 'table-error', table: plan.spec.name, error: plan.error };
+      }
       for (const schema of tables) {
         const name = tableName(schema);
         const plan = all.find((p) => p.spec.name === name);
-        if (!plan) continue;
+        if (!plan || plan.error) continue;
         try {
           const inc = plan.spec.incremental;
           const cursor = typeof inc === 'object' ? inc.cursor : undefined;
@@ -443,6 +484,6 @@ export const fileSource = defineSource<FileSourceSpec>({
   configSchema: fileSourceSchema,
   validate: validateFileSource,
   create(spec, ctx: ConnectorContext): SourceClient {
-    return createFileTableSource(spec, ctx, localLister(ctx.baseDir));
+    return createFileTableSource(spec, ctx, localLister(ctx.baseDir, ctx.name));
   },
 });
