@@ -28,6 +28,7 @@ import { parseColumnType, TYPE_NAMES, dataTypeName } from '../../lib/types.js';
 import { atOrPast, maxOf, parseFileState } from './incremental.js';
 import { localFile, type InputFile } from './inputs.js';
 import { globFiles } from './local-glob.js';
+import { deepest, isStackOverflow } from './nesting.js';
 import { FILE_FORMATS, FORMATS, formatFromName, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
 
 export interface FileTableSpec {
@@ -291,13 +292,33 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       );
     }
     const sample: Record<string, unknown>[] = [];
+    /** per file read: where its sample rows start, and their lines */
+    const from: { file: InputFile; start: number; lines: number[] }[] = [];
     const limit = t.infer_rows ?? 1000;
     for (const file of plan.files) {
-      for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length }))
+      const at = { file, start: sample.length, lines: [] as number[] };
+      from.push(at);
+      for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length })) {
         sample.push(...chunk.rows);
+        at.lines.push(...chunk.lines);
+      }
       if (sample.length >= limit) break;
     }
-    columns = inferColumns(sample, plan.format.text).map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name), incremental: c.name === cursor }));
+    let inferred: ReturnType<typeof inferColumns>;
+    try {
+      inferred = inferColumns(sample, plan.format.text);
+    } catch (err) {
+      if (!isStackOverflow(err)) throw err;
+      const { index, depth } = deepest(sample);
+      const at = from.findLast((x) => x.start <= index)!;
+      const pos = at.lines[index - at.start];
+      throw new SourceDataError(
+        `a record nested ${depth} levels deep is too deep to read`,
+        plan.format.position === 'line' ? { table: t.name, file: at.file.name, line: pos } : { table: t.name, file: at.file.name, row: pos },
+        err,
+      );
+    }
+    columns = inferred.map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name), incremental: c.name === cursor }));
     if (cursor && !columns.some((c) => c.name === cursor))
       throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
     if (columns.length === 0)
@@ -345,6 +366,19 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     return plans;
   };
 
+  /** the error for a batch whose conversion overflowed the stack: the file is read again to find the deepest record of the batch */
+  async function tooDeep(format: RowFormat, input: InputFile, t: FileTableSpec, table: string, first: number, last: number, cause: unknown) {
+    let best = { depth: -1, pos: first };
+    for await (const chunk of format.read(input, { signal: new AbortController().signal, csv: csvOf(t) })) {
+      const { index, depth } = deepest(chunk.rows.filter((_, i) => chunk.lines[i]! >= first && chunk.lines[i]! <= last));
+      const inRange = chunk.lines.filter((l) => l >= first && l <= last);
+      if (depth > best.depth) best = { depth, pos: inRange[index]! };
+      if ((chunk.lines[chunk.lines.length - 1] ?? 0) >= last) break;
+    }
+    const where = format.position === 'line' ? { table, file: input.name, line: best.pos } : { table, file: input.name, row: best.pos };
+    return new SourceDataError(`a record nested ${best.depth} levels deep is too deep to convert`, where, cause);
+  }
+
   async function* readRows(plan: TablePlan, format: RowFormat, schema: A.Schema, signal: AbortSignal, input: InputFile): AsyncIterable<SyncMessage> {
     const file = input.name;
     const t = plan.spec;
@@ -353,10 +387,11 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     {
       const builder = new RowBatchBuilder(schema, format.text);
       let lines: number[] = [];
-      const flush = (): A.RecordBatch => {
+      const flush = async (): Promise<A.RecordBatch> => {
         try {
           return builder.finish();
         } catch (err) {
+          if (isStackOverflow(err)) throw await tooDeep(format, input, t, name, lines[0] ?? 0, lines[lines.length - 1] ?? 0, err);
           if (!(err instanceof ValueError)) throw err;
           const pos = lines[err.index];
           throw new SourceDataError(
@@ -382,13 +417,13 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
           builder.push(rows[i]!);
           lines.push(chunk.lines[i]!);
           if (builder.length >= batchRows) {
-            yield { kind: 'insert', table: name, batch: flush() };
+            yield { kind: 'insert', table: name, batch: await flush() };
             lines = [];
           }
         }
         if (signal.aborted) return;
       }
-      if (builder.length > 0) yield { kind: 'insert', table: name, batch: flush() };
+      if (builder.length > 0) yield { kind: 'insert', table: name, batch: await flush() };
     }
   }
 
