@@ -34,7 +34,7 @@ export interface WriteOptions extends GlobalOptions {
 export async function writeCommand(
   paths: string[],
   o: WriteOptions,
-  input: AsyncIterable<Uint8Array> = process.stdin,
+  input: AsyncIterable<Uint8Array> & { isTTY?: boolean } = process.stdin,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
   const logger = makeLogger(o);
@@ -51,6 +51,9 @@ export async function writeCommand(
   const stats = new SyncStats();
   try {
     if (!paths.length) throw new UsageError('write needs at least one config file or directory');
+    // a terminal as stdin would wait silently for a stream nobody types
+    if (input.isTTY)
+      throw new UsageError('write reads a stream from stdin, which is a terminal', 'pipe one in: cq-pipe read cfg.yml | cq-pipe write cfg.yml, or < stream.arrow');
     const config = await loadConfig(paths);
     for (const s of config.secrets) logger.addSecret(s);
     const dest = pickByName(config.destinations, o.destination, 'destination');

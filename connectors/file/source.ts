@@ -25,7 +25,7 @@ import {
   type ColumnDef,
 } from '../../lib/schema.js';
 import { parseColumnType, TYPE_NAMES, dataTypeName } from '../../lib/types.js';
-import { atOrPast, maxOf, parseFileState } from './incremental.js';
+import { atOrPast, fileStateProblem, maxOf, parseFileState } from './incremental.js';
 import { localFile, type InputFile } from './inputs.js';
 import { globFiles } from './local-glob.js';
 import { deepest, isStackOverflow } from './nesting.js';
@@ -472,7 +472,7 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
         try {
           const inc = plan.spec.incremental;
           const cursor = typeof inc === 'object' ? inc.cursor : undefined;
-          const saved = inc ? parseFileState(opts.state.get(name)) : { files: {} };
+          const saved = inc ? parseFileState(opts.state.get(name), name) : { files: {} };
           let maxCursor = saved.cursor;
           for (const file of plan.files) {
             if (!mine()) continue;
@@ -518,6 +518,7 @@ export const fileSource = defineSource<FileSourceSpec>({
   name: 'file',
   configSchema: fileSourceSchema,
   validate: validateFileSource,
+  validateState: (_key, value) => fileStateProblem(value),
   create(spec, ctx: ConnectorContext): SourceClient {
     return createFileTableSource(spec, ctx, localLister(ctx.baseDir, ctx.name));
   },
