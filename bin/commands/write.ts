@@ -53,7 +53,10 @@ export async function writeCommand(
     if (!paths.length) throw new UsageError('write needs at least one config file or directory');
     // a terminal as stdin would wait silently for a stream nobody types
     if (input.isTTY)
-      throw new UsageError('write reads a stream from stdin, which is a terminal', 'pipe one in: cq-pipe read cfg.yml | cq-pipe write cfg.yml, or < stream.arrow');
+      throw new UsageError(
+        'write reads a stream from stdin, which is a terminal',
+        'pipe one in: cq-pipe read cfg.yml | cq-pipe write cfg.yml, or < stream.arrow',
+      );
     const config = await loadConfig(paths);
     for (const s of config.secrets) logger.addSecret(s);
     const dest = pickByName(config.destinations, o.destination, 'destination');
