@@ -323,7 +323,8 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
     if (columns.length === 0)
       throw new SourceReadError(
-        `no rows to infer the columns from: ${describeFiles(plan.files)} ${plan.files.length === 1 ? 'has' : 'have'} no rows (empty, or a header only); set columns explicitly`,
+        `no rows to infer the columns from: ${describeFiles(plan.files)} ${plan.files.length === 1 ? 'has' : 'have'} no rows (empty, or a header only); ` +
+          'set columns explicitly',
         {
           connector: ctx.name,
           table: t.name,
@@ -366,7 +367,7 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     return plans;
   };
 
-  /** the error for a batch whose conversion overflowed the stack: the file is read again to find the deepest record of the batch */
+  /** the error for a batch whose conversion overflowed the stack: the file is read again to find the batch's deepest record */
   async function tooDeep(format: RowFormat, input: InputFile, t: FileTableSpec, table: string, first: number, last: number, cause: unknown) {
     let best = { depth: -1, pos: first };
     for await (const chunk of format.read(input, { signal: new AbortController().signal, csv: csvOf(t) })) {
