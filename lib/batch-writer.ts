@@ -114,6 +114,8 @@ export class BatchWriter extends Writable {
   }
 
   async #handle(msg: SyncMessage): Promise<void> {
+    // a table that failed upstream before its first row is not created
+    if (msg.kind === 'table-error') this.#pendingMigrations = this.#pendingMigrations.filter((t) => tableName(t) !== msg.table);
     if (msg.kind !== 'migrate-table') await this.#applyMigrations();
     if (msg.kind !== 'delete-stale') await this.#applyDeletes();
     switch (msg.kind) {

@@ -91,6 +91,8 @@ export interface SourceConnector<Spec = unknown> {
   configSchema: SpecSchema;
   /** checks run at config load after the schema (defaults applied) */
   validate?(spec: Spec): SpecProblem[];
+  /** what is wrong with a state value `state set` would store under `key` (undefined: it reads back) */
+  validateState?(key: string, value: string): string | undefined;
   create(spec: Spec, ctx: ConnectorContext): SourceClient | Promise<SourceClient>;
 }
 

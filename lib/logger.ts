@@ -27,6 +27,33 @@ export interface LoggerOptions {
   beforeWrite?: () => void;
 }
 
+/**
+ * stderr, written so that logging never fails a sync: once stderr is closed (`2>&1 | head -1`
+ * leaves EPIPE) lines are dropped. The listener also covers every other write to process.stderr
+ * (progress, the summary line), which would otherwise end the process with an unhandled 'error'.
+ */
+let stderrClosed = false;
+let stderrGuarded = false;
+
+export function guardStderr(): void {
+  if (stderrGuarded) return;
+  stderrGuarded = true;
+  process.stderr.on('error', () => {
+    stderrClosed = true;
+  });
+}
+
+/** write one line to stderr, or nothing once it is closed */
+export function writeStderr(line: string): void {
+  guardStderr();
+  if (stderrClosed || process.stderr.destroyed) return;
+  try {
+    process.stderr.write(line + '\n');
+  } catch {
+    stderrClosed = true;
+  }
+}
+
 const REDACTED = '[REDACTED]';
 /** user:password@ in URLs */
 const URL_PASSWORD = /(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)([^@\s]+)(@)/gi;
@@ -35,7 +62,8 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const secrets = new Set<string>();
   const level = opts.level ?? 'info';
   const format = opts.format ?? 'text';
-  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  if (!opts.write) guardStderr();
+  const write = opts.write ?? writeStderr;
   const min = LOG_LEVELS.indexOf(level);
 
   const redact = (s: string): string => {
@@ -58,8 +86,12 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
           .join(' ');
         line = `${new Date().toISOString()} ${lvl.toUpperCase().padEnd(5)} ${msg}${kv ? ' ' + kv : ''}`;
       }
-      opts.beforeWrite?.();
-      write(redact(line));
+      try {
+        opts.beforeWrite?.();
+        write(redact(line));
+      } catch {
+        // a log line that cannot be written is dropped: logging never fails a sync
+      }
     };
     return {
       level,

@@ -265,10 +265,26 @@ t.test('corrupt Parquet and non-Arrow files fail their table with the file named
   const dir = await tmpDir(t);
   await writeFile(path.join(dir, 'x.parquet'), 'PAR1 this is not parquet');
   await writeFile(path.join(dir, 'y.arrow'), 'not arrow at all');
-  const client = await fileSource.create({ tables: [{ name: 'x', files: 'x.parquet' }] }, ctx(dir));
-  await t.rejects(client.tables(), { code: 'CQ_ERR_SOURCE_DATA', context: { file: path.join(dir, 'x.parquet') } });
-  const client2 = await fileSource.create({ tables: [{ name: 'y', files: 'y.arrow' }] }, ctx(dir));
-  await t.rejects(client2.tables(), { code: 'CQ_ERR_SOURCE_DATA', context: { file: path.join(dir, 'y.arrow') } });
+  await writeNdjson(path.join(dir, 'z.ndjson'), items(3));
+  // a file whose schema cannot be read fails its table only (a table-error before any row)
+  const r = await read(
+    {
+      tables: [
+        { name: 'x', files: 'x.parquet' },
+        { name: 'y', files: 'y.arrow' },
+        { name: 'z', files: 'z.ndjson' },
+      ],
+    },
+    dir,
+  );
+  t.same(
+    r.errors.map((m) => m.kind === 'table-error' && [m.table, m.error.code, m.error.context.file, m.error.scope]),
+    [
+      ['x', 'CQ_ERR_SOURCE_DATA', path.join(dir, 'x.parquet'), 'table'],
+      ['y', 'CQ_ERR_SOURCE_DATA', path.join(dir, 'y.arrow'), 'table'],
+    ],
+  );
+  t.equal(r.rows.z?.length, 3, 'the other table reads every row');
 });
 
 t.test('config: unknown column types and formats are load-time errors with key paths', async (t) => {

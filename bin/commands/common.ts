@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { openSync, writeSync } from 'node:fs';
 import { UsageError, toCqPipeError } from '../../lib/errors.js';
 import { exitCodeOf } from '../exit-codes.js';
-import { LOG_FORMATS, LOG_LEVELS, createLogger, type LogFormat, type LogLevel, type Logger } from '../../lib/logger.js';
+import { LOG_FORMATS, LOG_LEVELS, createLogger, writeStderr, type LogFormat, type LogLevel, type Logger } from '../../lib/logger.js';
 
 export interface GlobalOptions {
   'log-level'?: string;
@@ -58,7 +58,7 @@ function logSink(o: GlobalOptions): ((line: string) => void) | undefined {
     throw new UsageError(`--log-file-name ${file} cannot be opened: ${(err as Error).message}`, 'name a file in a writable directory');
   }
   return (line: string) => {
-    process.stderr.write(line + '\n');
+    writeStderr(line);
     writeSync(fd, line + '\n');
   };
 }

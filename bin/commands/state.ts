@@ -39,6 +39,12 @@ export async function stateCommand(args: string[], o: StateCommandOptions, out: 
         { file: source.origin.file, document: source.origin.document, keyPath: 'spec.backend_options' },
         'add backend_options: { table_name: …, connection: … }',
       );
+    if (action === 'set') {
+      // a value the source could not read back is refused (docs/incremental.md)
+      const connector = await config.registry?.source(source.path, source.origin.baseDir, source).catch(() => undefined);
+      const problem = connector?.validateState?.(key!, value!);
+      if (problem) throw new UsageError(`state set: the value for "${key}" is not a state source ${source.name} can read back: ${problem}`);
+    }
     const state = await openState(source.backend_options, source.name);
     try {
       if (action === 'get') {

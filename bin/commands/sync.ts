@@ -1,5 +1,5 @@
 /** `cq-pipe sync <config…>` */
-import { appendFile, mkdir } from 'node:fs/promises';
+import { appendFile, mkdir, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../config.js';
 import { runSync, type Shard } from '../../lib/pipeline.js';
@@ -8,6 +8,7 @@ import { tableMetrics } from '../table-metrics.js';
 import { summaryLine } from '../../lib/stats.js';
 import { createProgress } from '../progress.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
+import { writeStderr } from '../../lib/logger.js';
 import { exitCodeOfSignal, exitCodeOfSync } from '../exit-codes.js';
 
 export interface SyncOptions extends GlobalOptions {
@@ -25,6 +26,19 @@ export function parseShard(s: string | undefined): Shard | undefined {
   const total = m ? Number(m[2]) : NaN;
   if (!m || total < 1 || num < 1 || num > total) throw new UsageError(`--shard "${s}" must be n/t with 1 ≤ n ≤ t, e.g. --shard 2/4`);
   return { num, total };
+}
+
+/** `--summary-location`, checked before the sync writes anything: a file that can be appended to (created if missing) */
+async function writableSummary(location: string): Promise<string> {
+  const file = path.resolve(location);
+  try {
+    if ((await stat(file).catch(() => undefined))?.isDirectory()) throw new Error('it is a directory');
+    await mkdir(path.dirname(file), { recursive: true });
+    await (await open(file, 'a')).close();
+  } catch (err) {
+    throw new UsageError(`--summary-location ${location} cannot be written: ${(err as Error).message}`, 'name a file in a writable directory');
+  }
+  return file;
 }
 
 /** how long a signalled sync may take to roll back and close */
@@ -51,6 +65,7 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
     if (!paths.length) throw new UsageError('sync needs at least one config file or directory', 'cq-pipe sync examples/quickstart.yml');
     const shard = parseShard(o.shard);
     const config = await loadConfig(paths, { requireDestinations: true });
+    const summaryFile = o['summary-location'] ? await writableSummary(o['summary-location']) : undefined;
     for (const s of config.secrets) logger.addSecret(s);
     const metrics = o['tables-metrics-location'] ? tableMetrics(o['tables-metrics-location']) : undefined;
     const result = await runSync({
@@ -68,14 +83,10 @@ export async function syncCommand(paths: string[], o: SyncOptions): Promise<numb
     progress.stop();
     metrics?.stop(result.status === 'succeeded' || result.status === 'rows-rejected' ? 'succeeded' : 'failed');
     if (result.fatal) reportError(result.fatal, logger);
-    if (o['summary-location']) {
-      const file = path.resolve(o['summary-location']);
-      await mkdir(path.dirname(file), { recursive: true });
-      await appendFile(file, result.summaries.map((s) => JSON.stringify(s) + '\n').join(''));
-    }
+    if (summaryFile) await appendFile(summaryFile, result.summaries.map((s) => JSON.stringify(s) + '\n').join(''));
     const peak = Math.max(0, ...result.summaries.map((s) => s.peak_rss_bytes));
     logger.info('sync finished', { rows: result.resources, errors: result.errorCount, warnings: result.warnings, peak_rss_mb: Math.round(peak / 1048576) });
-    process.stderr.write(summaryLine(result.resources, result.errorCount, result.warnings, result.durationMs) + '\n');
+    writeStderr(summaryLine(result.resources, result.errorCount, result.warnings, result.durationMs));
     if (signalled) return exitCodeOfSignal(signalled);
     return exitCodeOfSync(result);
   } catch (err) {

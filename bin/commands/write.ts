@@ -21,6 +21,7 @@ import { openPipeInput } from '../../lib/pipe/detect.js';
 import type { PipeMessage } from '../../lib/pipe/arrow-stream.js';
 import { SINGER_STATE_KEY } from '../../lib/pipe/singer.js';
 import { makeLogger, reportError, type GlobalOptions, pickByName } from './common.js';
+import { writeStderr } from '../../lib/logger.js';
 import { exitCodeOfSignal, exitCodeOfSync } from '../exit-codes.js';
 import type * as A from 'apache-arrow';
 
@@ -33,7 +34,7 @@ export interface WriteOptions extends GlobalOptions {
 export async function writeCommand(
   paths: string[],
   o: WriteOptions,
-  input: AsyncIterable<Uint8Array> = process.stdin,
+  input: AsyncIterable<Uint8Array> & { isTTY?: boolean } = process.stdin,
   out: NodeJS.WritableStream = process.stdout,
 ): Promise<number> {
   const logger = makeLogger(o);
@@ -50,6 +51,12 @@ export async function writeCommand(
   const stats = new SyncStats();
   try {
     if (!paths.length) throw new UsageError('write needs at least one config file or directory');
+    // a terminal as stdin would wait silently for a stream nobody types
+    if (input.isTTY)
+      throw new UsageError(
+        'write reads a stream from stdin, which is a terminal',
+        'pipe one in: cq-pipe read cfg.yml | cq-pipe write cfg.yml, or < stream.arrow',
+      );
     const config = await loadConfig(paths);
     for (const s of config.secrets) logger.addSecret(s);
     const dest = pickByName(config.destinations, o.destination, 'destination');
@@ -136,7 +143,7 @@ export async function writeCommand(
       ]);
       const rejected = branch.client.rejectedRows?.() ?? 0;
       const errors = stats.errorCount + stats.destinationErrors.length;
-      process.stderr.write(summaryLine(stats.resources, errors, 0, Date.now() - started) + '\n');
+      writeStderr(summaryLine(stats.resources, errors, 0, Date.now() - started));
       if (signalled) return exitCodeOfSignal(signalled);
       return exitCodeOfSync({ status: errors ? 'failed' : rejected ? 'rows-rejected' : 'succeeded' });
     } finally {
@@ -145,7 +152,7 @@ export async function writeCommand(
   } catch (err) {
     const e = signalled ? new AbortedError(`write stopped by ${signalled}`, err) : toCqPipeError(err);
     const code = reportError(e, logger);
-    process.stderr.write(summaryLine(stats.resources, stats.errorCount + stats.destinationErrors.length + 1, 0, Date.now() - started) + '\n');
+    writeStderr(summaryLine(stats.resources, stats.errorCount + stats.destinationErrors.length + 1, 0, Date.now() - started));
     if (signalled) return exitCodeOfSignal(signalled);
     return code;
   } finally {

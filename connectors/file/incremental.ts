@@ -13,14 +13,30 @@ export interface FileTableState {
   cursor?: string;
 }
 
-export function parseFileState(v: string | undefined): FileTableState {
-  if (!v) return { files: {} };
+/** what is wrong with a saved file-table state, or undefined when it reads back */
+export function fileStateProblem(v: string): string | undefined {
+  let o: unknown;
   try {
-    const o = JSON.parse(v) as FileTableState;
-    return { files: { ...(o.files ?? {}) }, ...(o.cursor !== undefined ? { cursor: o.cursor } : {}) };
-  } catch {
-    return { files: {} };
+    o = JSON.parse(v);
+  } catch (err) {
+    return `it is not JSON (${(err as Error).message})`;
   }
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) return 'it is not a JSON object {"files": {…}, "cursor": "…"}';
+  const { files, cursor } = o as Record<string, unknown>;
+  if (files !== undefined && (files === null || typeof files !== 'object' || Array.isArray(files))) return '"files" is not an object of path → signature';
+  const bad = files ? Object.entries(files).find(([, sig]) => typeof sig !== 'string') : undefined;
+  if (bad) return `the signature of "${bad[0]}" is not a string`;
+  if (cursor !== undefined && typeof cursor !== 'string') return '"cursor" is not a string';
+  return undefined;
+}
+
+/** a table's saved state; a value that does not read back is a state error naming the key */
+export function parseFileState(v: string | undefined, key = 'the table'): FileTableState {
+  if (!v) return { files: {} };
+  const problem = fileStateProblem(v);
+  if (problem) throw new StateError(`the saved state of ${key} cannot be read back: ${problem}`, { table: key }, undefined);
+  const o = JSON.parse(v) as FileTableState;
+  return { files: { ...(o.files ?? {}) }, ...(o.cursor !== undefined ? { cursor: o.cursor } : {}) };
 }
 
 export async function fileSignature(file: string): Promise<string> {

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileSignature } from './incremental.js';
+import { SourceDataError } from '../../lib/errors.js';
 
 /**
  * What apache-arrow's RecordBatchReader.from treats as a random-access file (it checks `fd` and
@@ -44,7 +45,30 @@ export function localFile(file: string): InputFile {
     name: file,
     stream: () => fs.createReadStream(file, { highWaterMark: 1 << 20 }),
     blob: () => fs.openAsBlob(file),
-    handle: () => fs.promises.open(file, 'r'),
+    handle: () => boundedHandle(file),
     signature: () => fileSignature(file),
+  };
+}
+
+/**
+ * A local file for apache-arrow's random-access reader, whose reads must stay inside the file: a
+ * damaged footer can point before its start or past its end, where apache-arrow's read loop gets
+ * no bytes and spins forever. Such a read fails as damaged data naming the file.
+ */
+async function boundedHandle(file: string): Promise<RandomAccessHandle> {
+  const fh = await fs.promises.open(file, 'r');
+  const { size } = await fh.stat();
+  const outside = (position: number, length: number) =>
+    new SourceDataError(`a read of ${length} bytes at offset ${position} lies outside the file (${size} bytes): the file is damaged`, { file });
+  return {
+    fd: fh.fd,
+    stat: async () => ({ size }),
+    async read(buffer, offset, length, position) {
+      if (!Number.isSafeInteger(position) || position < 0 || length < 0 || position + length > size) throw outside(position, length);
+      const r = await fh.read(buffer, offset, length, position);
+      if (r.bytesRead === 0 && length > 0) throw outside(position, length);
+      return r;
+    },
+    close: () => fh.close(),
   };
 }

@@ -5,7 +5,6 @@
  * its table (a table-error naming file and line); other tables continue.
  */
 import path from 'node:path';
-import fg from 'fast-glob';
 import * as A from 'apache-arrow';
 import { realignedBitmap, validTest } from '../../lib/arrow/bitmap.js';
 import { TS_INFINITY, TS_NEG_INFINITY } from '../../lib/arrow/time.js';
@@ -27,8 +26,10 @@ import {
   type ColumnDef,
 } from '../../lib/schema.js';
 import { parseColumnType, TYPE_NAMES, dataTypeName } from '../../lib/types.js';
-import { atOrPast, maxOf, parseFileState } from './incremental.js';
+import { atOrPast, fileStateProblem, maxOf, parseFileState } from './incremental.js';
 import { localFile, type InputFile } from './inputs.js';
+import { globFiles } from './local-glob.js';
+import { deepest, isStackOverflow } from './nesting.js';
 import { FILE_FORMATS, FORMATS, formatFromName, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
 
 export interface FileTableSpec {
@@ -205,6 +206,12 @@ function sameShape(a: A.Schema, b: A.Schema): string | undefined {
   return undefined;
 }
 
+/** a few file names, for messages */
+function describeFiles(files: InputFile[]): string {
+  const names = files.slice(0, 3).map((f) => f.name);
+  return files.length > 3 ? `${names.join(', ')} and ${files.length - 3} more` : names.join(', ');
+}
+
 interface TablePlan {
   /** warned about columns missing from the schema */
   warned?: boolean;
@@ -212,6 +219,8 @@ interface TablePlan {
   format: Format;
   files: InputFile[];
   schema?: A.Schema;
+  /** why the table cannot be read (its files cannot be listed, or its columns cannot be inferred): it alone fails */
+  error?: CqPipeError;
 }
 
 /**
@@ -224,13 +233,23 @@ export interface FileLister {
   describe(table: FileTableSpec): string;
 }
 
-/** Local files matched by fast-glob, relative patterns against `baseDir`. */
-export function localLister(baseDir: string): FileLister {
+/**
+ * Local files matched by the table's globs (./local-glob.ts), relative patterns against `baseDir`;
+ * each file once, even when symlinks lead to it twice.
+ */
+export function localLister(baseDir: string, connector?: string): FileLister {
   return {
     async list(t) {
       const patterns = (Array.isArray(t.files) ? t.files : [t.files]).map((p) => (path.isAbsolute(p) ? p : path.join(baseDir, p)).split(path.sep).join('/'));
-      const files = await fg(patterns, { onlyFiles: true, unique: true, absolute: true });
-      return files.sort().map(localFile);
+      const { files, skipped } = await globFiles(patterns, { connector, table: t.name });
+      if (files.length === 0 && skipped.size > 0) {
+        const [first, what] = [...skipped][0]!;
+        throw new SourceReadError(
+          `${JSON.stringify(t.files)} matches no regular file: ${first} is ${what}${skipped.size > 1 ? ` (and ${skipped.size - 1} more like it)` : ''}`,
+          { connector, table: t.name, file: first },
+        );
+      }
+      return files.map(localFile);
     },
     describe: () => `relative to ${baseDir}`,
   };
@@ -294,20 +313,44 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       );
     }
     const sample: Record<string, unknown>[] = [];
+    /** per file read: where its sample rows start, and their lines */
+    const from: { file: InputFile; start: number; lines: number[] }[] = [];
     const limit = t.infer_rows ?? 1000;
     for (const file of plan.files) {
-      for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length }))
+      const at = { file, start: sample.length, lines: [] as number[] };
+      from.push(at);
+      for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length })) {
         sample.push(...chunk.rows);
+        at.lines.push(...chunk.lines);
+      }
       if (sample.length >= limit) break;
     }
-    columns = inferColumns(sample, plan.format.text).map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name), incremental: c.name === cursor }));
+    let inferred: ReturnType<typeof inferColumns>;
+    try {
+      inferred = inferColumns(sample, plan.format.text);
+    } catch (err) {
+      if (!isStackOverflow(err)) throw err;
+      const { index, depth } = deepest(sample);
+      const at = from.findLast((x) => x.start <= index)!;
+      const pos = at.lines[index - at.start];
+      throw new SourceDataError(
+        `a record nested ${depth} levels deep is too deep to read`,
+        plan.format.position === 'line' ? { table: t.name, file: at.file.name, line: pos } : { table: t.name, file: at.file.name, row: pos },
+        err,
+      );
+    }
+    columns = inferred.map((c) => ({ name: c.name, type: c.type, primary_key: pk.has(c.name), incremental: c.name === cursor }));
     if (cursor && !columns.some((c) => c.name === cursor))
       throw new SourceReadError(`incremental cursor "${cursor}" does not appear in the first ${sample.length} rows`, { connector: ctx.name, table: t.name });
     if (columns.length === 0)
-      throw new SourceReadError(`no rows to infer the columns from in ${plan.files.length} file(s); set columns explicitly`, {
-        connector: ctx.name,
-        table: t.name,
-      });
+      throw new SourceReadError(
+        `no rows to infer the columns from: ${describeFiles(plan.files)} ${plan.files.length === 1 ? 'has' : 'have'} no rows (empty, or a header only); ` +
+          'set columns explicitly',
+        {
+          connector: ctx.name,
+          table: t.name,
+        },
+      );
     const missing = [...pk].find((k) => !columns.some((c) => c.name === k));
     if (missing)
       throw new SourceReadError(
@@ -318,17 +361,45 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     return defineTable({ name: t.name, columns, incremental });
   };
 
+  /**
+   * Every table's files and schema. A table whose files cannot be listed or whose columns cannot
+   * be inferred (no file, an empty or header-only file, a damaged first file) keeps its error and
+   * an empty schema: read() fails that table first, before any row, and the others go on.
+   */
   const getPlans = (): Promise<TablePlan[]> => {
     plans ??= Promise.all(
       spec.tables.map(async (t) => {
         const format = FORMATS[t.format ?? formatFromName(Array.isArray(t.files) ? t.files[0]! : t.files)!];
-        const plan: TablePlan = { spec: t, format, files: await resolveFiles(t) };
-        plan.schema = await schemaOf(plan);
+        const plan: TablePlan = { spec: t, format, files: [] };
+        try {
+          plan.files = await resolveFiles(t);
+          plan.schema = await schemaOf(plan);
+        } catch (err) {
+          const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: t.name });
+          e.context.table ??= t.name;
+          e.context.connector ??= ctx.name;
+          plan.error = tableFailure(e);
+          plan.schema = new A.Schema([], new Map([[MD_TABLE_NAME, t.name]]));
+          ctx.logger.debug(`table ${t.name} cannot be read: ${e.message}`, { table: t.name });
+        }
         return plan;
       }),
     );
     return plans;
   };
+
+  /** the error for a batch whose conversion overflowed the stack: the file is read again to find the batch's deepest record */
+  async function tooDeep(format: RowFormat, input: InputFile, t: FileTableSpec, table: string, first: number, last: number, cause: unknown) {
+    let best = { depth: -1, pos: first };
+    for await (const chunk of format.read(input, { signal: new AbortController().signal, csv: csvOf(t) })) {
+      const { index, depth } = deepest(chunk.rows.filter((_, i) => chunk.lines[i]! >= first && chunk.lines[i]! <= last));
+      const inRange = chunk.lines.filter((l) => l >= first && l <= last);
+      if (depth > best.depth) best = { depth, pos: inRange[index]! };
+      if ((chunk.lines[chunk.lines.length - 1] ?? 0) >= last) break;
+    }
+    const where = format.position === 'line' ? { table, file: input.name, line: best.pos } : { table, file: input.name, row: best.pos };
+    return new SourceDataError(`a record nested ${best.depth} levels deep is too deep to convert`, where, cause);
+  }
 
   async function* readRows(plan: TablePlan, format: RowFormat, schema: A.Schema, signal: AbortSignal, input: InputFile): AsyncIterable<SyncMessage> {
     const file = input.name;
@@ -338,10 +409,11 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     {
       const builder = new RowBatchBuilder(schema, format.text);
       let lines: number[] = [];
-      const flush = (): A.RecordBatch => {
+      const flush = async (): Promise<A.RecordBatch> => {
         try {
           return builder.finish();
         } catch (err) {
+          if (isStackOverflow(err)) throw await tooDeep(format, input, t, name, lines[0] ?? 0, lines[lines.length - 1] ?? 0, err);
           if (!(err instanceof ValueError)) throw err;
           const pos = lines[err.index];
           throw new SourceDataError(
@@ -367,13 +439,13 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
           builder.push(rows[i]!);
           lines.push(chunk.lines[i]!);
           if (builder.length >= batchRows) {
-            yield { kind: 'insert', table: name, batch: flush() };
+            yield { kind: 'insert', table: name, batch: await flush() };
             lines = [];
           }
         }
         if (signal.aborted) return;
       }
-      if (builder.length > 0) yield { kind: 'insert', table: name, batch: flush() };
+      if (builder.length > 0) yield { kind: 'insert', table: name, batch: await flush() };
     }
   }
 
@@ -417,14 +489,19 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       const all = await getPlans();
       let unit = 0;
       const mine = (): boolean => !opts.shard || unit++ % opts.shard.total === opts.shard.num - 1;
+      // tables that cannot be read fail first, before any row (their empty schema is then never migrated)
+      for (const schema of tables) {
+        const plan = all.find((p) => p.spec.name === tableName(schema));
+        if (plan?.error) yield { kind: 'table-error', table: plan.spec.name, error: plan.error };
+      }
       for (const schema of tables) {
         const name = tableName(schema);
         const plan = all.find((p) => p.spec.name === name);
-        if (!plan) continue;
+        if (!plan || plan.error) continue;
         try {
           const inc = plan.spec.incremental;
           const cursor = typeof inc === 'object' ? inc.cursor : undefined;
-          const saved = inc ? parseFileState(opts.state.get(name)) : { files: {} };
+          const saved = inc ? parseFileState(opts.state.get(name), name) : { files: {} };
           let maxCursor = saved.cursor;
           for (const file of plan.files) {
             if (!mine()) continue;
@@ -470,7 +547,8 @@ export const fileSource = defineSource<FileSourceSpec>({
   name: 'file',
   configSchema: fileSourceSchema,
   validate: validateFileSource,
+  validateState: (_key, value) => fileStateProblem(value),
   create(spec, ctx: ConnectorContext): SourceClient {
-    return createFileTableSource(spec, ctx, localLister(ctx.baseDir));
+    return createFileTableSource(spec, ctx, localLister(ctx.baseDir, ctx.name));
   },
 });

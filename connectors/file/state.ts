@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { StateBackendProvider } from '../../lib/registry.js';
 import { randomBytes } from 'node:crypto';
 import { MemoryState } from '../../lib/state/types.js';
+import { StateError } from '../../lib/errors.js';
 
 export class FileState extends MemoryState {
   override readonly description: string;
@@ -16,8 +17,12 @@ export class FileState extends MemoryState {
   static async open(dir: string, table: string): Promise<FileState> {
     const s = new FileState(path.join(dir, `${table}.json`));
     try {
-      const doc = JSON.parse(await readFile(s.file, 'utf8')) as Record<string, { value: string; version: string }>;
-      for (const [k, v] of Object.entries(doc)) s.values.set(k, { value: v.value, version: BigInt(v.version) });
+      const doc = JSON.parse(await readFile(s.file, 'utf8')) as Record<string, { value: unknown; version: string }>;
+      for (const [k, v] of Object.entries(doc)) {
+        // a hand-edited value that is not text cannot be a saved cursor (docs/incremental.md)
+        if (typeof v?.value !== 'string') throw new StateError(`${s.file}: the value of "${k}" is not a string`, { file: s.file, table: k });
+        s.values.set(k, { value: v.value, version: BigInt(v.version) });
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

@@ -6,7 +6,7 @@
 import { SourceDataError } from '../errors.js';
 import { defineTable, isPrimaryKey, tableName } from '../schema.js';
 import { RowBatchBuilder, ValueError } from '../row-builder.js';
-import { typeName } from '../types.js';
+import { parseColumnType, typeName } from '../types.js';
 import { batchToJsonObjects } from '../arrow-json.js';
 import { linesOf } from './lines.js';
 import { parseJsonExact } from '../json-exact.js';
@@ -42,6 +42,27 @@ export function encodeNdjson(msg: PipeMessage): string | undefined {
   }
 }
 
+type ColumnLine = { name: string; type: string; primary_key?: boolean; not_null?: boolean };
+
+/** the table name and columns of a migrate-table line, checked: a bad one names its line and what is wrong */
+function checkColumns(m: Record<string, unknown>, line: number): ColumnLine[] {
+  const bad = (why: string) => new SourceDataError(`migrate-table: ${why}`, { file: 'stdin', line });
+  if (typeof m.table !== 'string' || m.table === '') throw bad('"table" must be a non-empty string');
+  if (!Array.isArray(m.columns) || m.columns.length === 0) throw bad(`table "${m.table}": "columns" must be a non-empty array`);
+  return m.columns.map((c: unknown, i) => {
+    const col = c as Partial<ColumnLine> | null;
+    if (col === null || typeof col !== 'object' || typeof col.name !== 'string' || col.name === '')
+      throw bad(`table "${m.table}": column ${i + 1} has no name`);
+    if (typeof col.type !== 'string') throw bad(`table "${m.table}": column "${col.name}" has no type`);
+    try {
+      parseColumnType(col.type);
+    } catch (err) {
+      throw bad(`table "${m.table}": column "${col.name}": ${(err as Error).message}`);
+    }
+    return col as ColumnLine;
+  });
+}
+
 export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, batchRows = 10000): AsyncGenerator<PipeMessage> {
   const builders = new Map<string, { builder: RowBatchBuilder; lines: number[] }>();
   function* flush(which?: string): Generator<PipeMessage> {
@@ -65,6 +86,8 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
     }
     if (!isObject(m)) throw new SourceDataError(`a line must be a JSON object, not ${jsonKind(m)}`, { file: 'stdin', line });
     if (m.kind === undefined) {
+      if (m.row !== undefined && (m.row === null || typeof m.row !== 'object' || Array.isArray(m.row)))
+        throw new SourceDataError(`the row of table "${String(m.table)}" is not a JSON object`, { file: 'stdin', line });
       const b = builders.get(String(m.table));
       if (!b) throw new SourceDataError(`row for table "${String(m.table)}" before its migrate-table line`, { file: 'stdin', line });
       if (!isObject(m.row)) {
@@ -81,14 +104,16 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
     }
     switch (m.kind) {
       case 'migrate-table': {
-        const columns = m.columns as { name: string; type: string; primary_key?: boolean; not_null?: boolean }[];
-        const table = defineTable({ name: String(m.table), columns });
+        const columns = checkColumns(m, line);
+        const table = defineTable({ name: m.table as string, columns });
         yield* flush(String(m.table));
         builders.set(String(m.table), { builder: new RowBatchBuilder(table), lines: [] });
         yield { kind: 'migrate-table', table };
         break;
       }
       case 'checkpoint':
+        if (m.state === null || typeof m.state !== 'object' || Object.values(m.state).some((v) => typeof v !== 'string'))
+          throw new SourceDataError('a checkpoint\'s "state" must be an object of strings', { file: 'stdin', line });
         yield* flush();
         yield { kind: 'checkpoint', id: String(m.id), state: m.state as Record<string, string>, ...(typeof m.table === 'string' ? { table: m.table } : {}) };
         break;

@@ -4,7 +4,9 @@
  * (parquet, arrow) yield Arrow batches in the file's own schema.
  */
 import { createGunzip } from 'node:zlib';
-import type { Readable } from 'node:stream';
+import path from 'node:path';
+import { Transform, type Readable } from 'node:stream';
+import { SourceReadError } from '../../../lib/errors.js';
 import type * as A from 'apache-arrow';
 import { ndjsonFormat } from './ndjson.js';
 import { jsonFormat } from './json.js';
@@ -83,10 +85,34 @@ export function formatFromName(file: string): FileFormat | undefined {
   return m ? BY_EXTENSION[m[1]!.toLowerCase()] : undefined;
 }
 
-/** the bytes of an input, gunzipped when its name ends in .gz */
+/**
+ * the bytes of an input, gunzipped when its name ends in .gz; a file that starts with gzip's magic
+ * bytes without that name fails with a message saying it looks gzip-compressed
+ */
 export function openText(file: InputFile): Readable {
   const s = file.stream();
-  if (!/\.gz$/i.test(file.name)) return s;
+  if (!/\.gz$/i.test(file.name)) {
+    let first = true;
+    const sniff = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        if (first && chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
+          cb(
+            new SourceReadError(
+              `${file.name} looks gzip-compressed (it starts with gzip's magic bytes 1f 8b) but its name does not end in .gz`,
+              { file: file.name },
+              undefined,
+              `rename it to ${path.basename(file.name)}.gz so that it is gunzipped`,
+            ),
+          );
+          return;
+        }
+        first = false;
+        cb(null, chunk);
+      },
+    });
+    s.on('error', (e) => sniff.destroy(e));
+    return s.pipe(sniff);
+  }
   const gz = createGunzip();
   s.on('error', (e) => gz.destroy(e));
   return s.pipe(gz);
