@@ -167,14 +167,12 @@ t.test('globs: static prefix listing, matching within the bucket, deduplicated',
   t.equal(deep.rows.nd!.length, 2500, '** crosses levels; the folder marker and notes.txt are skipped');
   const dup = await read({ ...base, tables: [{ name: 'nd', files: ['raw/nd/2024/a-1.ndjson', 'raw/nd/*/a-1.ndjson'] }] });
   t.equal(dup.rows.nd!.length, 1500, 'an object matched by two patterns is read once');
-  const none = await s3Source.create({ ...base, tables: [{ name: 'nd', files: 'nothing/*.ndjson' }] } as S3SourceSpec, ctx());
-  const err = await none.tables().then(
-    () => undefined,
-    (e: CqPipeError) => e,
-  );
+  // a table whose files cannot be listed fails alone (a table-error before any row)
+  const none = await read({ ...base, tables: [{ name: 'nd', files: 'nothing/*.ndjson' }] });
+  const err = none.errors[0];
+  t.equal(none.errors.length, 1);
   t.equal(err?.code, 'CQ_ERR_SOURCE_READ');
   t.match(err?.message, new RegExp(`no files match "nothing/\\*\\.ndjson" \\(in s3://${bucket} at http://127\\.0\\.0\\.1:\\d+\\)`));
-  await none.close?.();
   const explicit = await read({ ...base, tables: [{ name: 'nd', files: 'nothing/*.ndjson', columns: [{ name: 'id', type: 'int64' }] }] });
   t.same([explicit.rows.nd, explicit.errors], [undefined, []], 'with explicit columns, no match is an empty table');
 });
@@ -291,34 +289,27 @@ t.test('a malformed NDJSON object fails its table naming the key and line; other
 t.test('corrupt Parquet fails its table with the key named', async (t) => {
   const bucket = await createBucket('corrupt');
   await putObject(bucket, 'x.parquet', 'PAR1 this is not parquet PAR1');
-  const client = await s3Source.create({ ...(await s3Spec(bucket)), tables: [{ name: 'x', files: 'x.parquet' }] } as S3SourceSpec, ctx());
-  await t.rejects(client.tables(), { code: 'CQ_ERR_SOURCE_DATA', context: { file: `s3://${bucket}/x.parquet` } });
-  await client.close?.();
+  const r = await read({ ...(await s3Spec(bucket)), tables: [{ name: 'x', files: 'x.parquet' }] });
+  t.same(
+    r.errors.map((e) => [e.code, e.context.file, e.scope]),
+    [['CQ_ERR_SOURCE_DATA', `s3://${bucket}/x.parquet`, 'table']],
+  );
 });
 
 t.test('a missing bucket or denied access is a clear error', async (t) => {
   const missing = `nobucket-${process.pid}`;
-  const c = await s3Source.create({ ...(await s3Spec(missing)), tables: [{ name: 'x', files: 'a/*.ndjson' }] } as S3SourceSpec, ctx());
-  const err = await c.tables().then(
-    () => undefined,
-    (e: CqPipeError) => e,
-  );
+  // every table of the source fails with the reason (each a table-error before any row)
+  const c = await read({ ...(await s3Spec(missing)), tables: [{ name: 'x', files: 'a/*.ndjson' }] });
+  const err = c.errors[0];
+  t.equal(c.errors.length, 1);
   t.equal(err?.code, 'CQ_ERR_SOURCE_READ');
   t.equal(err?.context.connector, 'lake');
   t.match(err?.message, new RegExp(`bucket s3://${missing} at .* does not exist .*HTTP 404`));
-  await c.close?.();
   const bucket = await createBucket();
-  const d = await s3Source.create(
-    { ...(await s3Spec(bucket)), access_key_id: 'WRONG', secret_access_key: 'WRONG', tables: [{ name: 'x', files: 'a/*.ndjson' }] } as S3SourceSpec,
-    ctx(),
-  );
-  const err2 = await d.tables().then(
-    () => undefined,
-    (e: CqPipeError) => e,
-  );
+  const d = await read({ ...(await s3Spec(bucket)), access_key_id: 'WRONG', secret_access_key: 'WRONG', tables: [{ name: 'x', files: 'a/*.ndjson' }] });
+  const err2 = d.errors[0];
   t.equal(err2?.code, 'CQ_ERR_SOURCE_READ');
   t.match(err2?.message, /access to bucket .* is denied .*HTTP 403/);
-  await d.close?.();
 });
 
 t.test('config: key globs, bucket names and credential pairs are checked at load', async (t) => {

@@ -86,8 +86,6 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
     }
     if (!isObject(m)) throw new SourceDataError(`a line must be a JSON object, not ${jsonKind(m)}`, { file: 'stdin', line });
     if (m.kind === undefined) {
-      if (m.row !== undefined && (m.row === null || typeof m.row !== 'object' || Array.isArray(m.row)))
-        throw new SourceDataError(`the row of table "${String(m.table)}" is not a JSON object`, { file: 'stdin', line });
       const b = builders.get(String(m.table));
       if (!b) throw new SourceDataError(`row for table "${String(m.table)}" before its migrate-table line`, { file: 'stdin', line });
       if (!isObject(m.row)) {
