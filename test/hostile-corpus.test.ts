@@ -209,3 +209,12 @@ for (const c of CASES) {
     else if (c.exit !== 0) t.equal(await rowsOf(dir, 'bad'), 0, 'nothing of the failed table');
   });
 }
+
+t.test('yaml-alias-bomb.yml: a config whose aliases expand too far is a config error (exit 2), not an internal one', async (t) => {
+  const dir = await tmpDir(t);
+  await copyFile(path.join(FIXTURES, 'yaml-alias-bomb.yml'), path.join(dir, 'c.yml'));
+  const r = cliSync(['validate-config', 'c.yml'], { cwd: dir });
+  t.equal(r.code, 2, r.stderr);
+  t.match(r.stderr, /CQ_ERR_CONFIG_INVALID: c\.yml:1 \(document 1\): YAML aliases expand too far/);
+  t.notMatch(r.stderr, /CQ_ERR_INTERNAL|\n\s+at /);
+});

@@ -15,7 +15,7 @@ runDestinationSuite(t, {
 // Migrations: CloudQuery's destination-suite cases (CloudQuery's plugin-sdk writer test suite) in safe and forced, plus what
 // that suite lacks (safe errors write nothing, widening keeps data, views are named, races).
 
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as A from 'apache-arrow';
 import { postgresDestination } from '../connectors/postgresql/destination.js';
@@ -428,6 +428,39 @@ t.test('rejected rows fail the table with table and row, or go to the dead-lette
   );
   t.match(lines[0]!.reason, 'v_positive');
   t.equal(lines[0]!.table, 'dl');
+});
+
+t.test('an unwritable dead_letter: a directory is a config error at load; a place that cannot be written fails the destination cleanly', async (t) => {
+  const dir = await tmpDir(t);
+  t.same(postgresDestination.validate!({ connection_string: 'postgres://localhost/db', dead_letter: dir }), [
+    { keyPath: ['dead_letter'], message: `${dir} is a directory`, hint: 'name a file, e.g. ./rejected.ndjson' },
+  ]);
+  const url = await freshDatabase();
+  const s = table('dl2', [
+    { ...ID, primary_key: true },
+    { name: 'v', type: 'int64' },
+  ]);
+  const b = new RowBatchBuilder(s);
+  for (let i = 0; i < 10; i++) b.push({ id: i, v: i === 3 ? -1 : i });
+  const batch = b.finish();
+  await withDest(url, async (d) => {
+    await d.migrateTables([s], { migrateMode: 'safe' });
+  });
+  await query(url, 'ALTER TABLE dl2 ADD CONSTRAINT v2_positive CHECK (v >= 0)');
+  // the directory appears after load: the write must fail as a typed error, not an unhandled stream event
+  await mkdir(path.join(dir, 'later'));
+  let err: (Error & { code?: string }) | undefined;
+  await withDest(
+    url,
+    async (d) => {
+      await d.writeBatch(s, [batch]).catch((e: Error & { code?: string }) => {
+        err = e;
+      });
+    },
+    { dead_letter: path.join(dir, 'later') },
+  );
+  t.equal(err?.code, 'CQ_ERR_DEST_WRITE');
+  t.match(err?.message, /cannot write the dead_letter file .*later: EISDIR/);
 });
 
 t.test('CLI: migrate --plan prints DDL and executes nothing; concurrent migrations do not race; exit 3 with dead letters', async (t) => {

@@ -4,10 +4,12 @@
  * per row, with uuids as strings, json as parsed values and 64-bit integers as strings. The file
  * (and its directory) is created on the first rejected row.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { createWriteStream, statSync, type WriteStream } from 'node:fs';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import type * as A from 'apache-arrow';
+import type { SpecProblem } from '../../lib/connector.js';
+import { DestinationWriteError } from '../../lib/errors.js';
 import { uuidToString } from '../../lib/arrow/index.js';
 import { extensionOf } from '../../lib/types.js';
 
@@ -37,6 +39,20 @@ export function rowValues(batch: A.RecordBatch): Record<string, unknown>[] {
   return out;
 }
 
+/** At config load: a `dead_letter` that names a directory (relative paths: the working directory). */
+export function deadLetterProblems(deadLetter: unknown): SpecProblem[] {
+  if (typeof deadLetter !== 'string' || deadLetter === '') return [];
+  const file = path.resolve(deadLetter);
+  const isDir = (() => {
+    try {
+      return statSync(file).isDirectory();
+    } catch {
+      return false;
+    }
+  })();
+  return isDir ? [{ keyPath: ['dead_letter'], message: `${file} is a directory`, hint: 'name a file, e.g. ./rejected.ndjson' }] : [];
+}
+
 /** An append-only NDJSON file of rejected rows, opened on first use. */
 export class DeadLetterFile {
   readonly #path: string;
@@ -52,22 +68,38 @@ export class DeadLetterFile {
     return this.#rows;
   }
 
+  /** the first write error of the stream (EISDIR, ENOSPC, …), as a destination error naming the file */
+  #failed?: DestinationWriteError;
+
+  #fail(err: unknown): DestinationWriteError {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    this.#failed ??= new DestinationWriteError(`cannot write the dead_letter file ${this.#path}: ${why}`, { file: this.#path, phase: 'dead-letter' }, err);
+    return this.#failed;
+  }
+
   /** append every row of `batch` with the reason the server (or the encoder) gave */
   async write(table: string, reason: string, batch: A.RecordBatch): Promise<void> {
+    if (this.#failed) throw this.#failed;
     if (!this.#out) {
-      await mkdir(path.dirname(this.#path), { recursive: true });
-      this.#out = createWriteStream(this.#path, { flags: 'a' });
+      // opened first, so a directory or a read-only place is an error here, not an unhandled stream event
+      const fd = await mkdir(path.dirname(this.#path), { recursive: true })
+        .then(() => open(this.#path, 'a'))
+        .catch((err: unknown) => Promise.reject(this.#fail(err)));
+      this.#out = createWriteStream('', { fd, flags: 'a' });
+      this.#out.on('error', (err) => this.#fail(err));
     }
     const out = this.#out;
     for (const row of rowValues(batch)) {
       const line = JSON.stringify({ table, reason, row }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n';
       if (!out.write(line)) await new Promise((r) => out.once('drain', () => r(undefined)));
+      if (this.#failed) throw this.#failed;
       this.#rows++;
     }
   }
 
   async close(): Promise<void> {
     const out = this.#out;
-    if (out) await new Promise<void>((r) => out.end(r));
+    if (out && !this.#failed) await new Promise<void>((r) => out.end(r));
+    else out?.destroy();
   }
 }

@@ -16,7 +16,7 @@ import { bulkReplace, mergeAndDrop } from './bulk-replace.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
 import { connectionProblems, pgConnection } from './connection.js';
 import { CopyLoad, copyBatches, type CopyColumn } from './copy-load.js';
-import { DeadLetterFile } from './dead-letter.js';
+import { DeadLetterFile, deadLetterProblems } from './dead-letter.js';
 import { describeCause, isRowError, isTableError, loadError, rejectReason } from './load-errors.js';
 import { migrate } from './migrate.js';
 import { POSTGRES_OPTION_PROPERTIES, optionNotices, optionProblems, type CloudQueryPostgresOptions } from './options.js';
@@ -59,7 +59,7 @@ const configSchema = {
 export const postgresDestination = defineDestination<PostgresDestinationSpec>({
   name: 'postgresql',
   configSchema,
-  validate: (spec) => [...connectionProblems(spec.connection_string, 'connection_string'), ...optionProblems(spec)],
+  validate: (spec) => [...connectionProblems(spec.connection_string, 'connection_string'), ...optionProblems(spec), ...deadLetterProblems(spec.dead_letter)],
   stateConnection: (spec) => (typeof spec.connection_string === 'string' ? spec.connection_string : undefined),
   capabilities: { writeModes: ['overwrite-delete-stale', 'overwrite', 'append'], batch: { rows: 10000, bytes: 100_000_000, timeoutMs: 60_000 } },
   async create(spec, ctx: ConnectorContext): Promise<DestinationClient> {

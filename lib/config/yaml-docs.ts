@@ -91,7 +91,15 @@ export async function readDocuments(
     }
     // an empty document (e.g. after a trailing ---) is skipped
     if (doc.contents === null || (Y.isScalar(doc.contents) && doc.contents.value === null)) continue;
-    const value = doc.toJS({ maxAliasCount: 100 });
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      // the yaml library refuses alias expansions that would blow up (a "billion laughs" document)
+      const message = `YAML aliases expand too far: ${(err as Error).message}`;
+      problems.push({ file, document: index, line: lineAt(doc.range?.[0] ?? 0), message, hint: 'write the values out, or use fewer nested aliases (*name)' });
+      continue;
+    }
     docs.push({ file, index, value, lineOf: (kp) => lineOf(doc, kp, lineAt) });
   }
   return { docs, problems, secrets: expanded.secrets };
