@@ -6,8 +6,8 @@
  */
 import type { Line } from './report.js';
 
-const WIDTH = 1000;
-const LABEL = 330;
+const WIDTH = 1060;
+const LABEL = 390;
 const BAR = 420;
 const ROW = 28;
 const TOP = 58;
