@@ -16,12 +16,11 @@ import {
   type MigrateOptions,
   defineDestination,
 } from '../../lib/connector.js';
-import { CqPipeError, DestinationWriteError } from '../../lib/errors.js';
 import { type DeleteStaleMessage, WRITE_MODES } from '../../lib/messages.js';
 import { tableName } from '../../lib/schema.js';
 import { encodeRecord, encodeSchema } from './arrow-wire.js';
 import { type CliModes, CliSchemas } from './cli-schema.js';
-import { PluginConnection, type PluginLabel, describePlugin, v3 } from './grpc-client.js';
+import { type PluginConnection, type PluginReach, describePlugin, openAndInit, v3, withWhyGone } from './grpc-client.js';
 import { PluginWriteStream } from './write-stream.js';
 
 export type PluginDestinationSpec = Record<string, unknown>;
@@ -43,15 +42,8 @@ export interface PluginDestinationTarget {
   modes?: Partial<CliModes>;
 }
 
-export interface PluginDestinationRun {
-  label: PluginLabel;
-  target: string;
+export interface PluginDestinationRun extends PluginReach {
   modes: CliModes;
-  /** e.g. terminate the process of a local plugin; must not throw */
-  afterClose?: () => Promise<void>;
-  /** why the plugin went away (e.g. its exit code), waiting up to `ms` for it to be known; for error messages */
-  whyGone?: (ms: number) => Promise<string | undefined>;
-  readyTimeoutMs?: number;
 }
 
 export function cliModes(modes: Partial<CliModes> = {}): CliModes {
@@ -80,25 +72,7 @@ export async function openPluginDestination(
   ctx: ConnectorContext,
   run: PluginDestinationRun,
 ): Promise<DestinationClient> {
-  let conn: PluginConnection;
-  try {
-    conn = await PluginConnection.open(run.label, run.target, { readyTimeoutMs: run.readyTimeoutMs });
-    await conn.init(spec, ctx.invocationId).catch((err: unknown) => {
-      conn.close();
-      throw err;
-    });
-  } catch (err) {
-    await run.afterClose?.();
-    throw await explained(err, run);
-  }
-  return new PluginDestinationClient(conn, ctx, run);
-}
-
-/** `err` with why the plugin went away, when that is known within a second (a broken stream comes before the exit). */
-async function explained(err: unknown, run: PluginDestinationRun): Promise<unknown> {
-  const why = await run.whyGone?.(1000);
-  if (!why || !(err instanceof CqPipeError)) return err;
-  return new DestinationWriteError(`${err.message} (${why})`, err.context, err.cause ?? err);
+  return new PluginDestinationClient(await openAndInit(run, spec, ctx.invocationId), ctx, run);
 }
 
 /** google.protobuf.Timestamp of a Date (ms precision, so exact in µs) */
@@ -131,7 +105,7 @@ class PluginDestinationClient implements DestinationClient {
     try {
       await this.#writer().send(req);
     } catch (err) {
-      throw await explained(err, this.run);
+      throw await withWhyGone(err, this.run);
     }
   }
 
@@ -157,7 +131,7 @@ class PluginDestinationClient implements DestinationClient {
 
   async deleteStale(msgs: DeleteStaleMessage[]): Promise<void> {
     // a failure the plugin has already answered with: delete nothing
-    if (this.#stream?.failure) throw await explained(this.#stream.failure, this.run);
+    if (this.#stream?.failure) throw await withWhyGone(this.#stream.failure, this.run);
     for (const m of msgs) {
       const del = v3.Write.MessageDeleteStale.fromObject({ source_name: m.sourceName, table_name: m.table, sync_time: timestamp(m.syncTime) });
       await this.#send(new v3.Write.Request({ delete: del }));
@@ -172,7 +146,7 @@ class PluginDestinationClient implements DestinationClient {
     try {
       await s.finish();
     } catch (err) {
-      throw await explained(err, this.run);
+      throw await withWhyGone(err, this.run);
     }
   }
 
@@ -185,7 +159,7 @@ class PluginDestinationClient implements DestinationClient {
       if (err) this.#stream?.cancel();
       else await this.#stream?.finish();
     } catch (e) {
-      failure = await explained(e, this.run);
+      failure = await withWhyGone(e, this.run);
     }
     try {
       await this.conn.closePlugin();

@@ -53,6 +53,44 @@ export function pluginCallError(label: PluginLabel, rpc: string, err: unknown): 
   return pluginError(label, `${describePlugin(label)}: ${rpc} failed${status}: ${detail}`, rpc, err);
 }
 
+/** How a hosted plugin is reached, and what is known when it goes away (source.ts and destination.ts runs). */
+export interface PluginReach {
+  label: PluginLabel;
+  target: string;
+  readyTimeoutMs?: number;
+  /** e.g. terminate the process of a local plugin; must not throw */
+  afterClose?: () => Promise<void>;
+  /** why the plugin went away (e.g. its exit code), waiting up to `ms` for it to be known; for error messages */
+  whyGone?: (ms: number) => Promise<string | undefined>;
+}
+
+/** `err` with why the plugin went away, when that is known within a second (a broken stream comes before the exit). */
+export async function withWhyGone(err: unknown, run: Pick<PluginReach, 'label' | 'whyGone'>): Promise<unknown> {
+  const why = await run.whyGone?.(1000);
+  if (!why || !(err instanceof CqPipeError)) return err;
+  const context = err.context;
+  const message = `${err.message} (${why})`;
+  return run.label.role === 'destination'
+    ? new DestinationWriteError(message, context, err.cause ?? err)
+    : new SourceReadError(message, context, err.cause ?? err);
+}
+
+/** Dial, check discovery and `Init` a hosted plugin; on failure the plugin is stopped and the error says why it went away. */
+export async function openAndInit(run: PluginReach, spec: Record<string, unknown> | undefined, invocationId: string): Promise<PluginConnection> {
+  let conn: PluginConnection;
+  try {
+    conn = await PluginConnection.open(run.label, run.target, { readyTimeoutMs: run.readyTimeoutMs });
+    await conn.init(spec, invocationId).catch((err: unknown) => {
+      conn.close();
+      throw err;
+    });
+  } catch (err) {
+    await run.afterClose?.();
+    throw await withWhyGone(err, run);
+  }
+  return conn;
+}
+
 /** A failure of the plugin as its role's error: CQ_ERR_SOURCE_READ for a source, CQ_ERR_DEST_WRITE for a destination. */
 export function pluginError(label: PluginLabel, message: string, phase: string, cause?: unknown): CqPipeError {
   const context = { connector: label.name, phase };

@@ -11,7 +11,7 @@ import { AbortedError, CqPipeError, SourceDataError, SourceReadError, StateError
 import type { SyncMessage } from '../../lib/messages.js';
 import { MD_TABLE_NAME, tableName } from '../../lib/schema.js';
 import { conformBatch, decodeRecord, decodeSchema, toCqPipeSchema } from './arrow-wire.js';
-import { PluginConnection, describePlugin, pluginCallError, type PluginLabel, type SyncResponse } from './grpc-client.js';
+import { type PluginConnection, describePlugin, openAndInit, pluginCallError, withWhyGone, type PluginReach, type SyncResponse } from './grpc-client.js';
 import { StateService } from './state-service.js';
 
 export type PluginSpec = Record<string, unknown>;
@@ -24,15 +24,8 @@ export interface PluginTarget {
 }
 
 /** How a plugin client is run: where to dial, how to name it, what to do after `Close`. */
-export interface PluginRun {
-  label: PluginLabel;
-  target: string;
+export interface PluginRun extends PluginReach {
   deterministicCqId: boolean;
-  /** e.g. terminate the process of a local plugin; must not throw */
-  afterClose?: () => Promise<void>;
-  /** why the plugin went away (e.g. its exit code), waiting up to `ms` for it to be known; for error messages */
-  whyGone?: (ms: number) => Promise<string | undefined>;
-  readyTimeoutMs?: number;
   /** the warn and error log lines of the plugin's process so far (spawn.ts, docker.ts) */
   logCounts?: () => LogCounts;
 }
@@ -56,25 +49,7 @@ export function pluginSource(target: PluginTarget): SourceConnector<PluginSpec> 
 
 /** Dial, check discovery, `Init`, and return the source client (also used by local plugins). */
 export async function openPluginSource(spec: PluginSpec | undefined, ctx: ConnectorContext, run: PluginRun): Promise<SourceClient> {
-  let conn: PluginConnection;
-  try {
-    conn = await PluginConnection.open(run.label, run.target, { readyTimeoutMs: run.readyTimeoutMs });
-    await conn.init(spec, ctx.invocationId).catch((err: unknown) => {
-      conn.close();
-      throw err;
-    });
-  } catch (err) {
-    await run.afterClose?.();
-    throw await withReason(err, run);
-  }
-  return new PluginSourceClient(conn, ctx, run);
-}
-
-/** `err` with why the plugin went away, when that is known within a second (a dropped stream comes before the exit). */
-async function withReason(err: unknown, run: PluginRun): Promise<unknown> {
-  const why = await run.whyGone?.(1000);
-  if (!why || !(err instanceof CqPipeError)) return err;
-  return new SourceReadError(`${err.message} (${why})`, err.context, err.cause ?? err);
+  return new PluginSourceClient(await openAndInit(run, spec, ctx.invocationId), ctx, run);
 }
 
 class PluginSourceClient implements SourceClient {
@@ -104,7 +79,7 @@ class PluginSourceClient implements SourceClient {
           return s;
         }),
       async (err: unknown) => {
-        throw await withReason(err, this.run);
+        throw await withWhyGone(err, this.run);
       },
     );
     return this.schemas;
@@ -178,7 +153,7 @@ class PluginSourceClient implements SourceClient {
     } catch (err) {
       if (opts.signal.aborted) throw new AbortedError(`${this.plugin}: sync aborted`, err);
       if (err instanceof CqPipeError) throw err;
-      throw await withReason(pluginCallError(this.run.label, 'Sync', err), this.run);
+      throw await withWhyGone(pluginCallError(this.run.label, 'Sync', err), this.run);
     } finally {
       opts.signal.removeEventListener('abort', onAbort);
       if (!ended) call.cancel();
