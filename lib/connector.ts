@@ -4,7 +4,7 @@
  */
 import type * as A from 'apache-arrow';
 import type { JSONSchemaType } from 'ajv';
-import type { MigrateMode, SyncMessage, WriteMode, DeleteStaleMessage } from './messages.js';
+import type { MigrateMode, SyncMessage, WriteMode, DeleteStaleMessage, DeleteRecordMessage } from './messages.js';
 import type { Logger } from './logger.js';
 
 /** A JSON schema (draft-07) for a connector's own `spec`, checked at config load. */
@@ -118,6 +118,11 @@ export interface DestinationClient {
   /** one flushed batch of one table (several RecordBatches of the same schema) */
   writeBatch(table: A.Schema, batches: A.RecordBatch[]): Promise<void>;
   deleteStale?(msgs: DeleteStaleMessage[]): Promise<void>;
+  /**
+   * a source-driven delete (lib/messages.ts `DeleteRecordMessage`), after every row written before
+   * it; a destination without it fails the message's table (CQ_ERR_UNSUPPORTED)
+   */
+  deleteRecord?(msg: DeleteRecordMessage): Promise<void>;
   /**
    * make everything written so far durable (called at checkpoints); `table` is the checkpoint's
    * table when it names one (a client that holds rows back, e.g. staged for a bulk replace, must

@@ -24,6 +24,37 @@ export interface DeleteStaleMessage {
   syncTime: Date;
 }
 
+/**
+ * A source-driven delete (CloudQuery's `DeleteRecord`): remove the rows of `table` that match
+ * `where` — groups ANDed together, the predicates of a group joined by its `grouping`; no group
+ * deletes every row — and, for each of `relations`, the child rows whose `_cq_parent_id` is the
+ * `_cq_id` of a deleted parent row (cascading down the chain). Rows inserted before it are applied
+ * first (a barrier, like delete-stale).
+ */
+export interface DeleteRecordMessage {
+  kind: 'delete-record';
+  table: string;
+  where: PredicateGroup[];
+  relations: TableRelation[];
+}
+
+export interface PredicateGroup {
+  grouping: 'and' | 'or';
+  predicates: Predicate[];
+}
+
+/** `column = value`: `value` is a one-row batch whose only column is the value, typed as in the table */
+export interface Predicate {
+  operator: 'eq';
+  column: string;
+  value: A.RecordBatch;
+}
+
+export interface TableRelation {
+  table: string;
+  parent: string;
+}
+
 export interface CheckpointMessage {
   kind: 'checkpoint';
   id: string;
@@ -46,10 +77,17 @@ export interface SyncEndMessage {
   kind: 'sync-end';
 }
 
-export type SyncMessage = MigrateTableMessage | InsertMessage | DeleteStaleMessage | CheckpointMessage | TableErrorMessage | SyncEndMessage;
+export type SyncMessage =
+  | MigrateTableMessage
+  | InsertMessage
+  | DeleteStaleMessage
+  | DeleteRecordMessage
+  | CheckpointMessage
+  | TableErrorMessage
+  | SyncEndMessage;
 
 export type MessageKind = SyncMessage['kind'];
-export const MESSAGE_KINDS: readonly MessageKind[] = ['migrate-table', 'insert', 'delete-stale', 'checkpoint', 'table-error', 'sync-end'];
+export const MESSAGE_KINDS: readonly MessageKind[] = ['migrate-table', 'insert', 'delete-stale', 'delete-record', 'checkpoint', 'table-error', 'sync-end'];
 
 /** An exhaustive switch over message kinds reached a kind it does not know: a bug. */
 export function assertNever(x: never): never {
