@@ -1,12 +1,13 @@
 /**
  * The `memory` destination: tables held in process memory with full write-mode semantics
- * (append, upsert by primary key, delete-stale). It is the reference implementation the
+ * (append, upsert by primary key, delete-stale, delete-record with its cascade). It is the reference implementation the
  * destination conformance suite is validated against, and handy in library code and tests:
  * `memoryTables(name)` returns what a destination named `name` holds.
  */
 import type * as A from 'apache-arrow';
 import { defineDestination, type DestinationClient } from '../lib/connector.js';
-import { CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../lib/schema.js';
+import { CQ_ID, CQ_PARENT_ID, CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../lib/schema.js';
+import type { DeleteRecordMessage, PredicateGroup } from '../lib/messages.js';
 import { extensionOf } from '../lib/types.js';
 import { uuidToString } from '../lib/arrow/index.js';
 
@@ -102,7 +103,49 @@ export const memoryDestination = defineDestination<Record<string, never>>({
           t.rows = t.rows.filter((r) => !(r[CQ_SOURCE_NAME] === m.sourceName && (r[CQ_SYNC_TIME] as number) < cutoff));
         }
       },
+      async deleteRecord(msg) {
+        deleteRecordIn(tables, msg);
+      },
       async close() {},
     };
   },
 });
+
+/** a value compared for equality: numbers and bigints by their digits, the rest by their JSON */
+function valueKey(v: unknown): string {
+  return typeof v === 'bigint' || typeof v === 'number' ? `n${String(v)}` : JSON.stringify(v);
+}
+
+/** groups ANDed, a group's predicates by its grouping; a null on either side matches nothing (SQL `=`) */
+function matches(row: Record<string, unknown>, where: readonly { grouping: PredicateGroup['grouping']; preds: [string, string | null][] }[]): boolean {
+  const eq = ([column, key]: [string, string | null]) => key !== null && row[column] !== null && row[column] !== undefined && valueKey(row[column]) === key;
+  return where.every((g) => g.preds.length === 0 || (g.grouping === 'and' ? g.preds.every(eq) : g.preds.some(eq)));
+}
+
+/** CloudQuery's DeleteRecord on the tables held: the matching rows, then the relations' child rows by `_cq_parent_id` */
+function deleteRecordIn(tables: Map<string, MemoryTable>, msg: DeleteRecordMessage): void {
+  const where = msg.where.map((g) => ({
+    grouping: g.grouping,
+    preds: g.predicates.map((p): [string, string | null] => {
+      const v = rowObjects(p.value)[0]?.[p.value.schema.fields[0]!.name];
+      return [p.column, v === null || v === undefined ? null : valueKey(v)];
+    }),
+  }));
+  const deletedIds = new Map<string, Set<string>>();
+  const remove = (table: string, hit: (r: Record<string, unknown>) => boolean) => {
+    const t = tables.get(table);
+    const ids = deletedIds.get(table) ?? new Set<string>();
+    deletedIds.set(table, ids);
+    if (!t) return;
+    t.rows = t.rows.filter((r) => {
+      if (!hit(r)) return true;
+      if (typeof r[CQ_ID] === 'string') ids.add(r[CQ_ID] as string);
+      return false;
+    });
+  };
+  remove(msg.table, (r) => matches(r, where));
+  for (const rel of msg.relations) {
+    const parents = deletedIds.get(rel.parent) ?? new Set<string>();
+    remove(rel.table, (r) => typeof r[CQ_PARENT_ID] === 'string' && parents.has(r[CQ_PARENT_ID] as string));
+  }
+}

@@ -52,6 +52,11 @@ export const testDestination = defineDestination<TestDestinationSpec | null>({
         fail('insert');
       },
       async deleteStale() {},
+      // CloudQuery's test destination accepts a DeleteRecord and keeps nothing (only error_on_write / exit_on_write fail every message)
+      async deleteRecord() {
+        const flag = (['error_on_write', 'exit_on_write'] as const).find((k) => s[k]);
+        if (flag) throw new DestinationWriteError(`${flag} is true`, { connector: ctx.name, phase: 'delete-record' });
+      },
       async close() {},
     };
   },

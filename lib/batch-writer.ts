@@ -4,21 +4,26 @@
  *   migrate-table … (all collected, applied in one call before the first insert)
  *   insert          (grouped per table; flushed at rows / bytes / timeout)
  *   delete-stale    (a barrier: pending inserts are flushed first)
+ *   delete-record   (a barrier: pending inserts of every table are flushed first, then
+ *                    client.deleteRecord; a client without it fails the table, CQ_ERR_UNSUPPORTED)
  *   checkpoint      (a barrier: flush, commit, then acknowledge)
  * `finish` means committed (client.close()), `destroy(err)` means rolled back (client.close(err)).
  *
  * A client error with `scope: 'table'` (lib/errors.ts `tableFailure`), from a migration or a write, fails only its table: the
  * writer reports it (onTableError), drops that table's later rows and delete-stale, and answers
  * its checkpoints with `committed: false`; the other tables go on. Any other error ends the branch.
+ * A delete-record for a table that failed — in this destination, or upstream (a `table-error`
+ * before it) — is dropped, as delete-stale is never run for a failed table (docs/semantics.md).
  */
 import { Writable } from 'node:stream';
 import type * as A from 'apache-arrow';
 import type { DestinationClient, MigrateOptions } from './connector.js';
-import type { CheckpointMessage, DeleteStaleMessage, SyncMessage } from './messages.js';
+import type { CheckpointMessage, DeleteRecordMessage, DeleteStaleMessage, SyncMessage } from './messages.js';
 import { TableBatcher, type BatchCaps } from './batcher.js';
 import { countRows, inSpan } from './telemetry.js';
-import { type CqPipeError, DestinationWriteError, SchemaIncompatibleError, toCqPipeError } from './errors.js';
+import { type CqPipeError, DestinationWriteError, SchemaIncompatibleError, UnsupportedError, tableFailure, toCqPipeError } from './errors.js';
 import { tableName } from './schema.js';
+import { inCascadeOrder } from './delete-record.js';
 
 export interface BatchWriterOptions {
   client: DestinationClient;
@@ -53,6 +58,10 @@ export class BatchWriter extends Writable {
   rowsWritten = 0;
   /** tables this destination failed, with their error and the rows dropped after it */
   readonly failedTables = new Map<string, { error: CqPipeError; droppedRows: number }>();
+  /** tables a `table-error` reached (failed upstream): their delete-records are dropped */
+  readonly #failedUpstream = new Set<string>();
+  /** delete-records applied, and dropped (their table had failed) */
+  deleteRecords = { applied: 0, dropped: 0 };
 
   constructor(opts: BatchWriterOptions) {
     super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 1 });
@@ -115,7 +124,10 @@ export class BatchWriter extends Writable {
 
   async #handle(msg: SyncMessage): Promise<void> {
     // a table that failed upstream before its first row is not created
-    if (msg.kind === 'table-error') this.#pendingMigrations = this.#pendingMigrations.filter((t) => tableName(t) !== msg.table);
+    if (msg.kind === 'table-error') {
+      this.#failedUpstream.add(msg.table);
+      this.#pendingMigrations = this.#pendingMigrations.filter((t) => tableName(t) !== msg.table);
+    }
     if (msg.kind !== 'migrate-table') await this.#applyMigrations();
     if (msg.kind !== 'delete-stale') await this.#applyDeletes();
     switch (msg.kind) {
@@ -129,6 +141,10 @@ export class BatchWriter extends Writable {
         await this.#flushAll();
         if (!this.failedTables.has(msg.table)) this.#pendingDeletes.push(msg);
         return;
+      case 'delete-record':
+        // every pending row first (of the table and of the tables it cascades to; simplest: all)
+        await this.#flushAll();
+        return this.#deleteRecord(msg);
       case 'checkpoint': {
         await this.#flushAll();
         await this.#commit(msg.table);
@@ -187,6 +203,42 @@ export class BatchWriter extends Writable {
         const e = toCqPipeError(err, { connector: this.#opts.destination });
         const failed = e.scope === 'table' && e.context.table ? this.#tableNamed(e.context.table) : undefined;
         if (!failed || this.failedTables.has(failed)) throw e;
+        this.#failTable(failed, e, 0);
+      }
+    }
+  }
+
+  async #deleteRecord(msg: DeleteRecordMessage): Promise<void> {
+    const dest = this.#opts.destination;
+    for (;;) {
+      if (this.failedTables.has(msg.table) || this.#failedUpstream.has(msg.table)) {
+        this.deleteRecords.dropped++;
+        return;
+      }
+      try {
+        if (!this.#opts.client.deleteRecord) {
+          throw tableFailure(
+            new UnsupportedError(
+              `destination ${dest} cannot delete records (a source's delete-record for table ${msg.table})`,
+              { connector: dest, table: msg.table, phase: 'delete-record' },
+              'send this source to a destination that deletes records (postgresql, memory), or drop its delete-record messages with a custom transformer',
+            ),
+          );
+        }
+        const attributes = { 'cq.destination': dest, 'cq.table': msg.table };
+        const ordered = inCascadeOrder(msg, dest);
+        await inSpan('cq-pipe.delete-record', attributes, () => this.#opts.client.deleteRecord!(ordered));
+        this.deleteRecords.applied++;
+        return;
+      } catch (err) {
+        const e = toCqPipeError(err, { connector: dest });
+        if (e.scope !== 'table' || !e.context.table) throw e;
+        const failed = this.#tableNamed(e.context.table);
+        if (failed === msg.table || this.failedTables.has(failed)) {
+          this.#failTable(msg.table, e, 0);
+          return;
+        }
+        // the commit before the delete failed another table (the others committed): fail it, delete again
         this.#failTable(failed, e, 0);
       }
     }

@@ -15,6 +15,9 @@
  *     for await (const msg of messages) {
  *       // msg: { kind: 'migrate-table', table: Schema } | { kind: 'insert', table, batch: RecordBatch }
  *       //    | { kind: 'delete-stale', table, sourceName, syncTime } | { kind: 'checkpoint', id, state }
+ *       //    | { kind: 'delete-record', table, where: [{ grouping: 'and' | 'or', predicates:
+ *       //        [{ operator: 'eq', column, value: RecordBatch (one row, one column) }] }],
+ *       //        relations: [{ table, parent }] }
  *       //    | { kind: 'table-error', table, error } | { kind: 'sync-end' }
  *       yield msg;
  *     }
@@ -27,7 +30,10 @@
  * matching `migrate-table` (a schema change reaches the destination only as a migration). It should
  * pass control messages through in order: a dropped `checkpoint` holds that destination's
  * incremental cursor back (safe, never ahead of committed rows); a `delete-stale` it drops
- * deletes nothing; renaming a table means renaming its `delete-stale` too.
+ * deletes nothing; renaming a table means renaming its `delete-stale` too, and its `delete-record`
+ * (its `table`, and the `table`/`parent` of its relations). A `delete-record` is a source-driven
+ * delete (docs/semantics.md): dropping it keeps the rows it would delete; a destination that cannot
+ * delete (file, s3) fails its table, so a module may drop them on purpose for such a destination.
  *
  * For convenience a bare Arrow RecordBatch may be yielded: it is an insert into the table its
  * schema names (`cq:table_name`). An insert whose batch lacks that metadata gets it from `table`;

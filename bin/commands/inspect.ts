@@ -2,6 +2,8 @@
 import { openPipeInput } from '../../lib/pipe/detect.js';
 import { isPrimaryKey, tableName } from '../../lib/schema.js';
 import { typeName } from '../../lib/types.js';
+import { batchToJsonObjects } from '../../lib/arrow-json.js';
+import type { DeleteRecordMessage } from '../../lib/messages.js';
 import { makeLogger, reportError, type GlobalOptions } from './common.js';
 
 export async function inspectCommand(
@@ -37,6 +39,9 @@ export async function inspectCommand(
         case 'delete-stale':
           out.write(`delete-stale ${m.table} source ${m.sourceName} before ${m.syncTime.toISOString()}\n`);
           break;
+        case 'delete-record':
+          out.write(`${describeDeleteRecord(m)}\n`);
+          break;
         case 'table-error':
           out.write(`table-error  ${m.table}: ${m.error.message}\n`);
           break;
@@ -51,4 +56,24 @@ export async function inspectCommand(
   } catch (err) {
     return reportError(err, logger);
   }
+}
+
+/**
+ * `delete-record items where (id = 1 or id = 2) and (region = "eu") cascade items_children(items)`;
+ * values as in NDJSON (exact), typed: `id = 1 (int64)`
+ */
+export function describeDeleteRecord(m: DeleteRecordMessage): string {
+  const groups = m.where
+    .filter((g) => g.predicates.length > 0)
+    .map((g) => {
+      const ps = g.predicates.map((p) => {
+        const f = p.value.schema.fields[0];
+        const v = f ? batchToJsonObjects(p.value)[0]?.[f.name] : undefined;
+        return `${p.column} = ${JSON.stringify(v ?? null)} (${f ? typeName(f) : '?'})`;
+      });
+      return `(${ps.join(` ${g.grouping} `)})`;
+    });
+  const where = groups.length ? `where ${groups.join(' and ')}` : 'all rows';
+  const cascade = m.relations.length ? ` cascade ${m.relations.map((r) => `${r.table}(${r.parent})`).join(', ')}` : '';
+  return `delete-record ${m.table} ${where}${cascade}`;
 }

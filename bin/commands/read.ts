@@ -1,7 +1,8 @@
 /**
  * `cq-pipe read <config…> [--source NAME] [--format arrow|ndjson|singer]`: run a source and write
  * its stream to stdout (docs/pipes.md). Delete-stale is not sent: `write` decides it, with its own sync
- * time, once the stream ended without errors. Saved incremental state is read (to resume) but
+ * time, once the stream ended without errors. A source's delete-record is passed on (Arrow and NDJSON;
+ * Singer has no delete, so it is dropped with a warning) and `write` applies it. Saved incremental state is read (to resume) but
  * never written here; `write` persists checkpoints after its destination commits.
  */
 import { once } from 'node:events';
@@ -67,6 +68,11 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
         ...more,
       })) {
         if (m.kind === 'delete-stale') continue;
+        if (m.kind === 'delete-record' && format === 'singer') {
+          // Singer has no delete message: say so rather than lose it silently
+          logger.warn(`table ${m.table}: a delete-record cannot be written as Singer and is dropped (use --format arrow or ndjson)`, { table: m.table });
+          continue;
+        }
         await emit(m);
       }
     } finally {

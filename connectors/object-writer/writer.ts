@@ -4,13 +4,16 @@
  * default every flushed batch becomes its own object, finished in the background while the next
  * batch is prepared (at most MAX_PENDING at a time; checkpoints and close wait for them); with
  * `no_rotate` each table gets one object for the whole sync, streamed batch by batch and finished
- * at close. A failed batch or sync discards its objects, so none is left partial.
+ * at close. A failed batch or sync discards its objects, so none is left partial. A source's
+ * delete-record fails its table (CQ_ERR_UNSUPPORTED): objects already written are not rewritten, as
+ * CloudQuery's file and s3 destinations do not implement DeleteRecord either.
  * docs/file-destination.md and docs/s3.md have the details.
  */
 import { randomUUID } from 'node:crypto';
 import type * as A from 'apache-arrow';
 import type { ConnectorContext, DestinationClient, MigrateOptions } from '../../lib/connector.js';
-import { ConfigError, CqPipeError, DestinationWriteError, SchemaIncompatibleError, tableFailure } from '../../lib/errors.js';
+import type { DeleteRecordMessage } from '../../lib/messages.js';
+import { ConfigError, CqPipeError, DestinationWriteError, SchemaIncompatibleError, UnsupportedError, tableFailure } from '../../lib/errors.js';
 import { tableName } from '../../lib/schema.js';
 import { openFormatWriterOn, type FormatWriter } from '../file/writers/index.js';
 import type { ObjectWriterSettings } from './settings.js';
@@ -74,6 +77,19 @@ export class ObjectWriter implements DestinationClient {
     // objects need no DDL (directories are made with their first file); an s3 bucket must exist and be writable
     if (!opts.plan && this.#sink.prepare) await this.#sink.prepare();
     return [];
+  }
+
+  /** append-only objects: a delete-record fails its table (the rows written so far stay) */
+  async deleteRecord(msg: DeleteRecordMessage): Promise<void> {
+    const what = this.#sink.words.noun;
+    throw tableFailure(
+      new UnsupportedError(
+        `destination ${this.#ctx.name} cannot delete records: a source's delete-record for table ${msg.table} (${what}s are append-only)`,
+        { connector: this.#ctx.name, table: msg.table, phase: 'delete-record' },
+        `the ${what}s written before it keep their rows; send this source to a destination that deletes (postgresql), ` +
+          'or drop its delete-record messages with a custom transformer (docs/transformers.md)',
+      ),
+    );
   }
 
   async writeBatch(schema: A.Schema, batches: A.RecordBatch[]): Promise<void> {

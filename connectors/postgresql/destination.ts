@@ -3,20 +3,21 @@
  * that composes the parts — the connection, its transaction and the replay after a lost connection
  * (`session.ts`), migrations under an advisory lock (`migrate.ts`), binary COPY loads
  * (`copy-load.ts`), upserts through a staging table (`upsert.ts`), delete-stale scoped to the
- * source name, the bulk replace of tables read in full in `overwrite-delete-stale` (`staging.ts`,
- * `bulk-replace.ts`), and the dead-letter file for rows the server rejects (`dead-letter.ts`).
+ * source name, a source's delete-record as one CTE statement (`delete-record.ts`), the bulk replace
+ * of tables read in full in `overwrite-delete-stale` (`staging.ts`, `bulk-replace.ts`), and the dead-letter file for rows the server rejects (`dead-letter.ts`).
  */
 import path from 'node:path';
 import type * as A from 'apache-arrow';
 import { defineDestination, type ConnectorContext, type DestinationClient, type MigrateOptions } from '../../lib/connector.js';
 import { CqPipeError, DestinationWriteError, SchemaIncompatibleError, tableFailure } from '../../lib/errors.js';
-import type { DeleteStaleMessage, WriteMode } from '../../lib/messages.js';
+import type { DeleteRecordMessage, DeleteStaleMessage, WriteMode } from '../../lib/messages.js';
 import { CQ_SOURCE_NAME, CQ_SYNC_TIME, isIncrementalTable, primaryKeys, tableName } from '../../lib/schema.js';
 import { bulkReplace, mergeAndDrop } from './bulk-replace.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
 import { connectionProblems, pgConnection } from './connection.js';
 import { CopyLoad, copyBatches, type CopyColumn } from './copy-load.js';
 import { DeadLetterFile, deadLetterProblems } from './dead-letter.js';
+import { deleteRecord } from './delete-record.js';
 import { describeCause, isRowError, isTableError, loadError, rejectReason } from './load-errors.js';
 import { migrate } from './migrate.js';
 import { POSTGRES_OPTION_PROPERTIES, optionNotices, optionProblems, type CloudQueryPostgresOptions } from './options.js';
@@ -241,6 +242,45 @@ class PostgresClient implements DestinationClient {
     } catch (err) {
       const context = { connector: this.#ctx.name, table: msgs.length === 1 ? msgs[0]!.table : undefined, phase: 'delete-stale' };
       throw new DestinationWriteError(`delete-stale of ${msgs.map((m) => m.table).join(', ')} failed: ${describeCause(err)}`, context, err);
+    }
+  }
+
+  /**
+   * A source's delete-record: every row written before it is committed, and the staged rows of its
+   * tables go into them (they are no longer replaced in bulk), so the delete sees them; then one
+   * statement in a transaction of its own. A failure of the statement (a missing table or column,
+   * a value Postgres refuses) fails the table.
+   */
+  async deleteRecord(msg: DeleteRecordMessage): Promise<void> {
+    await this.#commitAll();
+    const names = new Set([msg.table, ...msg.relations.map((r) => r.table)]);
+    for (const st of [...this.#stages.values()]) if (names.has(st.cqName)) await this.#merge(st);
+    const connector = this.#ctx.name;
+    let done: Awaited<ReturnType<typeof deleteRecord>> | undefined;
+    try {
+      await this.#session.retrying('delete-record', () =>
+        this.#session.transaction(async (client) => {
+          done = await deleteRecord(client, this.#schema, msg, connector);
+        }),
+      );
+    } catch (err) {
+      if (err instanceof CqPipeError) throw err;
+      const e = new DestinationWriteError(
+        `delete-record for table ${msg.table} failed: ${describeCause(err)}`,
+        { connector, table: msg.table, phase: 'delete-record' },
+        err,
+      );
+      throw isTableError(err) ? tableFailure(e) : e;
+    }
+    if (!done) return;
+    const { statement, deleted } = done;
+    const counts = statement.tables.map((t, i) => `${t}: ${deleted[i]}`).join(', ');
+    this.#ctx.logger.debug(`delete-record for table ${msg.table}: rows deleted ${counts}`, { table: msg.table });
+    if (statement.skipped.length) {
+      const list = statement.skipped.join(', ');
+      this.#ctx.logger.info(`delete-record for table ${msg.table}: relations ${list} deleted nothing (no such table here, or no _cq_parent_id)`, {
+        table: msg.table,
+      });
     }
   }
 

@@ -2,8 +2,9 @@
  * The pipe format (docs/pipes.md): a sequence of Arrow IPC streams ("segments"). A table segment is
  * the table's schema (with cq:table_name and the column flags) and one batch of its rows. Control
  * messages are segments whose schema metadata holds `cq:message` (migrate-table, delete-stale,
- * checkpoint, table-error, sync-start, sync-end); migrate-table carries the table schema with one
- * empty batch, the others one row with a JSON `payload`. Every segment is a complete, standalone
+ * delete-record, checkpoint, table-error, sync-start, sync-end); migrate-table carries the table
+ * schema with one empty batch, the others one row with a JSON `payload` (a delete-record's values
+ * as base64 Arrow IPC, delete-record.ts). Every segment is a complete, standalone
  * Arrow IPC stream, readable by any Arrow reader.
  */
 import type { Readable } from 'node:stream';
@@ -12,6 +13,7 @@ import { utf8Data } from '../arrow/index.js';
 import { CqPipeError, SourceDataError, isErrorCode, type ErrorContext } from '../errors.js';
 import type { SyncMessage } from '../messages.js';
 import { MD_TABLE_NAME, tableName, withSchemaMetadata } from '../schema.js';
+import { arrowValue, arrowValueFrom, deleteRecordFromJson, deleteRecordJson } from './delete-record.js';
 
 export const MD_MESSAGE = 'cq:message';
 
@@ -71,6 +73,8 @@ export function encodeMessage(msg: PipeMessage): Uint8Array | undefined {
     }
     case 'delete-stale':
       return payloadSegment('delete-stale', { table: msg.table, source_name: msg.sourceName, sync_time: msg.syncTime.toISOString() });
+    case 'delete-record':
+      return payloadSegment('delete-record', deleteRecordJson(msg, arrowValue));
     case 'checkpoint':
       return payloadSegment('checkpoint', { id: msg.id, state: msg.state, ...(msg.table !== undefined ? { table: msg.table } : {}) });
     case 'table-error':
@@ -139,6 +143,11 @@ export async function* decodeArrowStream(input: Readable | AsyncIterable<Uint8Ar
         case 'delete-stale': {
           const p = payloadOf(batches[0]!);
           yield { kind: 'delete-stale', table: String(p.table), sourceName: String(p.source_name), syncTime: new Date(String(p.sync_time)) };
+          break;
+        }
+        case 'delete-record': {
+          const context = { file: 'stdin' };
+          yield deleteRecordFromJson(payloadOf(batches[0]!), context, arrowValueFrom(context));
           break;
         }
         case 'checkpoint': {

@@ -1,7 +1,9 @@
 /**
  * The `ndjson` pipe format: one JSON object a line. `{"kind":"migrate-table","table":…,"columns":
  * [{name,type,primary_key,not_null}]}` declares a table; `{"table":…,"row":{…}}` is a row; other
- * control messages are `{"kind":"checkpoint"|"delete-stale"|"table-error"|"sync-start"|"sync-end",…}`.
+ * control messages are `{"kind":"checkpoint"|"delete-stale"|"delete-record"|"table-error"|"sync-start"|"sync-end",…}`.
+ * A delete-record's values are JSON values rendered as row values are, typed by their `type` or by
+ * the table's migrate-table (delete-record.ts); the rows of its tables before it are flushed first.
  */
 import { SourceDataError } from '../errors.js';
 import { defineTable, isPrimaryKey, tableName } from '../schema.js';
@@ -12,6 +14,7 @@ import { linesOf } from './lines.js';
 import { parseJsonExact } from '../json-exact.js';
 import { syncStartFrom, tableErrorFromPipe, type PipeMessage } from './arrow-stream.js';
 import { isObject, jsonKind } from './json-kind.js';
+import { deleteRecordFromJson, deleteRecordJson, ndjsonValue, ndjsonValueFrom } from './delete-record.js';
 
 export function encodeNdjson(msg: PipeMessage): string | undefined {
   switch (msg.kind) {
@@ -33,6 +36,8 @@ export function encodeNdjson(msg: PipeMessage): string | undefined {
       return JSON.stringify({ kind: 'checkpoint', id: msg.id, state: msg.state, ...(msg.table !== undefined ? { table: msg.table } : {}) }) + '\n';
     case 'delete-stale':
       return JSON.stringify({ kind: 'delete-stale', table: msg.table, source_name: msg.sourceName, sync_time: msg.syncTime.toISOString() }) + '\n';
+    case 'delete-record':
+      return JSON.stringify({ kind: 'delete-record', ...deleteRecordJson(msg, ndjsonValue) }) + '\n';
     case 'table-error':
       return JSON.stringify({ kind: 'table-error', table: msg.table, code: msg.error.code, message: msg.error.message }) + '\n';
     case 'sync-start':
@@ -115,6 +120,15 @@ export async function* decodeNdjson(input: AsyncIterable<Uint8Array | string>, b
         yield* flush();
         yield { kind: 'checkpoint', id: String(m.id), state: m.state as Record<string, string>, ...(typeof m.table === 'string' ? { table: m.table } : {}) };
         break;
+      case 'delete-record': {
+        const context = { file: 'stdin', line };
+        const columnOf = (table: string, column: string) => builders.get(table)?.builder.schema.fields.find((f) => f.name === column);
+        const msg = deleteRecordFromJson(m, context, ndjsonValueFrom(context, columnOf));
+        // a barrier: every row before it goes first
+        yield* flush();
+        yield msg;
+        break;
+      }
       case 'table-error':
         yield* flush();
         yield { kind: 'table-error', table: String(m.table), error: tableErrorFromPipe(m.code, m.message) };

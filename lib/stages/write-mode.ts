@@ -2,7 +2,8 @@
  * Per-destination schema rewriting for write and PK modes (docs/semantics.md):
  *   append      → every primary-key and unique flag is stripped (plain inserts);
  *   cq-id-only  → `_cq_id` is the only key;
- *   delete-stale messages reach only `overwrite-delete-stale` destinations.
+ *   delete-stale messages reach only `overwrite-delete-stale` destinations;
+ *   delete-record messages reach every destination, in every write mode (as in CloudQuery).
  * Inserts are relabelled with the rewritten schema (zero-copy).
  */
 import type * as A from 'apache-arrow';
