@@ -38,12 +38,19 @@ import {
 import { encodeMessage } from '../lib/pipe/arrow-stream.js';
 import { encodeNdjson } from '../lib/pipe/ndjson-stream.js';
 
-const items = (rows: number[], tag = 'r') => ({ kind: 'insert', table: 'items', batch: itemsBatch(rows.map((id) => ({ id, name: `${tag}${id}`, value: id }))) }) as const;
+const items = (rows: number[], tag = 'r') =>
+  ({ kind: 'insert', table: 'items', batch: itemsBatch(rows.map((id) => ({ id, name: `${tag}${id}`, value: id }))) }) as const;
 
 let seq = 0;
 async function syncTo(url: string, tables: A.Schema[], messages: SyncMessage[], o: { writeMode?: WriteMode; source?: string; transformers?: string[] } = {}) {
   const src = staticSource(tables, messages, { name: o.source ?? 'a', destinations: ['pg'] });
-  const dest = destSpec({ name: 'pg', path: 'postgresql', write_mode: o.writeMode ?? 'overwrite', spec: { connection_string: url }, transformers: o.transformers ?? [] });
+  const dest = destSpec({
+    name: 'pg',
+    path: 'postgresql',
+    write_mode: o.writeMode ?? 'overwrite',
+    spec: { connection_string: url },
+    transformers: o.transformers ?? [],
+  });
   return runSync({ config: config([src.spec], [dest]) });
 }
 
@@ -87,7 +94,11 @@ async function drive(client: DestinationClient, messages: SyncMessage[]) {
 }
 
 const OTHER = defineTable({ name: 'other', columns: [{ name: 'id', type: 'int64', primary_key: true }] });
-const other = (n: number): SyncMessage => insert(OTHER, Array.from({ length: n }, (_, i) => ({ id: i })));
+const other = (n: number): SyncMessage =>
+  insert(
+    OTHER,
+    Array.from({ length: n }, (_, i) => ({ id: i })),
+  );
 
 t.test('batch writer: a delete-record is a barrier — every pending row first, then the delete, relations in cascade order', async (t) => {
   const { client, calls } = recorder();
@@ -165,7 +176,10 @@ t.test('memory destination applies a delete-record with its cascade', async (t) 
   const src = staticSource([PARENT, CHILD, GRANDCHILD], [...chainRows(), deleteParent1()], { destinations: [name] });
   const r = await runSync({ config: config([src.spec], [destSpec({ name, path: 'memory', write_mode: 'overwrite' })]) });
   t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? 'ok');
-  const ids = (tbl: string) => memoryTables(name).get(tbl)!.rows.map((x) => Number(x.id));
+  const ids = (tbl: string) =>
+    memoryTables(name)
+      .get(tbl)!
+      .rows.map((x) => Number(x.id));
   t.same([ids('parent'), ids('child'), ids('grandchild')], [[2], [12], [22]]);
 });
 
@@ -216,7 +230,11 @@ t.test('postgres: a group joins its predicates by its grouping; groups are ANDed
     ['and(a = 1, b = x)', deleteRecord('pairs', [and(eq('a', 'int64', 1), eq('b', 'utf8', 'x'))]), [2, 3, 4]],
     ['or(a = 1, b = x)', deleteRecord('pairs', [or(eq('a', 'int64', 1), eq('b', 'utf8', 'x'))]), [4]],
     ['or(a = 1, a = 2) AND and(b = y)', deleteRecord('pairs', [or(eq('a', 'int64', 1), eq('a', 'int64', 2)), and(eq('b', 'utf8', 'y'))]), [1, 3]],
-    ['or(id = 1, id = 3) AND or(b = x, b = y) AND and(a = 1)', deleteRecord('pairs', [or(eq('id', 'int64', 1), eq('id', 'int64', 3)), or(eq('b', 'utf8', 'x'), eq('b', 'utf8', 'y')), and(eq('a', 'int64', 1))]), [2, 3, 4]],
+    [
+      'or(id = 1, id = 3) AND or(b = x, b = y) AND and(a = 1)',
+      deleteRecord('pairs', [or(eq('id', 'int64', 1), eq('id', 'int64', 3)), or(eq('b', 'utf8', 'x'), eq('b', 'utf8', 'y')), and(eq('a', 'int64', 1))]),
+      [2, 3, 4],
+    ],
     ['a null value matches nothing', deleteRecord('pairs', [and(eq('b', 'utf8', null))]), [1, 2, 3, 4]],
   ];
   const url = await freshDatabase('delrec');
@@ -250,7 +268,9 @@ t.test('postgres: values compare exactly — int64 past 2^53, uuid, µs timestam
 t.test('postgres: rows in the same batch window before the delete are deleted, rows after it stay (every write mode)', async (t) => {
   for (const writeMode of ['append', 'overwrite', 'overwrite-delete-stale'] as const) {
     const url = await freshDatabase('delrec');
-    const r = await syncTo(url, [ITEMS], [items([1, 2, 3]), deleteRecord('items', [or(eq('id', 'int64', 1), eq('id', 'int64', 3))]), items([3, 4])], { writeMode });
+    const r = await syncTo(url, [ITEMS], [items([1, 2, 3]), deleteRecord('items', [or(eq('id', 'int64', 1), eq('id', 'int64', 3))]), items([3, 4])], {
+      writeMode,
+    });
     t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? writeMode);
     t.same(await idsOf(url, 'items'), [2, 3, 4], writeMode);
   }
@@ -277,7 +297,11 @@ t.test('postgres: a table staged for a bulk replace is merged before the delete;
 
 t.test('postgres: a delete-record for a missing column fails that table alone; the other tables are written', async (t) => {
   const url = await freshDatabase('delrec');
-  const r = await syncTo(url, [ITEMS, PAIRS], [items([1]), pairRows, deleteRecord('items', [and(eq('nope', 'int64', 1))]), items([2]), insert(PAIRS, [{ id: 5 }])]);
+  const r = await syncTo(
+    url,
+    [ITEMS, PAIRS],
+    [items([1]), pairRows, deleteRecord('items', [and(eq('nope', 'int64', 1))]), items([2]), insert(PAIRS, [{ id: 5 }])],
+  );
   t.equal(exitCodeOfSync(r), 1);
   t.same(
     r.errors.map((e) => `${e.code} ${e.context.table}`),
@@ -325,7 +349,10 @@ t.test('file destination: a delete-record fails only its table with CQ_ERR_UNSUP
 t.test('cq-pipe write into a file destination: CQ_ERR_UNSUPPORTED names the destination and table, exit 1', async (t) => {
   const dir = await tmpDir(t);
   const cfg = path.join(dir, 'f.yml');
-  await writeFile(cfg, `kind: destination\nspec: { name: files, path: file, write_mode: append, spec: { path: "${dir}/out/{{TABLE}}/{{UUID}}.{{FORMAT}}", format: ndjson } }\n`);
+  await writeFile(
+    cfg,
+    `kind: destination\nspec: { name: files, path: file, write_mode: append, spec: { path: "${dir}/out/{{TABLE}}/{{UUID}}.{{FORMAT}}", format: ndjson } }\n`,
+  );
   const input = [
     { kind: 'migrate-table', table: 'items', columns: [{ name: 'id', type: 'int64', primary_key: true }] },
     { table: 'items', row: { id: 1 } },

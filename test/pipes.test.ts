@@ -1,7 +1,7 @@
 /** Unix pipes: read | write equals sync; Singer in and out; ndjson; inspect; TTY and EPIPE behaviour. */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import t from 'tap';
 import { readCommand } from '../bin/commands/read.js';
 import { tmpDir } from './helpers/index.js';
@@ -265,4 +265,105 @@ spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_st
   t.ok(cursorRow >= 19999, `a checkpoint was kept (row ${cursorRow})`);
   t.equal(Number(c!.n), cursorRow + 1, 'every row up to the kept cursor is committed');
   t.ok(cursorRow < 399999, 'stopped before the end');
+});
+
+t.test('delete-record round-trips through both pipe formats with exact values; NDJSON types a value by its table', async (t) => {
+  const { encodeMessage, decodeArrowStream } = await import('../lib/pipe/arrow-stream.js');
+  const { encodeNdjson, decodeNdjson } = await import('../lib/pipe/ndjson-stream.js');
+  const { valueOf } = await import('./helpers/delete-record-source.js');
+  const { batchToJsonObjects } = await import('../lib/arrow-json.js');
+  const { typeName } = await import('../lib/types.js');
+  const { defineTable } = await import('../lib/schema.js');
+  type Msg = import('../lib/messages.js').DeleteRecordMessage;
+  const values: [string, unknown][] = [
+    ['int64', 9007199254740993n],
+    ['uint64', 18446744073709551615n],
+    ['decimal(38,10)', '1234567890123456789012345678.0123456789'],
+    ['timestamp', '1969-12-31T23:59:59.999999Z'],
+    ['uuid', '0190b6b2-1c2d-7e3f-8a4b-5c6d7e8f9a0b'],
+    ['json', { a: [1, 'x', null], b: { c: 9007199254740993n } }],
+    ['binary', Buffer.from([0, 255, 10]).toString('base64')],
+    ['date32', '2024-02-29'],
+    ['utf8', 'a, "quoted"\nline'],
+    ['bool', false],
+    ['float64', 0.1],
+    ['utf8', null],
+  ];
+  const msg: Msg = {
+    kind: 'delete-record',
+    table: 'items',
+    where: [
+      { grouping: 'or', predicates: values.map(([type, v], i) => ({ operator: 'eq' as const, column: `c${i}`, value: valueOf(type, v) })) },
+      { grouping: 'and', predicates: [] },
+    ],
+    relations: [{ table: 'items_child', parent: 'items' }],
+  };
+  const shape = (m: Msg) => ({
+    table: m.table,
+    relations: m.relations,
+    where: m.where.map((g) => ({
+      grouping: g.grouping,
+      predicates: g.predicates.map((p) => ({
+        column: p.column,
+        rows: p.value.numRows,
+        type: typeName(p.value.schema.fields[0]!),
+        value: Object.values(batchToJsonObjects(p.value)[0]!)[0],
+      })),
+    })),
+  });
+  const want = shape(msg);
+  t.equal(want.where[0]!.predicates[0]!.value, '9007199254740993', 'int64 past 2^53 rendered exactly');
+
+  const fromArrow: unknown[] = [];
+  for await (const m of decodeArrowStream(Readable.from([encodeMessage(msg)!]))) fromArrow.push(m);
+  t.equal(fromArrow.length, 1);
+  t.same(shape(fromArrow[0] as Msg), want, 'arrow: the same message, value for value');
+
+  const fromNdjson: unknown[] = [];
+  for await (const m of decodeNdjson(Readable.from([encodeNdjson(msg)!]))) fromNdjson.push(m);
+  t.same(shape(fromNdjson[0] as Msg), want, 'ndjson: the same message, value for value');
+
+  // a value without "type" takes its column's type from the table's migrate-table
+  const table = defineTable({
+    name: 'items',
+    columns: [
+      { name: 'big', type: 'int64' },
+      { name: 'u', type: 'uuid' },
+    ],
+  });
+  const lines = [
+    encodeNdjson({ kind: 'migrate-table', table })!,
+    '{"kind":"delete-record","table":"items","where":[{"grouping":"and","predicates":[{"operator":"eq","column":"big","value":9007199254740993},' +
+      '{"operator":"eq","column":"u","value":"0190b6b2-1c2d-7e3f-8a4b-5c6d7e8f9a0b"}]}]}\n',
+  ];
+  const typed: unknown[] = [];
+  for await (const m of decodeNdjson(Readable.from(lines))) typed.push(m);
+  const d = shape(typed[1] as Msg);
+  t.same(
+    d.where[0]!.predicates.map((p) => [p.type, p.value]),
+    [
+      ['int64', '9007199254740993'],
+      ['uuid', '0190b6b2-1c2d-7e3f-8a4b-5c6d7e8f9a0b'],
+    ],
+  );
+  t.same(d.relations, [], 'relations default to none');
+
+  // bad input names the line and what is wrong
+  const bad = async (text: string) => {
+    for await (const _ of decodeNdjson(Readable.from([encodeNdjson({ kind: 'migrate-table', table })!, text]))) {
+    }
+  };
+  await t.rejects(bad('{"kind":"delete-record","table":"items","where":[{"grouping":"xor","predicates":[]}]}\n'), {
+    code: 'CQ_ERR_SOURCE_DATA',
+    message: /where\[0\]\.grouping must be "and" or "or"/,
+    context: { line: 2 },
+  });
+  await t.rejects(bad('{"kind":"delete-record","table":"items","where":[{"grouping":"and","predicates":[{"operator":"eq","column":"nope","value":1}]}]}\n'), {
+    code: 'CQ_ERR_SOURCE_DATA',
+    message: /column "nope": the column is not in the table's migrate-table/,
+  });
+  await t.rejects(bad('{"kind":"delete-record","table":"items","where":[{"grouping":"and","predicates":[{"operator":"eq","column":"big","value":"x1"}]}]}\n'), {
+    code: 'CQ_ERR_SOURCE_DATA',
+    message: /column "big"/,
+  });
 });
