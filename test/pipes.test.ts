@@ -270,7 +270,7 @@ spec: { name: pg, path: postgresql, write_mode: overwrite, spec: { connection_st
 t.test('delete-record round-trips through both pipe formats with exact values; NDJSON types a value by its table', async (t) => {
   const { encodeMessage, decodeArrowStream } = await import('../lib/pipe/arrow-stream.js');
   const { encodeNdjson, decodeNdjson } = await import('../lib/pipe/ndjson-stream.js');
-  const { valueOf } = await import('./helpers/delete-record-source.js');
+  const { predicateValue } = await import('./helpers/delete-record-source.js');
   const { batchToJsonObjects } = await import('../lib/arrow-json.js');
   const { typeName } = await import('../lib/types.js');
   const { defineTable } = await import('../lib/schema.js');
@@ -293,7 +293,7 @@ t.test('delete-record round-trips through both pipe formats with exact values; N
     kind: 'delete-record',
     table: 'items',
     where: [
-      { grouping: 'or', predicates: values.map(([type, v], i) => ({ operator: 'eq' as const, column: `c${i}`, value: valueOf(type, v) })) },
+      { grouping: 'or', predicates: values.map(([type, v], i) => ({ operator: 'eq' as const, column: `c${i}`, value: predicateValue(type, v) })) },
       { grouping: 'and', predicates: [] },
     ],
     relations: [{ table: 'items_child', parent: 'items' }],

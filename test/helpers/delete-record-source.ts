@@ -12,13 +12,13 @@ import { defineTable, tableName } from '../../lib/schema.js';
 import { fieldFor, parseColumnType } from '../../lib/types.js';
 
 /** a one-row, one-column batch of `type` holding `v` (a predicate's value) */
-export function valueOf(type: string, v: unknown): A.RecordBatch {
+export function predicateValue(type: string, v: unknown): A.RecordBatch {
   const b = new RowBatchBuilder(new A.Schema([fieldFor('value', parseColumnType(type), true)]));
   b.push({ value: v });
   return b.finish();
 }
 
-export const eq = (column: string, type: string, v: unknown): Predicate => ({ operator: 'eq', column, value: valueOf(type, v) });
+export const eq = (column: string, type: string, v: unknown): Predicate => ({ operator: 'eq', column, value: predicateValue(type, v) });
 export const and = (...predicates: Predicate[]): PredicateGroup => ({ grouping: 'and', predicates });
 export const or = (...predicates: Predicate[]): PredicateGroup => ({ grouping: 'or', predicates });
 export const deleteRecord = (table: string, where: PredicateGroup[] = [], relations: TableRelation[] = []): DeleteRecordMessage => ({
