@@ -4,7 +4,8 @@
  * (`session.ts`), migrations under an advisory lock (`migrate.ts`), binary COPY loads
  * (`copy-load.ts`), upserts through a staging table (`upsert.ts`), delete-stale scoped to the
  * source name, a source's delete-record as one CTE statement (`delete-record.ts`), the bulk replace
- * of tables read in full in `overwrite-delete-stale` (`staging.ts`, `bulk-replace.ts`), and the dead-letter file for rows the server rejects (`dead-letter.ts`).
+ * of tables read in full in `overwrite-delete-stale` (`staging.ts`, `bulk-replace.ts`), and the
+ * dead-letter file for rows the server rejects (`dead-letter.ts`).
  */
 import path from 'node:path';
 import type * as A from 'apache-arrow';
