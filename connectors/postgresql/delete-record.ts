@@ -116,15 +116,28 @@ export function deleteRecordStatement(
   return { text: `WITH ${ctes.join(', ')} SELECT ${counts.join(', ')}`, values, tables, skipped, counted: true };
 }
 
-/** run `msg` (inside the caller's transaction): the rows deleted per table (in `tables` order) */
+/**
+ * run `msg` (one statement: atomic on its own): the rows deleted per table (in `tables` order).
+ * `known` caches the column types read from the catalog (the caller clears it when it migrates).
+ */
 export async function deleteRecord(
   client: pg.ClientBase,
   schema: string,
   msg: DeleteRecordMessage,
   connector: string,
+  known: Map<string, Map<string, string>> = new Map(),
 ): Promise<{ statement: DeleteRecordStatement; deleted: number[] }> {
   const names = [...new Set([msg.table, ...msg.relations.map((r) => r.table)].map(pgIdent))];
-  const statement = deleteRecordStatement(schema, msg, await columnTypes(client, schema, names), connector);
+  // a predicate column the cache lacks: the table is read again (a column added since)
+  const root = known.get(pgIdent(msg.table));
+  if (root && msg.where.some((g) => g.predicates.some((p) => !root.has(pgIdent(p.column))))) known.delete(pgIdent(msg.table));
+  const missing = names.filter((n) => !known.has(n));
+  if (missing.length) {
+    const read = await columnTypes(client, schema, missing);
+    // a table that does not exist is not cached: it may be created later in the sync
+    for (const [t, cols] of read) known.set(t, cols);
+  }
+  const statement = deleteRecordStatement(schema, msg, known, connector);
   const r = await client.query({ text: statement.text, values: statement.values, rowMode: 'array' });
   const deleted = statement.counted ? (r.rows[0] as string[]).map(Number) : [r.rowCount ?? 0];
   return { statement, deleted };

@@ -121,6 +121,8 @@ class PostgresClient implements DestinationClient {
   /** tables no longer staged in this sync (merged at a checkpoint, or failed) */
   readonly #unstaged = new Set<string>();
   #load?: OpenLoad;
+  /** column types of the tables delete-records ran on (read from the catalog once; cleared by a migration) */
+  readonly #deleteColumns = new Map<string, Map<string, string>>();
 
   private constructor(spec: PostgresDestinationSpec, ctx: ConnectorContext) {
     this.#ctx = ctx;
@@ -168,6 +170,7 @@ class PostgresClient implements DestinationClient {
       const o = { schema: this.#schema, mode: opts.migrateMode, plan: opts.plan ?? false, connector: this.#ctx.name, indexes: this.#indexes };
       r = await this.#session.retrying('migrate', () => migrate(this.#session.client, tables, o));
       this.#tables.clear();
+      this.#deleteColumns.clear();
     } catch (err) {
       if (err instanceof CqPipeError) throw err;
       const list = [...names];
@@ -249,7 +252,7 @@ class PostgresClient implements DestinationClient {
   /**
    * A source's delete-record: every row written before it is committed, and the staged rows of its
    * tables go into them (they are no longer replaced in bulk), so the delete sees them; then one
-   * statement in a transaction of its own. A failure of the statement (a missing table or column,
+   * statement, committed on its own. A failure of the statement (a missing table or column,
    * a value Postgres refuses) fails the table.
    */
   async deleteRecord(msg: DeleteRecordMessage): Promise<void> {
@@ -257,13 +260,10 @@ class PostgresClient implements DestinationClient {
     const names = new Set([msg.table, ...msg.relations.map((r) => r.table)]);
     for (const st of [...this.#stages.values()]) if (names.has(st.cqName)) await this.#merge(st);
     const connector = this.#ctx.name;
-    let done: Awaited<ReturnType<typeof deleteRecord>> | undefined;
+    let done: Awaited<ReturnType<typeof deleteRecord>>;
     try {
-      await this.#session.retrying('delete-record', () =>
-        this.#session.transaction(async (client) => {
-          done = await deleteRecord(client, this.#schema, msg, connector);
-        }),
-      );
+      // one statement outside any open transaction (everything before was committed): atomic, retried whole
+      done = await this.#session.retrying('delete-record', () => deleteRecord(this.#session.client, this.#schema, msg, connector, this.#deleteColumns));
     } catch (err) {
       if (err instanceof CqPipeError) throw err;
       const e = new DestinationWriteError(
@@ -273,7 +273,6 @@ class PostgresClient implements DestinationClient {
       );
       throw isTableError(err) ? tableFailure(e) : e;
     }
-    if (!done) return;
     const { statement, deleted } = done;
     const counts = statement.tables.map((t, i) => `${t}: ${deleted[i]}`).join(', ');
     this.#ctx.logger.debug(`delete-record for table ${msg.table}: rows deleted ${counts}`, { table: msg.table });
