@@ -434,3 +434,69 @@ t.test('pipe encoders write a delete-record as one segment / one line', async (t
   t.equal(tbl.schema.metadata.get('cq:message'), 'delete-record');
   t.equal(tbl.numRows, 1);
 });
+
+t.test('postgres: every column type compares exactly — each delete takes its row and leaves the row with the nearest value', async (t) => {
+  const cases: [string, unknown, unknown][] = [
+    ['bool', false, true],
+    ['int8', 127, 126],
+    ['int16', -32768, -32767],
+    ['int32', 2147483647, 2147483646],
+    ['int64', -9223372036854775808n, -9223372036854775807n],
+    ['uint64', 18446744073709551615n, 18446744073709551614n],
+    ['float32', 0.1, 0.2],
+    ['float64', 0.30000000000000004, 0.3],
+    ['decimal(38,10)', '1234567890123456789012345678.0123456789', '1234567890123456789012345678.0123456788'],
+    ['utf8', 'a,"b"\nc', 'a,"b" c'],
+    ['large_utf8', '"quoted"', 'quoted'],
+    ['binary', Buffer.from([0, 1, 255]).toString('base64'), Buffer.from([0, 1, 254]).toString('base64')],
+    ['date32', '1900-03-01', '1900-02-28'],
+    ['time64', '12:34:56.123456', '12:34:56.123457'],
+    ['timestamp', '1969-12-31T23:59:59.999999Z', '1970-01-01T00:00:00.000000Z'],
+    ['uuid', '0190b6b2-1c2d-7e3f-8a4b-5c6d7e8f9a0b', '0190b6b2-1c2d-7e3f-8a4b-5c6d7e8f9a0c'],
+    ['json', { k: [1, { z: null }], n: 9007199254740993n }, { k: [1, { z: null }], n: 9007199254740992 }],
+    ['inet', '10.0.0.1', '10.0.0.2'],
+    ['list<int64>', [1, 2], [2, 1]],
+    ['list<utf8>', ['a,b', null], ['a', 'b']],
+  ];
+  const table = defineTable({
+    name: 'typed',
+    columns: [{ name: 'id', type: 'int64', primary_key: true }, ...cases.map(([type], i) => ({ name: `c${i}`, type }))],
+  });
+  const rows = cases.flatMap(([, hit, near], i) => [
+    { id: i, [`c${i}`]: hit },
+    { id: 100 + i, [`c${i}`]: near },
+  ]);
+  const deletes = cases.map(([type, hit], i) => deleteRecord('typed', [and(eq(`c${i}`, type, hit))]));
+  const url = await freshDatabase('delrec');
+  const r = await syncTo(url, [table], [insert(table, rows), ...deletes]);
+  t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? r.errors.map((e) => e.message).join('; '));
+  t.same(
+    await idsOf(url, 'typed'),
+    cases.map((_, i) => 100 + i),
+  );
+});
+
+t.test('postgres: a CloudQuery-built table (timestamp without time zone) matches a µs timestamp exactly', async (t) => {
+  const url = await freshDatabase('delrec');
+  await query(
+    url,
+    `CREATE TABLE stamps (id bigint PRIMARY KEY, ts timestamp without time zone, _cq_sync_time timestamp without time zone,
+       _cq_source_name text, _cq_id uuid NOT NULL UNIQUE, _cq_parent_id uuid)`,
+  );
+  const STAMPS = defineTable({
+    name: 'stamps',
+    columns: [
+      { name: 'id', type: 'int64', primary_key: true },
+      { name: 'ts', type: 'timestamp' },
+    ],
+  });
+  const r = await syncTo(url, [STAMPS], [
+    insert(STAMPS, [
+      { id: 1, ts: '2030-06-01T12:00:00.000001Z' },
+      { id: 2, ts: '2030-06-01T12:00:00.000002Z' },
+    ]),
+    deleteRecord('stamps', [and(eq('ts', 'timestamp', '2030-06-01T12:00:00.000001Z'))]),
+  ]);
+  t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? r.errors.map((e) => e.message).join('; '));
+  t.same(await idsOf(url, 'stamps'), [2]);
+});
