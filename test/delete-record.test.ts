@@ -490,13 +490,17 @@ t.test('postgres: a CloudQuery-built table (timestamp without time zone) matches
       { name: 'ts', type: 'timestamp' },
     ],
   });
-  const r = await syncTo(url, [STAMPS], [
-    insert(STAMPS, [
-      { id: 1, ts: '2030-06-01T12:00:00.000001Z' },
-      { id: 2, ts: '2030-06-01T12:00:00.000002Z' },
-    ]),
-    deleteRecord('stamps', [and(eq('ts', 'timestamp', '2030-06-01T12:00:00.000001Z'))]),
-  ]);
+  const r = await syncTo(
+    url,
+    [STAMPS],
+    [
+      insert(STAMPS, [
+        { id: 1, ts: '2030-06-01T12:00:00.000001Z' },
+        { id: 2, ts: '2030-06-01T12:00:00.000002Z' },
+      ]),
+      deleteRecord('stamps', [and(eq('ts', 'timestamp', '2030-06-01T12:00:00.000001Z'))]),
+    ],
+  );
   t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? r.errors.map((e) => e.message).join('; '));
   t.same(await idsOf(url, 'stamps'), [2]);
 });

@@ -106,7 +106,7 @@ t.test('conformance', async (t) => {
         path: 'file',
         spec: async (tt) => ({ path: path.join(await tmpDir(tt), '{{TABLE}}/{{UUID}}.{{FORMAT}}'), format, compression }),
         read: async (spec, _dest, table) => readTable(path.dirname(path.dirname(spec.path as string)), table, format),
-        supports: { upsert: false, deleteStale: false },
+        supports: { upsert: false, deleteStale: false, deleteRecord: false },
         defaultWriteMode: 'append',
       });
     });

@@ -6,6 +6,6 @@ runDestinationSuite(t, {
   path: 'memory',
   spec: async () => ({}),
   read: async (_spec, destination, table) => memoryTables(destination).get(table)?.rows ?? [],
-  supports: { upsert: true, deleteStale: true },
+  supports: { upsert: true, deleteStale: true, deleteRecord: true },
   defaultWriteMode: 'overwrite-delete-stale',
 });

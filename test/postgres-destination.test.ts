@@ -7,7 +7,7 @@ runDestinationSuite(t, {
   path: 'postgresql',
   spec: async () => ({ connection_string: await freshDatabase() }),
   read: async (spec, _destination, table) => query(spec.connection_string as string, `SELECT * FROM "${table}"`),
-  supports: { upsert: true, deleteStale: true },
+  supports: { upsert: true, deleteStale: true, deleteRecord: true },
   defaultWriteMode: 'overwrite-delete-stale',
 });
 

@@ -94,7 +94,7 @@ t.test('conformance', async (t) => {
         path: 's3',
         spec: async () => ({ ...(await s3Spec(await createBucket('conf'))), path: 'raw/{{TABLE}}/{{UUID}}.{{FORMAT}}', format, compression }),
         read: async (spec, _dest, table) => readObjects(t, spec.bucket as string, `raw/${table}/`, format),
-        supports: { upsert: false, deleteStale: false },
+        supports: { upsert: false, deleteStale: false, deleteRecord: false },
         defaultWriteMode: 'append',
       });
     });
