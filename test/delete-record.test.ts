@@ -476,11 +476,11 @@ t.test('postgres: every column type compares exactly — each delete takes its r
   );
 });
 
-t.test('postgres: a CloudQuery-built table (timestamp without time zone) matches a µs timestamp exactly', async (t) => {
+t.test('postgres: a table built with timestamp without time zone and json (not jsonb) columns matches exactly', async (t) => {
   const url = await freshDatabase('delrec');
   await query(
     url,
-    `CREATE TABLE stamps (id bigint PRIMARY KEY, ts timestamp without time zone, _cq_sync_time timestamp without time zone,
+    `CREATE TABLE stamps (id bigint PRIMARY KEY, ts timestamp without time zone, doc json, _cq_sync_time timestamp without time zone,
        _cq_source_name text, _cq_id uuid NOT NULL UNIQUE, _cq_parent_id uuid)`,
   );
   const STAMPS = defineTable({
@@ -488,6 +488,7 @@ t.test('postgres: a CloudQuery-built table (timestamp without time zone) matches
     columns: [
       { name: 'id', type: 'int64', primary_key: true },
       { name: 'ts', type: 'timestamp' },
+      { name: 'doc', type: 'json' },
     ],
   });
   const r = await syncTo(
@@ -497,10 +498,13 @@ t.test('postgres: a CloudQuery-built table (timestamp without time zone) matches
       insert(STAMPS, [
         { id: 1, ts: '2030-06-01T12:00:00.000001Z' },
         { id: 2, ts: '2030-06-01T12:00:00.000002Z' },
+        { id: 3, doc: { b: 1, a: [2] } },
+        { id: 4, doc: { b: 1, a: [3] } },
       ]),
       deleteRecord('stamps', [and(eq('ts', 'timestamp', '2030-06-01T12:00:00.000001Z'))]),
+      deleteRecord('stamps', [and(eq('doc', 'json', { a: [2], b: 1 }))]),
     ],
   );
   t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? r.errors.map((e) => e.message).join('; '));
-  t.same(await idsOf(url, 'stamps'), [2]);
+  t.same(await idsOf(url, 'stamps'), [2, 4]);
 });

@@ -85,6 +85,8 @@ export function deleteRecordStatement(
       const pgType = root.get(pgIdent(p.column));
       if (!pgType) throw fail(`table ${schema}.${pgIdent(msg.table)} has no column "${p.column}"`, p.column);
       values.push(valueText(p));
+      // `json` has no equality operator: compared as jsonb (as a jsonb column is)
+      if (pgType === 'json') return `${quoteIdent(pgIdent(p.column))}::jsonb = $${values.length}::jsonb`;
       return `${quoteIdent(pgIdent(p.column))} = ${castParam(values.length, pgType)}`;
     });
     groups.push(`(${preds.join(g.grouping === 'and' ? ' AND ' : ' OR ')})`);
