@@ -278,41 +278,39 @@ export function runDestinationSuite(t: Test, adapter: DestinationAdapter): void 
     );
   });
 
-  t.test(
-    `${adapter.path}: a delete-record ${adapter.supports.deleteRecord ? 'deletes the matching rows written before it' : 'fails its table (CQ_ERR_UNSUPPORTED)'}`,
-    async (t) => {
-      const { sync, read } = await setup(t, adapter.defaultWriteMode);
-      const id = (n: number) => ({ operator: 'eq' as const, column: 'id', value: itemsBatch([{ id: n, name: null, value: null }]).selectAt([0]) });
-      const res = await sync([
-        ...inserts('items', itemsBatch([1, 2, 3].map((n) => ({ id: n, name: `r${n}`, value: n })))),
-        { kind: 'delete-record', table: 'items', where: [{ grouping: 'or', predicates: [id(2), id(3)] }], relations: [] },
-        ...inserts('items', itemsBatch([{ id: 3, name: 'again', value: 3 }])),
+  const deletes = adapter.supports.deleteRecord ? 'deletes the matching rows written before it' : 'fails its table (CQ_ERR_UNSUPPORTED)';
+  t.test(`${adapter.path}: a delete-record ${deletes}`, async (t) => {
+    const { sync, read } = await setup(t, adapter.defaultWriteMode);
+    const id = (n: number) => ({ operator: 'eq' as const, column: 'id', value: itemsBatch([{ id: n, name: null, value: null }]).selectAt([0]) });
+    const res = await sync([
+      ...inserts('items', itemsBatch([1, 2, 3].map((n) => ({ id: n, name: `r${n}`, value: n })))),
+      { kind: 'delete-record', table: 'items', where: [{ grouping: 'or', predicates: [id(2), id(3)] }], relations: [] },
+      ...inserts('items', itemsBatch([{ id: 3, name: 'again', value: 3 }])),
+    ]);
+    const rows = (await read()).map((r) => [num(r.id), r.name]);
+    if (adapter.supports.deleteRecord) {
+      t.equal(exitCodeOfSync(res), 0, res.fatal?.message ?? 'ok');
+      t.same(rows, [
+        [1, 'r1'],
+        [3, 'again'],
       ]);
-      const rows = (await read()).map((r) => [num(r.id), r.name]);
-      if (adapter.supports.deleteRecord) {
-        t.equal(exitCodeOfSync(res), 0, res.fatal?.message ?? 'ok');
-        t.same(rows, [
-          [1, 'r1'],
-          [3, 'again'],
-        ]);
-        return;
-      }
-      t.equal(exitCodeOfSync(res), 1);
-      t.same(
-        res.errors.map((e) => `${e.code} ${e.scope} ${e.context.table}`),
-        ['CQ_ERR_UNSUPPORTED table items'],
-      );
-      t.same(
-        rows,
-        [
-          [1, 'r1'],
-          [2, 'r2'],
-          [3, 'r3'],
-        ],
-        'the rows before it stay; the table takes no more rows',
-      );
-    },
-  );
+      return;
+    }
+    t.equal(exitCodeOfSync(res), 1);
+    t.same(
+      res.errors.map((e) => `${e.code} ${e.scope} ${e.context.table}`),
+      ['CQ_ERR_UNSUPPORTED table items'],
+    );
+    t.same(
+      rows,
+      [
+        [1, 'r1'],
+        [2, 'r2'],
+        [3, 'r3'],
+      ],
+      'the rows before it stay; the table takes no more rows',
+    );
+  });
 }
 
 /** Re-exported so adapters can build source specs the same way. */
