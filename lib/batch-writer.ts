@@ -4,8 +4,9 @@
  *   migrate-table … (all collected, applied in one call before the first insert)
  *   insert          (grouped per table; flushed at rows / bytes / timeout)
  *   delete-stale    (a barrier: pending inserts are flushed first)
- *   delete-record   (a barrier: pending inserts of every table are flushed first, then
- *                    client.deleteRecord; a client without it fails the table, CQ_ERR_UNSUPPORTED)
+ *   delete-record   (a barrier: the pending inserts of its table and of its relations' tables are
+ *                    flushed first, then client.deleteRecord; a client without it fails the table,
+ *                    CQ_ERR_UNSUPPORTED)
  *   checkpoint      (a barrier: flush, commit, then acknowledge)
  * `finish` means committed (client.close()), `destroy(err)` means rolled back (client.close(err)).
  *
@@ -142,8 +143,8 @@ export class BatchWriter extends Writable {
         if (!this.failedTables.has(msg.table)) this.#pendingDeletes.push(msg);
         return;
       case 'delete-record':
-        // every pending row first (of the table and of the tables it cascades to; simplest: all)
-        await this.#flushAll();
+        // the pending rows of the table and of the tables it cascades to go first; other tables keep batching
+        await this.#flushTables([msg.table, ...msg.relations.map((r) => r.table)]);
         return this.#deleteRecord(msg);
       case 'checkpoint': {
         await this.#flushAll();
@@ -328,6 +329,13 @@ export class BatchWriter extends Writable {
     this.#clearTimer();
     for (const [table, batcher] of this.#batchers) {
       if (!batcher.empty) await this.#write(table, batcher.take());
+    }
+  }
+
+  async #flushTables(tables: readonly string[]): Promise<void> {
+    for (const table of new Set(tables)) {
+      const batcher = this.#batchers.get(table);
+      if (batcher && !batcher.empty) await this.#write(table, batcher.take());
     }
   }
 

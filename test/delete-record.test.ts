@@ -100,19 +100,26 @@ const other = (n: number): SyncMessage =>
     Array.from({ length: n }, (_, i) => ({ id: i })),
   );
 
-t.test('batch writer: a delete-record is a barrier — every pending row first, then the delete, relations in cascade order', async (t) => {
+t.test('batch writer: a delete-record is a barrier for its table and its relations’ tables; relations in cascade order', async (t) => {
   const { client, calls } = recorder();
-  const del = deleteParent1();
   const { writer, errors } = await drive(client, [
-    { kind: 'migrate-table', table: ITEMS },
-    { kind: 'migrate-table', table: OTHER },
-    items([1, 2]),
+    ...[PARENT, CHILD, GRANDCHILD, OTHER].map((table): SyncMessage => ({ kind: 'migrate-table', table })),
+    ...chainRows(),
     other(3),
-    del,
-    items([3]),
+    deleteParent1(),
+    insert(PARENT, [{ id: 3, _cq_id: '00000000-0000-4000-8000-000000000003' }]),
     { kind: 'sync-end' },
   ]);
-  t.same(calls, ['migrate items,other', 'write items 2', 'write other 3', 'delete parent child,grandchild', 'write items 1']);
+  t.same(calls, [
+    'migrate parent,child,grandchild,other',
+    'write parent 2',
+    'write grandchild 3',
+    'write child 3',
+    // other's rows wait for their batch to fill (or the end)
+    'delete parent child,grandchild',
+    'write parent 1',
+    'write other 3',
+  ]);
   t.same(errors, []);
   t.same(writer.deleteRecords, { applied: 1, dropped: 0 });
 });
