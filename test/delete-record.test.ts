@@ -20,6 +20,7 @@ import { memoryTables } from '../connectors/memory.js';
 import { ITEMS, config, destSpec, itemsBatch, staticSource, tmpDir } from './helpers/index.js';
 import { CLI_SHELL, cliSync, shell } from './helpers/cli.js';
 import { freshDatabase, query } from './helpers/postgres.js';
+import type { StaticData } from './helpers/static-source.js';
 import {
   CHILD,
   DELETE_RECORD_SOURCE_PATH,
@@ -515,3 +516,49 @@ t.test('postgres: a table built with timestamp without time zone and json (not j
   t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? r.errors.map((e) => e.message).join('; '));
   t.same(await idsOf(url, 'stamps'), [2, 4]);
 });
+
+t.test('postgres: a connection lost while the delete runs is reconnected and the delete run again', async (t) => {
+  const url = await freshDatabase('delrec');
+  const pg = (await import('pg')).default;
+  const locker = new pg.Client({ connectionString: url });
+  await locker.connect();
+  t.teardown(() => locker.end());
+  let killed = 0;
+  let cut: Promise<void> = Promise.resolve();
+  const messages: SyncMessage[] = [
+    items([1, 2, 3]),
+    { kind: 'checkpoint', id: 'c1', state: {} },
+    deleteRecord('items', [and(eq('id', 'int64', 2))]),
+    items([4]),
+  ];
+  const src = staticSource([ITEMS], messages, { name: 'a', destinations: ['pg'] });
+  (src.data as StaticData).before = async (m) => {
+    if (m.kind !== 'delete-record') return;
+    // the rows before it are committed (the checkpoint); another session holds row 2, so the delete waits on it
+    while ((await query<{ n: number }>(url, "SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'items'"))[0]!.n === 0) await sleep(20);
+    while ((await query<{ n: number }>(url, 'SELECT count(*)::int AS n FROM items'))[0]!.n < 3) await sleep(20);
+    await locker.query('BEGIN');
+    await locker.query('SELECT id FROM items WHERE id = 2 FOR UPDATE');
+    // once cq-pipe's delete waits for the row, its connection is cut; then the row is let go
+    cut = (async () => {
+      for (;;) {
+        const w = await query<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND wait_event_type = 'Lock'");
+        if (w.length) {
+          await query(url, 'SELECT pg_terminate_backend($1)', [w[0]!.pid]);
+          killed++;
+          break;
+        }
+        await sleep(20);
+      }
+      await locker.query('ROLLBACK');
+    })();
+  };
+  const dest = destSpec({ name: 'pg', path: 'postgresql', write_mode: 'overwrite', spec: { connection_string: url } });
+  const r = await runSync({ config: config([src.spec], [dest]) });
+  await cut;
+  t.equal(exitCodeOfSync(r), 0, r.fatal?.message ?? r.errors.map((e) => e.message).join('; '));
+  t.equal(killed, 1, 'the delete statement was waiting when its connection was cut');
+  t.same(await idsOf(url, 'items'), [1, 3, 4]);
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -15,6 +15,8 @@ export interface StaticData {
   pulled?: number;
   /** delay (ms) before each message, to exercise timers */
   delayMs?: number;
+  /** run before each message is emitted (e.g. to inject a fault at a chosen point) */
+  before?: (m: SyncMessage, index: number) => Promise<void>;
 }
 
 const registry = new Map<string, StaticData>();
@@ -45,6 +47,7 @@ export default defineSource<{ key: string }>({
           if (opts.signal.aborted) return;
           if ((m.kind === 'insert' || m.kind === 'table-error') && !wanted.has(m.table)) continue;
           if (data.delayMs) await new Promise((r) => setTimeout(r, data.delayMs));
+          await data.before?.(m, data.pulled);
           data.pulled++;
           yield m;
         }
