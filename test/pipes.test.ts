@@ -353,6 +353,11 @@ t.test('delete-record round-trips through both pipe formats with exact values; N
     for await (const _ of decodeNdjson(Readable.from([encodeNdjson({ kind: 'migrate-table', table })!, text]))) {
     }
   };
+  await t.rejects(bad('{"kind":"delete-record","table":"items","wher":[]}\n'), {
+    code: 'CQ_ERR_SOURCE_DATA',
+    message: /table "items": "where" must be an array of predicate groups \(\[\] deletes every row of the table\)/,
+    context: { line: 2 },
+  });
   await t.rejects(bad('{"kind":"delete-record","table":"items","where":[{"grouping":"xor","predicates":[]}]}\n'), {
     code: 'CQ_ERR_SOURCE_DATA',
     message: /where\[0\]\.grouping must be "and" or "or"/,

@@ -32,9 +32,10 @@ export function deleteRecordFromJson(
   const bad = (why: string) => new SourceDataError(`delete-record: ${why}`, context);
   if (typeof p.table !== 'string' || p.table === '') throw bad('"table" must be a non-empty string');
   const table = p.table;
-  const where = p.where ?? [];
+  const where = p.where;
   const relations = p.relations ?? [];
-  if (!Array.isArray(where)) throw bad(`table "${table}": "where" must be an array of predicate groups`);
+  // never defaulted: a missing (or misspelt) "where" must not delete every row
+  if (!Array.isArray(where)) throw bad(`table "${table}": "where" must be an array of predicate groups ([] deletes every row of the table)`);
   if (!Array.isArray(relations)) throw bad(`table "${table}": "relations" must be an array of {table, parent}`);
   const groups = where.map((g: unknown, i): PredicateGroup => {
     const o = g as Record<string, unknown> | null;
