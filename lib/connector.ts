@@ -124,6 +124,12 @@ export interface DestinationClient {
    */
   deleteRecord?(msg: DeleteRecordMessage): Promise<void>;
   /**
+   * Lines at warn and error level in the log of the destination's plugin process so far
+   * (docs/plugins.md); the sync summary's destination_warnings and destination_errors count them as
+   * the CloudQuery CLI does. Readable at any time (the summary row is built before `close`).
+   */
+  logCounts?(): LogCounts;
+  /**
    * make everything written so far durable (called at checkpoints); `table` is the checkpoint's
    * table when it names one (a client that holds rows back, e.g. staged for a bulk replace, must
    * make at least that table's rows durable in it; without a table, every table's)

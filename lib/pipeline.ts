@@ -276,6 +276,8 @@ export async function* sourceMessages(
 export async function openDestination(
   dest: DestinationSpec,
   ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & {
+    /** the sync's stats: the destination plugin's log counts are read into its summary */
+    stats?: SyncStats;
     noMigrate?: boolean;
     signal?: AbortSignal;
     onFlush?: (table: string, rows: number) => void;
@@ -291,6 +293,7 @@ export async function openDestination(
   // the plan (transformers included) is built before the client opens: config errors leave nothing open
   const plan = await destinationPlan(dest, ctx.config, ctx, ctx.registry);
   const client = await plan.connector.create(dest.spec, { ...connectorContext(dest.name, dest.origin, ctx as SyncContext), writeMode: dest.write_mode });
+  if (client.logCounts) ctx.stats?.destinationLogs.set(dest.name, () => client.logCounts?.());
   const writer = new BatchWriter({
     client,
     destination: dest.name,
