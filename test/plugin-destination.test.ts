@@ -439,3 +439,38 @@ t.test('backpressure: a plugin that reads nothing holds back the sender; sends d
   t.ok(done < 100, `${done} of ${total} 1 MiB messages taken while the plugin reads nothing`);
   stream.cancel();
 });
+
+t.test('a destination plugin’s warn and error log lines are counted into its own summary, as the CLI counts them', async (t) => {
+  const dir = await tmpDir(t);
+  const recorder = await executable(dir, 'recorder', RECORDER);
+  const dest = (name: string, extra?: Record<string, string>): Dest => ({
+    name,
+    registry: 'local',
+    path: recorder,
+    writeMode: 'append',
+    pkMode: 'default',
+    migrateMode: 'safe',
+    record: path.join(dir, `${name}.jsonl`),
+    extra,
+  });
+  const src = 'kind: source\nspec:\n  name: demo\n  path: test\n  tables: ["*"]\n  destinations: [noisy, quiet]\n  spec: { num_rows: 3 }\n';
+  await writeFile(
+    path.join(dir, 'c.yml'),
+    src + destination(dest('noisy', { log_warn: 'a warning from the destination', log_error: 'an error from the destination' })) + destination(dest('quiet')),
+  );
+  const r = await cli(['sync', 'c.yml', '--no-progress', '--summary-location', 's.json'], { cwd: dir });
+  t.equal(r.code, 0, `error log lines alone do not fail the sync: ${r.stderr}`);
+  t.match(r.stderr, /Resources: 3, Errors: 0, Warnings: 0,/, "the last line counts the source's, as the CLI's");
+  const summaries = (await readFile(path.join(dir, 's.json'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(
+    summaries.map((s) => [s.destination_name, s.destination_warnings, s.destination_errors, s.source_warnings, s.source_errors]),
+    [
+      ['noisy', 1, 1, 0, 0],
+      ['quiet', 0, 0, 0, 0],
+    ],
+  );
+  t.same((await recorded(path.join(dir, 'noisy.jsonl'))).filter((e) => e.event === 'insert').length, 1, 'the rows still reached it');
+});
