@@ -220,7 +220,10 @@ t.test('plugin source: an unknown operator or grouping, or a value of two rows, 
   );
   t.match(
     errs[0]!.message,
-    /^plugin raw \(127\.0\.0\.1:\d+\): the delete_record of table things cannot be applied: where_clause group 1, predicate 1 \(column id\) has operator 3, cq-pipe knows EQ \(0\)$/,
+    new RegExp(
+      '^plugin raw \\(127\\.0\\.0\\.1:\\d+\\): the delete_record of table things cannot be applied: ' +
+        'where_clause group 1, predicate 1 \\(column id\\) has operator 3, cq-pipe knows EQ \\(0\\)$',
+    ),
   );
   t.match(
     errs[1]!.message,

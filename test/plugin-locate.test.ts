@@ -343,7 +343,8 @@ t.test('registry docker with otel_endpoint: the container gets --otel-endpoint a
     run,
     new RegExp(
       `^run --detach --tty --name sdk-[0-9a-f-]{36} --publish 127\\.0\\.0\\.1::7777/tcp example/sdk:1\\.0 ` +
-        `serve --log-level info --log-format json --network tcp --address 0\\.0\\.0\\.0:7777 --otel-endpoint ${otel.replace(/\./g, '\\.')} --otel-endpoint-insecure$`,
+        'serve --log-level info --log-format json --network tcp --address 0\\.0\\.0\\.0:7777 ' +
+        `--otel-endpoint ${otel.replace(/\./g, '\\.')} --otel-endpoint-insecure$`,
     ),
   );
 });
