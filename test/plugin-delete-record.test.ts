@@ -235,6 +235,19 @@ t.test('plugin source: an unknown operator or grouping, or a value of two rows, 
   t.throws(() => encodePredicateValue(rows(THINGS, [thing(1)])), /a predicate value is one column and one row, not 4 column\(s\) and 1 row\(s\)/);
 });
 
+t.test('plugin source: a delete_record naming no table fails the sync after the stream, the rows before it delivered', async (t) => {
+  const plugin = await serveRawSync(t, [encodeSchema(THINGS)], [migrate(THINGS), insert(rows(THINGS, [thing(1)])), deleteRecord({ table_name: '' })]);
+  const client = await pluginSource({ address: plugin.address }).create({}, ctx('raw'));
+  const got: SyncMessage[] = [];
+  const err = await (async () => {
+    for await (const m of client.read([THINGS], { signal: new AbortController().signal, state: new Map() })) got.push(m);
+  })().catch((e: unknown) => e as CqPipeError);
+  await client.close?.();
+  t.same(shape(got), ['insert things 1']);
+  t.equal(err?.code, 'CQ_ERR_SOURCE_READ');
+  t.match(err?.message, /^plugin raw \(127\.0\.0\.1:\d+\) reported an error outside the synced tables: a delete_record that names no table$/);
+});
+
 t.test('the SDK-built source: its delete_record (no where clause) comes before every row of that table', async (t) => {
   const { address } = await servePlugin(t);
   const source = await pluginSource({ address }).create({ rows: 2, delete_record: 'events' }, ctx('sdk'));

@@ -349,7 +349,7 @@ t.test('registry docker with otel_endpoint: the container gets --otel-endpoint a
   );
 });
 
-t.test('registry docker for a destination: the image runs as the CLI runs it, gets the rows, and is stopped and removed', async (t) => {
+t.test('registry docker for a destination: the image runs as the CLI runs it, gets the rows, its log is counted, and is stopped and removed', async (t) => {
   const recorder = path.join(ROOT, 'dist/test/fixtures/plugins/serve-sdk-recorder.js');
   const dir = await tmpDir(t);
   const docker = await fakeDocker(dir, await freePort(), recorder);
@@ -357,10 +357,14 @@ t.test('registry docker for a destination: the image runs as the CLI runs it, ge
   await writeFile(
     path.join(dir, 'c.yml'),
     'kind: source\nspec: { name: demo, path: test, tables: ["*"], destinations: [rec], spec: { num_rows: 7 } }\n---\n' +
-      `kind: destination\nspec:\n  name: rec\n  registry: docker\n  path: example/rec:2.0\n  write_mode: append\n  spec: { record: "${record}" }\n`,
+      `kind: destination\nspec:\n  name: rec\n  registry: docker\n  path: example/rec:2.0\n  write_mode: append\n` +
+      `  spec: { record: "${record}", log_warn: "from the destination container" }\n`,
   );
-  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir, env: { PATH: `${docker.bin}${path.delimiter}${process.env.PATH}` } });
+  const env = { PATH: `${docker.bin}${path.delimiter}${process.env.PATH}` };
+  const r = await cli(['sync', 'c.yml', '--no-progress', '--summary-location', 's.json'], { cwd: dir, env });
   t.equal(r.code, 0, r.stderr);
+  const [s] = await summaries(path.join(dir, 's.json'));
+  t.same([s!.destination_warnings, s!.destination_errors, s!.source_warnings], [1, 0, 0], 'the container log’s warn line counts for the destination');
   const events = (await readFile(record, 'utf8'))
     .trim()
     .split('\n')
