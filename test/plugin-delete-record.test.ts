@@ -294,7 +294,13 @@ t.test('plugin destination: delete_record reaches a plugin in order, values as I
           { operator: 'eq', column: 'at', value: col('at', 1) },
         ],
       },
-      { grouping: 'or', predicates: [{ operator: 'eq', column: 'name', value: col('name', 0) }] },
+      {
+        grouping: 'or',
+        predicates: [
+          { operator: 'eq', column: 'name', value: col('name', 0) },
+          { operator: 'eq', column: 'name', value: col('name', 1) },
+        ],
+      },
     ],
     relations: [{ table: 'thing_parts', parent: 'things' }],
   });
@@ -360,6 +366,14 @@ t.test('plugin destination: delete_record reaches a plugin in order, values as I
             schema_metadata: tableMd,
             fields: [{ name: 'name', type: 'Utf8', nullable: true, metadata: plain }],
             rows: [{ name: 'thing 1' }],
+          },
+          {
+            operator: 0,
+            column: 'name',
+            batches: 1,
+            schema_metadata: tableMd,
+            fields: [{ name: 'name', type: 'Utf8', nullable: true, metadata: plain }],
+            rows: [{ name: 'thing 2' }],
           },
         ],
       },
