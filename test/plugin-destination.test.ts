@@ -7,7 +7,7 @@
  * write, PK and migrate mode, the rows, delete-stale, failures, and a plugin source into it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -292,13 +292,15 @@ for (const registry of ['grpc', 'local'] as const) {
   });
 }
 
-async function sockets(): Promise<string[]> {
-  return (await readdir(os.tmpdir())).filter((f) => /^cq-[a-z]{16}\.sock$/.test(f));
+async function sockets(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => /^cq-[a-z]{16}\.sock$/.test(f));
 }
 
 t.test('registry local: a plugin that dies mid-write fails the sync naming it and its exit code, leaving no process or socket', async (t) => {
   const dir = await tmpDir(t);
-  const before = await sockets();
+  // the sync's own temp dir: other test files make sockets in the shared one at the same time
+  const tmp = path.join(dir, 'tmp');
+  await mkdir(tmp);
   const d: Dest = {
     name: 'rec',
     registry: 'local',
@@ -310,14 +312,14 @@ t.test('registry local: a plugin that dies mid-write fails the sync naming it an
     extra: { exit_table: 'items' },
   };
   await writeFile(path.join(dir, 'c.yml'), (await fileSource(dir, ['rec'])) + destination(d));
-  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir });
+  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir, env: { TMPDIR: tmp } });
   t.equal(r.code, 1, r.stderr);
   t.match(r.stderr, /plugin rec \(.*dying\): .*exited with code 4/);
   t.same(of(await recorded(d.record), 'delete'), [], 'no delete-stale');
-  t.same(await sockets(), before, 'the socket is removed');
+  t.same(await sockets(tmp), [], 'the socket is removed');
   const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
   t.notOk(
-    ps.split('\n').some((l) => l.includes('serve-sdk-recorder.js serve') && l.includes('--network unix')),
+    ps.split('\n').some((l) => l.includes('serve-sdk-recorder.js serve') && l.includes(`--address ${tmp}`)),
     'no plugin process left',
   );
 });
