@@ -9,7 +9,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { RecordedEvent, RecordedField } from './fixtures/plugins/sdk-recorder-destination.js';
