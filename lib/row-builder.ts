@@ -80,35 +80,29 @@ export class RowBatchBuilder {
   /**
    * Convert and reset, leaving out the rows with a value that does not fit (for a dead-letter file):
    * `rejected` names them by index, in order. When every value fits this is finish(), no slower; else
-   * each failing column is checked value by value and the batch is built again of the other rows.
+   * each column is checked again, halving around each value that does not fit, and the batch is built
+   * again of the other rows.
    * Errors of a whole column (ValueError.wholeColumn, or not a ValueError) are thrown.
    */
   finishRejecting(): { batch: A.RecordBatch; rejected: RejectedValue[] } {
+    let first: number;
     try {
       return { batch: this.finish(), rejected: [] };
     } catch (err) {
       if (!(err instanceof ValueError) || err.wholeColumn) throw this.#reset(err);
+      // the columns before it converted whole
+      first = this.names.indexOf(err.column);
     }
     const n = this.length;
     const bad = new Map<number, RejectedValue>();
-    this.schema.fields.forEach((f, c) => {
-      const values = this.columns[c]!;
-      try {
-        convertColumn(values, f, this.text);
-        return;
-      } catch (err) {
-        if (!(err instanceof ValueError) || err.wholeColumn) throw this.#reset(err);
-      }
-      for (let i = 0; i < n; i++) {
-        if (bad.has(i)) continue;
-        try {
-          convertColumn([values[i]], f, this.text);
-        } catch (err) {
-          if (!(err instanceof ValueError) || err.wholeColumn) throw this.#reset(err);
-          bad.set(i, { index: i, column: f.name, reason: err.message });
-        }
-      }
-    });
+    // the errors below become reasons, never thrown on: no stack traces to capture (most of their cost)
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      this.#findRejected(first, bad);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     const rejected = [...bad.values()].sort((a, b) => a.index - b.index);
     this.columns = this.columns.map((values) => values.filter((_, i) => !bad.has(i)));
     this.length = n - bad.size;
@@ -117,6 +111,38 @@ export class RowBatchBuilder {
     } catch (err) {
       throw this.#reset(err);
     }
+  }
+
+  /** the rows with a value that does not fit, by row, from column `first` on (the first column that does not fit each row) */
+  #findRejected(first: number, bad: Map<number, RejectedValue>): void {
+    const n = this.length;
+    this.schema.fields.forEach((f, c) => {
+      if (c < first) return;
+      const values = this.columns[c]!;
+      // the rows `rows` (not yet rejected) of this column: the row an error names is rejected, the
+      // others are checked again in two halves (a few conversions per bad row, not one per row)
+      const check = (rows: number[]): void => {
+        if (!rows.length) return;
+        try {
+          convertColumn(
+            rows.map((i) => values[i]),
+            f,
+            this.text,
+          );
+          return;
+        } catch (err) {
+          if (!(err instanceof ValueError) || err.wholeColumn) throw this.#reset(err);
+          const row = rows[err.index]!;
+          bad.set(row, { index: row, column: f.name, reason: err.message });
+          const rest = rows.filter((_, k) => k !== err.index);
+          check(rest.slice(0, rest.length >> 1));
+          check(rest.slice(rest.length >> 1));
+        }
+      };
+      const rows: number[] = [];
+      for (let i = 0; i < n; i++) if (!bad.has(i)) rows.push(i);
+      check(rows);
+    });
   }
 
   /** drop the rows pushed so far (after an error) and return `err` */

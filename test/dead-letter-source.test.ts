@@ -297,6 +297,18 @@ t.test(
     b.push({ a: 7, b: 'yes' });
     t.same(b.finishRejecting().rejected, [], 'and reusable');
 
+    // many rows, bad ones scattered (and adjacent, and first and last): each found once, the rest kept in order
+    const badAt = new Set([0, 1, 2, 97, 500, 501, 998, 999]);
+    for (let i = 0; i < 1000; i++) b.push({ a: badAt.has(i) ? (i % 2 ? null : 'x') : i, b: i % 3 === 0 ? 'yes' : 'no' });
+    const many = b.finishRejecting();
+    t.same(
+      many.rejected.map((r) => r.index),
+      [...badAt],
+    );
+    t.same(many.batch.getChild('a')!.toArray().length, 992);
+    t.equal(Number(many.batch.getChild('a')!.get(0)), 3);
+    t.equal(Number(many.batch.getChild('a')!.get(991)), 997);
+
     const half = new A.Schema([new A.Field('h', new A.Float16(), true)]);
     const hb = new RowBatchBuilder(half);
     hb.push({ h: 1 });
