@@ -9,7 +9,11 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as A from 'apache-arrow';
 import t from 'tap';
-import { tmpDir } from './helpers/index.js';
+import { gzipSync } from 'node:zlib';
+import { config as engineConfig, destSpec, sourceSpec, tmpDir } from './helpers/index.js';
+import { createBucket, putObject, s3Server, s3Spec } from './helpers/s3.js';
+import { runSync } from '../lib/pipeline.js';
+import { exitCodeOfSync } from '../bin/exit-codes.js';
 import { cliSync } from './helpers/cli.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 import { RowBatchBuilder, ValueError } from '../lib/row-builder.js';
@@ -259,6 +263,55 @@ t.test('incremental file table with dead_letter: the file is loaded (state advan
   t.equal(r2.status, 0, 'nothing new to read: no rows rejected this time');
   t.same(await ids(url), [1, 2, 5, 6, 7, 10], 'no row twice');
   t.equal((await deadLines(dead)).length, 4, 'no row dead-lettered twice');
+});
+
+t.test('the s3 source (the same decoding): a gzipped CSV object, its rejected records read again from the bucket', async (t) => {
+  const dir = await tmpDir(t);
+  const url = await freshDatabase();
+  const bucket = await createBucket('dl');
+  await putObject(bucket, 'in/items.csv.gz', gzipSync(CSV + '\n'));
+  const dead = path.join(dir, 'rejected.ndjson');
+  const src = sourceSpec({
+    path: 's3',
+    destinations: ['pg'],
+    spec: {
+      ...(await s3Spec(bucket)),
+      batch_rows: 4,
+      tables: [
+        {
+          name: 'items',
+          files: 'in/*.csv.gz',
+          primary_key: ['id'],
+          columns: [
+            { name: 'id', type: 'int64' },
+            { name: 'n', type: 'int64' },
+            { name: 'at', type: 'timestamp' },
+            { name: 'ok', type: 'bool' },
+          ],
+        },
+      ],
+    },
+  });
+  const dst = destSpec({ name: 'pg', path: 'postgresql', write_mode: 'append', spec: { connection_string: url, dead_letter: dead } });
+  const s3 = await s3Server();
+  const gets = () => s3.requests.filter((r) => r.method === 'GET' && r.url.includes('items.csv.gz')).length;
+  const before = gets();
+  const r = await runSync({ config: engineConfig([src], [dst]) });
+  t.equal(exitCodeOfSync(r), 3);
+  t.equal(r.rejectedRows, 4);
+  t.equal(r.resources, 6);
+  t.same(await ids(url), [1, 2, 5, 6, 7, 10]);
+  const got = await deadLines(dead);
+  t.same(
+    got.map((d) => [d.file, d.line, d.raw]),
+    [
+      [`s3://${bucket}/in/items.csv.gz`, 4, '3,abc,2024-01-03T00:00:00Z,true'],
+      [`s3://${bucket}/in/items.csv.gz`, 5, '4,40,2024-13-45T99:00:00Z,true'],
+      [`s3://${bucket}/in/items.csv.gz`, 9, '8,80,2024-01-08T00:00:00Z,maybe'],
+      [`s3://${bucket}/in/items.csv.gz`, 10, '9,9.5,2024-01-09T00:00:00Z,"not, a bool"'],
+    ],
+  );
+  t.equal(gets() - before, 2, 'the object is read twice: once for the rows, once (forward) for every rejected record');
 });
 
 t.test(
