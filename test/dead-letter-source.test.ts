@@ -14,7 +14,7 @@ import { config as engineConfig, destSpec, sourceSpec, tmpDir } from './helpers/
 import { createBucket, putObject, s3Server, s3Spec } from './helpers/s3.js';
 import { runSync } from '../lib/pipeline.js';
 import { exitCodeOfSync } from '../bin/exit-codes.js';
-import { cliSync } from './helpers/cli.js';
+import { CLI_SHELL, cliSync, shell } from './helpers/cli.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 import { RowBatchBuilder, ValueError } from '../lib/row-builder.js';
 import { defineTable } from '../lib/schema.js';
@@ -246,6 +246,18 @@ t.test(
     t.equal((await deadLines(dead)).length, 8);
   },
 );
+
+t.test('read | write: read does not ask for rejected rows, so the table fails as without dead_letter (docs/pipes.md)', async (t) => {
+  const dir = await tmpDir(t);
+  const url = await freshDatabase();
+  await writeFile(path.join(dir, 'items.csv'), CSV + '\n');
+  const dead = path.join(dir, 'rejected.ndjson');
+  await writeFile(path.join(dir, 'c.yml'), config('./items.csv', { pg: { url, dead } }));
+  const r = shell(`${CLI_SHELL} read c.yml | ${CLI_SHELL} write c.yml`, { cwd: dir });
+  t.equal(r.status, 1, r.stderr);
+  t.match(r.stderr, /column "n": "abc" is not a 64-bit integer/);
+  t.notOk(existsSync(dead), 'no dead-letter file');
+});
 
 t.test('incremental file table with dead_letter: the file is loaded (state advances past the rejected rows), a rerun skips it', async (t) => {
   const dir = await tmpDir(t);
