@@ -247,6 +247,41 @@ t.test(
   },
 );
 
+t.test('a table renamed by change_table_names: its rejected rows follow the rename', async (t) => {
+  const dir = await tmpDir(t);
+  const url = await freshDatabase();
+  await writeFile(path.join(dir, 'items.csv'), CSV + '\n');
+  const dead = path.join(dir, 'rejected.ndjson');
+  const yml = config('./items.csv', { pg: { url, dead } }).replace('write_mode: append', 'write_mode: append\n  transformers: [rename]');
+  await writeFile(
+    path.join(dir, 'c.yml'),
+    `${yml}---
+kind: transformer
+spec:
+  name: rename
+  path: basic
+  spec:
+    transformations:
+      - { kind: change_table_names, tables: [items], new_table_name_template: "raw_{{.OldName}}" }
+`,
+  );
+  const r = cli(['sync', 'c.yml'], dir);
+  t.equal(r.status, 3, r.stderr);
+  t.same(
+    (await query<{ id: string }>(url, 'SELECT id FROM raw_items ORDER BY id')).map((x) => Number(x.id)),
+    [1, 2, 5, 6, 7, 10],
+  );
+  t.same(
+    (await deadLines(dead)).map((d) => [d.table, d.line]),
+    [
+      ['raw_items', 4],
+      ['raw_items', 5],
+      ['raw_items', 9],
+      ['raw_items', 10],
+    ],
+  );
+});
+
 t.test('read | write: read does not ask for rejected rows, so the table fails as without dead_letter (docs/pipes.md)', async (t) => {
   const dir = await tmpDir(t);
   const url = await freshDatabase();
