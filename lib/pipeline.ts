@@ -242,14 +242,16 @@ export async function* sourceMessages(
     state?: ReadonlyMap<string, string>;
     deterministicCqId?: boolean;
     stateTable?: string;
+    /** a destination has a dead-letter file: rows the source cannot convert come as `rejected-rows` */
+    rejectUnconvertible?: boolean;
   },
 ): AsyncGenerator<SyncMessage> {
   for (const t of tables) {
     opts.stats.table(tableName(t));
     yield { kind: 'migrate-table', table: t };
   }
-  const { signal, shard, deterministicCqId, stateTable } = opts;
-  for await (const msg of client.read(tables, { signal, state: opts.state ?? new Map(), shard, deterministicCqId, stateTable })) {
+  const { signal, shard, deterministicCqId, stateTable, rejectUnconvertible } = opts;
+  for await (const msg of client.read(tables, { signal, state: opts.state ?? new Map(), shard, deterministicCqId, stateTable, rejectUnconvertible })) {
     opts.stats.record(msg);
     if (msg.kind === 'table-error') {
       countTableError({ 'cq.source': opts.sourceName, 'cq.table': msg.table, 'cq.code': msg.error.code });
@@ -360,6 +362,8 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         state: state.entries(),
         deterministicCqId: source.deterministic_cq_id,
         stateTable: source.backend_options?.table_name,
+        // each destination with a dead-letter file takes them; one without fails the table (lib/batch-writer.ts)
+        rejectUnconvertible: branches.some((b) => b.client.rejectRows !== undefined),
       }),
       { objectMode: true, highWaterMark: 1 },
     );

@@ -15,7 +15,7 @@
  * the rows, so every schema change reaches the destination as a migration. Batches are rewritten
  * column-wise: removed columns are dropped, renames and table renames only relabel (zero-copy),
  * added columns are built from constants, and only obfuscate / case / drop_rows touch values.
- * `delete-stale`, `table-error` and `checkpoint` messages follow table renames. One file per kind;
+ * `delete-stale`, `rejected-rows`, `table-error` and `checkpoint` messages follow table renames. One file per kind;
  * deviations from CloudQuery are listed in docs/transformers.md.
  */
 import type * as A from 'apache-arrow';
@@ -66,6 +66,7 @@ export function basicTransformer(spec: BasicSpec, ctx: StageContext): MessageSta
           break;
         }
         case 'delete-stale':
+        case 'rejected-rows':
         case 'table-error': {
           const to = renameOf(msg.table);
           yield to === msg.table ? msg : { ...msg, table: to };
