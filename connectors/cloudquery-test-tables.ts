@@ -13,12 +13,13 @@
  * `test_column_data_<i mod 3>`); every row of test_some_table has `num_sub_rows` children whose
  * `_cq_parent_id` is the parent's `_cq_id`. The extra columns are pseudo-random per parent (seeded, so
  * runs repeat). `_cq_id` is UUIDv5 of the key with `deterministic_cq_id`, else random.
+ * `delete_records` adds CloudQuery's delete of test_some_table after every row (deleteRecordsMessage).
  */
 import * as A from 'apache-arrow';
 import type { ReadOptions } from '../lib/connector.js';
 import { deterministicCqIds, randomCqIds } from '../lib/cq-id.js';
-import type { SyncMessage } from '../lib/messages.js';
-import { CQ_ID, CQ_PARENT_ID, batchFromColumns, defineTable, primaryKeys, tableName, withSchemaMetadata } from '../lib/schema.js';
+import type { DeleteRecordMessage, SyncMessage } from '../lib/messages.js';
+import { CQ_ID, CQ_PARENT_ID, MD_TABLE_NAME, batchFromColumns, defineTable, primaryKeys, tableName, withSchemaMetadata } from '../lib/schema.js';
 import { nullData, utf8Data } from '../lib/arrow/index.js';
 
 export const SOME_TABLE = 'test_some_table';
@@ -157,4 +158,20 @@ function* subRows(sub: A.Schema, parents: A.RecordBatch, spec: CloudQueryTestSpe
     );
     yield { kind: 'insert', table: SUB_TABLE, batch };
   }
+}
+
+/**
+ * `delete_records: [ids]`, as CloudQuery's test source sends it at the end of its Sync (client.go
+ * `deleteRecords`): one delete of test_some_table whose one OR group holds `resource_id = id` per
+ * id, each value a one-row batch of an int64 `resource_id` (schema `cq:table_name`
+ * test_some_table), and no table relations (its test_sub_table rows stay).
+ */
+export function deleteRecordsMessage(ids: readonly number[]): DeleteRecordMessage {
+  const field = new A.Field('resource_id', new A.Int64(), true);
+  const schema = new A.Schema([field], new Map([[MD_TABLE_NAME, SOME_TABLE]]));
+  const predicates = ids.map((id) => {
+    const data = A.makeData({ type: field.type, length: 1, nullCount: 0, data: BigInt64Array.of(BigInt(id)) });
+    return { operator: 'eq' as const, column: 'resource_id', value: batchFromColumns(schema, 1, [data]) };
+  });
+  return { kind: 'delete-record', table: SOME_TABLE, where: [{ grouping: 'or', predicates }], relations: [] };
 }

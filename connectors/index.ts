@@ -159,8 +159,8 @@ async function dockerPlugin(kind: string, image: string, ref: PluginRef, context
   const docker = await dockerOnPath();
   const problem = docker ? await dockerServerProblem(docker) : 'the docker command is not on PATH';
   if (docker && !problem) {
-    if (kind === 'source') return dockerPluginSource(image, { docker });
-    return dockerPluginDestination(image, { docker, modes: { writeMode: ref.write_mode, pkMode: ref.pk_mode } });
+    if (kind === 'source') return dockerPluginSource(image, { docker, ...otelOf(ref) });
+    return dockerPluginDestination(image, { docker, modes: { writeMode: ref.write_mode, pkMode: ref.pk_mode }, ...otelOf(ref) });
   }
   throw new PluginUnavailableError(
     `CloudQuery ${kind} plugin "${image}" (registry docker) is not available: ${problem}`,

@@ -16,8 +16,15 @@ import type { SyncMessage } from '../lib/messages.js';
 import { defineTable, MD_TABLE_INCREMENTAL, tableName, batchFromColumns, type ColumnDef } from '../lib/schema.js';
 import { randomUuidBytes, uuidData, varBinaryData, validityBitmap } from '../lib/arrow/index.js';
 import { toMicros, microsToIso } from '../lib/time.js';
-import { ConfigError, InternalError, SourceReadError, StateError, UnsupportedError } from '../lib/errors.js';
-import { cloudqueryTestTables, isCloudQueryTestTable, readCloudQueryTestTables, type CloudQueryTestSpec } from './cloudquery-test-tables.js';
+import { ConfigError, InternalError, SourceReadError, StateError } from '../lib/errors.js';
+import {
+  SOME_TABLE,
+  cloudqueryTestTables,
+  deleteRecordsMessage,
+  isCloudQueryTestTable,
+  readCloudQueryTestTables,
+  type CloudQueryTestSpec,
+} from './cloudquery-test-tables.js';
 
 export const TEST_PRESETS = ['all-types', 'bench'] as const;
 export interface TestSourceSpec {
@@ -372,9 +379,6 @@ export const cloudqueryTestSource = defineSource<CloudQueryTestSourceSpec>({
         });
       }
     }
-    if (s.delete_records?.length) {
-      throw new UnsupportedError('delete_records: cq-pipe has no delete_record message yet', { connector: ctx.name, keyPath: 'spec.spec.delete_records' });
-    }
     const spec: CloudQueryTestSpec = {
       num_clients: s.num_clients ?? 1,
       num_rows: s.num_rows ?? 1,
@@ -384,17 +388,24 @@ export const cloudqueryTestSource = defineSource<CloudQueryTestSourceSpec>({
       batch_rows: s.batch_rows ?? 10000,
     };
     const inner = testClient({ ...s, num_rows: spec.num_rows }, { tables: cloudqueryTestTables(spec), spec });
-    if (!s.fail_immediately && !s.exit_immediately) return inner;
+    const deletes = s.delete_records ?? [];
+    if (!s.fail_immediately && !s.exit_immediately && !deletes.length) return inner;
     return {
       tables: () => inner.tables(),
-      async *read(tables): AsyncIterable<SyncMessage> {
+      async *read(tables, opts): AsyncIterable<SyncMessage> {
         if (s.exit_immediately) {
           throw new SourceReadError('exit_immediately: the test source stops the sync before any row', { connector: ctx.name });
         }
-        for (const t of tables) {
-          const table = tableName(t);
-          yield { kind: 'table-error', table, error: new SourceReadError('fail_immediately: failing immediately', { connector: ctx.name, table }) };
+        if (s.fail_immediately) {
+          for (const t of tables) {
+            const table = tableName(t);
+            yield { kind: 'table-error', table, error: new SourceReadError('fail_immediately: failing immediately', { connector: ctx.name, table }) };
+          }
+        } else {
+          yield* inner.read(tables, opts);
         }
+        // CloudQuery's test source sends its delete after the whole sync; cq-pipe only when test_some_table is synced
+        if (deletes.length && !s.fail_immediately && tables.some((t) => tableName(t) === SOME_TABLE)) yield deleteRecordsMessage(deletes);
       },
     };
   },

@@ -19,10 +19,10 @@
 import { Writable } from 'node:stream';
 import type * as A from 'apache-arrow';
 import type { DestinationClient, MigrateOptions } from './connector.js';
-import type { CheckpointMessage, DeleteRecordMessage, DeleteStaleMessage, SyncMessage } from './messages.js';
+import type { CheckpointMessage, DeleteRecordMessage, DeleteStaleMessage, RejectedRowsMessage, SyncMessage } from './messages.js';
 import { TableBatcher, type BatchCaps } from './batcher.js';
 import { countRows, inSpan } from './telemetry.js';
-import { type CqPipeError, DestinationWriteError, SchemaIncompatibleError, UnsupportedError, tableFailure, toCqPipeError } from './errors.js';
+import { type CqPipeError, DestinationWriteError, SchemaIncompatibleError, SourceDataError, UnsupportedError, tableFailure, toCqPipeError } from './errors.js';
 import { tableName } from './schema.js';
 import { inCascadeOrder } from './delete-record.js';
 
@@ -153,6 +153,8 @@ export class BatchWriter extends Writable {
         await this.#opts.onCheckpoint?.(msg, committed);
         return;
       }
+      case 'rejected-rows':
+        return this.#reject(msg);
       case 'table-error':
         return;
       case 'sync-end':
@@ -296,6 +298,18 @@ export class BatchWriter extends Writable {
     countRows(rows, { 'cq.destination': this.#opts.destination, 'cq.table': table });
     this.rowsWritten += rows;
     this.#opts.onFlush?.(table, rows);
+  }
+
+  /**
+   * rows the source could not convert: into the client's dead-letter file; a client without one
+   * fails the table with the first row's error, as the source fails it when no destination has one
+   */
+  async #reject(msg: RejectedRowsMessage): Promise<void> {
+    if (this.failedTables.has(msg.table) || msg.rows.length === 0) return;
+    if (this.#opts.client.rejectRows) return this.#opts.client.rejectRows(msg);
+    const r = msg.rows[0]!;
+    const at = r.line !== undefined ? { line: r.line } : { row: r.element };
+    this.#failTable(msg.table, new SourceDataError(r.reason, { table: msg.table, file: r.file, ...at, column: r.column }), 0);
   }
 
   /** commit what the client holds; a table-scoped failure (the others were committed) fails its table */

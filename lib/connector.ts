@@ -4,7 +4,7 @@
  */
 import type * as A from 'apache-arrow';
 import type { JSONSchemaType } from 'ajv';
-import type { MigrateMode, SyncMessage, WriteMode, DeleteStaleMessage, DeleteRecordMessage } from './messages.js';
+import type { MigrateMode, SyncMessage, WriteMode, DeleteStaleMessage, DeleteRecordMessage, RejectedRowsMessage } from './messages.js';
 import type { Logger } from './logger.js';
 
 /** A JSON schema (draft-07) for a connector's own `spec`, checked at config load. */
@@ -42,6 +42,12 @@ export interface ReadOptions {
   deterministicCqId?: boolean;
   /** `backend_options.table_name` when the source keeps state (a plugin source serves its state under that name) */
   stateTable?: string;
+  /**
+   * Set when a destination of the source has a dead-letter file (`DestinationClient.rejectRows`): a
+   * source that converts values (the file and s3 sources) then sends a row whose value does not fit
+   * its column as a `rejected-rows` message instead of failing the table (docs/bad-input.md).
+   */
+  rejectUnconvertible?: boolean;
 }
 
 export interface SourceClient {
@@ -123,6 +129,19 @@ export interface DestinationClient {
    * it; a destination without it fails the message's table (CQ_ERR_UNSUPPORTED)
    */
   deleteRecord?(msg: DeleteRecordMessage): Promise<void>;
+  /**
+   * Lines at warn and error level in the log of the destination's plugin process so far
+   * (docs/plugins.md); the sync summary's destination_warnings and destination_errors count them as
+   * the CloudQuery CLI does. Readable at any time (the summary row is built before `close`).
+   */
+  logCounts?(): LogCounts;
+  /**
+   * Present only when the destination has a dead-letter file: rows the source could not convert
+   * (lib/messages.ts `RejectedRowsMessage`) are written there and counted in rejectedRows(). The
+   * engine asks sources for such messages when a destination has it; a destination without it fails
+   * the message's table with the first row's error.
+   */
+  rejectRows?(msg: RejectedRowsMessage): Promise<void>;
   /**
    * make everything written so far durable (called at checkpoints); `table` is the checkpoint's
    * table when it names one (a client that holds rows back, e.g. staged for a bulk replace, must

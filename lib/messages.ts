@@ -55,6 +55,31 @@ export interface TableRelation {
   parent: string;
 }
 
+/**
+ * Rows of `table` the source read but could not convert to the table's columns (docs/bad-input.md):
+ * sent instead of failing the table when `ReadOptions.rejectUnconvertible` is set, after the insert
+ * of the good rows around them. A destination with a dead-letter file writes them there (exit 3); a
+ * destination without one fails the table with the first row's error, as without the flag.
+ */
+export interface RejectedRowsMessage {
+  kind: 'rejected-rows';
+  table: string;
+  rows: RejectedRow[];
+}
+
+export interface RejectedRow {
+  /** the record as the file holds it (the line of NDJSON or CSV; a JSON array element re-serialized) */
+  raw: string;
+  file: string;
+  /** 1-based line (ndjson, csv) */
+  line?: number;
+  /** 0-based array element (json) */
+  element?: number;
+  /** the first column whose value does not fit */
+  column: string;
+  reason: string;
+}
+
 export interface CheckpointMessage {
   kind: 'checkpoint';
   id: string;
@@ -82,12 +107,22 @@ export type SyncMessage =
   | InsertMessage
   | DeleteStaleMessage
   | DeleteRecordMessage
+  | RejectedRowsMessage
   | CheckpointMessage
   | TableErrorMessage
   | SyncEndMessage;
 
 export type MessageKind = SyncMessage['kind'];
-export const MESSAGE_KINDS: readonly MessageKind[] = ['migrate-table', 'insert', 'delete-stale', 'delete-record', 'checkpoint', 'table-error', 'sync-end'];
+export const MESSAGE_KINDS: readonly MessageKind[] = [
+  'migrate-table',
+  'insert',
+  'delete-stale',
+  'delete-record',
+  'rejected-rows',
+  'checkpoint',
+  'table-error',
+  'sync-end',
+];
 
 /** An exhaustive switch over message kinds reached a kind it does not know: a bug. */
 export function assertNever(x: never): never {

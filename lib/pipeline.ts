@@ -242,14 +242,16 @@ export async function* sourceMessages(
     state?: ReadonlyMap<string, string>;
     deterministicCqId?: boolean;
     stateTable?: string;
+    /** a destination has a dead-letter file: rows the source cannot convert come as `rejected-rows` */
+    rejectUnconvertible?: boolean;
   },
 ): AsyncGenerator<SyncMessage> {
   for (const t of tables) {
     opts.stats.table(tableName(t));
     yield { kind: 'migrate-table', table: t };
   }
-  const { signal, shard, deterministicCqId, stateTable } = opts;
-  for await (const msg of client.read(tables, { signal, state: opts.state ?? new Map(), shard, deterministicCqId, stateTable })) {
+  const { signal, shard, deterministicCqId, stateTable, rejectUnconvertible } = opts;
+  for await (const msg of client.read(tables, { signal, state: opts.state ?? new Map(), shard, deterministicCqId, stateTable, rejectUnconvertible })) {
     opts.stats.record(msg);
     if (msg.kind === 'table-error') {
       countTableError({ 'cq.source': opts.sourceName, 'cq.table': msg.table, 'cq.code': msg.error.code });
@@ -276,6 +278,8 @@ export async function* sourceMessages(
 export async function openDestination(
   dest: DestinationSpec,
   ctx: Pick<SyncContext, 'logger' | 'invocationId' | 'syncTime'> & {
+    /** the sync's stats: the destination plugin's log counts are read into its summary */
+    stats?: SyncStats;
     noMigrate?: boolean;
     signal?: AbortSignal;
     onFlush?: (table: string, rows: number) => void;
@@ -291,6 +295,7 @@ export async function openDestination(
   // the plan (transformers included) is built before the client opens: config errors leave nothing open
   const plan = await destinationPlan(dest, ctx.config, ctx, ctx.registry);
   const client = await plan.connector.create(dest.spec, { ...connectorContext(dest.name, dest.origin, ctx as SyncContext), writeMode: dest.write_mode });
+  if (client.logCounts) ctx.stats?.destinationLogs.set(dest.name, () => client.logCounts?.());
   const writer = new BatchWriter({
     client,
     destination: dest.name,
@@ -357,6 +362,8 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         state: state.entries(),
         deterministicCqId: source.deterministic_cq_id,
         stateTable: source.backend_options?.table_name,
+        // each destination with a dead-letter file takes them; one without fails the table (lib/batch-writer.ts)
+        rejectUnconvertible: branches.some((b) => b.client.rejectRows !== undefined),
       }),
       { objectMode: true, highWaterMark: 1 },
     );

@@ -25,16 +25,27 @@ import { stringifyExact } from './json-exact.js';
 
 export { parseDecimal };
 
-/** A value that does not fit its column: `index` is the row in the batch being built. */
+/**
+ * A value that does not fit its column: `index` is the row in the batch being built. `wholeColumn`:
+ * the column itself cannot be built (an unsupported type, too much data), whatever its values.
+ */
 export class ValueError extends SourceDataError {
   constructor(
     readonly column: string,
     readonly index: number,
     reason: string,
+    readonly wholeColumn = false,
   ) {
     super(reason, { column });
     this.name = 'ValueError';
   }
+}
+
+/** A row left out of a batch by RowBatchBuilder.finishRejecting: its index, and why (the first column that does not fit). */
+export interface RejectedValue {
+  index: number;
+  column: string;
+  reason: string;
 }
 
 export class RowBatchBuilder {
@@ -64,6 +75,81 @@ export class RowBatchBuilder {
     this.columns = this.names.map(() => []);
     this.length = 0;
     return new A.RecordBatch(this.schema, A.makeData({ type: new A.Struct(this.schema.fields), length: n, nullCount: 0, children }));
+  }
+
+  /**
+   * Convert and reset, leaving out the rows with a value that does not fit (for a dead-letter file):
+   * `rejected` names them by index, in order. When every value fits this is finish(), no slower; else
+   * each column is checked again, halving around each value that does not fit, and the batch is built
+   * again of the other rows.
+   * Errors of a whole column (ValueError.wholeColumn, or not a ValueError) are thrown.
+   */
+  finishRejecting(): { batch: A.RecordBatch; rejected: RejectedValue[] } {
+    let first: number;
+    try {
+      return { batch: this.finish(), rejected: [] };
+    } catch (err) {
+      if (!(err instanceof ValueError) || err.wholeColumn) throw this.#reset(err);
+      // the columns before it converted whole
+      first = this.names.indexOf(err.column);
+    }
+    const n = this.length;
+    const bad = new Map<number, RejectedValue>();
+    // the errors below become reasons, never thrown on: no stack traces to capture (most of their cost)
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      this.#findRejected(first, bad);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
+    const rejected = [...bad.values()].sort((a, b) => a.index - b.index);
+    this.columns = this.columns.map((values) => values.filter((_, i) => !bad.has(i)));
+    this.length = n - bad.size;
+    try {
+      return { batch: this.finish(), rejected };
+    } catch (err) {
+      throw this.#reset(err);
+    }
+  }
+
+  /** the rows with a value that does not fit, by row, from column `first` on (the first column that does not fit each row) */
+  #findRejected(first: number, bad: Map<number, RejectedValue>): void {
+    const n = this.length;
+    this.schema.fields.forEach((f, c) => {
+      if (c < first) return;
+      const values = this.columns[c]!;
+      // the rows `rows` (not yet rejected) of this column: the row an error names is rejected, the
+      // others are checked again in two halves (a few conversions per bad row, not one per row)
+      const check = (rows: number[]): void => {
+        if (!rows.length) return;
+        try {
+          convertColumn(
+            rows.map((i) => values[i]),
+            f,
+            this.text,
+          );
+          return;
+        } catch (err) {
+          if (!(err instanceof ValueError) || err.wholeColumn) throw this.#reset(err);
+          const row = rows[err.index]!;
+          bad.set(row, { index: row, column: f.name, reason: err.message });
+          const rest = rows.filter((_, k) => k !== err.index);
+          check(rest.slice(0, rest.length >> 1));
+          check(rest.slice(rest.length >> 1));
+        }
+      };
+      const rows: number[] = [];
+      for (let i = 0; i < n; i++) if (!bad.has(i)) rows.push(i);
+      check(rows);
+    });
+  }
+
+  /** drop the rows pushed so far (after an error) and return `err` */
+  #reset(err: unknown): unknown {
+    this.columns = this.names.map(() => []);
+    this.length = 0;
+    return err;
   }
 }
 
@@ -181,7 +267,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
     case A.Type.Float: {
       const ft = t as A.Float;
       const data = ft.precision === A.Precision.SINGLE ? new Float32Array(n) : new Float64Array(n);
-      if (ft.precision === A.Precision.HALF) throw new ValueError(field.name, 0, `column "${field.name}": float16 is not supported`);
+      if (ft.precision === A.Precision.HALF) throw new ValueError(field.name, 0, `column "${field.name}": float16 is not supported`, true);
       for (let i = 0; i < n; i++) {
         if (nul(i)) continue;
         const v = values[i];
@@ -238,7 +324,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         const joined = strs.join('');
         const data = Buffer.from(joined, 'utf8');
         if (!large && data.length > 0x7fffffff)
-          throw new ValueError(field.name, n - 1, `column "${field.name}": more than 2 GiB of data in one batch; lower batch_rows`);
+          throw new ValueError(field.name, n - 1, `column "${field.name}": more than 2 GiB of data in one batch; lower batch_rows`, true);
         const offsets = large ? new BigInt64Array(n + 1) : new Int32Array(n + 1);
         const ascii = data.length === joined.length;
         let off = 0;
@@ -371,7 +457,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
     case A.Type.Null:
       return makeDataOf({ type: t, length: n, nullCount: n });
     default:
-      throw new ValueError(field.name, 0, `column "${field.name}": type ${String(t)} cannot be read from rows`);
+      throw new ValueError(field.name, 0, `column "${field.name}": type ${String(t)} cannot be read from rows`, true);
   }
 }
 

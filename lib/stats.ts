@@ -24,6 +24,8 @@ export class SyncStats {
   warnings = 0;
   /** error lines of the source's plugin process */
   logErrors = 0;
+  /** the log counts of each destination's plugin process, read when a summary is built (DestinationClient.logCounts) */
+  readonly destinationLogs = new Map<string, () => LogCounts | undefined>();
   readonly startedAt = Date.now();
 
   table(name: string): TableStats {
@@ -63,6 +65,16 @@ export class SyncStats {
 
   destinationErrorCount(destination: string): number {
     return this.destinationErrors.filter((e) => e.destination === destination).length;
+  }
+
+  /** a destination's errors as the CloudQuery CLI reports them: its table errors, or its plugin's error log lines when there are more */
+  destinationErrorsOf(destination: string): number {
+    return Math.max(this.destinationErrorCount(destination), this.destinationLogs.get(destination)?.()?.errors ?? 0);
+  }
+
+  /** warn lines of a destination's plugin process */
+  destinationWarningsOf(destination: string): number {
+    return this.destinationLogs.get(destination)?.()?.warnings ?? 0;
   }
 
   /** source table errors (destination table errors are in destinationErrors) */
@@ -147,8 +159,8 @@ export function buildSummary(i: SummaryInput): SyncSummary {
     destination_name: i.destination.name,
     destination_path: i.destination.path,
     destination_version: i.destination.version ?? '',
-    destination_errors: stats.destinationErrorCount(i.destination.name) + fatal,
-    destination_warnings: 0,
+    destination_errors: stats.destinationErrorsOf(i.destination.name) + fatal,
+    destination_warnings: stats.destinationWarningsOf(i.destination.name),
     ...(i.syncGroupId !== undefined ? { sync_group_id: i.syncGroupId } : {}),
     ...(i.shard ? { shard_num: i.shard.num, shard_total: i.shard.total } : {}),
     ...perTable(stats),

@@ -8,6 +8,10 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
+import { type CloudQueryTestSourceSpec, cloudqueryTestSource } from '../connectors/test-source.js';
+import { createLogger } from '../lib/logger.js';
+import type { SyncMessage } from '../lib/messages.js';
+import { tableName } from '../lib/schema.js';
 import { cli } from './helpers/cli.js';
 import { tmpDir } from './helpers/index.js';
 
@@ -127,7 +131,7 @@ t.test('deterministic_cq_id: the same ids on every sync, and children still name
   t.ok(runs[0]!.slice(2).every((x) => parents.has(x._cq_parent_id!)));
 });
 
-t.test('fail_immediately fails every table (exit 1); required_env and delete_records are clear errors', async (t) => {
+t.test('fail_immediately fails every table (exit 1); required_env is a clear error', async (t) => {
   const dir = await tmpDir(t);
   const out = path.join(dir, 'out');
   await writeFile(path.join(dir, 'c.yml'), config(out, '    fail_immediately: true'));
@@ -147,11 +151,71 @@ t.test('fail_immediately fails every table (exit 1); required_env and delete_rec
   const bad = await cli(['validate-config', 'c.yml'], { cwd: dir });
   t.equal(bad.code, 2);
   t.match(bad.stderr, /spec\.spec\.required_env/);
+});
 
-  await writeFile(path.join(dir, 'c.yml'), config(out, '    delete_records: [1]'));
-  const del = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir });
-  t.not(del.code, 0);
-  t.match(del.stderr, /delete_records: cq-pipe has no delete_record message/);
+/** every message of one read of the cloudquery/test source with this spec, of the tables named (all by default) */
+async function messages(spec: CloudQueryTestSourceSpec, names?: string[]): Promise<SyncMessage[]> {
+  const client = await cloudqueryTestSource.create(spec, {
+    name: 'test',
+    logger: createLogger({ level: 'error' }),
+    baseDir: process.cwd(),
+    invocationId: 'i',
+    syncTime: new Date(0),
+  });
+  const tables = (await client.tables()).filter((s) => !names || names.includes(tableName(s)));
+  const out: SyncMessage[] = [];
+  for await (const m of client.read(tables, { signal: new AbortController().signal, state: new Map() })) out.push(m);
+  return out;
+}
+
+t.test('delete_records: one delete of test_some_table after every row, resource_id = each id in one OR group, no relations', async (t) => {
+  const msgs = await messages({ num_rows: 3, num_clients: 2, delete_records: [1, 3] });
+  const last = msgs.at(-1)!;
+  t.same(
+    msgs.slice(0, -1).map((m) => m.kind),
+    msgs.slice(0, -1).map(() => 'insert'),
+    'the rows of every table first',
+  );
+  t.same([...new Set(msgs.slice(0, -1).map((m) => (m as { table: string }).table))].sort(), ['test_paid_table', 'test_some_table', 'test_sub_table']);
+  t.equal(
+    msgs.filter((m) => m.kind === 'insert' && m.table === 'test_some_table').reduce((n, m) => n + (m as { batch: { numRows: number } }).batch.numRows, 0),
+    6,
+  );
+  if (last.kind !== 'delete-record') throw new Error(`the last message is ${last.kind}`);
+  t.same(
+    { table: last.table, relations: last.relations, groups: last.where.length, grouping: last.where[0]!.grouping },
+    { table: 'test_some_table', relations: [], groups: 1, grouping: 'or' },
+  );
+  t.same(
+    last.where[0]!.predicates.map((p) => ({
+      operator: p.operator,
+      column: p.column,
+      rows: p.value.numRows,
+      fields: p.value.schema.fields.map((f) => `${f.name} ${f.type} ${f.nullable}`),
+      tableName: p.value.schema.metadata.get('cq:table_name'),
+      value: p.value.getChildAt(0)!.get(0) as bigint,
+    })),
+    [
+      { operator: 'eq', column: 'resource_id', rows: 1, fields: ['resource_id Int64 true'], tableName: 'test_some_table', value: 1n },
+      { operator: 'eq', column: 'resource_id', rows: 1, fields: ['resource_id Int64 true'], tableName: 'test_some_table', value: 3n },
+    ],
+  );
+
+  t.same(
+    (await messages({ delete_records: [1] }, ['test_paid_table'])).map((m) => m.kind),
+    ['insert'],
+    'no delete when test_some_table is not synced',
+  );
+  t.same(
+    (await messages({ delete_records: [1], fail_immediately: true })).map((m) => m.kind),
+    ['table-error', 'table-error', 'table-error'],
+    'none after fail_immediately failed the tables',
+  );
+  t.same(
+    (await messages({ num_rows: 1 })).map((m) => m.kind),
+    ['insert', 'insert', 'insert'],
+    'none without delete_records',
+  );
 });
 
 t.test("tables --format markdown writes CloudQuery's docs: README tree and one page per table", async (t) => {

@@ -7,9 +7,8 @@
  * write, PK and migrate mode, the rows, delete-stale, failures, and a plugin source into it.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmod, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import type { RecordedEvent, RecordedField } from './fixtures/plugins/sdk-recorder-destination.js';
@@ -292,13 +291,15 @@ for (const registry of ['grpc', 'local'] as const) {
   });
 }
 
-async function sockets(): Promise<string[]> {
-  return (await readdir(os.tmpdir())).filter((f) => /^cq-[a-z]{16}\.sock$/.test(f));
+async function sockets(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((f) => /^cq-[a-z]{16}\.sock$/.test(f));
 }
 
 t.test('registry local: a plugin that dies mid-write fails the sync naming it and its exit code, leaving no process or socket', async (t) => {
   const dir = await tmpDir(t);
-  const before = await sockets();
+  // the sync's own temp dir: other test files make sockets in the shared one at the same time
+  const tmp = path.join(dir, 'tmp');
+  await mkdir(tmp);
   const d: Dest = {
     name: 'rec',
     registry: 'local',
@@ -310,14 +311,14 @@ t.test('registry local: a plugin that dies mid-write fails the sync naming it an
     extra: { exit_table: 'items' },
   };
   await writeFile(path.join(dir, 'c.yml'), (await fileSource(dir, ['rec'])) + destination(d));
-  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir });
+  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir, env: { TMPDIR: tmp } });
   t.equal(r.code, 1, r.stderr);
   t.match(r.stderr, /plugin rec \(.*dying\): .*exited with code 4/);
   t.same(of(await recorded(d.record), 'delete'), [], 'no delete-stale');
-  t.same(await sockets(), before, 'the socket is removed');
+  t.same(await sockets(tmp), [], 'the socket is removed');
   const ps = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
   t.notOk(
-    ps.split('\n').some((l) => l.includes('serve-sdk-recorder.js serve') && l.includes('--network unix')),
+    ps.split('\n').some((l) => l.includes('serve-sdk-recorder.js serve') && l.includes(`--address ${tmp}`)),
     'no plugin process left',
   );
 });
@@ -438,4 +439,39 @@ t.test('backpressure: a plugin that reads nothing holds back the sender; sends d
   t.same(of(await recorded(record), 'stalled').length, 1, 'the plugin took the stream and reads nothing');
   t.ok(done < 100, `${done} of ${total} 1 MiB messages taken while the plugin reads nothing`);
   stream.cancel();
+});
+
+t.test('a destination plugin’s warn and error log lines are counted into its own summary, as the CLI counts them', async (t) => {
+  const dir = await tmpDir(t);
+  const recorder = await executable(dir, 'recorder', RECORDER);
+  const dest = (name: string, extra?: Record<string, string>): Dest => ({
+    name,
+    registry: 'local',
+    path: recorder,
+    writeMode: 'append',
+    pkMode: 'default',
+    migrateMode: 'safe',
+    record: path.join(dir, `${name}.jsonl`),
+    extra,
+  });
+  const src = 'kind: source\nspec:\n  name: demo\n  path: test\n  tables: ["*"]\n  destinations: [noisy, quiet]\n  spec: { num_rows: 3 }\n';
+  await writeFile(
+    path.join(dir, 'c.yml'),
+    src + destination(dest('noisy', { log_warn: 'a warning from the destination', log_error: 'an error from the destination' })) + destination(dest('quiet')),
+  );
+  const r = await cli(['sync', 'c.yml', '--no-progress', '--summary-location', 's.json'], { cwd: dir });
+  t.equal(r.code, 0, `error log lines alone do not fail the sync: ${r.stderr}`);
+  t.match(r.stderr, /Resources: 3, Errors: 0, Warnings: 0,/, "the last line counts the source's, as the CLI's");
+  const summaries = (await readFile(path.join(dir, 's.json'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.same(
+    summaries.map((s) => [s.destination_name, s.destination_warnings, s.destination_errors, s.source_warnings, s.source_errors]),
+    [
+      ['noisy', 1, 1, 0, 0],
+      ['quiet', 0, 0, 0, 0],
+    ],
+  );
+  t.same((await recorded(path.join(dir, 'noisy.jsonl'))).filter((e) => e.event === 'insert').length, 1, 'the rows still reached it');
 });

@@ -329,7 +329,27 @@ t.test('registry docker: docker run as the CLI runs the image, port 7777 publish
   t.equal(await readFile(path.join(dir, 'container/pid'), 'utf8').catch(() => 'removed'), 'removed', 'the container is removed');
 });
 
-t.test('registry docker for a destination: the image runs as the CLI runs it, gets the rows, and is stopped and removed', async (t) => {
+t.test('registry docker with otel_endpoint: the container gets --otel-endpoint and --otel-endpoint-insecure, as a local plugin', async (t) => {
+  const dir = await tmpDir(t);
+  const docker = await fakeDocker(dir, await freePort());
+  // nothing listens there: cq-pipe's own export fails with a warning, the plugin only takes the flags
+  const otel = `127.0.0.1:${await freePort()}`;
+  const source = `  registry: docker\n  path: example/sdk:1.0\n  otel_endpoint: "${otel}"\n  otel_endpoint_insecure: true`;
+  await writeFile(path.join(dir, 'c.yml'), config(dir, source));
+  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir, env: { PATH: `${docker.bin}${path.delimiter}${process.env.PATH}` } });
+  t.equal(r.code, 0, r.stderr);
+  const run = (await docker.calls()).find((c) => c.startsWith('run '));
+  t.match(
+    run,
+    new RegExp(
+      `^run --detach --tty --name sdk-[0-9a-f-]{36} --publish 127\\.0\\.0\\.1::7777/tcp example/sdk:1\\.0 ` +
+        'serve --log-level info --log-format json --network tcp --address 0\\.0\\.0\\.0:7777 ' +
+        `--otel-endpoint ${otel.replace(/\./g, '\\.')} --otel-endpoint-insecure$`,
+    ),
+  );
+});
+
+t.test('registry docker for a destination: the image runs as the CLI runs it, gets the rows, its log is counted, and is stopped and removed', async (t) => {
   const recorder = path.join(ROOT, 'dist/test/fixtures/plugins/serve-sdk-recorder.js');
   const dir = await tmpDir(t);
   const docker = await fakeDocker(dir, await freePort(), recorder);
@@ -337,10 +357,14 @@ t.test('registry docker for a destination: the image runs as the CLI runs it, ge
   await writeFile(
     path.join(dir, 'c.yml'),
     'kind: source\nspec: { name: demo, path: test, tables: ["*"], destinations: [rec], spec: { num_rows: 7 } }\n---\n' +
-      `kind: destination\nspec:\n  name: rec\n  registry: docker\n  path: example/rec:2.0\n  write_mode: append\n  spec: { record: "${record}" }\n`,
+      `kind: destination\nspec:\n  name: rec\n  registry: docker\n  path: example/rec:2.0\n  write_mode: append\n` +
+      `  spec: { record: "${record}", log_warn: "from the destination container" }\n`,
   );
-  const r = await cli(['sync', 'c.yml', '--no-progress'], { cwd: dir, env: { PATH: `${docker.bin}${path.delimiter}${process.env.PATH}` } });
+  const env = { PATH: `${docker.bin}${path.delimiter}${process.env.PATH}` };
+  const r = await cli(['sync', 'c.yml', '--no-progress', '--summary-location', 's.json'], { cwd: dir, env });
   t.equal(r.code, 0, r.stderr);
+  const [s] = await summaries(path.join(dir, 's.json'));
+  t.same([s!.destination_warnings, s!.destination_errors, s!.source_warnings], [1, 0, 0], 'the container log’s warn line counts for the destination');
   const events = (await readFile(record, 'utf8'))
     .trim()
     .split('\n')

@@ -4,7 +4,7 @@
  * SDK-built plugin that keep a cursor per table in a file and a Postgres backend and resume from it;
  * state written mid-sync held until the Sync stream ends; the plugin killed mid-sync and cq-pipe
  * killed while the plugin flushes (the cursor never passes committed rows); `deterministic_cq_id`
- * passed to the plugin; `delete_record` failing its table.
+ * passed to the plugin (its `delete_record`: test/plugin-delete-record.test.ts).
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -270,20 +270,6 @@ t.test('deterministic_cq_id is passed to the plugin: UUIDv5 ids, the same on two
     'without it: version 4',
   );
   t.notSame(random, a);
-});
-
-t.test('delete_record from the plugin fails its table naming table and plugin; the other tables are written', async (t) => {
-  const dest = destSpec({ name: `mem_del_${process.pid}`, path: 'memory' });
-  const res = await syncOnce(t, { spec: { rows: 2, delete_record: 'events' } }, dest);
-  t.equal(exitCodeOfSync(res), 1);
-  t.notOk(res.fatal, 'the sync itself did not fail');
-  t.equal(res.errors.length, 1);
-  t.equal(res.errors[0]!.code, 'CQ_ERR_UNSUPPORTED');
-  t.equal(res.errors[0]!.context.table, 'events');
-  t.equal(res.errors[0]!.context.connector, 'sdk');
-  t.match(res.errors[0]!.message, /plugin sdk \(127\.0\.0\.1:\d+\): table events sent delete_record, which cq-pipe does not apply/);
-  t.equal(memoryTables(dest.name).get('items')!.rows.length, 2);
-  t.equal(memoryTables(dest.name).get('events')?.rows.length ?? 0, 0);
 });
 
 t.test('cq-pipe SIGKILLed while the plugin flushes its state: no row lost, the cursor never ahead (CLI, both config forms)', async (t) => {

@@ -108,3 +108,38 @@ export function encodeRecord(batch: A.RecordBatch): Uint8Array {
   if (batch.numRows === 0) throw new RangeError('an empty batch is not sent to a plugin');
   return A.tableToIPC(new A.Table([batch]), 'stream');
 }
+
+/**
+ * The value of a delete_record predicate: one IPC stream whose first batch has one row; its first
+ * column (what a Go destination reads) becomes a one-row, one-column batch in cq-pipe's type for
+ * that field (extension types and timestamps as for rows), the schema metadata kept. Throws a
+ * message saying what the record lacks.
+ */
+export function decodePredicateValue(bytes: Uint8Array): A.RecordBatch {
+  let t: A.Table;
+  try {
+    t = A.tableFromIPC(bytes);
+  } catch (err) {
+    throw new TypeError(`is not an Arrow IPC stream: ${(err as Error).message}`);
+  }
+  const wire = t.schema.fields[0];
+  if (!wire) throw new TypeError('has no column');
+  if (t.schema.fields.length !== 1) throw new TypeError(`has ${t.schema.fields.length} columns, a predicate value has one`);
+  const batch = t.batches.find((b) => b.numRows > 0);
+  if (!batch || t.numRows !== 1) throw new TypeError(`has ${t.numRows} rows, a predicate value has one`);
+  const field = toCqPipeField(wire);
+  let data = batch.data.children[0]!;
+  if (field.type !== wire.type) data = convertColumn(data, wire.type, field.type);
+  return batchFromColumns(new A.Schema([field], t.schema.metadata), 1, [data]);
+}
+
+/**
+ * A delete_record predicate value (a one-row, one-column batch) as the IPC bytes a Go plugin reads
+ * with `NewRecordFromBytes`: one stream, one batch, the field's type and extension metadata.
+ */
+export function encodePredicateValue(value: A.RecordBatch): Uint8Array {
+  if (value.numCols !== 1 || value.numRows !== 1) {
+    throw new RangeError(`a predicate value is one column and one row, not ${value.numCols} column(s) and ${value.numRows} row(s)`);
+  }
+  return A.tableToIPC(new A.Table([value]), 'stream');
+}

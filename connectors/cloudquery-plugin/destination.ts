@@ -1,8 +1,9 @@
 /**
  * A CloudQuery plugin as a cq-pipe destination (docs/plugins.md): what the CloudQuery CLI does
  * around a destination plugin — discovery (v3), `Init` with the nested spec as JSON, one `Write`
- * stream carrying `migrate_table`, `insert` and, after a fully successful overwrite-delete-stale
- * sync, one `delete` (MessageDeleteStale) per table; then the end of the stream, its answer, and
+ * stream carrying `migrate_table`, `insert`, `delete_record` (a source-driven delete, in the order
+ * the engine gives it) and, after a fully successful overwrite-delete-stale sync, one `delete`
+ * (MessageDeleteStale) per table; then the end of the stream, its answer, and
  * `Close`. The engine has applied write, PK and migrate modes; the schemas go out in the CLI's
  * spelling (cli-schema.ts). At a checkpoint the stream is ended and its answer awaited — the
  * plugin has then written every row before it — and the next message opens a new stream.
@@ -13,12 +14,15 @@ import {
   type DestinationCapabilities,
   type DestinationClient,
   type DestinationConnector,
+  type LogCounts,
   type MigrateOptions,
   defineDestination,
 } from '../../lib/connector.js';
-import { type DeleteStaleMessage, WRITE_MODES } from '../../lib/messages.js';
+import { DestinationWriteError } from '../../lib/errors.js';
+import { type DeleteRecordMessage, type DeleteStaleMessage, WRITE_MODES } from '../../lib/messages.js';
 import { tableName } from '../../lib/schema.js';
 import { encodeRecord, encodeSchema } from './arrow-wire.js';
+import { toWireDeleteRecord } from './delete-record.js';
 import { type CliModes, CliSchemas } from './cli-schema.js';
 import { type PluginConnection, type PluginReach, describePlugin, openAndInit, v3, withWhyGone } from './grpc-client.js';
 import { PluginWriteStream } from './write-stream.js';
@@ -44,6 +48,8 @@ export interface PluginDestinationTarget {
 
 export interface PluginDestinationRun extends PluginReach {
   modes: CliModes;
+  /** the warn and error log lines of the plugin's process so far (spawn.ts, docker.ts) */
+  logCounts?: () => LogCounts;
 }
 
 export function cliModes(modes: Partial<CliModes> = {}): CliModes {
@@ -138,6 +144,21 @@ class PluginDestinationClient implements DestinationClient {
     }
   }
 
+  /** `delete_record` on the same stream, after every row sent before it (the plugin applies its messages in order) */
+  async deleteRecord(msg: DeleteRecordMessage): Promise<void> {
+    let del: InstanceType<typeof v3.Write.MessageDeleteRecord>;
+    try {
+      del = v3.Write.MessageDeleteRecord.fromObject(toWireDeleteRecord(msg));
+    } catch (err) {
+      throw new DestinationWriteError(
+        `${describePlugin(this.run.label)}: the delete_record of table ${msg.table} cannot be sent: ${(err as Error).message}`,
+        { connector: this.ctx.name, table: msg.table, phase: 'write' },
+        err,
+      );
+    }
+    await this.#send(new v3.Write.Request({ delete_record: del }));
+  }
+
   /** a checkpoint: end the stream and await the plugin's answer, so every row before it is written */
   async commit(): Promise<void> {
     const s = this.#stream;
@@ -148,6 +169,10 @@ class PluginDestinationClient implements DestinationClient {
     } catch (err) {
       throw await withWhyGone(err, this.run);
     }
+  }
+
+  logCounts(): LogCounts {
+    return this.run.logCounts?.() ?? { warnings: 0, errors: 0 };
   }
 
   /** End (or, after a failure, cancel) the stream, await its answer, `Close`, then `afterClose`. */

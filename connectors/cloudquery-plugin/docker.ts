@@ -2,7 +2,7 @@
  * `registry: docker`, `path: image:tag`: run the plugin image as the CloudQuery CLI does
  * (plugin-pb-go managedplugin/plugin.go startDockerPlugin; docs/plugins.md), through the `docker`
  * command: `docker run --detach --tty` with `serve --log-level <lvl> --log-format json --network tcp
- * --address 0.0.0.0:7777`, container port 7777/tcp published to a random host port (on 127.0.0.1
+ * --address 0.0.0.0:7777` (and `--otel-endpoint` as for a local plugin), container port 7777/tcp published to a random host port (on 127.0.0.1
  * only), `docker port` for that port, then dial it. The container's log (`docker logs --follow`)
  * is forwarded into cq-pipe's log and its warn/error lines counted; at the end `docker stop`
  * (10 s grace, as the CLI) and `docker rm`. No environment is passed into the container, as the CLI
@@ -24,7 +24,7 @@ import {
 import { DestinationWriteError, SourceReadError } from '../../lib/errors.js';
 import type { CliModes } from './cli-schema.js';
 import { cliModes, openPluginDestination, PLUGIN_DESTINATION_CAPABILITIES, type PluginDestinationSpec } from './destination.js';
-import { forwardLogLine, pluginEnv } from './spawn.js';
+import { forwardLogLine, otelArgs, pluginEnv, type SpawnOptions } from './spawn.js';
 import { openPluginSource, type PluginSpec } from './source.js';
 
 /** The port the plugin listens on inside the container (the CLI's). */
@@ -96,15 +96,23 @@ export function hostAddress(portOutput: string): string | undefined {
   return `${local}:${first.slice(at + 1)}`;
 }
 
-export interface DockerPluginOptions {
+export interface DockerPluginOptions extends Pick<SpawnOptions, 'otelEndpoint' | 'otelEndpointInsecure'> {
   /** the `docker` executable (default: found on PATH when the source opens) */
   docker?: string;
   /** how long to wait for the plugin to answer on its port (the CLI retries for about 20 s) */
   readyTimeoutMs?: number;
 }
 
-/** The `docker run` arguments for a plugin image (what the CLI's container config says). */
-export function dockerRunArgs(image: string, containerName: string, logLevel: string): string[] {
+/**
+ * The `docker run` arguments for a plugin image (what the CLI's container config says: the same
+ * `serve` flags as a local plugin's, `--otel-endpoint` included).
+ */
+export function dockerRunArgs(
+  image: string,
+  containerName: string,
+  logLevel: string,
+  otel: Pick<SpawnOptions, 'otelEndpoint' | 'otelEndpointInsecure'> = {},
+): string[] {
   return [
     'run',
     '--detach',
@@ -123,6 +131,7 @@ export function dockerRunArgs(image: string, containerName: string, logLevel: st
     'tcp',
     '--address',
     '0.0.0.0:7777',
+    ...otelArgs(otel),
   ];
 }
 
@@ -137,11 +146,11 @@ interface RunningContainer {
 type StartError = (message: string) => Error;
 
 /** `docker run` the image, wait for its published port, follow its log; failures through `error` (the role's error class). */
-async function startContainer(image: string, ctx: ConnectorContext, bin: string, error: StartError): Promise<RunningContainer> {
+async function startContainer(image: string, ctx: ConnectorContext, bin: string, error: StartError, opts: DockerPluginOptions): Promise<RunningContainer> {
   const label = `plugin ${ctx.name} (docker image ${image})`;
   const fail = (what: string, r: Run) => error(`${label}: ${what} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ')}`);
   const name = `${ctx.name}-${randomUUID()}`.replace(/[^\w.-]/g, '-');
-  const run = await docker(bin, dockerRunArgs(image, name, ctx.logger.level));
+  const run = await docker(bin, dockerRunArgs(image, name, ctx.logger.level, opts));
   if (run.code !== 0) throw fail('docker run', run);
   const id = run.stdout.trim().split('\n').pop()!.trim() || name;
   track(bin, id);
@@ -201,7 +210,7 @@ export function dockerPluginSource(image: string, opts: DockerPluginOptions = {}
       const error = (message: string) => new SourceReadError(message, { connector: ctx.name, phase: 'start' });
       const bin = opts.docker ?? (await dockerOnPath());
       if (!bin) throw error(`plugin ${ctx.name} (docker image ${image}): docker is not on PATH`);
-      const c = await startContainer(image, ctx, bin, error);
+      const c = await startContainer(image, ctx, bin, error, opts);
       return openPluginSource(spec, ctx, {
         label: { name: ctx.name, address: `${image} at ${c.address}` },
         target: c.address,
@@ -231,7 +240,7 @@ export function dockerPluginDestination(
       const error = (message: string) => new DestinationWriteError(message, { connector: ctx.name, phase: 'start' });
       const bin = opts.docker ?? (await dockerOnPath());
       if (!bin) throw error(`plugin ${ctx.name} (docker image ${image}): docker is not on PATH`);
-      const c = await startContainer(image, ctx, bin, error);
+      const c = await startContainer(image, ctx, bin, error, opts);
       return openPluginDestination(spec, ctx, {
         label: { name: ctx.name, address: `${image} at ${c.address}`, role: 'destination' },
         target: c.address,
@@ -239,6 +248,7 @@ export function dockerPluginDestination(
         readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
         afterClose: c.stop,
         whyGone: c.whyGone,
+        logCounts: () => ({ ...c.counts }),
       });
     },
   });

@@ -1,16 +1,18 @@
 /**
  * A CloudQuery plugin as a cq-pipe source (docs/architecture.md: a connector descriptor): the
  * calls the CloudQuery CLI makes — discovery, `Init`, `GetTables`, `Sync` — over gRPC, the Sync
- * stream turned into cq-pipe messages. Rows are pulled from the stream only as the engine asks for
+ * stream turned into cq-pipe messages (an `insert` per record, a `delete_record` as a `delete-record`
+ * message in stream order, an `error` as that table's failure). Rows are pulled from the stream only as the engine asks for
  * them, so gRPC flow control slows the plugin down to the slowest destination.
  */
 import { randomUUID } from 'node:crypto';
 import type * as A from 'apache-arrow';
 import { defineSource, type ConnectorContext, type LogCounts, type SourceClient, type SourceConnector } from '../../lib/connector.js';
-import { AbortedError, CqPipeError, SourceDataError, SourceReadError, StateError, UnsupportedError, tableFailure } from '../../lib/errors.js';
+import { AbortedError, CqPipeError, SourceDataError, SourceReadError, StateError, tableFailure } from '../../lib/errors.js';
 import type { SyncMessage } from '../../lib/messages.js';
 import { MD_TABLE_NAME, tableName } from '../../lib/schema.js';
 import { conformBatch, decodeRecord, decodeSchema, toCqPipeSchema } from './arrow-wire.js';
+import { fromWireDeleteRecord } from './delete-record.js';
 import { type PluginConnection, describePlugin, openAndInit, pluginCallError, withWhyGone, type PluginReach, type SyncResponse } from './grpc-client.js';
 import { StateService } from './state-service.js';
 
@@ -141,10 +143,19 @@ class PluginSourceClient implements SourceClient {
           }
         } else if (res.has_delete_record) {
           const name = res.delete_record.table_name;
-          // (rows and deletes of a table not selected, the parent of a selected relation, are not applied either)
-          if (selected.has(name) && !failed.has(name)) {
-            const hint = 'cq-pipe has no message that deletes rows by predicate yet: skip that table (skip_tables) or sync it with the CloudQuery CLI';
-            yield fail(name, new UnsupportedError(`${this.plugin}: table ${name} sent delete_record, which cq-pipe does not apply`, {}, hint));
+          if (!name) {
+            this.ctx.logger.error(`${this.plugin} sent a delete_record that names no table`);
+            unattributed ??= 'a delete_record that names no table';
+          } else if (selected.has(name) && !failed.has(name)) {
+            // (deletes of a table not selected, the parent of a selected relation, are not applied, as its rows)
+            let msg: SyncMessage;
+            try {
+              msg = fromWireDeleteRecord(res.delete_record);
+            } catch (err) {
+              msg = fail(name, new SourceDataError(`${this.plugin}: the delete_record of table ${name} cannot be applied: ${(err as Error).message}`, {}, err));
+            }
+            // after every row of the stream before it: the engine applies it as a barrier
+            yield msg;
           }
         }
         // migrate_table: the engine migrates the tables GetTables listed, before any row

@@ -2,7 +2,8 @@
  * `registry: local`: run a plugin binary as the CloudQuery CLI does (docs/architecture.md names the
  * connector layer): `<path> serve --log-level <lvl> --log-format json --network unix --address
  * <tmp socket>` in its own process group, its JSON stdout log lines forwarded into the connector's
- * logger at their level, stderr passed through; at the end SIGINT, SIGKILL after a grace period,
+ * logger at their level (warn and error lines counted for the sync summary, of a source or a
+ * destination), stderr passed through; at the end SIGINT, SIGKILL after a grace period,
  * and the socket removed. The environment is inherited, less cq-pipe's own `CQ_PIPE_*` variables
  * (the JavaScript SDK reads every `CQ_*` variable as a flag and rejects unknown ones).
  */
@@ -254,13 +255,15 @@ export function localPluginDestination(
     configSchema: { type: 'object' },
     capabilities: PLUGIN_DESTINATION_CAPABILITIES,
     async create(spec, ctx) {
-      const proc = await spawnPlugin(binary, { ...opts, role: 'destination', logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level });
+      const counts: LogCounts = { warnings: 0, errors: 0 };
+      const proc = await spawnPlugin(binary, { ...opts, role: 'destination', logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level, counts });
       return openPluginDestination(spec, ctx, {
         label: { name: ctx.name, address: binary, role: 'destination' },
         target: `unix:${proc.socket}`,
         modes: cliModes(opts.modes),
         afterClose: proc.stop,
         whyGone: proc.whyGone,
+        logCounts: () => ({ ...counts }),
       });
     },
   });

@@ -2,7 +2,9 @@
  * The `file` source (docs/file-source.md): tables from local files matched by globs, in ndjson, json, csv,
  * parquet or arrow. Row formats take explicit `columns` or infer them from a sample; Parquet and
  * Arrow keep their own schema. A malformed record or a value that does not fit its column fails
- * its table (a table-error naming file and line); other tables continue.
+ * its table (a table-error naming file and line); other tables continue. When a destination has a
+ * dead-letter file (ReadOptions.rejectUnconvertible), a row whose value does not fit is sent in a
+ * `rejected-rows` message instead, with its record, file and line.
  */
 import path from 'node:path';
 import * as A from 'apache-arrow';
@@ -30,6 +32,7 @@ import { atOrPast, fileStateProblem, maxOf, parseFileState } from './incremental
 import { localFile, type InputFile } from './inputs.js';
 import { globFiles } from './local-glob.js';
 import { deepest, isStackOverflow } from './nesting.js';
+import { RawRecords } from './raw-records.js';
 import { FILE_FORMATS, FORMATS, formatFromName, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
 
 export interface FileTableSpec {
@@ -401,17 +404,52 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     return new SourceDataError(`a record nested ${best.depth} levels deep is too deep to convert`, where, cause);
   }
 
-  async function* readRows(plan: TablePlan, format: RowFormat, schema: A.Schema, signal: AbortSignal, input: InputFile): AsyncIterable<SyncMessage> {
+  /**
+   * Rows to SyncMessages. With `reject` (a destination has a dead-letter file) a row whose value does
+   * not fit its column is left out of its batch and sent, with its record as the file holds it, in a
+   * `rejected-rows` message after the batch; without, it fails the table.
+   */
+  async function* readRows(
+    plan: TablePlan,
+    format: RowFormat,
+    schema: A.Schema,
+    signal: AbortSignal,
+    input: InputFile,
+    reject: boolean,
+  ): AsyncIterable<SyncMessage> {
     const file = input.name;
     const t = plan.spec;
     const name = tableName(schema);
     const known = new Set(schema.fields.map((f) => f.name));
-    {
+    const raws = reject ? new RawRecords(() => format.raw(input, { signal, csv: csvOf(t) })) : undefined;
+    try {
       const builder = new RowBatchBuilder(schema, format.text);
       let lines: number[] = [];
-      const flush = async (): Promise<A.RecordBatch> => {
+      /** the batch, then the rows it left out (with a dead-letter file) */
+      const batches = async function* (): AsyncIterable<SyncMessage> {
+        if (!raws) {
+          yield { kind: 'insert', table: name, batch: await flush() };
+          return;
+        }
+        const at = lines;
+        const { batch, rejected } = await convert(() => builder.finishRejecting());
+        if (batch.numRows > 0) yield { kind: 'insert', table: name, batch };
+        if (!rejected.length) return;
+        const positions = rejected.map((r) => at[r.index]!);
+        const texts = await raws.get(positions);
+        const rows = rejected.map((r, k) => ({
+          raw: texts[k]!,
+          file,
+          ...(format.position === 'line' ? { line: positions[k]! } : { element: positions[k]! }),
+          column: r.column,
+          reason: r.reason,
+        }));
+        yield { kind: 'rejected-rows', table: name, rows };
+      };
+      const flush = (): Promise<A.RecordBatch> => convert(() => builder.finish());
+      const convert = async <R>(finish: () => R): Promise<R> => {
         try {
-          return builder.finish();
+          return finish();
         } catch (err) {
           if (isStackOverflow(err)) throw await tooDeep(format, input, t, name, lines[0] ?? 0, lines[lines.length - 1] ?? 0, err);
           if (!(err instanceof ValueError)) throw err;
@@ -439,13 +477,15 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
           builder.push(rows[i]!);
           lines.push(chunk.lines[i]!);
           if (builder.length >= batchRows) {
-            yield { kind: 'insert', table: name, batch: await flush() };
+            yield* batches();
             lines = [];
           }
         }
         if (signal.aborted) return;
       }
-      if (builder.length > 0) yield { kind: 'insert', table: name, batch: await flush() };
+      if (builder.length > 0) yield* batches();
+    } finally {
+      await raws?.close();
     }
   }
 
@@ -508,7 +548,9 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
             const sig = inc ? await file.signature() : '';
             if (inc && saved.files[file.name] === sig) continue; // loaded by an earlier sync, unchanged
             const messages =
-              plan.format.kind === 'rows' ? readRows(plan, plan.format, schema, opts.signal, file) : readColumnar(plan, schema, opts.signal, file);
+              plan.format.kind === 'rows'
+                ? readRows(plan, plan.format, schema, opts.signal, file, opts.rejectUnconvertible === true)
+                : readColumnar(plan, schema, opts.signal, file);
             for await (const m of messages) {
               if (m.kind !== 'insert' || !cursor) {
                 yield m;

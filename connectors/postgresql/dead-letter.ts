@@ -1,14 +1,17 @@
 /**
  * The dead-letter file of the `postgresql` destination (see docs/postgresql.md, "Rejected rows"):
  * rows the server rejects are appended to an NDJSON file as `{"table", "reason", "row"}`, one line
- * per row, with uuids as strings, json as parsed values and 64-bit integers as strings. The file
- * (and its directory) is created on the first rejected row.
+ * per row, with uuids as strings, json as parsed values and 64-bit integers as strings; rows the
+ * source could not convert (a `rejected-rows` message) as `{"table", "reason", "column", "file",
+ * "line" (or "element"), "raw"}`, `raw` the record as the file holds it. The file (and its
+ * directory) is created on the first rejected row.
  */
 import { createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import type * as A from 'apache-arrow';
 import type { SpecProblem } from '../../lib/connector.js';
+import type { RejectedRow } from '../../lib/messages.js';
 import { DestinationWriteError } from '../../lib/errors.js';
 import { uuidToString } from '../../lib/arrow/index.js';
 import { extensionOf } from '../../lib/types.js';
@@ -79,6 +82,28 @@ export class DeadLetterFile {
 
   /** append every row of `batch` with the reason the server (or the encoder) gave */
   async write(table: string, reason: string, batch: A.RecordBatch): Promise<void> {
+    const bigints = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+    await this.#append(rowValues(batch).map((row) => JSON.stringify({ table, reason, row }, bigints) + '\n'));
+  }
+
+  /** append rows the source could not convert, each with its record, file, line, column and reason */
+  async writeRejected(table: string, rows: readonly RejectedRow[]): Promise<void> {
+    await this.#append(
+      rows.map(
+        (r) =>
+          JSON.stringify({
+            table,
+            reason: r.reason,
+            column: r.column,
+            file: r.file,
+            ...(r.line !== undefined ? { line: r.line } : { element: r.element }),
+            raw: r.raw,
+          }) + '\n',
+      ),
+    );
+  }
+
+  async #append(lines: string[]): Promise<void> {
     if (this.#failed) throw this.#failed;
     if (!this.#out) {
       // opened first, so a directory or a read-only place is an error here, not an unhandled stream event
@@ -89,8 +114,7 @@ export class DeadLetterFile {
       this.#out.on('error', (err) => this.#fail(err));
     }
     const out = this.#out;
-    for (const row of rowValues(batch)) {
-      const line = JSON.stringify({ table, reason, row }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) + '\n';
+    for (const line of lines) {
       if (!out.write(line)) await new Promise((r) => out.once('drain', () => r(undefined)));
       if (this.#failed) throw this.#failed;
       this.#rows++;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type * as A from 'apache-arrow';
 import { defineDestination, type ConnectorContext, type DestinationClient, type MigrateOptions } from '../../lib/connector.js';
 import { CqPipeError, DestinationWriteError, SchemaIncompatibleError, tableFailure } from '../../lib/errors.js';
-import type { DeleteRecordMessage, DeleteStaleMessage, WriteMode } from '../../lib/messages.js';
+import type { DeleteRecordMessage, DeleteStaleMessage, RejectedRowsMessage, WriteMode } from '../../lib/messages.js';
 import { CQ_SOURCE_NAME, CQ_SYNC_TIME, isIncrementalTable, primaryKeys, tableName } from '../../lib/schema.js';
 import { bulkReplace, mergeAndDrop } from './bulk-replace.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
@@ -108,6 +108,7 @@ class PostgresClient implements DestinationClient {
   readonly #schema: string;
   readonly #session: PgSession<TableInfo>;
   readonly #deadLetter?: DeadLetterFile;
+  readonly rejectRows?: (msg: RejectedRowsMessage) => Promise<void>;
   readonly #tables = new Map<string, TableInfo>();
   /** the sync's table written to each Postgres table: two names cut to the same 63 bytes must not share one */
   readonly #writers = new Map<string, string>();
@@ -131,7 +132,12 @@ class PostgresClient implements DestinationClient {
     for (const notice of optionNotices(spec)) ctx.logger.info(`destination ${ctx.name}: ${notice}`);
     const conn = pgConnection(spec.connection_string, 'spec.connection_string', ctx.name);
     this.#schema = spec.schema ?? conn.schema ?? 'public';
-    if (spec.dead_letter) this.#deadLetter = new DeadLetterFile(path.resolve(ctx.baseDir, spec.dead_letter));
+    if (spec.dead_letter) {
+      const dead = new DeadLetterFile(path.resolve(ctx.baseDir, spec.dead_letter));
+      this.#deadLetter = dead;
+      // only with a dead-letter file: rows the source could not convert go there (lib/connector.ts)
+      this.rejectRows = (msg) => dead.writeRejected(pgIdent(msg.table), msg.rows);
+    }
     this.#session = new PgSession<TableInfo>({
       connectionString: conn.connectionString,
       connector: ctx.name,

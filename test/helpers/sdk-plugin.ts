@@ -23,12 +23,12 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The SDK plugin served over TCP (as `registry: grpc` finds a running plugin); killed at teardown. */
-export async function servePlugin(t: Test): Promise<{ address: string; child: ChildProcess; exit: Promise<number | null> }> {
+/** The SDK plugin (or another plugin entry) served over TCP (as `registry: grpc` finds a running plugin); killed at teardown. */
+export async function servePlugin(t: Test, entry = PLUGIN_ENTRY): Promise<{ address: string; child: ChildProcess; exit: Promise<number | null> }> {
   const address = `127.0.0.1:${await freePort()}`;
   // the SDK's serve reads every CQ_* variable as a flag
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CQ_')));
-  const child = spawn(process.execPath, [PLUGIN_ENTRY, 'serve', '--address', address, '--log-format', 'json', '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [entry, 'serve', '--address', address, '--log-format', 'json', '--log-level', 'warn'], {
     env,
     stdio: ['ignore', 'ignore', 'ignore'],
   });

@@ -15,9 +15,10 @@
  * the rows, so every schema change reaches the destination as a migration. Batches are rewritten
  * column-wise: removed columns are dropped, renames and table renames only relabel (zero-copy),
  * added columns are built from constants, and only obfuscate / case / drop_rows touch values.
- * `delete-stale`, `table-error` and `checkpoint` messages follow table renames, and so does a
- * `delete-record` — its table and its relations' tables and parents (as CloudQuery passes its table
- * name through the transformers); its predicates' columns are not renamed, as in CloudQuery. One file per kind;
+ * `delete-stale`, `rejected-rows`, `table-error` and `checkpoint` messages follow table renames, and
+ * so does a `delete-record` — its table and its relations' tables and parents (as CloudQuery passes
+ * its table name through the transformers); its predicates' columns are not renamed, as in
+ * CloudQuery. One file per kind;
  * deviations from CloudQuery are listed in docs/transformers.md.
  */
 import type * as A from 'apache-arrow';
@@ -68,6 +69,7 @@ export function basicTransformer(spec: BasicSpec, ctx: StageContext): MessageSta
           break;
         }
         case 'delete-stale':
+        case 'rejected-rows':
         case 'table-error': {
           const to = renameOf(msg.table);
           yield to === msg.table ? msg : { ...msg, table: to };

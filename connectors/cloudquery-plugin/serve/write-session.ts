@@ -10,15 +10,17 @@
  * Order, as the Go batch writer: migrations are applied (grouped, `migrate_force` → forced)
  * before the next non-migrate message; inserts are batched per table up to the destination's caps;
  * a table's pending rows are written before its migration, and every pending row before a
- * delete-stale.
+ * delete-stale or a delete_record (handed to the connector's `deleteRecord` as cq-pipe's
+ * `delete-record` message; a connector without it fails the stream with CQ_ERR_UNSUPPORTED).
  */
 import type * as A from 'apache-arrow';
 import type { ConnectorContext, DestinationClient, DestinationConnector } from '../../../lib/connector.js';
-import type { DeleteStaleMessage } from '../../../lib/messages.js';
+import type { DeleteRecordMessage, DeleteStaleMessage } from '../../../lib/messages.js';
 import { TableBatcher, type BatchCaps } from '../../../lib/batcher.js';
 import { SchemaIncompatibleError, UnsupportedError } from '../../../lib/errors.js';
 import { MD_TABLE_NAME, tableName } from '../../../lib/schema.js';
 import { conformBatch, decodeRecord, decodeSchema, toCqPipeSchema } from '../arrow-wire.js';
+import { fromWireDeleteRecord, type WireDeleteRecord } from '../delete-record.js';
 import type { v3 } from './grpc.js';
 
 type WriteRequest = InstanceType<typeof v3.Write.Request>;
@@ -82,13 +84,7 @@ export class WriteSession {
     }
     await this.#applyDeletes();
     if (req.has_insert) return this.#insert(req.insert.record);
-    if (req.has_delete_record) {
-      throw new UnsupportedError(
-        `cq-pipe's ${this.#opts.connector.name} destination cannot apply delete_record (table ${req.delete_record.table_name})`,
-        { connector: this.#plugin, table: req.delete_record.table_name, phase: 'write' },
-        'use a source that does not send delete_record, or another destination',
-      );
-    }
+    if (req.has_delete_record) return this.#deleteRecord(req.delete_record);
     throw new UnsupportedError(`a Write message of an unknown kind reached cq-pipe's ${this.#opts.connector.name} destination`, {
       connector: this.#plugin,
       phase: 'write',
@@ -122,6 +118,32 @@ export class WriteSession {
       }
       for (const group of batcher.add(batch)) await this.#write(table, group);
     }
+  }
+
+  /** a delete_record: every pending row is written first, then the connector deletes (CQ_ERR_UNSUPPORTED when it cannot) */
+  async #deleteRecord(wire: WireDeleteRecord): Promise<void> {
+    const table = wire.table_name;
+    if (!table) throw new SchemaIncompatibleError('a delete_record message names no table', { connector: this.#plugin, phase: 'write' });
+    if (!this.#client.deleteRecord) {
+      throw new UnsupportedError(
+        `cq-pipe's ${this.#opts.connector.name} destination cannot apply delete_record (table ${table})`,
+        { connector: this.#plugin, table, phase: 'write' },
+        'use a source that does not send delete_record, or another destination (docs/plugins.md lists which apply it)',
+      );
+    }
+    let msg: DeleteRecordMessage;
+    try {
+      msg = fromWireDeleteRecord(wire);
+    } catch (err) {
+      throw new SchemaIncompatibleError(`the delete_record of table ${table} cannot be applied: ${(err as Error).message}`, {
+        connector: this.#plugin,
+        table,
+        phase: 'write',
+      });
+    }
+    await this.#flushAll();
+    await this.#client.deleteRecord(msg);
+    this.#uncommittedWrites = true;
   }
 
   async #write(table: A.Schema, group: A.RecordBatch[]): Promise<void> {

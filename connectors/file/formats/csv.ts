@@ -1,7 +1,7 @@
 /** CSV with csv-parse (streaming, RFC 4180 quoting); the header row names the columns. */
 import { parse } from 'csv-parse';
 import { CqPipeError, SourceDataError } from '../../../lib/errors.js';
-import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+import { openText, type RawRecord, type ReadContext, type RowChunk, type RowFormat } from './index.js';
 import type { InputFile } from '../inputs.js';
 
 const CHUNK = 2000;
@@ -60,5 +60,20 @@ export const csvFormat: RowFormat = {
       parser.destroy();
     }
     if (chunk.rows.length) yield chunk;
+  },
+  async *raw(file: InputFile, ctx: ReadContext): AsyncIterable<RawRecord> {
+    const o = ctx.csv;
+    const input = openText(file);
+    const parser = parse({ delimiter: o.delimiter, quote: o.quote, escape: o.escape, bom: true, skip_empty_lines: true, info: true, raw: true });
+    input.on('error', (e) => parser.destroy(e));
+    input.pipe(parser);
+    try {
+      // a record's raw text carries the empty lines before it and its line break: trimmed off
+      for await (const rec of parser as AsyncIterable<{ raw: string; info: { lines: number } }>)
+        yield { pos: rec.info.lines, raw: rec.raw.replace(/^[\r\n]+|[\r\n]+$/g, '') };
+    } finally {
+      input.destroy();
+      parser.destroy();
+    }
   },
 };

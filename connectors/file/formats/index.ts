@@ -47,6 +47,17 @@ export interface RowFormat {
   /** how `lines` are named in errors */
   position: 'line' | 'element';
   read(file: InputFile, ctx: ReadContext): AsyncIterable<RowChunk>;
+  /**
+   * The records of the file as it holds them, each with its position (`lines` of read()), in order:
+   * read again only for rows that go to a dead-letter file (../raw-records.ts), so read() keeps no text.
+   */
+  raw(file: InputFile, ctx: ReadContext): AsyncIterable<RawRecord>;
+}
+
+/** one record's text and its position (line or element, as RowChunk.lines) */
+export interface RawRecord {
+  pos: number;
+  raw: string;
 }
 
 export interface ColumnarFormat {

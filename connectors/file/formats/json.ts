@@ -1,7 +1,8 @@
 /** JSON: a top-level array of objects, streamed element by element with stream-json. */
 import { streamArray } from 'stream-json/streamers/stream-array.js';
 import { CqPipeError, SourceDataError } from '../../../lib/errors.js';
-import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+import { openText, type RawRecord, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+import { stringifyExact } from '../../../lib/json-exact.js';
 import type { InputFile } from '../inputs.js';
 
 const CHUNK = 2000;
@@ -44,5 +45,18 @@ export const jsonFormat: RowFormat = {
       items.destroy();
     }
     if (chunk.rows.length) yield chunk;
+  },
+  /** each array element, written again as JSON (the parser keeps no text) */
+  async *raw(file: InputFile, _ctx: ReadContext): AsyncIterable<RawRecord> {
+    const input = openText(file);
+    const items = streamArray.withParserAsStream();
+    input.on('error', (e) => items.destroy(e));
+    input.pipe(items);
+    try {
+      for await (const item of items as AsyncIterable<{ key: number; value: unknown }>) yield { pos: item.key, raw: stringifyExact(item.value) };
+    } finally {
+      input.destroy();
+      items.destroy();
+    }
   },
 };

@@ -1,7 +1,7 @@
 /** NDJSON / JSON Lines: one JSON object per line; blank lines are skipped; integers beyond 2^53 stay exact (bigint). */
 import { SourceDataError } from '../../../lib/errors.js';
 import { parseJsonExact } from '../../../lib/json-exact.js';
-import { openText, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+import { openText, type RawRecord, type ReadContext, type RowChunk, type RowFormat } from './index.js';
 import type { InputFile } from '../inputs.js';
 
 export const ndjsonFormat: RowFormat = {
@@ -86,6 +86,29 @@ export const ndjsonFormat: RowFormat = {
         parse(rest, chunk);
         if (chunk.rows.length) yield chunk;
       }
+    } finally {
+      input.destroy();
+    }
+  },
+  /** every line (numbered as read() numbers them), without its line break */
+  async *raw(file: InputFile, _ctx: ReadContext): AsyncIterable<RawRecord> {
+    const input = openText(file);
+    const decoder = new TextDecoder();
+    let tail = '';
+    let line = 0;
+    const cut = (text: string) => (text.charCodeAt(text.length - 1) === 13 ? text.slice(0, -1) : text);
+    try {
+      for await (const buf of input) {
+        const text = tail + decoder.decode(buf as Uint8Array, { stream: true });
+        let start = 0;
+        for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
+          yield { pos: ++line, raw: cut(text.slice(start, nl)) };
+          start = nl + 1;
+        }
+        tail = text.slice(start);
+      }
+      const rest = tail + decoder.decode();
+      if (rest !== '') yield { pos: ++line, raw: cut(rest) };
     } finally {
       input.destroy();
     }
