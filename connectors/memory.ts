@@ -8,6 +8,7 @@ import type * as A from 'apache-arrow';
 import { defineDestination, type DestinationClient } from '../lib/connector.js';
 import { CQ_ID, CQ_PARENT_ID, CQ_SOURCE_NAME, CQ_SYNC_TIME, primaryKeys, tableName } from '../lib/schema.js';
 import type { DeleteRecordMessage, PredicateGroup } from '../lib/messages.js';
+import { inCascadeOrder } from '../lib/delete-record.js';
 import { extensionOf } from '../lib/types.js';
 import { uuidToString } from '../lib/arrow/index.js';
 
@@ -123,7 +124,8 @@ function matches(row: Record<string, unknown>, where: readonly { grouping: Predi
 }
 
 /** CloudQuery's DeleteRecord on the tables held: the matching rows, then the relations' child rows by `_cq_parent_id` */
-function deleteRecordIn(tables: Map<string, MemoryTable>, msg: DeleteRecordMessage): void {
+function deleteRecordIn(tables: Map<string, MemoryTable>, unordered: DeleteRecordMessage): void {
+  const msg = inCascadeOrder(unordered);
   const where = msg.where.map((g) => ({
     grouping: g.grouping,
     preds: g.predicates.map((p): [string, string | null] => {

@@ -562,3 +562,19 @@ t.test('postgres: a connection lost while the delete runs is reconnected and the
 });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('postgres client: relations handed over out of order (a served plugin Write stream) are put in cascade order', async (t) => {
+  const url = await freshDatabase('delrec');
+  const r = await syncTo(url, [PARENT, CHILD, GRANDCHILD], chainRows());
+  t.equal(exitCodeOfSync(r), 0);
+  const { postgresDestination } = await import('../connectors/postgresql/destination.js');
+  const { silentLogger } = await import('../lib/logger.js');
+  const client = await postgresDestination.create(
+    { connection_string: url },
+    { name: 'pg', logger: silentLogger, baseDir: process.cwd(), invocationId: 'i', syncTime: new Date() },
+  );
+  // deleteParent1 lists grandchild before child: the client orders them itself
+  await client.deleteRecord!(deleteParent1());
+  await client.close();
+  t.same([await idsOf(url, 'parent'), await idsOf(url, 'child'), await idsOf(url, 'grandchild')], [[2], [12], [22]]);
+});

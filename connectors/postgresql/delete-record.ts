@@ -3,7 +3,7 @@
  * CloudQuery's destination builds it (`generateDeleteCTE`) — a data-modifying CTE deletes the
  * table's matching rows (groups ANDed, a group's predicates joined by its grouping, no group: every
  * row) and returns their `_cq_id`; a CTE per relation deletes the child rows whose `_cq_parent_id`
- * is one of them, down the chain (the engine put the relations in cascade order). Every value is a
+ * is one of them, down the chain (the relations put in cascade order first). Every value is a
  * bound parameter — its exact text from the Arrow value (int64 past 2^53, µs timestamps, uuids,
  * json, decimals), cast to the column's type in the database — and every name a quoted identifier.
  * A relation table that does not exist here (or has no `_cq_parent_id`) deletes nothing.
@@ -14,6 +14,7 @@ import { renderData } from '../../lib/arrow-json.js';
 import { DestinationWriteError, tableFailure } from '../../lib/errors.js';
 import type { DeleteRecordMessage, Predicate } from '../../lib/messages.js';
 import { CQ_ID, CQ_PARENT_ID } from '../../lib/schema.js';
+import { inCascadeOrder } from '../../lib/delete-record.js';
 import { pgIdent, quoteIdent } from './catalog.js';
 
 export interface DeleteRecordStatement {
@@ -125,10 +126,12 @@ export function deleteRecordStatement(
 export async function deleteRecord(
   client: pg.ClientBase,
   schema: string,
-  msg: DeleteRecordMessage,
+  unordered: DeleteRecordMessage,
   connector: string,
   known: Map<string, Map<string, string>> = new Map(),
 ): Promise<{ statement: DeleteRecordStatement; deleted: number[] }> {
+  // the engine orders the relations; a caller that does not (a served plugin's Write stream) gets them ordered here
+  const msg = inCascadeOrder(unordered, connector);
   const names = [...new Set([msg.table, ...msg.relations.map((r) => r.table)].map(pgIdent))];
   // a predicate column the cache lacks: the table is read again (a column added since)
   const root = known.get(pgIdent(msg.table));
