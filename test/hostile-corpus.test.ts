@@ -44,6 +44,57 @@ const CASES: Case[] = [
     good: 3,
   },
   { fixture: 'not-arrow.arrow', exit: 1, code: 'CQ_ERR_SOURCE_DATA', text: /not a readable Arrow IPC file or stream/, good: 3 },
+  // damaged Arrow IPC (lib/arrow/ipc-read.ts): each length checked before it is used, never a hang or a full heap
+  {
+    fixture: 'arrow-2gb-length.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /arrow-2gb-length\.arrows is not a readable Arrow IPC file or stream: damaged Arrow IPC data at byte 512 \(record batch 1\): the metadata length 2147483640 exceeds the 320 bytes left/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-body-beyond-file.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /arrow-body-beyond-file\.arrows .*at byte 512 \(record batch 1\): the body length 1099511627776 exceeds the 72 bytes left/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-unknown-dictionary.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 296 \(record batch 1\): a dictionary batch for dictionary id 7, which no column of the schema uses/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-missing-dictionary.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 296 \(record batch 1\): column "tag" uses dictionary id 5, which was never sent before this batch/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-negative-offset.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 512 \(record batch 1\): the record batch: buffer 1 \(offset -64, 24 bytes\) lies outside the message body/,
+    good: 3,
+  },
+  {
+    // apache-arrow looped over the 2^31 claimed field nodes, one object each, until the heap was full
+    fixture: 'arrow-node-count-bomb.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 512 \(record batch 1\): the metadata's field nodes claims 2147483647 entries, more than it can hold/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-truncated.arrow',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /arrow-truncated\.arrow is not a readable Arrow IPC file or stream: the file starts as an Arrow IPC file but does not end with its footer \(548 bytes: truncated\?\)/,
+    good: 3,
+  },
   { fixture: 'empty.ndjson', exit: 1, code: 'CQ_ERR_SOURCE_READ', text: /empty\.ndjson has no rows \(empty, or a header only\)/, good: 3 },
   { fixture: 'header-only.csv', exit: 1, code: 'CQ_ERR_SOURCE_READ', text: /header-only\.csv has no rows/, good: 3 },
   {
@@ -153,6 +204,15 @@ const CASES: Case[] = [
   },
   { fixture: 'closed-stderr.ndjson', run: 'closed-stderr', exit: 0, good: 3, badRows: 2 },
   { fixture: 'stream-int65.ndjson', run: 'write', exit: 1, code: 'CQ_ERR_SOURCE_DATA', text: /column "id": unknown type "int65".*stdin:1/, good: 0 },
+  {
+    // a pipe stream whose third segment's record batch claims 2 GB of metadata: refused before any allocation
+    fixture: 'stream-arrow-2gb-length.arrows',
+    run: 'write',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /stdin is not a valid cq-pipe Arrow stream: damaged Arrow IPC data at byte 1368 \(segment 3, record batch 1\): the metadata length 2147483640 exceeds the limit of 67108864 bytes/,
+    good: 0,
+  },
   {
     fixture: 'stream-empty-table-name.ndjson',
     run: 'write',

@@ -468,7 +468,14 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       for await (const batch of plan.format.read(input, { signal, csv: csvOf(plan.spec), batchRows })) {
         let b = batch;
         if (needsCast) {
-          const children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f));
+          let children: A.Data[];
+          try {
+            children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f));
+          } catch (err) {
+            // a value of the file (one a damaged file may hold) that does not fit: name the file
+            if (err instanceof CqPipeError) Object.assign(err.context, { table: name, file, ...err.context });
+            throw err;
+          }
           b = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
         } else {
           b = relabel(batch, schema);
