@@ -157,6 +157,22 @@ const CASES: Case[] = [
     badRows: 4,
   },
   { fixture: 'gzip-named-ndjson.ndjson', exit: 1, code: 'CQ_ERR_SOURCE_READ', text: /gzip-named-ndjson\.ndjson looks gzip-compressed/, good: 3 },
+  {
+    // the schema-inference sample is damaged: only its table fails, named (was CQ_ERR_INTERNAL "incorrect header check")
+    fixture: 'damaged-gzip.ndjson.gz',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /damaged-gzip\.ndjson\.gz cannot be gunzipped: incorrect header check \(the file is damaged, or not gzip-compressed\)/,
+    good: 3,
+  },
+  {
+    fixture: 'truncated-gzip.ndjson.gz',
+    bad: '{ name: bad, files: "./data/truncated-gzip.ndjson.gz", columns: [{ name: id, type: int64 }, { name: name, type: utf8 }] }',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /truncated-gzip\.ndjson\.gz cannot be gunzipped: unexpected end of file \(the file is truncated\)/,
+    good: 3,
+  },
   { fixture: 'deep-nesting.ndjson', exit: 1, code: 'CQ_ERR_SOURCE_DATA', text: /nested 6001 levels deep.*deep-nesting\.ndjson:2/, good: 3 },
   {
     fixture: 'bad-int64.ndjson',

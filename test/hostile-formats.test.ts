@@ -4,10 +4,10 @@
  * inferred fails alone with a typed error naming the file. Inputs are written by DuckDB where it
  * can; values are checked in Postgres with SQL and against DuckDB's reading of the same file.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { config, destSpec, duckdb, sourceSpec, tmpDir } from './helpers/index.js';
+import { config, destSpec, duckdb, ROOT, sourceSpec, tmpDir } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 import { runSync } from '../lib/pipeline.js';
 import { createLogger } from '../lib/logger.js';
@@ -88,4 +88,39 @@ t.test('timestamps inside struct and list columns keep their µs (NDJSON, JSON, 
     );
     t.same(rows, expected, `${table}: struct and list timestamps exact to the µs`);
   }
+});
+
+t.test('a damaged schema-inference sample fails only its table, typed and naming the file; the others sync', async (t) => {
+  const dir = await tmpDir(t);
+  await writeFile(path.join(dir, 'good.ndjson'), '{"id":1}\n{"id":2}\n{"id":3}\n');
+  // bytes that are not gzip under a .gz name (zlib's "incorrect header check" was CQ_ERR_INTERNAL naming no file)
+  await writeFile(path.join(dir, 'bad.ndjson.gz'), Buffer.from('not gzip at all, but named so'));
+  // an Arrow IPC file whose footer length points before the file's start
+  const arrow = Buffer.from(await readFile(path.join(ROOT, 'test/fixtures/hostile/arrow-truncated.arrow')));
+  const footer = Buffer.concat([arrow, Buffer.from([0xff, 0xff, 0xff, 0x7f]), Buffer.from('ARROW1')]);
+  await writeFile(path.join(dir, 'bad.arrow'), footer);
+  const src = sourceSpec({
+    path: 'file',
+    destinations: ['lake'],
+    spec: {
+      tables: [
+        { name: 'good', files: `${dir}/good.ndjson` },
+        { name: 'gz', files: `${dir}/bad.ndjson.gz` },
+        { name: 'arrow', files: `${dir}/bad.arrow` },
+      ],
+    },
+  });
+  const dst = destSpec({ name: 'lake', path: 'file', write_mode: 'append', spec: { path: `${dir}/out/{{TABLE}}/{{UUID}}.{{FORMAT}}`, format: 'ndjson' } });
+  const res = await runSync({ logger: quiet, config: config([src], [dst]) });
+  t.equal(res.status, 'failed');
+  const byTable = Object.fromEntries(res.errors.map((e) => [e.context.table, e]));
+  t.same(Object.keys(byTable).sort(), ['arrow', 'gz'], 'only the two damaged tables fail');
+  t.equal(byTable.gz!.code, 'CQ_ERR_SOURCE_DATA');
+  t.equal(byTable.gz!.context.file, `${dir}/bad.ndjson.gz`);
+  t.match(byTable.gz!.message, /bad\.ndjson\.gz cannot be gunzipped: incorrect header check/);
+  t.equal(byTable.arrow!.code, 'CQ_ERR_SOURCE_DATA');
+  t.equal(byTable.arrow!.context.file, `${dir}/bad.arrow`);
+  t.match(byTable.arrow!.message, /a footer length of 2147483647 bytes does not fit the file/);
+  const [n] = await duckdb(`SELECT count(*)::INTEGER AS n FROM read_ndjson_auto('${dir}/out/good/*.ndjson')`);
+  t.equal(n!.n, 3, 'the good table arrives whole');
 });
