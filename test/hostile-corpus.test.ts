@@ -49,7 +49,7 @@ const CASES: Case[] = [
     fixture: 'arrow-2gb-length.arrows',
     exit: 1,
     code: 'CQ_ERR_SOURCE_DATA',
-    text: /arrow-2gb-length\.arrows is not a readable Arrow IPC file or stream: damaged Arrow IPC data at byte 512 \(record batch 1\): the metadata length 2147483640 exceeds the 320 bytes left/,
+    text: /arrow-2gb-length\.arrows is not a readable Arrow IPC .*at byte 512 \(record batch 1\): the metadata length 2147483640 exceeds the 320 bytes/,
     good: 3,
   },
   {
@@ -92,7 +92,7 @@ const CASES: Case[] = [
     fixture: 'arrow-truncated.arrow',
     exit: 1,
     code: 'CQ_ERR_SOURCE_DATA',
-    text: /arrow-truncated\.arrow is not a readable Arrow IPC file or stream: the file starts as an Arrow IPC file but does not end with its footer \(548 bytes: truncated\?\)/,
+    text: /arrow-truncated\.arrow is not a readable Arrow IPC .*: the file starts as an Arrow IPC file but does not end with its footer/,
     good: 3,
   },
   { fixture: 'empty.ndjson', exit: 1, code: 'CQ_ERR_SOURCE_READ', text: /empty\.ndjson has no rows \(empty, or a header only\)/, good: 3 },
@@ -226,7 +226,7 @@ const CASES: Case[] = [
     run: 'write',
     exit: 1,
     code: 'CQ_ERR_SOURCE_DATA',
-    text: /stdin is not a valid cq-pipe Arrow stream: damaged Arrow IPC data at byte 1368 \(segment 3, record batch 1\): the metadata length 2147483640 exceeds the limit of 67108864 bytes/,
+    text: /not a valid cq-pipe Arrow stream: .*at byte 1368 \(segment 3, record batch 1\): the metadata length 2147483640 exceeds the limit/,
     good: 0,
   },
   {

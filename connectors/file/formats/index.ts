@@ -120,7 +120,8 @@ export function openText(file: InputFile): Readable {
   gz.on('error', (e: Error & { code?: string }) =>
     out.destroy(
       new SourceDataError(
-        `${file.name} cannot be gunzipped: ${e.message} (${e.code === 'Z_BUF_ERROR' ? 'the file is truncated' : 'the file is damaged, or not gzip-compressed'})`,
+        `${file.name} cannot be gunzipped: ${e.message} ` +
+          `(${e.code === 'Z_BUF_ERROR' ? 'the file is truncated' : 'the file is damaged, or not gzip-compressed'})`,
         { file: file.name },
         e,
       ),
