@@ -6,11 +6,13 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import * as A from 'apache-arrow';
 import t from 'tap';
 import { config, destSpec, duckdb, ROOT, sourceSpec, tmpDir } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
 import { runSync } from '../lib/pipeline.js';
 import { createLogger } from '../lib/logger.js';
+import { ipcStreams, openIpcFile } from '../lib/arrow/ipc-read.js';
 
 const quiet = createLogger({ level: 'error', write: () => {} });
 const BIG = ['9007199254740993', '-9223372036854775808', '9223372036854775807', '1234567890123456789', '42'];
@@ -123,4 +125,50 @@ t.test('a damaged schema-inference sample fails only its table, typed and naming
   t.match(byTable.arrow!.message, /a footer length of 2147483647 bytes does not fit the file/);
   const [n] = await duckdb(`SELECT count(*)::INTEGER AS n FROM read_ndjson_auto('${dir}/out/good/*.ndjson')`);
   t.equal(n!.n, 3, 'the good table arrives whole');
+});
+
+t.test('the checked Arrow IPC reader gives what apache-arrow reads from valid input, whatever the chunking', async (t) => {
+  const rows = 50;
+  const table = new A.Table({
+    id: A.vectorFromArray(
+      Array.from({ length: rows }, (_, i) => BigInt(i)),
+      new A.Int64(),
+    ),
+    name: A.vectorFromArray(
+      Array.from({ length: rows }, (_, i) => (i % 7 ? `n${i}` : null)),
+      new A.Utf8(),
+    ),
+    tag: A.vectorFromArray(
+      Array.from({ length: rows }, (_, i) => ['x', 'y', null][i % 3]!),
+      new A.Dictionary(new A.Utf8(), new A.Int32()),
+    ),
+    l: A.vectorFromArray(
+      Array.from({ length: rows }, (_, i) => (i % 5 ? [i, i + 1] : null)),
+      new A.List(new A.Field('item', new A.Int32(), true)),
+    ),
+  });
+  const batched = new A.Table([0, 20, 40].flatMap((i) => table.slice(i, i + 20).batches));
+  const expected = JSON.stringify(batched.toArray(), (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+  const text = (batches: A.RecordBatch[]) => JSON.stringify(new A.Table(batches).toArray(), (_k, v) => (typeof v === 'bigint' ? String(v) : v));
+  for (const kind of ['file', 'stream'] as const) {
+    const reader = await openIpcFile(new Blob([A.tableToIPC(batched, kind)]), { file: 'x', what: 'x' });
+    const got: A.RecordBatch[] = [];
+    for (let b = await reader.next(); b; b = await reader.next()) got.push(b);
+    t.equal(got.length, 3, `${kind}: three batches`);
+    t.equal(text(got), expected, `${kind}: the same values`);
+  }
+  // two streams back to back (pipe segments), delivered in chunks of 1 and 997 bytes
+  const bytes = Buffer.concat([A.tableToIPC(batched, 'stream'), A.tableToIPC(batched, 'stream')]);
+  for (const size of [1, 997]) {
+    const chunks = (async function* () {
+      for (let k = 0; k < bytes.length; k += size) yield bytes.subarray(k, k + size);
+    })();
+    const segments: string[] = [];
+    for await (const reader of ipcStreams(chunks, { file: 'stdin', what: 'stdin' })) {
+      const got: A.RecordBatch[] = [];
+      for await (const b of reader) got.push(b);
+      segments.push(text(got));
+    }
+    t.same(segments, [expected, expected], `chunks of ${size} bytes: both segments whole`);
+  }
 });

@@ -287,8 +287,17 @@ export class IpcStreamReader implements AsyncIterable<A.RecordBatch> {
     return undefined;
   }
 
+  /** the record batches; a stream without any gives one empty batch of its schema, as apache-arrow's readers do */
   async *[Symbol.asyncIterator](): AsyncIterator<A.RecordBatch> {
-    for (let b = await this.next(); b; b = await this.next()) yield b;
+    let any = false;
+    for (let b = await this.next(); b; b = await this.next()) {
+      any = true;
+      yield b;
+    }
+    if (!any) {
+      const children = this.schema.fields.map((f) => A.makeData({ type: f.type, length: 0, nullCount: 0 }));
+      yield new A.RecordBatch(this.schema, A.makeData({ type: new A.Struct(this.schema.fields), length: 0, nullCount: 0, children }));
+    }
   }
 
   private loadColumns(header: RecordBatchHeader, body: Uint8Array, version: A.MetadataVersion, types: A.DataType[]): A.Data[] {
