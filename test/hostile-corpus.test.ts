@@ -89,6 +89,14 @@ const CASES: Case[] = [
     good: 3,
   },
   {
+    // a null-typed column takes no bytes: 2^31 rows claimed in an empty body would be a loop without end downstream
+    fixture: 'arrow-null-rows-bomb.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 120 \(record batch 1\): the batch claims 2147483647 rows in a body of 0 bytes/,
+    good: 3,
+  },
+  {
     fixture: 'arrow-truncated.arrow',
     exit: 1,
     code: 'CQ_ERR_SOURCE_DATA',

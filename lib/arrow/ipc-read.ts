@@ -137,6 +137,9 @@ export interface IpcWhere {
   what: string;
 }
 
+/** rows a batch may claim beyond what its body could hold a bit each (null-typed columns take no bytes) */
+const MAX_FREE_ROWS = 1 << 24;
+
 const dv = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 
 /** Reads one message at a time from `bytes`; `eos` at an end-of-stream marker, undefined at the end of the input. */
@@ -317,6 +320,10 @@ export class IpcStreamReader implements AsyncIterable<A.RecordBatch> {
 
   private loadBatch(header: RecordBatchHeader, body: Uint8Array, version: A.MetadataVersion): A.RecordBatch {
     const fields = this.schema.fields;
+    // every column but a null-typed one spends at least a bit a row: billions of rows in a few
+    // bytes (all columns null-typed, or none) would be a loop without end for whoever reads them
+    if (header.length > MAX_FREE_ROWS && body.length * 8 < header.length)
+      throw new Error(`the batch claims ${header.length} rows in a body of ${body.length} bytes`);
     for (const f of fields) {
       const id = dictionaryIds(f.type).find((x) => !this.dictionaries.has(x));
       if (id !== undefined) throw new Error(`column "${f.name}" uses dictionary id ${id}, which was never sent before this batch`);
