@@ -174,8 +174,7 @@ export class IpcMessageReader {
     if (len === -1) {
       // the continuation marker, then the length
       head = await this.bytes.take(4);
-      if (head.length === 0) return undefined;
-      if (head.length < 4) throw this.damaged(at, `the input ends inside a message's length (${head.length} of 4 bytes)`);
+      if (head.length < 4) throw this.damaged(at, `the input ends inside a message's length (${4 + head.length} of 8 bytes)`);
       len = dv(head).getInt32(0, true);
     }
     if (len === 0) return 'eos';
