@@ -22,7 +22,7 @@ import { isoToMicrosNumber, toDays, toMicros } from './time.js';
 import { exactNestedTimestamps, hasNestedTimestamp, valueToMicros } from './nested-time.js';
 import { extensionOf } from './types.js';
 import { SourceDataError } from './errors.js';
-import { stringifyExact } from './json-exact.js';
+import { parseJsonExact, stringifyExact } from './json-exact.js';
 
 export { parseDecimal };
 
@@ -357,7 +357,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         }
         if (text && typeof v === 'string') {
           try {
-            v = JSON.parse(v);
+            v = parseJsonExact(v); // integers beyond 2^53 stay exact, as in NDJSON
           } catch {
             fail(field, i, v, 'JSON');
           }

@@ -44,7 +44,7 @@ const STAMPS = ['2024-01-02 03:04:05.123456', '1969-12-31 23:59:59.999999', '230
 
 t.test('timestamps inside struct and list columns keep their µs (NDJSON, JSON, CSV → Postgres)', async (t) => {
   const dir = await tmpDir(t);
-  const sel = `SELECT i::INTEGER AS id, {'at': ts, 'n': i} AS s, [ts, ts + INTERVAL 1 MICROSECOND] AS l
+  const sel = `SELECT i::INTEGER AS id, {'at': ts, 'n': 9007199254740993 + i} AS s, [ts, ts + INTERVAL 1 MICROSECOND] AS l
      FROM (VALUES ${STAMPS.map((v, i) => `(${i}, TIMESTAMP '${v}')`).join(', ')}) AS x(i, ts) ORDER BY i`;
   await duckdb(`COPY (${sel}) TO '${dir}/n.ndjson' (FORMAT JSON)`);
   await duckdb(`COPY (${sel}) TO '${dir}/a.json' (FORMAT JSON, ARRAY true)`);
@@ -75,7 +75,8 @@ t.test('timestamps inside struct and list columns keep their µs (NDJSON, JSON, 
   const fmt = "'YYYY-MM-DD HH24:MI:SS.US'";
   // DuckDB's reading of the same source: the expected text of every nested timestamp
   const expected = await duckdb(
-    `SELECT strftime(s.at, '%Y-%m-%d %H:%M:%S.%f') AS s, strftime(l[1], '%Y-%m-%d %H:%M:%S.%f') AS l1, strftime(l[2], '%Y-%m-%d %H:%M:%S.%f') AS l2
+    `SELECT strftime(s.at, '%Y-%m-%d %H:%M:%S.%f') AS s, strftime(l[1], '%Y-%m-%d %H:%M:%S.%f') AS l1, strftime(l[2], '%Y-%m-%d %H:%M:%S.%f') AS l2,
+       s.n::VARCHAR AS n
      FROM read_json('${dir}/n.ndjson', columns = {id: 'INTEGER', s: 'STRUCT("at" TIMESTAMP, n BIGINT)', l: 'TIMESTAMP[]'}) ORDER BY id`,
   );
   t.same(
@@ -84,11 +85,11 @@ t.test('timestamps inside struct and list columns keep their µs (NDJSON, JSON, 
     'DuckDB reads back what it wrote',
   );
   for (const table of ['n', 'a', 'c']) {
-    const rows = await query<{ s: string; l1: string; l2: string }>(
+    const rows = await query<{ s: string; l1: string; l2: string; n: string }>(
       url,
-      `SELECT to_char((s->>'at')::timestamptz, ${fmt}) AS s, to_char(l[1], ${fmt}) AS l1, to_char(l[2], ${fmt}) AS l2 FROM ${table} ORDER BY id`,
+      `SELECT to_char((s->>'at')::timestamptz, ${fmt}) AS s, to_char(l[1], ${fmt}) AS l1, to_char(l[2], ${fmt}) AS l2, s->>'n' AS n FROM ${table} ORDER BY id`,
     );
-    t.same(rows, expected, `${table}: struct and list timestamps exact to the µs`);
+    t.same(rows, expected, `${table}: struct and list timestamps exact to the µs, the struct's int64 exact`);
   }
 });
 
