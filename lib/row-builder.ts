@@ -19,9 +19,10 @@ import { MS_PER_DAY } from './arrow/time.js';
 import { uuidFromString } from './arrow/uuid.js';
 import { encoder, varBuffers } from './arrow/var-binary.js';
 import { isoToMicrosNumber, toDays, toMicros } from './time.js';
+import { exactNestedTimestamps, hasNestedTimestamp, valueToMicros } from './nested-time.js';
 import { extensionOf } from './types.js';
 import { SourceDataError } from './errors.js';
-import { stringifyExact } from './json-exact.js';
+import { parseJsonExact, stringifyExact } from './json-exact.js';
 
 export { parseDecimal };
 
@@ -433,6 +434,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
     case A.Type.Struct: {
       // nested values are rare on the hot path: use Arrow's builders, converting leaves first
       const builder = A.makeBuilder({ type: t, nullValues: [null, undefined] });
+      const exact = hasNestedTimestamp(t) ? new Array<unknown>(n) : undefined;
       for (let i = 0; i < n; i++) {
         let v = values[i];
         if (nul(i)) {
@@ -441,7 +443,7 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         }
         if (text && typeof v === 'string') {
           try {
-            v = JSON.parse(v);
+            v = parseJsonExact(v); // integers beyond 2^53 stay exact, as in NDJSON
           } catch {
             fail(field, i, v, 'JSON');
           }
@@ -451,8 +453,12 @@ function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data
         } catch (err) {
           fail(field, i, v, `${t.typeId === A.Type.List ? 'a list' : 'an object'} of the column's type (${(err as Error).message})`);
         }
+        if (exact) exact[i] = v;
       }
-      return builder.finish().flush();
+      const out = builder.finish().flush();
+      // the builders took timestamps as ms: the leaves get their exact µs / ns (lib/nested-time.ts)
+      if (exact) exactNestedTimestamps(out, exact);
+      return out;
     }
     case A.Type.Null:
       return makeDataOf({ type: t, length: n, nullCount: n });
@@ -496,7 +502,7 @@ function nested(v: unknown, t: A.DataType): unknown {
     case A.Type.LargeUtf8:
       return typeof v === 'string' ? v : stringifyExact(v);
     case A.Type.Timestamp:
-      return Number((typeof v === 'string' ? toMicros(v) : BigInt(Math.round((v as number) * 1e6))) / 1000n); // builders take ms
+      return Number(valueToMicros(v) / 1000n); // builders take ms; exactNestedTimestamps writes the exact value
     case A.Type.Binary:
       return typeof v === 'string' ? encoder.encode(v) : encoder.encode(stringifyExact(v));
     default:

@@ -44,6 +44,65 @@ const CASES: Case[] = [
     good: 3,
   },
   { fixture: 'not-arrow.arrow', exit: 1, code: 'CQ_ERR_SOURCE_DATA', text: /not a readable Arrow IPC file or stream/, good: 3 },
+  // damaged Arrow IPC (lib/arrow/ipc-read.ts): each length checked before it is used, never a hang or a full heap
+  {
+    fixture: 'arrow-2gb-length.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /arrow-2gb-length\.arrows is not a readable Arrow IPC .*at byte 512 \(record batch 1\): the metadata length 2147483640 exceeds the 320 bytes/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-body-beyond-file.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /arrow-body-beyond-file\.arrows .*at byte 512 \(record batch 1\): the body length 1099511627776 exceeds the 72 bytes left/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-unknown-dictionary.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 296 \(record batch 1\): a dictionary batch for dictionary id 7, which no column of the schema uses/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-missing-dictionary.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 296 \(record batch 1\): column "tag" uses dictionary id 5, which was never sent before this batch/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-negative-offset.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 512 \(record batch 1\): the record batch: buffer 1 \(offset -64, 24 bytes\) lies outside the message body/,
+    good: 3,
+  },
+  {
+    // apache-arrow looped over the 2^31 claimed field nodes, one object each, until the heap was full
+    fixture: 'arrow-node-count-bomb.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 512 \(record batch 1\): the metadata's field nodes claims 2147483647 entries, more than it can hold/,
+    good: 3,
+  },
+  {
+    // a null-typed column takes no bytes: 2^31 rows claimed in an empty body would be a loop without end downstream
+    fixture: 'arrow-null-rows-bomb.arrows',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /at byte 120 \(record batch 1\): the batch claims 2147483647 rows in a body of 0 bytes/,
+    good: 3,
+  },
+  {
+    fixture: 'arrow-truncated.arrow',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /arrow-truncated\.arrow is not a readable Arrow IPC .*: the file starts as an Arrow IPC file but does not end with its footer/,
+    good: 3,
+  },
   { fixture: 'empty.ndjson', exit: 1, code: 'CQ_ERR_SOURCE_READ', text: /empty\.ndjson has no rows \(empty, or a header only\)/, good: 3 },
   { fixture: 'header-only.csv', exit: 1, code: 'CQ_ERR_SOURCE_READ', text: /header-only\.csv has no rows/, good: 3 },
   {
@@ -106,6 +165,22 @@ const CASES: Case[] = [
     badRows: 4,
   },
   { fixture: 'gzip-named-ndjson.ndjson', exit: 1, code: 'CQ_ERR_SOURCE_READ', text: /gzip-named-ndjson\.ndjson looks gzip-compressed/, good: 3 },
+  {
+    // the schema-inference sample is damaged: only its table fails, named (was CQ_ERR_INTERNAL "incorrect header check")
+    fixture: 'damaged-gzip.ndjson.gz',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /damaged-gzip\.ndjson\.gz cannot be gunzipped: incorrect header check \(the file is damaged, or not gzip-compressed\)/,
+    good: 3,
+  },
+  {
+    fixture: 'truncated-gzip.ndjson.gz',
+    bad: '{ name: bad, files: "./data/truncated-gzip.ndjson.gz", columns: [{ name: id, type: int64 }, { name: name, type: utf8 }] }',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /truncated-gzip\.ndjson\.gz cannot be gunzipped: unexpected end of file \(the file is truncated\)/,
+    good: 3,
+  },
   { fixture: 'deep-nesting.ndjson', exit: 1, code: 'CQ_ERR_SOURCE_DATA', text: /nested 6001 levels deep.*deep-nesting\.ndjson:2/, good: 3 },
   {
     fixture: 'bad-int64.ndjson',
@@ -153,6 +228,15 @@ const CASES: Case[] = [
   },
   { fixture: 'closed-stderr.ndjson', run: 'closed-stderr', exit: 0, good: 3, badRows: 2 },
   { fixture: 'stream-int65.ndjson', run: 'write', exit: 1, code: 'CQ_ERR_SOURCE_DATA', text: /column "id": unknown type "int65".*stdin:1/, good: 0 },
+  {
+    // a pipe stream whose third segment's record batch claims 2 GB of metadata: refused before any allocation
+    fixture: 'stream-arrow-2gb-length.arrows',
+    run: 'write',
+    exit: 1,
+    code: 'CQ_ERR_SOURCE_DATA',
+    text: /not a valid cq-pipe Arrow stream: .*at byte 1368 \(segment 3, record batch 1\): the metadata length 2147483640 exceeds the limit/,
+    good: 0,
+  },
   {
     fixture: 'stream-empty-table-name.ndjson',
     run: 'write',

@@ -224,6 +224,8 @@ interface TablePlan {
   schema?: A.Schema;
   /** why the table cannot be read (its files cannot be listed, or its columns cannot be inferred): it alone fails */
   error?: CqPipeError;
+  /** the file the schema is being taken from (errors of inference name it) */
+  reading?: InputFile;
 }
 
 /**
@@ -290,6 +292,7 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     }
     let columns: ColumnDef[];
     if (plan.format.kind === 'columnar') {
+      plan.reading = plan.files[0]!;
       const own = await plan.format.schema(plan.files[0]!);
       const fields = own.fields.map((f) => {
         const n = normalizeField(f);
@@ -320,6 +323,7 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     const from: { file: InputFile; start: number; lines: number[] }[] = [];
     const limit = t.infer_rows ?? 1000;
     for (const file of plan.files) {
+      plan.reading = file;
       const at = { file, start: sample.length, lines: [] as number[] };
       from.push(at);
       for await (const chunk of plan.format.read(file, { signal: new AbortController().signal, csv: csvOf(t), limit: limit - sample.length })) {
@@ -328,6 +332,7 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       }
       if (sample.length >= limit) break;
     }
+    plan.reading = undefined;
     let inferred: ReturnType<typeof inferColumns>;
     try {
       inferred = inferColumns(sample, plan.format.text);
@@ -378,9 +383,17 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
           plan.files = await resolveFiles(t);
           plan.schema = await schemaOf(plan);
         } catch (err) {
-          const e = err instanceof CqPipeError ? err : toCqPipeError(err, { table: t.name });
+          // whatever went wrong while a file was read for the schema is that file's damage, typed and named
+          const file = plan.reading?.name;
+          const e =
+            err instanceof CqPipeError
+              ? err
+              : file
+                ? new SourceDataError(`cannot take the columns from ${file}: ${String((err as Error)?.message ?? err)}`, { table: t.name, file }, err)
+                : toCqPipeError(err, { table: t.name });
           e.context.table ??= t.name;
           e.context.connector ??= ctx.name;
+          if (file) e.context.file ??= file;
           plan.error = tableFailure(e);
           plan.schema = new A.Schema([], new Map([[MD_TABLE_NAME, t.name]]));
           ctx.logger.debug(`table ${t.name} cannot be read: ${e.message}`, { table: t.name });
@@ -508,7 +521,14 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       for await (const batch of plan.format.read(input, { signal, csv: csvOf(plan.spec), batchRows })) {
         let b = batch;
         if (needsCast) {
-          const children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f));
+          let children: A.Data[];
+          try {
+            children = schema.fields.map((f, i) => normalizeColumn(batch.data.children[i]!, own.fields[i]!.type, f));
+          } catch (err) {
+            // a value of the file (one a damaged file may hold) that does not fit: name the file
+            if (err instanceof CqPipeError) Object.assign(err.context, { table: name, file, ...err.context });
+            throw err;
+          }
           b = new A.RecordBatch(schema, A.makeData({ type: new A.Struct(schema.fields), length: batch.numRows, nullCount: 0, children }));
         } else {
           b = relabel(batch, schema);

@@ -187,19 +187,16 @@ export function parseInet(s: string): Uint8Array | undefined {
   return Uint8Array.from([family, bits, 0, bytes.length, ...bytes]);
 }
 
-function jsonReplacer(_k: string, v: unknown): unknown {
-  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
-  if (v instanceof Uint8Array) return Buffer.from(v).toString('base64');
-  return v;
-}
-
-/** row i of a struct or list column as JSON text (UTF-8), without the \\u0000 escape */
+/**
+ * row i of a struct or list column as JSON text (UTF-8), without the \\u0000 escape: rendered by
+ * lib/arrow-json.ts, so nested timestamps keep every digit of their unit (ISO-8601 text, as in
+ * NDJSON), int64 stays exact and decimals stay decimal text
+ */
 function jsonTexts(data: A.Data): (i: number) => Buffer {
-  const vec = A.makeVector(data);
+  const { bytes, offsets } = renderData(data, new A.Field('v', data.type, true), 'json');
   return (i) => {
-    const v = vec.get(i) as { toJSON?: () => unknown } | null;
-    const text = JSON.stringify(v && typeof v === 'object' && 'toJSON' in v ? v.toJSON!() : v, jsonReplacer).replace(/\\u0000/g, '');
-    return Buffer.from(text, 'utf8');
+    const b = Buffer.from(bytes.buffer, bytes.byteOffset + offsets[i]!, offsets[i + 1]! - offsets[i]!);
+    return b.includes('\\u0000') ? Buffer.from(b.toString('utf8').replace(/\\u0000/g, ''), 'utf8') : b;
   };
 }
 

@@ -10,6 +10,7 @@
 import type { Readable } from 'node:stream';
 import * as A from 'apache-arrow';
 import { utf8Data } from '../arrow/index.js';
+import { ipcStreams } from '../arrow/ipc-read.js';
 import { CqPipeError, SourceDataError, isErrorCode, type ErrorContext } from '../errors.js';
 import type { SyncMessage } from '../messages.js';
 import { MD_TABLE_NAME, tableName, withSchemaMetadata } from '../schema.js';
@@ -122,7 +123,8 @@ function payloadOf(batch: A.RecordBatch): Record<string, unknown> {
 export async function* decodeArrowStream(input: Readable | AsyncIterable<Uint8Array>): AsyncGenerator<PipeMessage> {
   let segment = 0;
   try {
-    for await (const reader of A.RecordBatchReader.readAll(input as AsyncIterable<Uint8Array>) as AsyncIterable<A.RecordBatchReader>) {
+    // each segment's messages checked before they are decoded (lib/arrow/ipc-read.ts): damaged bytes fail here, naming the byte and segment
+    for await (const reader of ipcStreams(input as AsyncIterable<Uint8Array>, { file: 'stdin', what: 'stdin is not a valid cq-pipe Arrow stream' })) {
       segment++;
       const kind = reader.schema.metadata.get(MD_MESSAGE);
       if (kind === undefined) {

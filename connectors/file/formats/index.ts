@@ -5,8 +5,8 @@
  */
 import { createGunzip } from 'node:zlib';
 import path from 'node:path';
-import { Transform, type Readable } from 'node:stream';
-import { SourceReadError } from '../../../lib/errors.js';
+import { PassThrough, Transform, type Readable } from 'node:stream';
+import { SourceDataError, SourceReadError } from '../../../lib/errors.js';
 import type * as A from 'apache-arrow';
 import { ndjsonFormat } from './ndjson.js';
 import { jsonFormat } from './json.js';
@@ -124,7 +124,23 @@ export function openText(file: InputFile): Readable {
     s.on('error', (e) => sniff.destroy(e));
     return s.pipe(sniff);
   }
+  // a damaged or truncated .gz fails as damaged data naming the file, not as zlib's bare words
   const gz = createGunzip();
-  s.on('error', (e) => gz.destroy(e));
-  return s.pipe(gz);
+  const out = new PassThrough();
+  s.on('error', (e) => out.destroy(e));
+  gz.on('error', (e: Error & { code?: string }) =>
+    out.destroy(
+      new SourceDataError(
+        `${file.name} cannot be gunzipped: ${e.message} ` +
+          `(${e.code === 'Z_BUF_ERROR' ? 'the file is truncated' : 'the file is damaged, or not gzip-compressed'})`,
+        { file: file.name },
+        e,
+      ),
+    ),
+  );
+  out.on('close', () => {
+    s.destroy();
+    gz.destroy();
+  });
+  return s.pipe(gz).pipe(out);
 }

@@ -1,5 +1,10 @@
-/** JSON: a top-level array of objects, streamed element by element with stream-json. */
+/**
+ * JSON: a top-level array of objects, streamed element by element with stream-json. Integers
+ * beyond ±2^53 stay exact (bigint), as in NDJSON (lib/json-exact.ts): stream-json hands numbers
+ * over as text, and those a double would round are kept as bigints instead of parseFloat.
+ */
 import { streamArray } from 'stream-json/streamers/stream-array.js';
+import withParser from 'stream-json/utils/with-parser.js';
 import { CqPipeError, SourceDataError } from '../../../lib/errors.js';
 import { openText, type RawRecord, type ReadContext, type RowChunk, type RowFormat } from './index.js';
 import { stringifyExact } from '../../../lib/json-exact.js';
@@ -7,13 +12,27 @@ import type { InputFile } from '../inputs.js';
 
 const CHUNK = 2000;
 
+/** an integer token a double would round (magnitude 2^53 or more) */
+function unsafeInteger(text: string): boolean {
+  return text.length >= 16 && /^-?\d+$/.test(text) && !Number.isSafeInteger(Number(text));
+}
+
+/** stream-json's array streamer, with unsafe integer tokens assembled as bigints (saved as they are, like a string token's value) */
+const exactArray = (options?: object) => {
+  const inner = streamArray(options) as unknown as (chunk: { name: string; value?: unknown }) => unknown;
+  return ((chunk: { name: string; value?: unknown }) =>
+    inner(
+      chunk.name === 'numberValue' && unsafeInteger(chunk.value as string) ? { name: 'stringValue', value: BigInt(chunk.value as string) } : chunk,
+    )) as unknown as ReturnType<typeof streamArray>;
+};
+
 export const jsonFormat: RowFormat = {
   kind: 'rows',
   text: false,
   position: 'element',
   async *read(file: InputFile, ctx: ReadContext): AsyncIterable<RowChunk> {
     const input = openText(file);
-    const items = streamArray.withParserAsStream();
+    const items = withParser.asStream(exactArray, { packKeys: true });
     input.on('error', (e) => items.destroy(e));
     input.pipe(items);
     const limit = ctx.limit ?? Infinity;
