@@ -6,20 +6,11 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileSignature } from './incremental.js';
-import { SourceDataError } from '../../lib/errors.js';
 
 /**
- * What apache-arrow's RecordBatchReader.from treats as a random-access file (it checks `fd` and
- * `stat`): an fs FileHandle, or a lookalike whose `read` fetches a range.
+ * What parquet-wasm's ParquetFile.fromFile and the Arrow IPC reader (lib/arrow/ipc-read.ts) read:
+ * `size`, and `slice(start, end).arrayBuffer()`.
  */
-export interface RandomAccessHandle {
-  fd: number;
-  stat(): Promise<{ size: number }>;
-  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number; buffer: Uint8Array }>;
-  close(): Promise<void>;
-}
-
-/** What parquet-wasm's ParquetFile.fromFile reads: `size`, and `slice(start, end).arrayBuffer()`. */
 export interface BlobLike {
   readonly size: number;
   slice(start?: number, end?: number): BlobLike;
@@ -31,10 +22,8 @@ export interface InputFile {
   readonly name: string;
   /** the bytes as stored (still gzipped for .gz) */
   stream(): Readable;
-  /** random access for Parquet */
+  /** random access for Parquet and Arrow IPC (file or stream format) */
   blob(): Promise<BlobLike | Blob>;
-  /** random access for Arrow IPC (file or stream format) */
-  handle(): Promise<RandomAccessHandle | fs.promises.FileHandle>;
   /** what incremental tables compare between syncs: "mtimeMs:size" for files, the ETag for objects */
   signature(): Promise<string>;
 }
@@ -45,30 +34,6 @@ export function localFile(file: string): InputFile {
     name: file,
     stream: () => fs.createReadStream(file, { highWaterMark: 1 << 20 }),
     blob: () => fs.openAsBlob(file),
-    handle: () => boundedHandle(file),
     signature: () => fileSignature(file),
-  };
-}
-
-/**
- * A local file for apache-arrow's random-access reader, whose reads must stay inside the file: a
- * damaged footer can point before its start or past its end, where apache-arrow's read loop gets
- * no bytes and spins forever. Such a read fails as damaged data naming the file.
- */
-async function boundedHandle(file: string): Promise<RandomAccessHandle> {
-  const fh = await fs.promises.open(file, 'r');
-  const { size } = await fh.stat();
-  const outside = (position: number, length: number) =>
-    new SourceDataError(`a read of ${length} bytes at offset ${position} lies outside the file (${size} bytes): the file is damaged`, { file });
-  return {
-    fd: fh.fd,
-    stat: async () => ({ size }),
-    async read(buffer, offset, length, position) {
-      if (!Number.isSafeInteger(position) || position < 0 || length < 0 || position + length > size) throw outside(position, length);
-      const r = await fh.read(buffer, offset, length, position);
-      if (r.bytesRead === 0 && length > 0) throw outside(position, length);
-      return r;
-    },
-    close: () => fh.close(),
   };
 }

@@ -2,10 +2,8 @@
  * An S3 object as an InputFile of the file source's formats (connectors/file/inputs.ts):
  *   - stream(): the GetObject body, resumed with a Range request from the last byte received if
  *     the connection drops mid-object (up to max_attempts times);
- *   - blob(): a Blob lookalike for parquet-wasm whose slice(a, b).arrayBuffer() is a ranged
+ *   - blob(): a Blob lookalike for parquet-wasm and the Arrow IPC reader whose slice(a, b).arrayBuffer() is a ranged
  *     GetObject, so Parquet is read footer first and then one row group's column chunks at a time;
- *   - handle(): a FileHandle lookalike for apache-arrow (ranged reads through a read-ahead block),
- *     for Arrow IPC files and streams;
  *   - signature(): the ETag from the listing (incremental tables skip objects already loaded).
  * Every read names the ETag it was listed with (If-Match), so an object replaced during a sync
  * fails its table instead of mixing two versions.
@@ -14,7 +12,7 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { SourceReadError } from '../../lib/errors.js';
 import { retryAfter, type Backoff } from '../../lib/retry.js';
-import type { BlobLike, InputFile, RandomAccessHandle } from '../file/inputs.js';
+import type { BlobLike, InputFile } from '../file/inputs.js';
 import { s3Reason, s3Status } from './client.js';
 
 export interface S3ObjectRef {
@@ -33,9 +31,6 @@ export interface S3InputOptions {
 
 /** the wait before asking again for a body that broke: 200 ms, 400 ms, … capped at 5 s (the SDK has its own for requests) */
 const BODY_BACKOFF: Backoff = { baseMs: 200, maxMs: 5000, jitter: false };
-
-/** bytes fetched at once by the Arrow handle (sequential small reads are served from it) */
-const READ_AHEAD = 4 * 1024 * 1024;
 
 export class S3ObjectInput implements InputFile {
   readonly name: string;
@@ -126,29 +121,6 @@ export class S3ObjectInput implements InputFile {
 
   async blob(): Promise<BlobLike> {
     return new RangeBlob(this, 0, this.#ref.size);
-  }
-
-  async handle(): Promise<RandomAccessHandle> {
-    const size = this.#ref.size;
-    let block: { start: number; bytes: Uint8Array } | undefined;
-    return {
-      fd: -1,
-      stat: async () => ({ size }),
-      read: async (buffer, offset, length, position) => {
-        const want = Math.max(0, Math.min(length, size - position));
-        if (want === 0) return { bytesRead: 0, buffer };
-        if (!block || position < block.start || position + want > block.start + block.bytes.byteLength) {
-          const end = Math.min(size, position + Math.max(want, READ_AHEAD));
-          block = { start: position, bytes: await this.range(position, end) };
-        }
-        const from = position - block.start;
-        buffer.set(block.bytes.subarray(from, from + want), offset);
-        return { bytesRead: want, buffer };
-      },
-      close: async () => {
-        block = undefined;
-      },
-    };
   }
 
   async signature(): Promise<string> {
