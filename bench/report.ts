@@ -61,9 +61,13 @@ export interface MemoryFigures {
   big_rows: number;
   parquet: MemoryRun;
   parquet_big: MemoryRun;
+  /** one `no_rotate` Parquet file per table: the whole sync in one file */
+  parquet_no_rotate: MemoryRun;
+  parquet_no_rotate_big: MemoryRun;
   postgres: MemoryRun;
   postgres_big: MemoryRun;
   parquet_ratio: number;
+  parquet_no_rotate_ratio: number;
   postgres_ratio: number;
 }
 
@@ -146,6 +150,8 @@ export function reportLines(s: Sections): Line[] {
     rss.push(
       [`test → Parquet ${rowsLabel(m.rows)}`, m.parquet.peak_rss_mb],
       [`test → Parquet ${rowsLabel(m.big_rows)}`, m.parquet_big.peak_rss_mb],
+      [`test → no_rotate Parquet ${rowsLabel(m.rows)}`, m.parquet_no_rotate.peak_rss_mb],
+      [`test → no_rotate Parquet ${rowsLabel(m.big_rows)}`, m.parquet_no_rotate_big.peak_rss_mb],
       [`test → Postgres ${rowsLabel(m.rows)}`, m.postgres.peak_rss_mb],
       [`test → Postgres ${rowsLabel(m.big_rows)}`, m.postgres_big.peak_rss_mb],
     );
@@ -160,6 +166,7 @@ export function reportLines(s: Sections): Line[] {
     const vs = `${rowsLabel(m.big_rows)} vs ${rowsLabel(m.rows)} rows`;
     out.push(
       line({ path: 'peak RSS growth, test → Parquet', reference: vs, unit: '×', figure: m.parquet_ratio, target: TARGETS.rssGrowth }),
+      line({ path: 'peak RSS growth, test → no_rotate Parquet', reference: vs, unit: '×', figure: m.parquet_no_rotate_ratio, target: TARGETS.rssGrowth }),
       line({ path: 'peak RSS growth, test → Postgres', reference: vs, unit: '×', figure: m.postgres_ratio, target: TARGETS.rssGrowth }),
     );
   }

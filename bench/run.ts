@@ -143,6 +143,8 @@ spec: ${dest}
         for (const [name, rows, dest] of [
           ['parquet', ROWS, `{ name: out, path: file, spec: { path: "${work}/mem1/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }`],
           ['parquet_big', big, `{ name: out, path: file, spec: { path: "${work}/mem10/{{TABLE}}/{{UUID}}.{{FORMAT}}" } }`],
+          ['parquet_no_rotate', ROWS, `{ name: out, path: file, spec: { path: "${work}/mem1/{{TABLE}}.{{FORMAT}}", no_rotate: true } }`],
+          ['parquet_no_rotate_big', big, `{ name: out, path: file, spec: { path: "${work}/mem10/{{TABLE}}.{{FORMAT}}", no_rotate: true } }`],
           ['postgres', ROWS, `{ name: out, path: postgresql, write_mode: append, spec: { connection_string: "${pgs.url}", schema: m1 } }`],
           ['postgres_big', big, `{ name: out, path: postgresql, write_mode: append, spec: { connection_string: "${pgs.url}", schema: m10 } }`],
         ] as const) {
@@ -151,16 +153,19 @@ spec: ${dest}
           log(`memory: test → ${name} (${rows.toLocaleString('en-US')} rows) ...`);
           const r = await timedSync(`memory_${name}`, cfg, work);
           mem[name] = { rows: r.rows, seconds: Math.round(r.seconds * 100) / 100, peak_rss_mb: r.peakRssMb };
-          await rm(path.join(work, name === 'parquet' ? 'mem1' : 'mem10'), { recursive: true, force: true }).catch(() => {});
+          await rm(path.join(work, rows === ROWS ? 'mem1' : 'mem10'), { recursive: true, force: true }).catch(() => {});
         }
         memory = {
           rows: ROWS,
           big_rows: big,
           parquet: mem.parquet!,
           parquet_big: mem.parquet_big!,
+          parquet_no_rotate: mem.parquet_no_rotate!,
+          parquet_no_rotate_big: mem.parquet_no_rotate_big!,
           postgres: mem.postgres!,
           postgres_big: mem.postgres_big!,
           parquet_ratio: Math.round((mem.parquet_big!.peak_rss_mb / mem.parquet!.peak_rss_mb) * 100) / 100,
+          parquet_no_rotate_ratio: Math.round((mem.parquet_no_rotate_big!.peak_rss_mb / mem.parquet_no_rotate!.peak_rss_mb) * 100) / 100,
           postgres_ratio: Math.round((mem.postgres_big!.peak_rss_mb / mem.postgres!.peak_rss_mb) * 100) / 100,
         };
       } finally {

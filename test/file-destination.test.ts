@@ -11,6 +11,7 @@ import { duckdb, tmpDir, config, destSpec, sourceSpec, staticSource, itemsBatch,
 import { fileDestination, DEFAULT_FILE_PATH } from '../connectors/file/destination.js';
 import { rowObjects } from '../connectors/memory.js';
 import { generateBatch, testTableSchemas } from '../connectors/test-source.js';
+import { ROW_GROUP_ROWS, rowGroupRows } from '../connectors/file/writers/parquet.js';
 import { batchToJsonObjects } from '../lib/arrow-json.js';
 import { uuidToString } from '../lib/arrow/index.js';
 import { createLogger } from '../lib/logger.js';
@@ -454,7 +455,7 @@ t.test('no_rotate: one streamed file per table, published at close', async (t) =
   }
 });
 
-t.test('no_rotate parquet streams row groups (bounded memory) across many batches', async (t) => {
+t.test('no_rotate parquet streams row groups bounded by bytes (bounded memory) across many batches', async (t) => {
   const dir = await tmpDir(t);
   const c = await client({ path: '{{TABLE}}.parquet', no_rotate: true }, dir);
   const spec = { num_tables: 1, num_rows: 150_000, seed: 3, batch_rows: 10_000, preset: 'bench' as const, incremental: false };
@@ -465,8 +466,12 @@ t.test('no_rotate parquet streams row groups (bounded memory) across many batche
   const [row] = await duckdb(`SELECT count(*) AS n, count(DISTINCT id) AS ids FROM read_parquet('${file}')`);
   t.same([Number(row!.n), Number(row!.ids)], [150_000, 150_000]);
   const [meta] = await duckdb(`SELECT count(DISTINCT row_group_id) AS groups, max(row_group_num_rows) AS maxrows FROM parquet_metadata('${file}')`);
-  t.equal(Number(meta!.groups), 3, '64Ki-row groups: 65536 + 65536 + 18928');
-  t.equal(Number(meta!.maxrows), 65536);
+  // the bench rows take 132.06 bytes each in Arrow memory (uuids as text): 4 MiB hold 31,761 of them
+  t.equal(Number(meta!.groups), 5, 'row groups of ROW_GROUP_BYTES: 4 × 31761 + 22956');
+  t.equal(Number(meta!.maxrows), 31761);
+  t.equal(rowGroupRows(132.0583), 31761);
+  t.equal(rowGroupRows(20), ROW_GROUP_ROWS, 'narrow rows: at most ROW_GROUP_ROWS');
+  t.equal(rowGroupRows(1 << 20), 1024, 'rows of a MiB: groups of 1024 rows');
 });
 
 t.test('path templates: date parts, sync id, relative to baseDir', async (t) => {

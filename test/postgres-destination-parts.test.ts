@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type * as A from 'apache-arrow';
 import t from 'tap';
-import { CopyLoad, copyBatches, type CopyColumn } from '../connectors/postgresql/copy-load.js';
+import { CopyLoad, copyBatches, encodeBatches, type CopyColumn } from '../connectors/postgresql/copy-load.js';
 import { EncodeError } from '../connectors/postgresql/copy-binary.js';
 import { DeadLetterFile, rowValues } from '../connectors/postgresql/dead-letter.js';
 import { copyRow, isRowError, isTableError, loadError, rejectReason } from '../connectors/postgresql/load-errors.js';
@@ -140,7 +140,10 @@ t.test('upsert: SQL for updates, extra columns, key-only tables and deduplicatio
 
 // --- against Postgres ------------------------------------------------------------------------
 
-async function session(url: string, over: { replay?: (table: string, batches: readonly A.RecordBatch[]) => Promise<void>; onReconnect?: () => void } = {}) {
+async function session(
+  url: string,
+  over: { replay?: (table: string, chunks: AsyncIterable<Buffer>, rows: number) => Promise<void>; onReconnect?: () => void } = {},
+) {
   const s = new PgSession<string>({
     connectionString: url,
     connector: 'pg',
@@ -183,13 +186,18 @@ t.test('copy-load + upsert: a streaming load into staging, upserted, last duplic
   await s.begin();
   await createStaging(s.client, items);
   const load = new CopyLoad(s.client, items.staging, items.columns);
-  await load.write([
-    batch([
-      { id: 1, name: 'a' },
-      { id: 2, name: 'b' },
-    ]),
-  ]);
-  await load.write([batch([{ id: 1, name: 'a2' }])]);
+  await load.write(
+    encodeBatches(
+      [
+        batch([
+          { id: 1, name: 'a' },
+          { id: 2, name: 'b' },
+        ]),
+      ],
+      items.columns,
+    ),
+  );
+  await load.write(encodeBatches([batch([{ id: 1, name: 'a2' }])], items.columns));
   await load.end();
   await upsertFromStaging(s.client, items);
   await clearStaging(s.client, items);
@@ -231,7 +239,7 @@ t.test('copy-load: one-shot COPY; a rejected row surfaces with its COPY line; an
 
   await s.begin();
   const load = new CopyLoad(s.client, plain.qualified, plain.columns);
-  await load.write([batch([{ id: 5, name: 'e' }])]);
+  await load.write(encodeBatches([batch([{ id: 5, name: 'e' }])], items.columns));
   load.abort(new Error('give up'));
   await load.end().catch(() => {});
   await s.rollback();
@@ -261,7 +269,7 @@ t.test('session: kept batches, full at LOAD_ROWS, discard by table', async (t) =
   t.equal(s.pendingRows, 0);
 });
 
-t.test('session: a transient error reconnects and replays the kept batches, once', async (t) => {
+t.test('session: a transient error reconnects and replays the kept batches from the replay log, once', async (t) => {
   const url = await itemsDb();
   const replayed: string[] = [];
   let resets = 0;
@@ -269,31 +277,76 @@ t.test('session: a transient error reconnects and replays the kept batches, once
     onReconnect: () => {
       resets++;
     },
-    replay: async (table, batches) => {
-      replayed.push(`${table}:${batches.length}`);
+    replay: async (table, chunks, rows) => {
+      let bytes = 0;
       await s.begin();
-      for (const b of batches) await copyBatches(s.client, `"public"."${table}"`, items.columns, [b]);
+      const load = new CopyLoad(s.client, `"public"."${table}"`, items.columns);
+      await load.write(
+        (async function* () {
+          for await (const c of chunks) {
+            bytes += c.length;
+            yield c;
+          }
+        })(),
+      );
+      await load.end();
+      replayed.push(`${table}:${rows} rows, ${bytes} bytes`);
     },
   });
   t.teardown(() => s.close());
   const first = s.client;
-  const b = batch([{ id: 7, name: 'g' }]);
-  s.keep('items', [b]);
+  const b = batch([
+    { id: 7, name: 'g' },
+    { id: 8, name: null },
+  ]);
+  const c = batch([{ id: 9, name: 'i' }]);
   let calls = 0;
-  await s.retryingOnce('load', async () => {
-    calls++;
-    await s.begin();
-    await copyBatches(s.client, '"public"."items"', items.columns, [b]);
-    // the server drops the connection: the transaction is gone
-    await query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND pid <> pg_backend_pid()");
-    await s.client.query('SELECT 1');
-  });
-  t.equal(calls, 1, 'the work is not run again: the replay redid it');
+  const sent: number[] = [];
+  for (const [i, x] of [b, c].entries()) {
+    s.keep('items', [x]);
+    await s.retryingOnce('load', async () => {
+      calls++;
+      await s.begin();
+      const load = new CopyLoad(s.client, '"public"."items"', items.columns);
+      const chunks = s.logged(encodeBatches([x], items.columns));
+      let n = 0;
+      try {
+        await load.write(
+          (async function* () {
+            for await (const ch of chunks) {
+              n += ch.length;
+              yield ch;
+            }
+          })(),
+        );
+        sent.push(n);
+        await load.end();
+        if (i === 0) return;
+        // the server drops the connection: the transaction is gone
+        await query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND pid <> pg_backend_pid()");
+        await s.client.query('SELECT 1');
+      } catch (err) {
+        await chunks.rest();
+        throw err;
+      }
+    });
+  }
+  t.equal(calls, 2, 'the work is not run again: the replay redid it');
   t.equal(resets, 1);
-  t.same(replayed, ['items:1']);
+  // 2 bytes of column count, then per column a 4-byte length and the value: bigint 8, text 1 or NULL (-1, no bytes)
+  t.same(sent, [2 + (4 + 8 + 4 + 1) + 2 + (4 + 8 + 4), 2 + (4 + 8 + 4 + 1)]);
+  t.same(replayed, ['items:2 rows, 37 bytes', 'items:1 rows, 19 bytes'], 'each kept batch replayed with its own COPY bytes, in order');
   t.not(s.client, first, 'a new connection');
   await s.commit();
-  t.same(await query(url, 'SELECT id::int, name FROM items'), [{ id: 7, name: 'g' }], 'written exactly once');
+  t.same(
+    await query(url, 'SELECT id::int, name FROM items ORDER BY id'),
+    [
+      { id: 7, name: 'g' },
+      { id: 8, name: null },
+      { id: 9, name: 'i' },
+    ],
+    'written exactly once',
+  );
 });
 
 t.test('session: non-transient errors are not retried; a one-off transaction rolls back', async (t) => {

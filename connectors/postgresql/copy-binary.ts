@@ -29,6 +29,9 @@ import { extensionOf } from '../../lib/types.js';
 import { ELEMENT_OID, baseType } from './types.js';
 
 const CHUNK = 1 << 20;
+/** a chunk's buffer: CHUNK and room for the row that crosses it (longer rows grow it) */
+const CHUNK_ROOM = CHUNK + (64 << 10);
+const EMPTY = Buffer.alloc(0);
 
 /** Postgres' timestamp range relative to its 2000 epoch (4713 BC to 294276 AD; datatype/timestamp.h) and its infinity */
 const PG_TS_MIN = -211_813_488_000_000_000n;
@@ -42,12 +45,13 @@ export const COPY_HEADER = Buffer.from([0x50, 0x47, 0x43, 0x4f, 0x50, 0x59, 0x0a
 export const COPY_TRAILER = Buffer.from([0xff, 0xff]);
 
 class Out {
-  buf = Buffer.allocUnsafe(CHUNK * 2);
+  buf = EMPTY;
   view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   pos = 0;
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    // allocated when first written to: a taken chunk leaves no spare buffer behind
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n, CHUNK_ROOM));
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
     this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
@@ -67,11 +71,11 @@ class Out {
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
-  /** hand over what was written and start a fresh buffer */
+  /** hand over what was written; the next write starts a fresh buffer */
   take(): Buffer {
     const out = this.buf.subarray(0, this.pos);
-    this.buf = Buffer.allocUnsafe(CHUNK * 2);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+    this.buf = EMPTY;
+    this.view = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
     this.pos = 0;
     return out;
   }

@@ -28,6 +28,12 @@ function encoding(columns: readonly CopyColumn[]): { field: A.Field; pgType: str
   return columns.map((c) => ({ field: c.field, pgType: c.pgType }));
 }
 
+/** the COPY tuples of `batches` (columns in `columns` order), in chunks of about a megabyte */
+export function* encodeBatches(batches: readonly A.RecordBatch[], columns: readonly CopyColumn[]): Generator<Buffer> {
+  const encoded = encoding(columns);
+  for (const b of batches) yield* encodeBatch(b, encoded);
+}
+
 /** COPY `batches` into `target` (a quoted, possibly qualified table name) and wait for the server */
 export async function copyBatches(client: pg.Client, target: string, columns: readonly CopyColumn[], batches: readonly A.RecordBatch[]): Promise<void> {
   const stream = client.query(copyFrom(copySql(target, columns)));
@@ -46,7 +52,6 @@ export async function copyBatches(client: pg.Client, target: string, columns: re
  */
 export class CopyLoad {
   readonly #stream: CopyStreamQuery;
-  readonly #encoded: { field: A.Field; pgType: string }[];
   readonly #done: Promise<void>;
   #error?: Error;
   /** the trailer was sent */
@@ -55,7 +60,6 @@ export class CopyLoad {
   constructor(client: pg.Client, target: string, columns: readonly CopyColumn[]) {
     const stream = client.query(copyFrom(copySql(target, columns)));
     this.#stream = stream;
-    this.#encoded = encoding(columns);
     this.#done = new Promise<void>((resolve, reject) => {
       stream.on('finish', resolve);
       stream.on('error', (e: Error) => {
@@ -67,23 +71,21 @@ export class CopyLoad {
     stream.write(COPY_HEADER);
   }
 
-  /** encode and send `batches`, waiting whenever the connection's buffer is full */
-  async write(batches: readonly A.RecordBatch[]): Promise<void> {
+  /** send COPY tuples (from `encodeBatches`, or a replay), waiting whenever the connection's buffer is full */
+  async write(chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
     const stream = this.#stream;
-    for (const b of batches) {
-      for (const chunk of encodeBatch(b, this.#encoded)) {
-        if (this.#error) throw this.#error;
-        if (!stream.write(chunk)) {
-          await new Promise<void>((resolve) => {
-            const done = () => {
-              stream.removeListener('drain', done);
-              stream.removeListener('error', done);
-              resolve();
-            };
-            stream.once('drain', done);
-            stream.once('error', done);
-          });
-        }
+    for await (const chunk of chunks) {
+      if (this.#error) throw this.#error;
+      if (!stream.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            stream.removeListener('drain', done);
+            stream.removeListener('error', done);
+            resolve();
+          };
+          stream.once('drain', done);
+          stream.once('error', done);
+        });
       }
     }
     if (this.#error) throw this.#error;

@@ -16,7 +16,7 @@ import { CQ_SOURCE_NAME, CQ_SYNC_TIME, isIncrementalTable, primaryKeys, tableNam
 import { bulkReplace, mergeAndDrop } from './bulk-replace.js';
 import { pgIdent, quoteIdent, readTables } from './catalog.js';
 import { connectionProblems, pgConnection } from './connection.js';
-import { CopyLoad, copyBatches, type CopyColumn } from './copy-load.js';
+import { CopyLoad, copyBatches, encodeBatches, type CopyColumn } from './copy-load.js';
 import { DeadLetterFile, deadLetterProblems } from './dead-letter.js';
 import { deleteRecord } from './delete-record.js';
 import { describeCause, isRowError, isTableError, loadError, rejectReason } from './load-errors.js';
@@ -146,7 +146,7 @@ class PostgresClient implements DestinationClient {
         this.#dropLoad(new DestinationWriteError('reconnecting', { connector: ctx.name, phase: 'load' }));
         this.#rolledBack(true);
       },
-      replay: (ti, batches) => this.#stream(ti, batches),
+      replay: (ti, chunks, rows) => this.#replayLoad(ti, chunks, rows),
     });
   }
 
@@ -365,17 +365,32 @@ class PostgresClient implements DestinationClient {
     if (this.#session.full || (this.#load?.stage && this.#session.pendingBytes >= STAGE_CHUNK_BYTES)) await this.#commitAll();
   }
 
-  /** write `batches` into the open load of `ti`, finishing another table's load and opening one as needed */
+  /**
+   * write `batches` (just kept by the session) into the open load of `ti`, finishing another
+   * table's load and opening one as needed; their COPY bytes go to the session's replay log, all of
+   * them even when this fails part way
+   */
   async #stream(ti: TableInfo, batches: readonly A.RecordBatch[]): Promise<void> {
-    if (this.#load && this.#load.ti !== ti) await this.#finishLoad();
-    const load = (this.#load ??= await this.#openLoad(ti, this.#stageFor(ti, batches)));
-    const st = load.stage;
-    if (!st) {
-      await load.copy.write(batches);
-      return;
+    const st = this.#load?.ti === ti ? this.#load.stage : this.#stageFor(ti, batches);
+    if (st) st.pendingRows += batches.reduce((n, b) => n + b.numRows, 0);
+    const rows = st ? batches.map((b) => withOrdinals(st, b)) : batches;
+    const chunks = this.#session.logged(encodeBatches(rows, st ? st.columns : ti.columns));
+    try {
+      if (this.#load && this.#load.ti !== ti) await this.#finishLoad();
+      const load = (this.#load ??= await this.#openLoad(ti, st));
+      await load.copy.write(chunks);
+    } catch (err) {
+      await chunks.rest();
+      throw err;
     }
-    st.pendingRows += batches.reduce((n, b) => n + b.numRows, 0);
-    await load.copy.write(batches.map((b) => withOrdinals(st, b)));
+  }
+
+  /** send a kept batch's logged COPY bytes again after a rollback (the rows keep their ordinals when staged) */
+  async #replayLoad(ti: TableInfo, chunks: AsyncIterable<Buffer>, rows: number): Promise<void> {
+    if (this.#load && this.#load.ti !== ti) await this.#finishLoad();
+    const load = (this.#load ??= await this.#openLoad(ti, this.#stages.get(ti.name)));
+    if (load.stage) load.stage.pendingRows += rows;
+    await load.copy.write(chunks);
   }
 
   /** the table's bulk-replace stage: the one it has, or a new one when it qualifies and was not unstaged */

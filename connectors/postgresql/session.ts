@@ -4,17 +4,20 @@
  * batches written in it until it commits, and on a transient error (connection lost, server
  * restarting, deadlock) reconnects with bounded exponential backoff and jitter and replays exactly
  * those batches — committed rows are never written twice, and none are skipped. After a rollback
- * that fails one table, the other tables' uncommitted batches are replayed the same way.
+ * that fails one table, the other tables' uncommitted batches are replayed the same way. What is
+ * replayed is the COPY bytes sent, kept in a temporary file (`replay-log.ts`), not the batches:
+ * memory does not grow with the transaction.
  */
 import type * as A from 'apache-arrow';
 import pg from 'pg';
 import { DestinationWriteError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { batchByteSize } from '../../lib/schema.js';
+import { LoggedChunks, ReplayLog } from './replay-log.js';
 import { isTransient } from './transient.js';
 import { DEFAULT_ATTEMPTS, retry } from '../../lib/retry.js';
 
-/** rows / in-memory bytes per transaction of a streaming load before it is committed (also the replay buffer) */
+/** rows / in-memory Arrow bytes per transaction of a streaming load before it is committed (what a reconnect replays) */
 export const LOAD_ROWS = 100_000;
 export const LOAD_BYTES = 64 * 1024 * 1024;
 
@@ -25,8 +28,8 @@ export interface SessionOptions<T> {
   logger: Logger;
   /** forget what belongs to the connection about to be dropped for a reconnect (an open COPY) */
   onReconnect(): void;
-  /** write one table's uncommitted batches again, into the session's (new) transaction */
-  replay(table: T, batches: readonly A.RecordBatch[]): Promise<void>;
+  /** send one table's uncommitted COPY tuples (`rows` rows) again, into the session's (new) transaction */
+  replay(table: T, chunks: AsyncIterable<Buffer>, rows: number): Promise<void>;
 }
 
 /** One connection to Postgres and its open transaction; `T` identifies a table. */
@@ -34,13 +37,15 @@ export class PgSession<T> {
   readonly #opts: SessionOptions<T>;
   #client?: pg.Client;
   #inTx = false;
-  /** the batches of the open transaction, in the order written */
-  #pending: { table: T; batches: readonly A.RecordBatch[] }[] = [];
+  /** the batches of the open transaction, in the order written: their rows, Arrow bytes, and COPY bytes in the log */
+  #pending: { table: T; rows: number; bytes: number; start: number; end?: number }[] = [];
+  readonly #log: ReplayLog;
   #pendingRows = 0;
   #pendingBytes = 0;
 
   constructor(opts: SessionOptions<T>) {
     this.#opts = opts;
+    this.#log = new ReplayLog(opts.connector);
   }
 
   /** connect for the first time */
@@ -88,6 +93,7 @@ export class PgSession<T> {
       this.#inTx = false;
     }
     this.#discard();
+    await this.#log.reset();
   }
 
   /** roll the open transaction (if any) back; its batches stay kept until `discard` */
@@ -98,13 +104,26 @@ export class PgSession<T> {
     }
   }
 
-  /** keep `batches` of `table`, written in the open transaction, until it commits */
+  /**
+   * keep `batches` of `table`, written in the open transaction, until it commits: their COPY
+   * chunks must then be sent through `logged` (and all of them logged, see LoggedChunks.rest)
+   */
   keep(table: T, batches: readonly A.RecordBatch[]): void {
-    this.#pending.push({ table, batches });
+    const last = this.#pending[this.#pending.length - 1];
+    if (last && last.end === undefined) last.end = this.#log.size;
+    const e = { table, rows: 0, bytes: 0, start: this.#log.size };
     for (const b of batches) {
-      this.#pendingRows += b.numRows;
-      this.#pendingBytes += batchByteSize(b);
+      e.rows += b.numRows;
+      e.bytes += batchByteSize(b);
     }
+    this.#pending.push(e);
+    this.#pendingRows += e.rows;
+    this.#pendingBytes += e.bytes;
+  }
+
+  /** the COPY chunks of the batches last kept, logged for a replay as they are sent */
+  logged(chunks: Iterable<Buffer>): LoggedChunks {
+    return new LoggedChunks(this.#log, chunks);
   }
 
   /** the kept batches reached the size at which the transaction should commit */
@@ -132,9 +151,16 @@ export class PgSession<T> {
       this.#discard();
       return;
     }
+    this.#seal();
     this.#pending = this.#pending.filter((p) => p.table !== table);
-    this.#pendingRows = this.#pending.reduce((n, p) => n + p.batches.reduce((m, b) => m + b.numRows, 0), 0);
-    this.#pendingBytes = this.#pending.reduce((n, p) => n + p.batches.reduce((m, b) => m + batchByteSize(b), 0), 0);
+    this.#pendingRows = this.#pending.reduce((n, p) => n + p.rows, 0);
+    this.#pendingBytes = this.#pending.reduce((n, p) => n + p.bytes, 0);
+  }
+
+  /** the last batch kept ends where the log ends now */
+  #seal(): void {
+    const last = this.#pending[this.#pending.length - 1];
+    if (last && last.end === undefined) last.end = this.#log.size;
   }
 
   #discard(): void {
@@ -149,7 +175,8 @@ export class PgSession<T> {
   }
 
   async #replay(): Promise<void> {
-    for (const p of this.#pending) await this.#opts.replay(p.table, p.batches);
+    this.#seal();
+    for (const p of this.#pending) if (p.rows > 0) await this.#opts.replay(p.table, this.#log.read(p.start, p.end!), p.rows);
   }
 
   async #reconnectAndReplay(): Promise<void> {
@@ -225,5 +252,7 @@ export class PgSession<T> {
 
   async close(): Promise<void> {
     await this.#client?.end().catch(() => {});
+    await this.#log.settled();
+    this.#log.close();
   }
 }

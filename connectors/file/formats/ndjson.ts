@@ -4,6 +4,9 @@ import { parseJsonExact } from '../../../lib/json-exact.js';
 import { openText, type RawRecord, type ReadContext, type RowChunk, type RowFormat } from './index.js';
 import type { InputFile } from '../inputs.js';
 
+/** bytes decoded to text at a time */
+const DECODE_PIECE = 512 * 1024;
+
 export const ndjsonFormat: RowFormat = {
   kind: 'rows',
   text: false,
@@ -14,7 +17,13 @@ export const ndjsonFormat: RowFormat = {
     const decoder = new TextDecoder('utf-8', { fatal: true });
     const decode = (b?: Uint8Array): string => {
       try {
-        return b ? decoder.decode(b, { stream: true }) : decoder.decode();
+        if (!b) return decoder.decode();
+        // pieces below Node's external-string size (~1 MB): a longer decoded string lives outside
+        // the V8 heap until a full collection, and tens of MB of them piled up in the process
+        if (b.length <= DECODE_PIECE) return decoder.decode(b, { stream: true });
+        let s = '';
+        for (let o = 0; o < b.length; o += DECODE_PIECE) s += decoder.decode(b.subarray(o, o + DECODE_PIECE), { stream: true });
+        return s;
       } catch {
         // the line: newlines before the first replacement character of a lenient decode
         const lenient = (tail + (b ? new TextDecoder().decode(b) : '')).split('\uFFFD')[0]!;

@@ -2,10 +2,11 @@
  * Parquet through parquet-wasm's streaming writer (`transformParquetStream`), run in a worker
  * thread (./parquet-worker.ts) so that encoding overlaps the main thread's work (a source's
  * decoding, the conversions below). Batches go to the worker as Arrow IPC as they come, row
- * groups of up to ROW_GROUP_ROWS rows are encoded and sent back as they fill, and the footer at
- * `finish`; the bytes are written to the sink in order. Memory stays bounded by one row group
- * plus MAX_UNACKED batches in flight per file, whether a file holds one batch or a whole
- * no_rotate sync. CQ_PIPE_PARQUET_WORKER=0 encodes on the main thread instead (same code, no
+ * groups are encoded and sent back as they fill, and the footer at `finish`; the bytes are
+ * written to the sink in order. A row group holds up to ROW_GROUP_BYTES of Arrow data (its row
+ * count set from the bytes per row of the file's first batch, at most ROW_GROUP_ROWS), so memory
+ * stays bounded by one row group plus MAX_UNACKED batches in flight per file, whether a file holds
+ * one batch or a whole no_rotate sync, and however wide its rows. CQ_PIPE_PARQUET_WORKER=0 encodes on the main thread instead (same code, no
  * thread: for bundles that cannot ship the worker module, or a single core).
  *
  * Before writing, CloudQuery extension columns become strings readers understand: uuid
@@ -21,11 +22,12 @@ import { Worker } from 'node:worker_threads';
 import { extensionOf } from '../../../lib/types.js';
 import { DestinationWriteError, SchemaIncompatibleError } from '../../../lib/errors.js';
 import { FileSink } from './sink.js';
-import { serve, own, WORKER_TAG, ROW_GROUP_ROWS, type EncoderReply, type EncoderRequest } from './parquet-worker.js';
+import { batchByteSize } from '../../../lib/schema.js';
+import { serve, own, rowGroupRows, WORKER_TAG, ROW_GROUP_BYTES, ROW_GROUP_ROWS, type EncoderReply, type EncoderRequest } from './parquet-worker.js';
 import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
 
-export { ROW_GROUP_ROWS };
+export { ROW_GROUP_BYTES, ROW_GROUP_ROWS, rowGroupRows };
 
 /** uuid bytes → Utf8 canonical strings (36 bytes each), nulls kept. */
 function uuidStrings(data: A.Data): A.Data<A.Utf8> {
@@ -188,13 +190,14 @@ class Encoder {
     if (f.error) throw f.error;
   }
 
-  /** send a batch (Arrow IPC stream bytes, transferred) */
-  write(f: EncodedFile, ipc: Uint8Array): void {
+  /** send a batch (Arrow IPC stream bytes, transferred); the file's first names its row groups' size */
+  write(f: EncodedFile, ipc: Uint8Array, groupRows: number): void {
     const bytes = own(ipc);
+    const first = !f.sent;
     f.sent = true;
     f.unacked++;
     this.#await(1);
-    this.#post({ t: 'write', id: f.id, ipc: bytes }, [bytes.buffer as ArrayBuffer]);
+    this.#post(first ? { t: 'write', id: f.id, ipc: bytes, rowGroupRows: groupRows } : { t: 'write', id: f.id, ipc: bytes }, [bytes.buffer as ArrayBuffer]);
   }
 
   /** resolves once the encoded bytes, footer included, were accepted by the sink */
@@ -349,9 +352,11 @@ export class ParquetWriter implements FormatWriter {
       }
     }
     const converted = parts.map((b) => toParquetBatch(b, this.#schema, this.#target));
+    const rows = parts.reduce((n, b) => n + b.numRows, 0);
     await this.#encoder.room(this.#file);
-    this.#encoder.write(this.#file, A.tableToIPC(new A.Table(this.#target, converted), 'stream'));
-    this.rows += parts.reduce((n, b) => n + b.numRows, 0);
+    const groupRows = this.#file.sent ? ROW_GROUP_ROWS : rowGroupRows(converted.reduce((n, b) => n + batchByteSize(b), 0) / rows);
+    this.#encoder.write(this.#file, A.tableToIPC(new A.Table(this.#target, converted), 'stream'), groupRows);
+    this.rows += rows;
   }
 
   async finish(): Promise<void> {
