@@ -10,7 +10,8 @@ import path from 'node:path';
 import type { Logger } from '../../../lib/logger.js';
 import { UsageError } from '../../../lib/errors.js';
 import { discoveryHandlers, discoveryService } from './discovery.js';
-import { grpc, MAX_MESSAGE_BYTES, v3 } from './grpc.js';
+import { pluginServiceDefinition } from '../insert-codec.js';
+import { grpc, MAX_MESSAGE_BYTES } from './grpc.js';
 import { PluginService } from './plugin-service.js';
 import type { ServedConnectors } from './spec.js';
 
@@ -48,7 +49,7 @@ export async function startPluginServer(opts: ServeOptions): Promise<RunningServ
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   });
   server.addService(discoveryService, discoveryHandlers);
-  server.addService(v3.UnimplementedPluginService.definition, service.handlers);
+  server.addService(pluginServiceDefinition(), service.handlers);
   const socket = opts.network === 'unix' ? path.resolve(opts.address) : undefined;
   if (socket) await clearSocket(socket);
   const target = socket ? `unix:${socket}` : opts.address;
