@@ -1,11 +1,12 @@
 /**
- * The hot message of the plugin wire without protobuf's copies (docs/plugins.md, "Performance"):
- * `Sync.Response` and `Write.Request` are each one oneof whose `insert` (field 2) holds a
- * `MessageInsert` whose `record` (field 1) is one Arrow IPC stream. The generated (de)serializers
- * copy a record three times per message (`new Uint8Array(buffer)`, the reader's slice, the writer's
- * result and `Buffer.from`); these write the two protobuf headers around one copy of the record, and
- * read the record as a view of the received buffer (copied once only when it is not 8-byte aligned,
- * as Arrow's typed-array views need). Any other message goes through the generated code unchanged.
+ * The hot message of the plugin wire without protobuf's copies (docs/plugins.md, "Performance of
+ * the plugin wire"): `Sync.Response` and `Write.Request` are each one oneof whose `insert` (field
+ * 2) holds a `MessageInsert` whose `record` (field 1) is one Arrow IPC stream. The generated code
+ * copies a record twice to write it (the writer's result, `Buffer.from`) and twice to read it
+ * (`new Uint8Array(buffer)`, the reader's slice); these write the two protobuf headers around one
+ * copy of the record, and read the record as a view of the received buffer (copied once when it is
+ * not 8-byte aligned, as Arrow's typed arrays need). Any other message goes through the generated
+ * code unchanged.
  */
 import type * as grpcTypes from '@grpc/grpc-js';
 import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
