@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import http2 from 'node:http2';
+import { statSync } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -129,19 +130,20 @@ t.test('`cq-pipe plugin test serve` loads the serve code and the test source, no
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const exited = once(child, 'exit');
-  for (
-    let i = 0;
-    i < 600 &&
-    !(await stat(socket).then(
-      (s) => s.isSocket(),
-      () => false,
-    ));
-    i++
-  )
-    await new Promise((r) => setTimeout(r, 50));
+  // polled every millisecond, so the signal comes right after the socket appears
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline && !(statSync(socket, { throwIfNoEntry: false })?.isSocket() ?? false)) await new Promise((r) => setTimeout(r, 1));
   child.kill('SIGINT');
   const [code] = await exited;
-  t.equal(code, 0, 'served, then stopped on SIGINT');
+  t.equal(code, 0, 'served, then stopped on SIGINT sent the moment its socket appeared');
+  t.equal(
+    await stat(socket).then(
+      () => 'there',
+      () => 'removed',
+    ),
+    'removed',
+    'the socket is removed',
+  );
   const dist = `${pathToFileURL(path.join(ROOT, 'dist')).href}/`;
   const loaded = (await readFile(list, 'utf8'))
     .split('\n')

@@ -81,8 +81,8 @@ async function serve(name: string, o: PluginOptions, kind: ServedKind | undefine
   const logger = pluginLogger({ level, format, module: `cq-pipe-${name}` });
   // accepted as the CloudQuery CLI passes them; cq-pipe sends no error reports or telemetry
   if (o['otel-endpoint']) logger.debug('--otel-endpoint is accepted and not used', { otel_endpoint: o['otel-endpoint'] });
-  const server = await startPluginServer({ connectors, version: VERSION, network, address: o.address ?? 'localhost:7777', logger });
-  await new Promise<void>((resolve) => {
+  // listening before the socket exists: a signal right after it appears still removes it
+  const signalled = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info(`received ${signal}: stopping`);
       resolve();
@@ -90,6 +90,8 @@ async function serve(name: string, o: PluginOptions, kind: ServedKind | undefine
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   });
+  const server = await startPluginServer({ connectors, version: VERSION, network, address: o.address ?? 'localhost:7777', logger });
+  await signalled;
   await server.stop();
   // a connection pool or timer left open must not keep the process: the exit code is 0 now
   setTimeout(() => process.exit(0), 2000).unref();
