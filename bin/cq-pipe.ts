@@ -2,20 +2,13 @@
 /** The cq-pipe CLI: argument parsing and dispatch only; the commands live in bin/commands/. */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { GLOBAL_OPTIONS, reportError } from './commands/common.js';
-import { usePluginDirectory } from './config.js';
-import { syncCommand } from './commands/sync.js';
-import { tablesCommand } from './commands/tables.js';
-import { validateConfigCommand } from './commands/validate-config.js';
-import { testConnectionCommand } from './commands/test-connection.js';
-import { migrateCommand } from './commands/migrate.js';
-import { stateCommand } from './commands/state.js';
-import { readCommand } from './commands/read.js';
-import { writeCommand } from './commands/write.js';
-import { inspectCommand } from './commands/inspect.js';
-import { transformCommand } from './commands/transform.js';
 import { PLUGIN_OPTIONS, pluginCommand } from './commands/plugin.js';
 import { UsageError } from '../lib/errors.js';
 import { VERSION } from '../lib/version.js';
+
+// Each command's module loads only when that command runs: `cq-pipe plugin <name> serve`, started
+// once per sync by a CloudQuery CLI or by cq-pipe itself, loads the serve code and one connector,
+// not the engine, the config loader and every other command (docs/plugins.md).
 
 const USAGE = `cq-pipe ${VERSION} — sync tables from sources to destinations
 
@@ -77,29 +70,41 @@ const COMMANDS = {
       'tables-metrics-location': { type: 'string' },
       'no-progress': { type: 'boolean' },
     },
-    run: (paths: string[], v: Record<string, unknown>) => syncCommand(paths, { ...v, progress: !v['no-progress'] }),
+    run: async (paths: string[], v: Record<string, unknown>) => (await import('./commands/sync.js')).syncCommand(paths, { ...v, progress: !v['no-progress'] }),
   },
-  migrate: { options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } }, run: (paths: string[], v: Record<string, unknown>) => migrateCommand(paths, v) },
+  migrate: {
+    options: { ...GLOBAL_OPTIONS, plan: { type: 'boolean' } },
+    run: async (paths: string[], v: Record<string, unknown>) => (await import('./commands/migrate.js')).migrateCommand(paths, v),
+  },
   tables: {
     options: { ...GLOBAL_OPTIONS, format: { type: 'string' }, 'output-dir': { type: 'string' }, filter: { type: 'string' } },
-    run: (paths: string[], v: Record<string, unknown>) => tablesCommand(paths, v),
+    run: async (paths: string[], v: Record<string, unknown>) => (await import('./commands/tables.js')).tablesCommand(paths, v),
   },
-  'validate-config': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => validateConfigCommand(paths, v) },
-  'test-connection': { options: GLOBAL_OPTIONS, run: (paths: string[], v: Record<string, unknown>) => testConnectionCommand(paths, v) },
+  'validate-config': {
+    options: GLOBAL_OPTIONS,
+    run: async (paths: string[], v: Record<string, unknown>) => (await import('./commands/validate-config.js')).validateConfigCommand(paths, v),
+  },
+  'test-connection': {
+    options: GLOBAL_OPTIONS,
+    run: async (paths: string[], v: Record<string, unknown>) => (await import('./commands/test-connection.js')).testConnectionCommand(paths, v),
+  },
   read: {
     options: { ...GLOBAL_OPTIONS, source: { type: 'string' }, format: { type: 'string' }, shard: { type: 'string' } },
-    run: (paths: string[], v: Record<string, unknown>) => readCommand(paths, v),
+    run: async (paths: string[], v: Record<string, unknown>) => (await import('./commands/read.js')).readCommand(paths, v),
   },
   write: {
     options: { ...GLOBAL_OPTIONS, destination: { type: 'string' }, 'source-name': { type: 'string' }, 'no-migrate': { type: 'boolean' } },
-    run: (paths: string[], v: Record<string, unknown>) => writeCommand(paths, v),
+    run: async (paths: string[], v: Record<string, unknown>) => (await import('./commands/write.js')).writeCommand(paths, v),
   },
   transform: {
     options: { ...GLOBAL_OPTIONS, transformer: { type: 'string' }, format: { type: 'string' } },
-    run: (args: string[], v: Record<string, unknown>) => transformCommand(args, v),
+    run: async (args: string[], v: Record<string, unknown>) => (await import('./commands/transform.js')).transformCommand(args, v),
   },
-  inspect: { options: GLOBAL_OPTIONS, run: (_paths: string[], v: Record<string, unknown>) => inspectCommand(v) },
-  state: { options: { ...GLOBAL_OPTIONS, source: { type: 'string' } }, run: (args: string[], v: Record<string, unknown>) => stateCommand(args, v) },
+  inspect: { options: GLOBAL_OPTIONS, run: async (_paths: string[], v: Record<string, unknown>) => (await import('./commands/inspect.js')).inspectCommand(v) },
+  state: {
+    options: { ...GLOBAL_OPTIONS, source: { type: 'string' } },
+    run: async (args: string[], v: Record<string, unknown>) => (await import('./commands/state.js')).stateCommand(args, v),
+  },
   plugin: { options: PLUGIN_OPTIONS, run: (args: string[], v: Record<string, unknown>) => pluginCommand(args, v) },
 } as const;
 
@@ -126,7 +131,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  usePluginDirectory((parsed.values['cq-dir'] ?? parsed.values['data-dir']) as string | undefined);
+  // the plugin command takes no --cq-dir and loads no config
+  if (command !== 'plugin') (await import('./config.js')).usePluginDirectory((parsed.values['cq-dir'] ?? parsed.values['data-dir']) as string | undefined);
   return cmd.run(parsed.positionals, parsed.values as Record<string, unknown>);
 }
 

@@ -10,7 +10,6 @@
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { builtinRegistry } from '../registry.js';
 import { UsageError } from '../../lib/errors.js';
 import { LOG_FORMATS, type LogFormat, type LogLevel } from '../../lib/logger.js';
 import { VERSION } from '../../lib/version.js';
@@ -58,6 +57,8 @@ function oneOf<T extends string>(flag: string, value: string | undefined, allowe
 
 /** The connector's source and destination descriptors (one of them with --kind). */
 async function servedConnectors(name: string, kind: ServedKind | undefined): Promise<ServedConnectors> {
+  // the registry loads the one connector asked for (connectors/index.ts)
+  const { builtinRegistry } = await import('../registry.js');
   const cwd = process.cwd();
   const source = kind !== 'destination' && builtinRegistry.names.source.includes(name) ? await builtinRegistry.source(name, cwd) : undefined;
   const destination = kind !== 'source' && builtinRegistry.names.destination.includes(name) ? await builtinRegistry.destination(name, cwd) : undefined;
@@ -70,15 +71,18 @@ async function serve(name: string, o: PluginOptions, kind: ServedKind | undefine
   const format: LogFormat = oneOf('log-format', o['log-format'], LOG_FORMATS, 'text');
   const level = LEVELS[o['log-level'] ?? 'info'];
   if (!level) throw new UsageError(`--log-level "${o['log-level']}" is not one of ${Object.keys(LEVELS).join(', ')}`);
-  // grpc-js and the stubs load only here: every other command starts without them
-  const { pluginLogger } = await import('../../connectors/cloudquery-plugin/serve/log.js');
-  const { startPluginServer } = await import('../../connectors/cloudquery-plugin/serve/server.js');
+  // grpc-js and the stubs load only here: every other command starts without them; the server
+  // modules and the connector load side by side
+  const [{ pluginLogger }, { startPluginServer }, connectors] = await Promise.all([
+    import('../../connectors/cloudquery-plugin/serve/log.js'),
+    import('../../connectors/cloudquery-plugin/serve/server.js'),
+    servedConnectors(name, kind),
+  ]);
   const logger = pluginLogger({ level, format, module: `cq-pipe-${name}` });
   // accepted as the CloudQuery CLI passes them; cq-pipe sends no error reports or telemetry
   if (o['otel-endpoint']) logger.debug('--otel-endpoint is accepted and not used', { otel_endpoint: o['otel-endpoint'] });
-  const connectors = await servedConnectors(name, kind);
-  const server = await startPluginServer({ connectors, version: VERSION, network, address: o.address ?? 'localhost:7777', logger });
-  await new Promise<void>((resolve) => {
+  // listening before the socket exists: a signal right after it appears still removes it
+  const signalled = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       logger.info(`received ${signal}: stopping`);
       resolve();
@@ -86,6 +90,8 @@ async function serve(name: string, o: PluginOptions, kind: ServedKind | undefine
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
   });
+  const server = await startPluginServer({ connectors, version: VERSION, network, address: o.address ?? 'localhost:7777', logger });
+  await signalled;
   await server.stop();
   // a connection pool or timer left open must not keep the process: the exit code is 0 now
   setTimeout(() => process.exit(0), 2000).unref();

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type * as grpcTypes from '@grpc/grpc-js';
 import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
 import { CqPipeError, DestinationWriteError, SourceReadError, UnsupportedError } from '../../lib/errors.js';
+import { pluginServiceDefinition } from './insert-codec.js';
 
 const require = createRequire(import.meta.url);
 // the generated stubs require this same CommonJS copy: one grpc-js instance for channel and stubs
@@ -16,6 +17,21 @@ export const v3 = pluginV3.cloudquery.plugin.v3;
 
 /** The CloudQuery CLI's client limits (200 MiB send and receive). */
 export const MAX_MESSAGE_BYTES = 200 * 1024 * 1024;
+
+/**
+ * The HTTP/2 receive window of a plugin channel: a Sync stream's 1 MB records arrive without a
+ * WINDOW_UPDATE round trip every 64 KiB (grpc-js's default window), while a consumer that stops
+ * reading still stops the plugin after this many bytes.
+ */
+export const FLOW_CONTROL_WINDOW_BYTES = 8 * 1024 * 1024;
+
+type PluginStub = InstanceType<typeof v3.PluginClient>;
+/** the generated client's methods over the definition with the insert fast path (insert-codec.ts) */
+const PluginStubClass = grpc.makeGenericClientConstructor(pluginServiceDefinition(), 'Plugin', {}) as unknown as new (
+  address: string,
+  credentials: grpcTypes.ChannelCredentials,
+  options: grpcTypes.ChannelOptions,
+) => PluginStub;
 
 /**
  * How long a plugin gets to start (open its socket, answer on its connection): `defaultMs` (the
@@ -131,7 +147,6 @@ export function decodeVersions(buf: Uint8Array): number[] {
   return out;
 }
 
-type PluginStub = InstanceType<typeof v3.PluginClient>;
 type SyncRequest = InstanceType<typeof v3.Sync.Request>;
 type SyncResponse = InstanceType<typeof v3.Sync.Response>;
 type WriteRequest = InstanceType<typeof v3.Write.Request>;
@@ -145,7 +160,7 @@ export class PluginConnection {
     target: string,
     channelOptions: grpcTypes.ChannelOptions,
   ) {
-    this.stub = new v3.PluginClient(grpcTarget(target), grpc.credentials.createInsecure(), channelOptions);
+    this.stub = new PluginStubClass(grpcTarget(target), grpc.credentials.createInsecure(), channelOptions);
   }
 
   /** Dial the plugin at `target` and check that it speaks protocol v3 (discovery first, as the CLI does). */
@@ -153,6 +168,7 @@ export class PluginConnection {
     const conn = new PluginConnection(label, target, {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW_BYTES,
     });
     try {
       await conn.waitReady(opts.readyTimeoutMs ?? pluginStartTimeoutMs(10_000));

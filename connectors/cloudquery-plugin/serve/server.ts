@@ -1,8 +1,8 @@
 /**
  * The plugin server process (docs/plugins.md): a gRPC server with CloudQuery's 200 MiB message
- * limits serving discovery v1 (`[3]`) and plugin v3 for one cq-pipe connector, bound to a unix
- * socket (`--network unix --address <path>`, as the CloudQuery CLI starts `registry: local`
- * plugins) or a TCP address. `stop()` aborts the calls in flight, stops the server and removes the
+ * limits and an 8 MiB receive window (receive-window.ts) serving discovery v1 (`[3]`) and plugin
+ * v3 for one cq-pipe connector, bound to a unix socket (`--network unix --address <path>`, as the
+ * CloudQuery CLI starts `registry: local` plugins) or a TCP address. `stop()` aborts the calls in flight, stops the server and removes the
  * socket; the command exits 0 after it, as Go plugins do on SIGINT/SIGTERM.
  */
 import { rm, stat } from 'node:fs/promises';
@@ -10,8 +10,10 @@ import path from 'node:path';
 import type { Logger } from '../../../lib/logger.js';
 import { UsageError } from '../../../lib/errors.js';
 import { discoveryHandlers, discoveryService } from './discovery.js';
-import { grpc, MAX_MESSAGE_BYTES, v3 } from './grpc.js';
+import { pluginServiceDefinition } from '../insert-codec.js';
+import { grpc, MAX_MESSAGE_BYTES } from './grpc.js';
 import { PluginService } from './plugin-service.js';
+import { widenConnectionWindow, widenStreamWindow } from './receive-window.js';
 import type { ServedConnectors } from './spec.js';
 
 export const NETWORKS = ['unix', 'tcp'] as const;
@@ -48,7 +50,8 @@ export async function startPluginServer(opts: ServeOptions): Promise<RunningServ
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
   });
   server.addService(discoveryService, discoveryHandlers);
-  server.addService(v3.UnimplementedPluginService.definition, service.handlers);
+  server.addService(pluginServiceDefinition(), service.handlers);
+  widenStreamWindow(server);
   const socket = opts.network === 'unix' ? path.resolve(opts.address) : undefined;
   if (socket) await clearSocket(socket);
   const target = socket ? `unix:${socket}` : opts.address;
@@ -64,6 +67,7 @@ export async function startPluginServer(opts: ServeOptions): Promise<RunningServ
       } else resolve(p);
     });
   });
+  widenConnectionWindow(server);
   const address = socket ?? opts.address.replace(/:0$/, `:${port}`);
   opts.logger.info(`serving cq-pipe's ${opts.connectors.name} plugin`, { network: opts.network, address });
   let stopping: Promise<void> | undefined;

@@ -1,0 +1,117 @@
+/**
+ * The hot message of the plugin wire without protobuf's copies (docs/plugins.md, "Performance of
+ * the plugin wire"): `Sync.Response` and `Write.Request` are each one oneof whose `insert` (field
+ * 2) holds a `MessageInsert` whose `record` (field 1) is one Arrow IPC stream. The generated code
+ * copies a record twice to write it (the writer's result, `Buffer.from`) and twice to read it
+ * (`new Uint8Array(buffer)`, the reader's slice); these write the two protobuf headers around one
+ * copy of the record, and read the record as a view of the received buffer (copied once when it is
+ * not 8-byte aligned, as Arrow's typed arrays need). Any other message goes through the generated
+ * code unchanged.
+ */
+import type * as grpcTypes from '@grpc/grpc-js';
+import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
+
+const v3 = pluginV3.cloudquery.plugin.v3;
+
+/** `insert` of Sync.Response and of Write.Request, a length-delimited field */
+const INSERT_TAG = (2 << 3) | 2;
+/** `record` of MessageInsert, a length-delimited field */
+const RECORD_TAG = (1 << 3) | 2;
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(out: Uint8Array, pos: number, n: number): number {
+  while (n >= 0x80) {
+    out[pos++] = (n % 128) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  out[pos++] = n;
+  return pos;
+}
+
+/** The protobuf bytes of `{ insert: { record } }` (a non-empty record), as the generated serializer writes them. */
+export function encodeInsertMessage(record: Uint8Array): Buffer {
+  const inner = 1 + varintLength(record.length) + record.length;
+  const out = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+  let p = 0;
+  out[p++] = INSERT_TAG;
+  p = writeVarint(out, p, inner);
+  out[p++] = RECORD_TAG;
+  p = writeVarint(out, p, record.length);
+  out.set(record, p);
+  return out;
+}
+
+/** a varint at `pos`: [value, next position], or undefined when it runs past `end` or is too long */
+function readVarint(buf: Uint8Array, pos: number, end: number): [number, number] | undefined {
+  let x = 0;
+  let scale = 1;
+  for (let i = 0; i < 8 && pos < end; i++) {
+    const b = buf[pos++]!;
+    x += (b & 0x7f) * scale;
+    if (b < 0x80) return [x, pos];
+    scale *= 128;
+  }
+  return undefined;
+}
+
+/**
+ * The record of a message that is exactly `{ insert: { record } }` with a non-empty record, or
+ * undefined for any other message (the caller decodes it with the generated code). The record is a
+ * view of `buf` when it starts 8-byte aligned, else one aligned copy.
+ */
+export function decodeInsertMessage(buf: Uint8Array): Uint8Array | undefined {
+  const end = buf.length;
+  if (end < 4 || buf[0] !== INSERT_TAG) return undefined;
+  const inner = readVarint(buf, 1, end);
+  if (!inner || inner[1] + inner[0] !== end || buf[inner[1]] !== RECORD_TAG) return undefined;
+  const rec = readVarint(buf, inner[1] + 1, end);
+  if (!rec || rec[0] === 0 || rec[1] + rec[0] !== end) return undefined;
+  const [length, start] = rec;
+  const offset = buf.byteOffset + start;
+  if (offset % 8 === 0) return new Uint8Array(buf.buffer, offset, length);
+  const copy = new Uint8Array(length);
+  copy.set(buf.subarray(start, end));
+  return copy;
+}
+
+type Method = grpcTypes.MethodDefinition<unknown, unknown>;
+
+/**
+ * The plugin service definition with the Sync responses and Write requests that carry an insert
+ * (de)serialized by the functions above; every other message, and every other method, as generated.
+ * Used by the client (grpc-client.ts) and the server (serve/server.ts) alike.
+ */
+export function pluginServiceDefinition(): grpcTypes.ServiceDefinition {
+  const generated = v3.UnimplementedPluginService.definition as unknown as Record<string, Method>;
+  const sync = generated.Sync!;
+  const write = generated.Write!;
+  type SyncResponse = InstanceType<typeof v3.Sync.Response>;
+  type WriteRequest = InstanceType<typeof v3.Write.Request>;
+  return {
+    ...generated,
+    Sync: {
+      ...sync,
+      responseSerialize: (m: SyncResponse) => (m.has_insert && m.insert.record.length > 0 ? encodeInsertMessage(m.insert.record) : sync.responseSerialize(m)),
+      responseDeserialize: (b: Buffer) => {
+        const record = decodeInsertMessage(b);
+        return record ? new v3.Sync.Response({ insert: new v3.Sync.MessageInsert({ record }) }) : sync.responseDeserialize(b);
+      },
+    } as Method,
+    Write: {
+      ...write,
+      requestSerialize: (m: WriteRequest) => (m.has_insert && m.insert.record.length > 0 ? encodeInsertMessage(m.insert.record) : write.requestSerialize(m)),
+      requestDeserialize: (b: Buffer) => {
+        const record = decodeInsertMessage(b);
+        return record ? new v3.Write.Request({ insert: new v3.Write.MessageInsert({ record }) }) : write.requestDeserialize(b);
+      },
+    } as Method,
+  };
+}
