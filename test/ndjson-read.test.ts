@@ -6,12 +6,12 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import t from 'tap';
-import { FORMATS, type RowFormat } from '../connectors/file/formats/index.js';
+import { type CsvOptions, FORMATS, type RowFormat } from '../connectors/file/formats/index.js';
 import { localFile } from '../connectors/file/inputs.js';
 import type { SourceDataError } from '../lib/errors.js';
 import { tmpDir } from './helpers/index.js';
 
-const csv = { delimiter: ',', skipHeader: false } as never;
+const csv: CsvOptions = { delimiter: ',', quote: '"', escape: '"', header: true };
 const ndjsonFormat = FORMATS.ndjson as RowFormat;
 
 async function readAll(file: string): Promise<Record<string, unknown>[]> {

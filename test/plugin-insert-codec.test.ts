@@ -121,7 +121,8 @@ t.test('`cq-pipe plugin test serve` loads the serve code and the test source, no
   const hooks = path.join(dir, 'hooks.mjs');
   await writeFile(
     hooks,
-    `import { appendFileSync } from 'node:fs';\nexport async function load(url, ctx, next) { appendFileSync(${JSON.stringify(list)}, url + '\\n'); return next(url, ctx); }\n`,
+    `import { appendFileSync } from 'node:fs';\n` +
+      `export async function load(url, ctx, next) { appendFileSync(${JSON.stringify(list)}, url + '\\n'); return next(url, ctx); }\n`,
   );
   const register = path.join(dir, 'register.mjs');
   await writeFile(register, `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);

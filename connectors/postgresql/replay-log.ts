@@ -70,7 +70,9 @@ export class ReplayLog {
         write(fd, chunk, off, chunk.length - off, at + off, (err, n) => {
           if (!err && off + n < chunk.length) return next(off + n);
           if (err) {
-            const msg = `writing the replay file (the uncommitted COPY bytes, in ${os.tmpdir()}) failed: ${err.message}; set TMPDIR to a directory with room for one transaction`;
+            const msg =
+              `writing the replay file (the uncommitted COPY bytes, in ${os.tmpdir()}) failed: ${err.message}; ` +
+              'set TMPDIR to a directory with room for one transaction';
             this.#error ??= this.#failure(msg, err);
           }
           resolve();
