@@ -322,13 +322,9 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
   let state: StateBackend | undefined;
   try {
     state = await openState(source.backend_options, sourceName, ctx.registry);
-    const opened = await openSource(source, ctx);
-    client = opened.client;
-    let tables = opened.tables;
-    if (ctx.shard && !client.shardsItself) tables = tables.filter((_, i) => i % ctx.shard!.total === ctx.shard!.num - 1);
-    log.info('sync started', { tables: tables.length, destinations: dests.map((d) => d.name).join(',') });
-
-    const tracker = new CheckpointTracker(dests.length, state, log);
+    const stateBackend = state;
+    // checkpoints arrive only once rows flow, after both sides are open
+    let tracker: CheckpointTracker | undefined;
     const onTableError = (destination: string) => (table: string, err: CqPipeError) => {
       ctx.stats.recordDestinationError(destination, table, err);
       countTableError({ 'cq.source': sourceName, 'cq.destination': destination, 'cq.table': table, 'cq.code': err.code });
@@ -339,17 +335,41 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         where: err.where(),
       });
     };
-    const branches = await Promise.all(
+    // the source and the destinations open at the same time (a plugin source's process starts while
+    // the destinations connect); the source's failure is the one reported, and whatever opened is closed
+    const opening = Promise.allSettled(
       dests.map((d) =>
         openDestination(d, {
           ...ctx,
           signal: ac.signal,
-          onCheckpoint: (m, committed) => tracker.ack(m, committed),
+          onCheckpoint: (m, committed) => tracker!.ack(m, committed),
           onTableError: onTableError(d.name),
           ...(d.send_sync_summary ? { summary: destinationSummary(source, d, { ...ctx, sourceName }) } : {}),
         }),
       ),
     );
+    const closeOpened = async (err: Error) => {
+      for (const r of await opening) if (r.status === 'fulfilled') r.value.writer.destroy(err);
+      await Promise.allSettled((await opening).map((r) => (r.status === 'fulfilled' ? r.value.done : undefined)));
+    };
+    let opened: Awaited<ReturnType<typeof openSource>>;
+    try {
+      opened = await openSource(source, ctx);
+    } catch (err) {
+      await closeOpened(toCqPipeError(err));
+      throw err;
+    }
+    client = opened.client;
+    const destinationFailure = (await opening).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (destinationFailure) {
+      await closeOpened(toCqPipeError(destinationFailure.reason));
+      throw destinationFailure.reason;
+    }
+    const branches = (await opening).map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof openDestination>>>).value);
+    let tables = opened.tables;
+    if (ctx.shard && !client.shardsItself) tables = tables.filter((_, i) => i % ctx.shard!.total === ctx.shard!.num - 1);
+    log.info('sync started', { tables: tables.length, destinations: dests.map((d) => d.name).join(',') });
+    tracker = new CheckpointTracker(dests.length, stateBackend, log);
     const source$ = Readable.from(
       sourceMessages(client, tables, {
         sourceName,
