@@ -155,6 +155,14 @@ export class IpcMessageReader {
   /** the number of the record batch being read (set by IpcStreamReader): errors name it */
   batch: number | undefined;
 
+  /** a length beyond the bytes left in the input (`left`), or beyond `cap` on an input of unknown length */
+  #tooLong(at: number, what: string, n: number, left: number | undefined, cap: number): SourceDataError {
+    return this.damaged(
+      at,
+      left !== undefined ? `the ${what} length ${n} exceeds the ${left} bytes left in the input` : `the ${what} length ${n} exceeds the limit of ${cap} bytes`,
+    );
+  }
+
   damaged(at: number, why: string, cause?: unknown, batch = this.batch): SourceDataError {
     const parts = [this.segment !== undefined ? `segment ${this.segment}` : '', batch !== undefined ? `record batch ${batch}` : ''].filter(Boolean);
     const where = parts.length ? `byte ${at} (${parts.join(', ')})` : `byte ${at}`;
@@ -180,13 +188,7 @@ export class IpcMessageReader {
     if (len === 0) return 'eos';
     const left = this.bytes.left;
     if (len < 0) throw this.damaged(at, `a negative metadata length (${len})`);
-    if (left !== undefined ? len > left : len > MAX_METADATA)
-      throw this.damaged(
-        at,
-        left !== undefined
-          ? `the metadata length ${len} exceeds the ${left} bytes left in the input`
-          : `the metadata length ${len} exceeds the limit of ${MAX_METADATA} bytes`,
-      );
+    if (len > (left ?? MAX_METADATA)) throw this.#tooLong(at, 'metadata', len, left, MAX_METADATA);
     const meta = await this.bytes.take(len);
     if (meta.length < len) throw this.damaged(at, `the input ends inside a message's metadata (${meta.length} of ${len} bytes)`);
     const afterMeta = this.bytes.left;
@@ -199,13 +201,7 @@ export class IpcMessageReader {
       throw this.damaged(at, (err as Error).message, err);
     }
     const n = message.bodyLength;
-    if (n > bodyLimit)
-      throw this.damaged(
-        at,
-        afterMeta !== undefined
-          ? `the body length ${n} exceeds the ${afterMeta} bytes left in the input`
-          : `the body length ${n} exceeds the limit of ${MAX_BODY} bytes`,
-      );
+    if (n > bodyLimit) throw this.#tooLong(at, 'body', n, afterMeta, MAX_BODY);
     let body = await this.bytes.take(n);
     if (body.length < n) throw this.damaged(at, `the input ends inside a message's body (${body.length} of ${n} bytes)`);
     if (body.byteOffset % 8 !== 0) body = body.slice(); // typed arrays over the body need aligned offsets
