@@ -348,9 +348,11 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         }),
       ),
     );
+    const opened$ = async () => (await opening).flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const closeOpened = async (err: Error) => {
-      for (const r of await opening) if (r.status === 'fulfilled') r.value.writer.destroy(err);
-      await Promise.allSettled((await opening).map((r) => (r.status === 'fulfilled' ? r.value.done : undefined)));
+      const open = await opened$();
+      for (const b of open) b.writer.destroy(err);
+      await Promise.allSettled(open.map((b) => b.done));
     };
     let opened: Awaited<ReturnType<typeof openSource>>;
     try {
@@ -365,7 +367,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
       await closeOpened(toCqPipeError(destinationFailure.reason));
       throw destinationFailure.reason;
     }
-    const branches = (await opening).map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof openDestination>>>).value);
+    const branches = await opened$();
     let tables = opened.tables;
     if (ctx.shard && !client.shardsItself) tables = tables.filter((_, i) => i % ctx.shard!.total === ctx.shard!.num - 1);
     log.info('sync started', { tables: tables.length, destinations: dests.map((d) => d.name).join(',') });

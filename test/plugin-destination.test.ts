@@ -6,45 +6,20 @@
  * spawned on a unix socket (`registry: local`): the schemas the CloudQuery CLI would send for each
  * write, PK and migrate mode, the rows, delete-stale, failures, and a plugin source into it.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
-import t, { type Test } from 'tap';
+import t from 'tap';
 import type { RecordedEvent, RecordedField } from './fixtures/plugins/sdk-recorder-destination.js';
 import { itemRow } from './fixtures/plugins/sdk-source.js';
 import { cli } from './helpers/cli.js';
 import { ROOT, tmpDir } from './helpers/index.js';
+import { servePlugin } from './helpers/sdk-plugin.js';
 
 const RECORDER = path.join(ROOT, 'dist/test/fixtures/plugins/serve-sdk-recorder.js');
 const SDK_SOURCE = path.join(ROOT, 'dist/test/fixtures/plugins/serve-sdk-source.js');
 const PK = 'cq:extension:primary_key';
 const UNIQUE = 'cq:extension:unique';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** A plugin entry served over TCP in its own process (as `registry: grpc` finds a running plugin). */
-async function serve(t: Test, entry: string): Promise<{ address: string; child: ChildProcess }> {
-  const address = `127.0.0.1:${await freePort()}`;
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CQ_')));
-  const child = spawn(process.execPath, [entry, 'serve', '--address', address, '--log-format', 'json', '--log-level', 'warn'], {
-    env,
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { address, child };
-}
 
 /** an executable as the CLI expects one (a Go plugin binary in real use): a shell script starting an SDK plugin */
 async function executable(dir: string, name: string, entry: string): Promise<string> {
@@ -144,7 +119,7 @@ for (const writeMode of ['overwrite-delete-stale', 'overwrite', 'append'] as con
     ] as const;
     const dests: Dest[] = [];
     for (const [i, c] of combos.entries()) {
-      const at = c.registry === 'grpc' ? (await serve(t, RECORDER)).address : local;
+      const at = c.registry === 'grpc' ? (await servePlugin(t, RECORDER)).address : local;
       dests.push({ name: `rec${i}`, path: at, writeMode, ...c, record: path.join(dir, `rec${i}.jsonl`) });
     }
     await writeFile(
@@ -235,7 +210,7 @@ for (const writeMode of ['overwrite-delete-stale', 'overwrite', 'append'] as con
 
 t.test('a failed source table: the rows of the others arrive, no delete-stale is sent, exit 1', async (t) => {
   const dir = await tmpDir(t);
-  const { address } = await serve(t, RECORDER);
+  const { address } = await servePlugin(t, RECORDER);
   const d: Dest = {
     name: 'rec',
     registry: 'grpc',
@@ -267,7 +242,7 @@ t.test('a failed source table: the rows of the others arrive, no delete-stale is
 for (const registry of ['grpc', 'local'] as const) {
   t.test(`registry ${registry}: a plugin that fails a write fails the sync naming it (CQ_ERR_DEST_WRITE), sends no delete-stale, gets Close`, async (t) => {
     const dir = await tmpDir(t);
-    const at = registry === 'grpc' ? (await serve(t, RECORDER)).address : await executable(dir, 'recorder', RECORDER);
+    const at = registry === 'grpc' ? (await servePlugin(t, RECORDER)).address : await executable(dir, 'recorder', RECORDER);
     const d: Dest = {
       name: 'rec',
       registry,
@@ -325,7 +300,7 @@ t.test('registry local: a plugin that dies mid-write fails the sync naming it an
 
 t.test('a plugin source into a plugin destination: the SDK source over grpc, the recorder spawned locally', async (t) => {
   const dir = await tmpDir(t);
-  const { address } = await serve(t, SDK_SOURCE);
+  const { address } = await servePlugin(t, SDK_SOURCE);
   const d: Dest = {
     name: 'rec',
     registry: 'local',
@@ -377,7 +352,7 @@ t.test('a plugin source into a plugin destination: the SDK source over grpc, the
 
 t.test('checkpoints: each ends the Write stream and awaits the plugin before the state is saved; no delete-stale for incremental tables', async (t) => {
   const dir = await tmpDir(t);
-  const { address } = await serve(t, RECORDER);
+  const { address } = await servePlugin(t, RECORDER);
   const d: Dest = {
     name: 'rec',
     registry: 'grpc',
@@ -410,7 +385,7 @@ t.test('checkpoints: each ends the Write stream and awaits the plugin before the
 
 t.test('backpressure: a plugin that reads nothing holds back the sender; sends do not pile up in memory', async (t) => {
   const dir = await tmpDir(t);
-  const { address } = await serve(t, RECORDER);
+  const { address } = await servePlugin(t, RECORDER);
   const { PluginConnection, v3 } = await import('../connectors/cloudquery-plugin/grpc-client.js');
   const { PluginWriteStream } = await import('../connectors/cloudquery-plugin/write-stream.js');
   const record = path.join(dir, 'rec.jsonl');

@@ -7,7 +7,7 @@
  */
 import { chmod, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import t, { type Test } from 'tap';
@@ -15,23 +15,13 @@ import { goTarget } from '../connectors/cloudquery-plugin/hub-download.js';
 import { readZipEntry } from '../connectors/cloudquery-plugin/zip-entry.js';
 import { cli } from './helpers/cli.js';
 import { ROOT, tmpDir } from './helpers/index.js';
+import { freePort } from './helpers/sdk-plugin.js';
 import { zipFiles } from './helpers/zip.js';
 
 const PLUGIN_ENTRY = path.join(ROOT, 'dist/test/fixtures/plugins/serve-sdk-source.js');
 /** a plugin executable as the CLI expects one (a Go binary in real use): a shell script starting the SDK plugin */
 const LAUNCHER = `#!/bin/sh\nexec "${process.execPath}" "${PLUGIN_ENTRY}" "$@"\n`;
 const { os: GOOS, arch: GOARCH } = goTarget();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A source document for plugin `path` and a file destination writing ndjson under `dir/out`. */
 function config(dir: string, source: string, spec = '{ rows: 4 }'): string {

@@ -4,66 +4,26 @@
  * over TCP (`registry: grpc`) and spawned on a unix socket (`registry: local`), synced into the
  * memory destination and Postgres; table errors, a plugin that dies, backpressure, clean shutdown.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chmod, readdir } from 'node:fs/promises';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import { exitCodeOfSync } from '../bin/exit-codes.js';
-import { builtinRegistry } from '../bin/registry.js';
 import { pluginSource } from '../connectors/cloudquery-plugin/source.js';
 import { localPluginSource } from '../connectors/cloudquery-plugin/spawn.js';
 import { memoryDestination, memoryTables } from '../connectors/memory.js';
-import { type DestinationConnector, type SourceConnector, defineDestination, defineSource } from '../lib/connector.js';
+import { defineDestination, defineSource } from '../lib/connector.js';
 import { withRegistry } from '../lib/config/index.js';
 import type { DestinationSpec, SourceSpec } from '../lib/config/types.js';
 import { createLogger } from '../lib/logger.js';
 import { runSync } from '../lib/pipeline.js';
 import type { Registry } from '../lib/registry.js';
 import { itemRow, tagRows } from './fixtures/plugins/sdk-source.js';
-import { destSpec, ROOT, sourceSpec } from './helpers/index.js';
+import { destSpec, sourceSpec } from './helpers/index.js';
 import { freshDatabase, query } from './helpers/postgres.js';
-
-const PLUGIN_ENTRY = path.join(ROOT, 'dist/test/fixtures/plugins/serve-sdk-source.js');
-const PLUGIN_PATH = 'sdk-test-plugin';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** The SDK plugin served over TCP in its own process (as `registry: grpc` finds a running plugin). */
-async function servePlugin(t: Test): Promise<{ address: string; child: ChildProcess; exit: Promise<number | null> }> {
-  const port = await freePort();
-  const address = `127.0.0.1:${port}`;
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CQ_')));
-  const child = spawn(process.execPath, [PLUGIN_ENTRY, 'serve', '--address', address, '--log-format', 'json', '--log-level', 'warn'], {
-    env,
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  return { address, child, exit };
-}
-
-/** The built-in registry, plus the plugin source (and any destination) under test paths. */
-function registryWith(source: SourceConnector, destinations: Record<string, DestinationConnector> = {}): Registry {
-  return {
-    ...builtinRegistry,
-    source: async (p, base) => (p === PLUGIN_PATH ? source : builtinRegistry.source(p, base)),
-    destination: async (p, base) => destinations[p] ?? builtinRegistry.destination(p, base),
-  };
-}
+import { PLUGIN_ENTRY, PLUGIN_PATH, registryWith, servePlugin } from './helpers/sdk-plugin.js';
 
 function cfg(registry: Registry, source: Partial<SourceSpec>, dest: DestinationSpec) {
   return withRegistry(
