@@ -14,10 +14,14 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import t from 'tap';
 import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
-import { decodeInsertMessage, encodeInsertMessage, pluginServiceDefinition } from '../connectors/cloudquery-plugin/insert-codec.js';
+import { createRequire } from 'node:module';
+import { decodeInsertMessage, encodeInsertMessage, insertRecord, pluginServiceDefinition } from '../connectors/cloudquery-plugin/insert-codec.js';
+import { installFraming, recordOffset } from '../connectors/cloudquery-plugin/grpc-framing.js';
+import { encodeRecord, encodeRecordPieces, decodeRecord } from '../connectors/cloudquery-plugin/arrow-wire.js';
+import { PluginConnection } from '../connectors/cloudquery-plugin/grpc-client.js';
 import { RECEIVE_WINDOW_BYTES } from '../connectors/cloudquery-plugin/serve/receive-window.js';
 import { startPluginServer } from '../connectors/cloudquery-plugin/serve/server.js';
-import { testSource } from '../connectors/test-source.js';
+import { generateBatch, testSource, testTableSchemas } from '../connectors/test-source.js';
 import { createLogger } from '../lib/logger.js';
 import { CLI, ROOT, tmpDir } from './helpers/index.js';
 
@@ -88,6 +92,121 @@ t.test('any other message is left to the generated code', async (t) => {
   t.ok(insert.has_insert && Buffer.from(insert.insert.record).equals(Buffer.from(recordOf(1000))), 'a Write insert as a Write.Request');
   const msg = new v3.Write.Request({ migrate_table: new v3.Write.MessageMigrateTable({ table: recordOf(5), migrate_force: true }) });
   t.ok((def.Write!.requestSerialize(msg) as Buffer).equals(generated.Write.requestSerialize(msg)), 'a Write migrate_table as generated');
+});
+
+/** grpc-js's stream decoder, with our write and its own */
+type Decoder = { write(b: Buffer): Buffer[] };
+const grpcInternals = createRequire(import.meta.url);
+const StreamDecoder = grpcInternals('@grpc/grpc-js/build/src/stream-decoder.js').StreamDecoder as {
+  new (max: number): Decoder;
+  prototype: { write: ((b: Buffer) => Buffer[]) & { original?: (b: Buffer) => Buffer[] } };
+};
+
+/** a gRPC frame: flag 0, length, message */
+const frame = (m: Uint8Array) => {
+  const f = Buffer.alloc(m.length + 5);
+  f.writeUInt32BE(m.length, 1);
+  f.set(m, 5);
+  return f;
+};
+
+t.test("grpc-js's framing is replaced: its decoder, the client's send and the server's send", async (t) => {
+  t.same(installFraming(), { decoder: true, clientSend: true, serverSend: true });
+  t.equal(typeof StreamDecoder.prototype.write.original, 'function', "grpc-js's own decoder is kept");
+});
+
+t.test("the decoder gives grpc-js's messages, copied once, each insert's record 8-byte aligned", async (t) => {
+  installFraming();
+  const original = StreamDecoder.prototype.write.original!;
+  const messages: Uint8Array[] = [
+    ...[1, 127, 128, 16_383, 16_384, 70_000].map((n) => encodeInsertMessage(recordOf(n))),
+    new v3.Sync.Response({ migrate_table: new v3.Sync.MessageMigrateTable({ table: recordOf(40) }) }).serialize(),
+    new Uint8Array(0),
+    new v3.Sync.Response({ error: new v3.Sync.MessageError({ table_name: 't', error: 'boom' }) }).serialize(),
+    // looks like an insert in its first bytes, shorter than the probe
+    Uint8Array.of(0x12, 0x02, 0x0a, 0x00),
+  ];
+  const stream = Buffer.concat(messages.map(frame));
+  const chunkings: [string, number[]][] = [
+    ['whole', [stream.length]],
+    ['byte by byte', Array.from({ length: stream.length }, () => 1)],
+    ['3, 7, 11 …', Array.from({ length: stream.length }, (_, i) => [3, 7, 11, 16_384, 5][i % 5]!)],
+    ['64 KiB', Array.from({ length: Math.ceil(stream.length / 65_536) }, () => 65_536)],
+  ];
+  for (const [what, sizes] of chunkings) {
+    const ours = new StreamDecoder(-1);
+    const theirs = new StreamDecoder(-1);
+    const got: Buffer[] = [];
+    const want: Buffer[] = [];
+    for (let at = 0, k = 0; at < stream.length; at += sizes[k++]!) {
+      const chunk = stream.subarray(at, at + sizes[k]!);
+      got.push(...ours.write(chunk));
+      want.push(...original.call(theirs, chunk));
+    }
+    t.equal(got.length, messages.length, `${what}: every message`);
+    t.ok(
+      got.every((g, i) => g.equals(want[i]!)),
+      `${what}: the bytes grpc-js's decoder gives`,
+    );
+    const inserts = got.slice(0, 6);
+    t.same(
+      inserts.map((g) => (g.byteOffset + 5 + recordOffset(g.subarray(5), 12)) % 8),
+      [0, 0, 0, 0, 0, 0],
+      `${what}: records start 8-byte aligned`,
+    );
+    t.ok(
+      inserts.every((g) => decodeInsertMessage(g.subarray(5))!.buffer === g.buffer),
+      `${what}: records are read as views`,
+    );
+  }
+  const small = new StreamDecoder(10);
+  const big = frame(recordOf(11));
+  t.throws(() => small.write(big), { message: 'Received message larger than max (11 vs 10)' }, "a message over the limit: grpc-js's error");
+  t.throws(() => original.call(new StreamDecoder(10), big), { message: 'Received message larger than max (11 vs 10)' });
+});
+
+t.test('an insert is copied once on its way out: its record into the message, which is framed in place', async (t) => {
+  const spec = { num_tables: 1, num_rows: 3000, seed: 42, batch_rows: 10_000, preset: 'bench', incremental: false } as const;
+  const batch = generateBatch(spec, testTableSchemas(spec)[0]!, 0, 0, 3000);
+  const pieces = await encodeRecordPieces(batch);
+  t.ok(Buffer.concat(pieces).equals(Buffer.from(encodeRecord(batch))), "the pieces are encodeRecord's bytes");
+  const record = insertRecord(pieces);
+  const msg = new v3.Sync.Response({ insert: new v3.Sync.MessageInsert({ record }) });
+  const bytes = pluginServiceDefinition().Sync!.responseSerialize(msg) as Buffer;
+  t.ok(bytes.equals(Buffer.from(msg.serialize())), 'the generated bytes');
+  t.equal(bytes.buffer, record.buffer, 'the message around the record, not a copy');
+});
+
+t.test('rows served by `plugin test serve` arrive as views of the received frames, and whole', async (t) => {
+  const dir = await tmpDir(t, 'cq-frames-');
+  const socket = path.join(dir, 'p.sock');
+  const server = await startPluginServer({
+    connectors: { name: 'test', source: testSource },
+    version: 'v0.0.0-test',
+    network: 'unix',
+    address: socket,
+    logger: createLogger({ level: 'error' }),
+  });
+  const conn = await PluginConnection.open({ name: 'test', address: socket }, `unix:${socket}`);
+  try {
+    await conn.init({ num_rows: 25_000, preset: 'bench', batch_rows: 7_000 }, 'inv');
+    let rows = 0;
+    let views = 0;
+    let inserts = 0;
+    for await (const res of conn.sync({ tables: ['*'], deterministicCqId: false })) {
+      if (!res.has_insert) continue;
+      inserts++;
+      const record = res.insert.record;
+      if (record.buffer.byteLength > record.length && record.byteOffset % 8 === 0) views++;
+      for (const b of decodeRecord(record).batches) rows += b.numRows;
+    }
+    t.equal(rows, 25_000, 'every row');
+    t.equal(inserts, 4, 'one insert per batch');
+    t.equal(views, 4, 'each record a view of its frame');
+  } finally {
+    conn.close();
+    await server.stop();
+  }
 });
 
 t.test('a served plugin offers an 8 MiB HTTP/2 receive window, stream and connection', async (t) => {

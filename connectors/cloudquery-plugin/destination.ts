@@ -21,7 +21,8 @@ import {
 import { DestinationWriteError } from '../../lib/errors.js';
 import { type DeleteRecordMessage, type DeleteStaleMessage, WRITE_MODES } from '../../lib/messages.js';
 import { tableName } from '../../lib/schema.js';
-import { encodeRecord, encodeSchema } from './arrow-wire.js';
+import { encodeRecordPieces, encodeSchema } from './arrow-wire.js';
+import { insertRecord } from './insert-codec.js';
 import { toWireDeleteRecord } from './delete-record.js';
 import { type CliModes, CliSchemas } from './cli-schema.js';
 import { type PluginConnection, type PluginReach, describePlugin, openAndInit, v3, withWhyGone } from './grpc-client.js';
@@ -131,7 +132,8 @@ class PluginDestinationClient implements DestinationClient {
   async writeBatch(table: A.Schema, batches: A.RecordBatch[]): Promise<void> {
     for (const b of batches) {
       if (b.numRows === 0) continue;
-      await this.#send(new v3.Write.Request({ insert: new v3.Write.MessageInsert({ record: encodeRecord(this.#schemas.batch(table, b)) }) }));
+      const record = insertRecord(await encodeRecordPieces(this.#schemas.batch(table, b)));
+      await this.#send(new v3.Write.Request({ insert: new v3.Write.MessageInsert({ record }) }));
     }
   }
 

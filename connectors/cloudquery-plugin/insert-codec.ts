@@ -5,11 +5,12 @@
  * copies a record twice to write it (the writer's result, `Buffer.from`) and twice to read it
  * (`new Uint8Array(buffer)`, the reader's slice); these write the two protobuf headers around one
  * copy of the record, and read the record as a view of the received buffer (copied once when it is
- * not 8-byte aligned, as Arrow's typed arrays need). Any other message goes through the generated
- * code unchanged.
+ * not 8-byte aligned, as Arrow's typed arrays need — grpc-framing.ts receives inserts aligned and
+ * frames these without grpc-js's copy). Any other message goes through the generated code unchanged.
  */
 import type * as grpcTypes from '@grpc/grpc-js';
 import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
+import { installFraming, withHeadroom } from './grpc-framing.js';
 
 const v3 = pluginV3.cloudquery.plugin.v3;
 
@@ -36,16 +37,45 @@ function writeVarint(out: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
-/** The protobuf bytes of `{ insert: { record } }` (a non-empty record), as the generated serializer writes them. */
-export function encodeInsertMessage(record: Uint8Array): Buffer {
-  const inner = 1 + varintLength(record.length) + record.length;
-  const out = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+/** an empty `{ insert: { record } }` message for a record of `length` bytes, with room for gRPC's prefix; where the record goes */
+function insertFrame(length: number): { out: Buffer; start: number } {
+  const inner = 1 + varintLength(length) + length;
+  // room for gRPC's prefix before it: grpc-framing.ts frames it without another copy
+  const out = withHeadroom(1 + varintLength(inner) + inner);
   let p = 0;
   out[p++] = INSERT_TAG;
   p = writeVarint(out, p, inner);
   out[p++] = RECORD_TAG;
-  p = writeVarint(out, p, record.length);
-  out.set(record, p);
+  return { out, start: writeVarint(out, p, length) };
+}
+
+/** records laid out inside their whole message by insertRecord, and that message */
+const messages = new WeakMap<Uint8Array, Buffer>();
+
+/**
+ * A record (as the pieces of arrow-wire.ts `encodeRecordPieces`) copied once, into the message that
+ * will carry it: the serializers below send that message as it is.
+ */
+export function insertRecord(pieces: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const piece of pieces) length += piece.length;
+  const { out, start } = insertFrame(length);
+  let p = start;
+  for (const piece of pieces) {
+    out.set(piece, p);
+    p += piece.length;
+  }
+  const record = out.subarray(start);
+  messages.set(record, out);
+  return record;
+}
+
+/** The protobuf bytes of `{ insert: { record } }` (a non-empty record), as the generated serializer writes them. */
+export function encodeInsertMessage(record: Uint8Array): Buffer {
+  const whole = messages.get(record);
+  if (whole) return whole;
+  const { out, start } = insertFrame(record.length);
+  out.set(record, start);
   return out;
 }
 
@@ -90,6 +120,7 @@ type Method = grpcTypes.MethodDefinition<unknown, unknown>;
  * Used by the client (grpc-client.ts) and the server (serve/server.ts) alike.
  */
 export function pluginServiceDefinition(): grpcTypes.ServiceDefinition {
+  installFraming();
   const generated = v3.UnimplementedPluginService.definition as unknown as Record<string, Method>;
   const sync = generated.Sync!;
   const write = generated.Write!;
