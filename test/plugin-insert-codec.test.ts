@@ -209,6 +209,21 @@ t.test('rows served by `plugin test serve` arrive as views of the received frame
   }
 });
 
+t.test('starting a local plugin loads no gRPC code first: the client code loads while the process starts', async (t) => {
+  const spawnModule = pathToFileURL(path.join(ROOT, 'dist/connectors/cloudquery-plugin/spawn.js')).href;
+  const script =
+    `import { createRequire } from 'node:module';\n` +
+    `await import(${JSON.stringify(spawnModule)});\n` +
+    `const cache = createRequire(import.meta.url).cache;\n` +
+    `console.log(JSON.stringify(Object.keys(cache).filter((k) => /@grpc|plugin-pb-javascript|google-protobuf/.test(k)).length));\n`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const [code] = await once(child, 'exit');
+  t.equal(code, 0);
+  t.equal(out.trim(), '0', 'spawn.js loads no grpc-js, no generated protobuf code');
+});
+
 t.test('a served plugin offers an 8 MiB HTTP/2 receive window, stream and connection', async (t) => {
   const dir = await tmpDir(t, 'cq-win-');
   const socket = path.join(dir, 'p.sock');

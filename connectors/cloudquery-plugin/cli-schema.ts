@@ -13,7 +13,8 @@
  * A Go plugin reads an absent flag as false, so the meaning is the same; the bytes are the CLI's.
  */
 import * as A from 'apache-arrow';
-import type { PkMode, WriteMode } from '../../lib/messages.js';
+import type { DestinationCapabilities } from '../../lib/connector.js';
+import { type PkMode, WRITE_MODES, type WriteMode } from '../../lib/messages.js';
 import { CQ_ID, CQ_SOURCE_NAME, CQ_SYNC_TIME, MD_INCREMENTAL, MD_PRIMARY_KEY, MD_UNIQUE, relabel, tableName } from '../../lib/schema.js';
 
 export interface CliModes {
@@ -73,3 +74,17 @@ export class CliSchemas {
     return relabel(batch, this.schema(table));
   }
 }
+
+/** the CLI's modes for a destination plugin, defaulted as the CLI defaults them (overwrite-delete-stale, default) */
+export function cliModes(modes: Partial<CliModes> = {}): CliModes {
+  return { writeMode: modes.writeMode ?? 'overwrite-delete-stale', pkMode: modes.pkMode ?? 'default' };
+}
+
+/**
+ * Batching before the plugin, which batches again itself: the Go SDK batch writer's 10,000 rows,
+ * and 4 MiB so that one `insert` fits the default 4 MiB receive limit of JavaScript SDK plugins.
+ */
+export const PLUGIN_DESTINATION_CAPABILITIES: DestinationCapabilities = {
+  writeModes: WRITE_MODES,
+  batch: { rows: 10_000, bytes: 4 * 1024 * 1024, timeoutMs: 10_000 },
+};

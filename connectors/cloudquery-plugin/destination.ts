@@ -11,7 +11,6 @@
 import type * as A from 'apache-arrow';
 import {
   type ConnectorContext,
-  type DestinationCapabilities,
   type DestinationClient,
   type DestinationConnector,
   type LogCounts,
@@ -19,25 +18,19 @@ import {
   defineDestination,
 } from '../../lib/connector.js';
 import { DestinationWriteError } from '../../lib/errors.js';
-import { type DeleteRecordMessage, type DeleteStaleMessage, WRITE_MODES } from '../../lib/messages.js';
+import type { DeleteRecordMessage, DeleteStaleMessage } from '../../lib/messages.js';
 import { tableName } from '../../lib/schema.js';
 import { encodeRecordPieces, encodeSchema } from './arrow-wire.js';
 import { insertRecord } from './insert-codec.js';
 import { toWireDeleteRecord } from './delete-record.js';
-import { type CliModes, CliSchemas } from './cli-schema.js';
+import { type CliModes, CliSchemas, cliModes, PLUGIN_DESTINATION_CAPABILITIES } from './cli-schema.js';
+
+// (kept importable from here)
+export { cliModes, PLUGIN_DESTINATION_CAPABILITIES };
 import { type PluginConnection, type PluginReach, describePlugin, openAndInit, v3, withWhyGone } from './grpc-client.js';
 import { PluginWriteStream } from './write-stream.js';
 
 export type PluginDestinationSpec = Record<string, unknown>;
-
-/**
- * Batching before the plugin, which batches again itself: the Go SDK batch writer's 10,000 rows,
- * and 4 MiB so that one `insert` fits the default 4 MiB receive limit of JavaScript SDK plugins.
- */
-export const PLUGIN_DESTINATION_CAPABILITIES: DestinationCapabilities = {
-  writeModes: WRITE_MODES,
-  batch: { rows: 10_000, bytes: 4 * 1024 * 1024, timeoutMs: 10_000 },
-};
 
 /** How a destination plugin is reached and which modes the CLI would have applied for it. */
 export interface PluginDestinationTarget {
@@ -51,10 +44,6 @@ export interface PluginDestinationRun extends PluginReach {
   modes: CliModes;
   /** the warn and error log lines of the plugin's process so far (spawn.ts, docker.ts) */
   logCounts?: () => LogCounts;
-}
-
-export function cliModes(modes: Partial<CliModes> = {}): CliModes {
-  return { writeMode: modes.writeMode ?? 'overwrite-delete-stale', pkMode: modes.pkMode ?? 'default' };
 }
 
 /** A destination served by a running plugin at `target.address` (`registry: grpc`). */

@@ -8,6 +8,10 @@ import type * as grpcTypes from '@grpc/grpc-js';
 import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
 import { CqPipeError, DestinationWriteError, SourceReadError, UnsupportedError } from '../../lib/errors.js';
 import { pluginServiceDefinition } from './insert-codec.js';
+import { describePlugin, type PluginLabel, pluginError, pluginStartTimeoutMs } from './plugin-label.js';
+
+// (kept importable from here: the plugin code imported them from this file)
+export { describePlugin, type PluginLabel, pluginError, pluginStartTimeoutMs };
 
 const require = createRequire(import.meta.url);
 // the generated stubs require this same CommonJS copy: one grpc-js instance for channel and stubs
@@ -32,28 +36,6 @@ const PluginStubClass = grpc.makeGenericClientConstructor(pluginServiceDefinitio
   credentials: grpcTypes.ChannelCredentials,
   options: grpcTypes.ChannelOptions,
 ) => PluginStub;
-
-/**
- * How long a plugin gets to start (open its socket, answer on its connection): `defaultMs` (the
- * CloudQuery CLI's 5 s for a spawned plugin), or `CQ_PIPE_PLUGIN_START_TIMEOUT` milliseconds on a
- * slow or loaded machine (docs/plugins.md).
- */
-export function pluginStartTimeoutMs(defaultMs: number): number {
-  const v = Number(process.env.CQ_PIPE_PLUGIN_START_TIMEOUT);
-  return Number.isFinite(v) && v > 0 ? v : defaultMs;
-}
-
-/** what names the plugin in every message: its config name and where it runs (an address or a binary) */
-export interface PluginLabel {
-  name: string;
-  address: string;
-  /** what cq-pipe uses it as: its failures are source read errors (the default) or destination write errors */
-  role?: 'source' | 'destination';
-}
-
-export function describePlugin(p: PluginLabel): string {
-  return `plugin ${p.name} (${p.address})`;
-}
 
 /** A gRPC target for an address: `unix:/path` and `host:port` pass through; a bare socket path gets `unix:`. */
 export function grpcTarget(address: string): string {
@@ -105,12 +87,6 @@ export async function openAndInit(run: PluginReach, spec: Record<string, unknown
     throw await withWhyGone(err, run);
   }
   return conn;
-}
-
-/** A failure of the plugin as its role's error: CQ_ERR_SOURCE_READ for a source, CQ_ERR_DEST_WRITE for a destination. */
-export function pluginError(label: PluginLabel, message: string, phase: string, cause?: unknown): CqPipeError {
-  const context = { connector: label.name, phase };
-  return label.role === 'destination' ? new DestinationWriteError(message, context, cause) : new SourceReadError(message, context, cause);
 }
 
 /** Versions from a `cloudquery.discovery.v1.GetVersions` reply: `repeated int32 versions = 1`, packed or not. */

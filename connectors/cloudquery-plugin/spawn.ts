@@ -9,17 +9,20 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { access, constants, rm, stat } from 'node:fs/promises';
+import { accessSync, constants, statSync } from 'node:fs';
+import { rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { defineDestination, defineSource, type DestinationConnector, type LogCounts, type SourceConnector } from '../../lib/connector.js';
 import { ConfigError } from '../../lib/errors.js';
-import { pluginError, pluginStartTimeoutMs } from './grpc-client.js';
+import { pluginError, pluginStartTimeoutMs } from './plugin-label.js';
 import type { Logger, LogLevel } from '../../lib/logger.js';
-import { openPluginSource, type PluginSpec } from './source.js';
-import { cliModes, openPluginDestination, PLUGIN_DESTINATION_CAPABILITIES, type PluginDestinationSpec } from './destination.js';
-import type { CliModes } from './cli-schema.js';
+// the gRPC side (source.js, destination.js: grpc-js, the generated protobuf code) is loaded only
+// once the plugin's process has been started, so that the two start-ups overlap
+import type { PluginSpec } from './source.js';
+import type { PluginDestinationSpec } from './destination.js';
+import { type CliModes, cliModes, PLUGIN_DESTINATION_CAPABILITIES } from './cli-schema.js';
 
 /**
  * The environment a plugin (or the `docker` command that starts one) gets: cq-pipe's, less its own
@@ -188,7 +191,7 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
       const why = `${opts.label} did not open its socket within ${startTimeoutMs} ms`;
       throw pluginError({ name: opts.name, address: binary, role: opts.role }, why, 'start');
     }
-    await Promise.race([sleep(25), exited]);
+    await Promise.race([sleep(10), exited]);
   }
   const whyGone = async (ms: number) => {
     if (gone === undefined) await Promise.race([exited, sleep(ms)]);
@@ -200,9 +203,10 @@ async function startOnce(binary: string, opts: SpawnOptions & { label: string })
 /** Start a local plugin binary, retried as the CLI does; fails with a CqPipeError naming the plugin. */
 export async function spawnPlugin(binary: string, opts: SpawnOptions): Promise<SpawnedPlugin> {
   const label = `plugin ${opts.name} (${binary})`;
+  // checked synchronously: the first process is spawned before this returns its promise
   try {
-    await access(binary, constants.X_OK);
-    if ((await stat(binary)).isDirectory()) throw new Error('it is a directory');
+    accessSync(binary, constants.X_OK);
+    if (statSync(binary).isDirectory()) throw new Error('it is a directory');
   } catch (err) {
     throw new ConfigError(
       `${label}: not an executable file: ${(err as Error).message}`,
@@ -222,6 +226,17 @@ export async function spawnPlugin(binary: string, opts: SpawnOptions): Promise<S
   }
 }
 
+/** the client code and the started plugin; a plugin started for client code that fails to load is stopped */
+async function withClientCode<M>(code: Promise<M>, starting: Promise<SpawnedPlugin>): Promise<[M, SpawnedPlugin]> {
+  const [m, proc] = await Promise.allSettled([code, starting]);
+  if (proc.status === 'rejected') throw proc.reason;
+  if (m.status === 'rejected') {
+    await proc.value.stop();
+    throw m.reason;
+  }
+  return [m.value, proc.value];
+}
+
 /** A source served by a local plugin binary (`registry: local`), started when the source opens. */
 export function localPluginSource(
   binary: string,
@@ -232,7 +247,8 @@ export function localPluginSource(
     configSchema: { type: 'object' },
     async create(spec, ctx) {
       const counts: LogCounts = { warnings: 0, errors: 0 };
-      const proc = await spawnPlugin(binary, { ...opts, logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level, counts });
+      const starting = spawnPlugin(binary, { ...opts, logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level, counts });
+      const [{ openPluginSource }, proc] = await withClientCode(import('./source.js'), starting);
       return openPluginSource(spec, ctx, {
         label: { name: ctx.name, address: binary },
         target: `unix:${proc.socket}`,
@@ -256,7 +272,8 @@ export function localPluginDestination(
     capabilities: PLUGIN_DESTINATION_CAPABILITIES,
     async create(spec, ctx) {
       const counts: LogCounts = { warnings: 0, errors: 0 };
-      const proc = await spawnPlugin(binary, { ...opts, role: 'destination', logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level, counts });
+      const starting = spawnPlugin(binary, { ...opts, role: 'destination', logger: ctx.logger, name: ctx.name, logLevel: ctx.logger.level, counts });
+      const [{ openPluginDestination }, proc] = await withClientCode(import('./destination.js'), starting);
       return openPluginDestination(spec, ctx, {
         label: { name: ctx.name, address: binary, role: 'destination' },
         target: `unix:${proc.socket}`,
