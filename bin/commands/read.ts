@@ -6,12 +6,13 @@
  * never written here; `write` persists checkpoints after its destination commits.
  */
 import { once } from 'node:events';
+import type { Writable } from 'node:stream';
 import { builtinRegistry, loadConfig } from '../config.js';
 import { UsageError } from '../../lib/errors.js';
 import { openSource, sourceMessages, sourceNameFor } from '../../lib/pipeline.js';
 import { openState } from '../config.js';
 import { SyncStats } from '../../lib/stats.js';
-import { encodeMessage, type PipeMessage } from '../../lib/pipe/arrow-stream.js';
+import { encodeMessageParts, type PipeMessage } from '../../lib/pipe/arrow-stream.js';
 import { encodeNdjson } from '../../lib/pipe/ndjson-stream.js';
 import { encodeSinger } from '../../lib/pipe/singer.js';
 import { makeLogger, reportError, type GlobalOptions, pickByName } from './common.js';
@@ -24,6 +25,9 @@ export interface ReadOptions extends GlobalOptions {
 }
 
 export const PIPE_FORMATS = ['arrow', 'ndjson', 'singer'] as const;
+
+/** bytes the source may run ahead of a slower reader of stdout (a few batches) */
+const READ_AHEAD = 8 << 20;
 
 export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.WritableStream & { isTTY?: boolean } = process.stdout): Promise<number> {
   const logger = makeLogger(o);
@@ -49,10 +53,22 @@ export async function readCommand(paths: string[], o: ReadOptions, out: NodeJS.W
     const { client, tables: selected } = await openSource(source, { logger, invocationId: o['invocation-id'] ?? '', syncTime, registry: builtinRegistry });
     const tables = shard && !client.shardsItself ? selected.filter((_, i) => i % shard.total === shard.num - 1) : selected;
     const stats = new SyncStats();
-    const encode = format === 'arrow' ? encodeMessage : format === 'ndjson' ? encodeNdjson : encodeSinger;
+    const encode = format === 'arrow' ? encodeMessageParts : format === 'ndjson' ? encodeNdjson : encodeSinger;
+    const corked = out as Partial<Pick<Writable, 'cork' | 'uncork'>>;
     const emit = async (m: PipeMessage) => {
       const bytes = encode(m);
-      if (bytes !== undefined && !out.write(bytes)) await once(out, 'drain');
+      if (bytes === undefined) return;
+      let full: boolean;
+      if (Array.isArray(bytes)) {
+        // a segment's pieces (the column buffers, not copied) leave in one writev
+        corked.cork?.();
+        full = false;
+        for (const b of bytes) full = !out.write(b) || full;
+        corked.uncork?.();
+      } else full = !out.write(bytes);
+      // the source goes on while up to READ_AHEAD bytes wait for the other end of the pipe
+      const queued = (out as Partial<Writable>).writableLength;
+      if (full && (queued === undefined || queued > READ_AHEAD)) await once(out, 'drain');
     };
     try {
       await emit({ kind: 'sync-start', sourceName, syncTime: syncTime.toISOString(), source: source.path });

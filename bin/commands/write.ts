@@ -15,10 +15,11 @@ import type { SyncMessage } from '../../lib/messages.js';
 import { destinationSummary, openDestination } from '../../lib/pipeline.js';
 import { isIncrementalTable, tableName } from '../../lib/schema.js';
 import { openState } from '../config.js';
+import type { StateBackend } from '../../lib/state/index.js';
 import { SyncStats, summaryLine } from '../../lib/stats.js';
 import { internalColumns } from '../../lib/stages/internal-columns.js';
-import { openPipeInput } from '../../lib/pipe/detect.js';
-import type { PipeMessage } from '../../lib/pipe/arrow-stream.js';
+import { openPipeInput, type PipeFormat } from '../../lib/pipe/detect.js';
+import type { PipeMessage, SyncStartMessage } from '../../lib/pipe/arrow-stream.js';
 import { SINGER_STATE_KEY } from '../../lib/pipe/singer.js';
 import { makeLogger, reportError, type GlobalOptions, pickByName } from './common.js';
 import { writeStderr } from '../../lib/logger.js';
@@ -63,42 +64,77 @@ export async function writeCommand(
     // the source feeding this destination in the config (if any) supplies state and cq-id settings
     const source = config.sources.find((s) => s.destinations.includes(dest.name));
 
-    const { format, messages } = await openPipeInput(input);
-    const first = await messages.next();
-    const start = !first.done && first.value.kind === 'sync-start' ? first.value : undefined;
-    const sourceName = o['source-name'] ?? start?.sourceName ?? source?.name ?? 'pipe';
     const syncTime = new Date();
-    const log = logger.child({ source: sourceName, destination: dest.name });
-    const state = await openState(source?.backend_options, sourceName);
-    const tracker = new CheckpointTracker(1, state, log);
     const invocationId = o['invocation-id'] ?? '';
+    // known once the stream's first message has arrived (its sync-start names the source)
+    let format: PipeFormat = 'arrow';
+    let start: SyncStartMessage | undefined;
+    let sourceName = '';
+    let log = logger;
+    let tracker: CheckpointTracker | undefined;
     // `send_sync_summary`: as sync does, the row names the config's source (else the stream's)
-    const summarySource = source ?? { name: sourceName, path: start?.source ?? 'pipe' };
-    const summaryRun = { sourceName, invocationId, syncTime, stats, noMigrate: o['no-migrate'] };
-    try {
-      const branch = await openDestination(dest, {
-        logger,
+    const summary = () =>
+      destinationSummary(source ?? { name: sourceName, path: start?.source ?? 'pipe' }, dest, {
+        sourceName,
         invocationId,
         syncTime,
+        stats,
         noMigrate: o['no-migrate'],
-        ...(dest.send_sync_summary ? { summary: destinationSummary(summarySource, dest, summaryRun) } : {}),
-        signal: ac.signal,
-        config,
-        onCheckpoint: async (m, committed) => {
-          await tracker.ack(m, committed);
-          // a Singer target prints each state once it is durable
-          const s = m.state[SINGER_STATE_KEY];
-          if (committed && format === 'singer' && s !== undefined && !out.write(s + '\n')) await once(out, 'drain');
-        },
-        onTableError: (table, err) => {
-          stats.recordDestinationError(dest.name, table, err);
-          log.error(`table ${table} failed in destination ${dest.name}: ${err.message} (the other tables go on; its saved state does not advance)`, {
-            table,
-            code: err.code,
-            where: err.where(),
-          });
-        },
-      });
+      })();
+    // the destination opens (connects, starts its workers) while the reading side starts up, as sync
+    // opens its source and destinations at the same time; rows, checkpoints and errors come only
+    // after the first message, when everything above is known
+    const opening = openDestination(dest, {
+      logger,
+      invocationId,
+      syncTime,
+      noMigrate: o['no-migrate'],
+      ...(dest.send_sync_summary ? { summary } : {}),
+      signal: ac.signal,
+      config,
+      onCheckpoint: async (m, committed) => {
+        await tracker!.ack(m, committed);
+        // a Singer target prints each state once it is durable
+        const s = m.state[SINGER_STATE_KEY];
+        if (committed && format === 'singer' && s !== undefined && !out.write(s + '\n')) await once(out, 'drain');
+      },
+      onTableError: (table, err) => {
+        stats.recordDestinationError(dest.name, table, err);
+        log.error(`table ${table} failed in destination ${dest.name}: ${err.message} (the other tables go on; its saved state does not advance)`, {
+          table,
+          code: err.code,
+          where: err.where(),
+        });
+      },
+    });
+    // a failure to open is reported after the input's own (below), as when the destination opened second
+    opening.catch(() => {});
+    let messages: AsyncGenerator<PipeMessage>;
+    let first: IteratorResult<PipeMessage>;
+    let state: StateBackend;
+    try {
+      ({ format, messages } = await openPipeInput(input));
+      first = await messages.next();
+      start = !first.done && first.value.kind === 'sync-start' ? first.value : undefined;
+      sourceName = o['source-name'] ?? start?.sourceName ?? source?.name ?? 'pipe';
+      log = logger.child({ source: sourceName, destination: dest.name });
+      state = await openState(source?.backend_options, sourceName);
+    } catch (err) {
+      // nothing reached the destination: what it opened is closed before the input's error is reported
+      await opening
+        .then(
+          (b) => {
+            b.writer.destroy(toCqPipeError(err));
+            return b.done;
+          },
+          () => {},
+        )
+        .catch(() => {});
+      throw err;
+    }
+    tracker = new CheckpointTracker(1, state, log);
+    try {
+      const branch = await opening;
       const tables: A.Schema[] = [];
       async function* messagesOut(): AsyncGenerator<SyncMessage> {
         let ended = false;

@@ -103,7 +103,9 @@ export function chunkBytes(input: AsyncIterable<Uint8Array>): IpcBytes {
         chunks[0] = chunks[0]!.subarray(want);
         if (!chunks[0]!.length) chunks.shift();
       } else {
-        out = new Uint8Array(want);
+        // every byte is written below: no need to zero them first
+        const b = Buffer.allocUnsafe(want);
+        out = new Uint8Array(b.buffer, b.byteOffset, want);
         let k = 0;
         while (k < want) {
           const c = chunks[0]!;
@@ -127,6 +129,8 @@ export interface IpcMessage {
   body: Uint8Array;
   /** byte offset of the message in the input */
   at: number;
+  /** a schema message whose bytes repeat the previous schema's: that schema, already checked */
+  schema?: A.Schema;
 }
 
 /** what a reader names in its errors */
@@ -155,6 +159,17 @@ export class IpcMessageReader {
   /** the number of the record batch being read (set by IpcStreamReader): errors name it */
   batch: number | undefined;
 
+  /**
+   * the metadata bytes of the last schema read, with its checked schema: the segments of a pipe
+   * repeat their table's schema, which is then decoded and checked once (equal bytes, equal result)
+   */
+  #lastSchema: { meta: Buffer; message: A.Message; schema: A.Schema } | undefined;
+
+  /** keeps a checked schema for the next schema message with the same bytes */
+  rememberSchema(m: IpcMessage & { meta: Uint8Array }, schema: A.Schema): void {
+    this.#lastSchema = { meta: Buffer.from(m.meta), message: m.message, schema };
+  }
+
   /** a length beyond the bytes left in the input (`left`), or beyond `cap` on an input of unknown length */
   #tooLong(at: number, what: string, n: number, left: number | undefined, cap: number): SourceDataError {
     return this.damaged(
@@ -173,7 +188,7 @@ export class IpcMessageReader {
     return this.bytes.position;
   }
 
-  async next(): Promise<IpcMessage | 'eos' | undefined> {
+  async next(): Promise<(IpcMessage & { meta: Uint8Array }) | 'eos' | undefined> {
     const at = this.bytes.position;
     let head = await this.bytes.take(4);
     if (head.length === 0) return undefined;
@@ -193,19 +208,29 @@ export class IpcMessageReader {
     if (meta.length < len) throw this.damaged(at, `the input ends inside a message's metadata (${meta.length} of ${len} bytes)`);
     const afterMeta = this.bytes.left;
     const bodyLimit = afterMeta ?? MAX_BODY;
+    const last = this.#lastSchema;
+    const repeated = last?.meta.equals(meta) ? last : undefined;
     let message: A.Message;
-    try {
-      checkMetadata(meta, bodyLimit, afterMeta !== undefined ? `the ${afterMeta} bytes left in the input` : `the limit of ${MAX_BODY} bytes`);
-      message = A.Message.decode(meta);
-    } catch (err) {
-      throw this.damaged(at, (err as Error).message, err);
+    if (repeated) message = repeated.message;
+    else {
+      try {
+        checkMetadata(meta, bodyLimit, afterMeta !== undefined ? `the ${afterMeta} bytes left in the input` : `the limit of ${MAX_BODY} bytes`);
+        message = A.Message.decode(meta);
+      } catch (err) {
+        throw this.damaged(at, (err as Error).message, err);
+      }
     }
     const n = message.bodyLength;
     if (n > bodyLimit) throw this.#tooLong(at, 'body', n, afterMeta, MAX_BODY);
     let body = await this.bytes.take(n);
     if (body.length < n) throw this.damaged(at, `the input ends inside a message's body (${body.length} of ${n} bytes)`);
-    if (body.byteOffset % 8 !== 0) body = body.slice(); // typed arrays over the body need aligned offsets
-    return { message, body, at };
+    if (body.byteOffset % 8 !== 0) {
+      // typed arrays over the body need aligned offsets (a Buffer's slice() would be a view, not a copy)
+      const copy = new Uint8Array(n);
+      copy.set(body);
+      body = copy;
+    }
+    return { message, body, at, meta, ...(repeated ? { schema: repeated.schema } : {}) };
   }
 }
 
@@ -240,11 +265,15 @@ export class IpcStreamReader implements AsyncIterable<A.RecordBatch> {
     if (m === 'eos') throw this.messages.damaged(this.messages.position - 8, 'an end-of-stream marker where a schema was expected');
     if (!m.message.isSchema())
       throw this.messages.damaged(m.at, `a ${MESSAGE[m.message.headerType] ?? `type ${m.message.headerType}`} message where a schema was expected`);
-    try {
-      this.schema = m.message.header() as A.Schema;
-      checkSchema(this.schema);
-    } catch (err) {
-      throw this.messages.damaged(m.at, (err as Error).message, err);
+    if (m.schema) this.schema = m.schema;
+    else {
+      try {
+        this.schema = m.message.header() as A.Schema;
+        checkSchema(this.schema);
+      } catch (err) {
+        throw this.messages.damaged(m.at, (err as Error).message, err);
+      }
+      this.messages.rememberSchema(m, this.schema);
     }
     this.dictionaries.clear();
     this.batches = 0;
