@@ -80,6 +80,43 @@ async function rebuildableIndexes(client: pg.Client, qualified: string): Promise
   );
 }
 
+/** the delete-stale keeps the row ($1 source name, $2 sync time): `NOT STALE` as conditions an index on the two columns answers */
+const KEEPS = [
+  `${quoteIdent(CQ_SOURCE_NAME)} < $1`,
+  `${quoteIdent(CQ_SOURCE_NAME)} > $1`,
+  `${quoteIdent(CQ_SOURCE_NAME)} IS NULL`,
+  `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} >= $2::timestamptz`,
+  `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} IS NULL`,
+];
+
+/**
+ * false when the table holds no row the delete-stale keeps (this source's rows only, all older than
+ * this sync: the usual case), so nothing is set aside; answered by five probes of a btree index on
+ * (`_cq_source_name`, `_cq_sync_time`, …) — the one the table is created with — instead of a scan
+ * of the table. True (set the rows aside by a scan) when there is no such index or a probe finds a row.
+ */
+async function mayKeepRows(client: pg.Client, qualified: string, params: string[]): Promise<boolean> {
+  const idx = await client.query<{ ok: boolean }>(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+        WHERE i.indrelid = $1::regclass AND am.amname = 'btree' AND i.indisvalid AND i.indpred IS NULL AND i.indnkeyatts >= 2
+          AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2)
+          AND i.indkey[1] = (SELECT attnum FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $3)
+          AND i.indcollation[0] = (SELECT attcollation FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2)) AS ok`,
+    [qualified, CQ_SOURCE_NAME, CQ_SYNC_TIME],
+  );
+  if (!idx.rows[0]?.ok) return true;
+  // the probes use the index even when the table has no statistics yet (a seq scan looks cheaper then)
+  const prev = await client.query<{ v: string }>(`SELECT current_setting('enable_seqscan') AS v`);
+  await client.query(`SET LOCAL enable_seqscan = off`);
+  const r = await client.query<{ found: boolean }>(
+    `SELECT ${KEEPS.map((k) => `EXISTS (SELECT 1 FROM ONLY ${qualified} WHERE ${k})`).join(' OR ')} AS found`,
+    params,
+  );
+  await client.query(`SELECT set_config('enable_seqscan', $1, true)`, [prev.rows[0]!.v]);
+  return r.rows[0]!.found;
+}
+
 /** the table's columns an INSERT can name (not generated, not dropped), quoted */
 async function insertableColumns(client: pg.Client, qualified: string): Promise<string[]> {
   const r = await client.query<{ name: string }>(
@@ -124,18 +161,21 @@ export async function bulkReplace(client: pg.Client, s: Stage, rule: StaleRule):
     } else {
       const all = (await insertableColumns(client, s.qualified)).join(', ');
       // the rows the delete-stale keeps, except those whose key this sync wrote (it overwrote them)
-      await client.query(`CREATE TEMP TABLE cq_keep (LIKE ${s.qualified}) ON COMMIT DROP`);
-      const kept = await client.query(`INSERT INTO cq_keep (${all}) SELECT ${all} FROM ONLY ${s.qualified} WHERE NOT ${STALE}`, params);
-      if (kept.rowCount) {
-        const on = s.pk.map((k) => `k.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
-        await client.query(`DELETE FROM cq_keep k USING ${s.staging} s WHERE ${on}`);
+      let kept = 0;
+      if (await mayKeepRows(client, s.qualified, params)) {
+        await client.query(`CREATE TEMP TABLE cq_keep (LIKE ${s.qualified}) ON COMMIT DROP`);
+        kept = (await client.query(`INSERT INTO cq_keep (${all}) SELECT ${all} FROM ONLY ${s.qualified} WHERE NOT ${STALE}`, params)).rowCount ?? 0;
+        if (kept) {
+          const on = s.pk.map((k) => `k.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
+          await client.query(`DELETE FROM cq_keep k USING ${s.staging} s WHERE ${on}`);
+        }
       }
       await client.query(`LOCK TABLE ${s.qualified} IN ACCESS EXCLUSIVE MODE`);
       const indexes = await rebuildableIndexes(client, s.qualified);
       await client.query(`TRUNCATE ONLY ${s.qualified}`);
       for (const i of indexes) await client.query(i.drop);
       const load = async (dedupe: boolean) => {
-        if (kept.rowCount) await client.query(`INSERT INTO ${s.qualified} (${all}) OVERRIDING SYSTEM VALUE SELECT ${all} FROM cq_keep`);
+        if (kept) await client.query(`INSERT INTO ${s.qualified} (${all}) OVERRIDING SYSTEM VALUE SELECT ${all} FROM cq_keep`);
         await client.query(insertStagedSql(s, dedupe), params);
         for (const i of indexes) await client.query(i.create);
       };
