@@ -118,6 +118,36 @@ t.test('a table read in full is replaced: this sync rows (last per key) plus the
   t.same(await ids(url), ['5:v3-5:a', '100:b-100:b', '101:b-101:b']);
 });
 
+t.test('the rows the delete-stale keeps are found by the probes of the (_cq_source_name, _cq_sync_time) index, and by a scan without it', async (t) => {
+  const kinds: [src: string, time: string, what: string][] = [
+    ["'0'", 'now()', 'another source whose name sorts before this one'],
+    ["'z'", 'now()', 'another source whose name sorts after this one'],
+    ['NULL', 'now()', 'no source name'],
+    ["'a'", "now() + interval '1 day'", 'this source, a sync time after this sync'],
+    ["'a'", 'NULL', 'this source, no sync time'],
+  ];
+  const kept = (i: number) => `${100 + i}:kept:${kinds[i]![0] === 'NULL' ? 'null' : kinds[i]![0].replaceAll("'", '')}`;
+  const replace = async (which: number[], index: boolean) => {
+    const url = await freshDatabase('bulkkeep');
+    let res = await sync(url, [ITEMS], inserts('items', itemsBatch(rows([1, 2, 3], 'old'))));
+    t.equal(exitCodeOfSync(res), 0);
+    for (const i of which) {
+      const [src, time] = kinds[i]!;
+      await query(url, `INSERT INTO items (_cq_source_name, _cq_sync_time, _cq_id, id, name) VALUES (${src}, ${time}, gen_random_uuid(), ${100 + i}, 'kept')`);
+    }
+    // an index of that name stops the migration from creating it again; without _cq_sync_time the probes cannot use it
+    if (!index) await query(url, 'DROP INDEX items_cqpi; CREATE INDEX items_cqpi ON items (_cq_source_name)');
+    const file = await fileOf(url);
+    res = await sync(url, [ITEMS], inserts('items', itemsBatch(rows([2, 3], 'new'))));
+    t.equal(exitCodeOfSync(res), 0, JSON.stringify(res.errors.map((e) => e.message)));
+    t.not((await fileOf(url)).file, file.file, 'replaced in bulk');
+    return ids(url);
+  };
+  for (const [i, [, , what]] of kinds.entries()) t.same(await replace([i], true), ['2:new-2:a', '3:new-3:a', kept(i)], what);
+  t.same(await replace([0, 1, 2, 3, 4], false), ['2:new-2:a', '3:new-3:a', ...kinds.map((_, i) => kept(i))], 'every kind, without the index');
+  t.same(await replace([], true), ['2:new-2:a', '3:new-3:a'], 'none kept: 1 is stale');
+});
+
 t.test('a concurrent reader sees the old rows or the new ones, and no exclusive lock while the source is read', async (t) => {
   const url = await freshDatabase('bulk');
   t.equal(exitCodeOfSync(await sync(url, [ITEMS], inserts('items', itemsBatch(rows(range(0, 1000), 'old'))))), 0);
@@ -133,10 +163,11 @@ t.test('a concurrent reader sees the old rows or the new ones, and no exclusive 
     finished = true;
   });
   while (!finished) {
-    const reading = (data.pulled ?? 0) < batches.length;
     const locks = await reader.query<{ n: number }>(
       "SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'items'::regclass AND mode IN ('ShareRowExclusiveLock', 'AccessExclusiveLock')",
     );
+    // still reading once the locks were seen: the source was read while they were (the final step needs every batch)
+    const reading = (data.pulled ?? 0) < batches.length;
     if (reading && locks.rows[0]!.n > 0) lockedWhileReading++;
     counts.add((await reader.query<{ n: number }>('SELECT count(*)::int AS n FROM items')).rows[0]!.n);
     reads++;

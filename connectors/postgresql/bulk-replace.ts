@@ -80,6 +80,64 @@ async function rebuildableIndexes(client: pg.Client, qualified: string): Promise
   );
 }
 
+/** the delete-stale keeps the row ($1 source name, $2 sync time): `NOT STALE` as five conditions an index on the two columns answers */
+const KEEPS = [
+  `${quoteIdent(CQ_SOURCE_NAME)} < $1`,
+  `${quoteIdent(CQ_SOURCE_NAME)} > $1`,
+  `${quoteIdent(CQ_SOURCE_NAME)} IS NULL`,
+  `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} >= $2::timestamptz`,
+  `${quoteIdent(CQ_SOURCE_NAME)} = $1 AND ${quoteIdent(CQ_SYNC_TIME)} IS NULL`,
+];
+
+/** the table has a btree index on (`_cq_source_name`, `_cq_sync_time`, …): the one it is created with (`<table>_cqpi`) */
+async function hasKeepIndex(client: pg.Client, qualified: string): Promise<boolean> {
+  const r = await client.query<{ ok: boolean }>(
+    `SELECT EXISTS (
+       SELECT 1 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_am am ON am.oid = ic.relam
+        WHERE i.indrelid = $1::regclass AND am.amname = 'btree' AND i.indisvalid AND i.indpred IS NULL AND i.indnkeyatts >= 2
+          AND i.indkey[0] = (SELECT attnum FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2)
+          AND i.indkey[1] = (SELECT attnum FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $3)
+          AND i.indcollation[0] = (SELECT attcollation FROM pg_attribute WHERE attrelid = $1::regclass AND attname = $2)) AS ok`,
+    [qualified, CQ_SOURCE_NAME, CQ_SYNC_TIME],
+  );
+  return r.rows[0]?.ok === true;
+}
+
+/** run `fn` with the planner told to use an index (it may not, when the table has no statistics yet) */
+async function withoutSeqScan<R>(client: pg.Client, fn: () => Promise<R>): Promise<R> {
+  const prev = await client.query<{ v: string }>(`SELECT current_setting('enable_seqscan') AS v`);
+  await client.query('SET LOCAL enable_seqscan = off');
+  const r = await fn();
+  await client.query(`SELECT set_config('enable_seqscan', $1, true)`, [prev.rows[0]!.v]);
+  return r;
+}
+
+/**
+ * Set aside in the temporary table `cq_keep` the rows the delete-stale keeps whose key this sync
+ * did not write (it overwrote those); how many. With the (`_cq_source_name`, `_cq_sync_time`) index,
+ * five probes of it first: usually the table holds only this source's rows, all older than this
+ * sync, and nothing is read; otherwise only the kept rows are (a bitmap scan). Without the index,
+ * a scan of the table.
+ */
+async function setAside(client: pg.Client, s: Stage, all: string, params: string[]): Promise<number> {
+  const byIndex = await hasKeepIndex(client, s.qualified);
+  const keeps = byIndex ? KEEPS.map((k) => `(${k})`).join(' OR ') : `NOT ${STALE}`;
+  const select = `SELECT ${all} FROM ONLY ${s.qualified} WHERE ${keeps}`;
+  if (byIndex) {
+    const probe = `SELECT ${KEEPS.map((k) => `EXISTS (SELECT 1 FROM ONLY ${s.qualified} WHERE ${k})`).join(' OR ')} AS found`;
+    const r = await withoutSeqScan(client, () => client.query<{ found: boolean }>(probe, params));
+    if (!r.rows[0]!.found) return 0;
+  }
+  await client.query(`CREATE TEMP TABLE cq_keep (LIKE ${s.qualified}) ON COMMIT DROP`);
+  const insert = () => client.query(`INSERT INTO cq_keep (${all}) ${select}`, params);
+  const kept = (byIndex ? await withoutSeqScan(client, insert) : await insert()).rowCount ?? 0;
+  if (kept) {
+    const on = s.pk.map((k) => `k.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
+    await client.query(`DELETE FROM cq_keep k USING ${s.staging} s WHERE ${on}`);
+  }
+  return kept;
+}
+
 /** the table's columns an INSERT can name (not generated, not dropped), quoted */
 async function insertableColumns(client: pg.Client, qualified: string): Promise<string[]> {
   const r = await client.query<{ name: string }>(
@@ -123,19 +181,13 @@ export async function bulkReplace(client: pg.Client, s: Stage, rule: StaleRule):
       outcome = { how: 'merged', reason };
     } else {
       const all = (await insertableColumns(client, s.qualified)).join(', ');
-      // the rows the delete-stale keeps, except those whose key this sync wrote (it overwrote them)
-      await client.query(`CREATE TEMP TABLE cq_keep (LIKE ${s.qualified}) ON COMMIT DROP`);
-      const kept = await client.query(`INSERT INTO cq_keep (${all}) SELECT ${all} FROM ONLY ${s.qualified} WHERE NOT ${STALE}`, params);
-      if (kept.rowCount) {
-        const on = s.pk.map((k) => `k.${quoteIdent(k)} = s.${quoteIdent(k)}`).join(' AND ');
-        await client.query(`DELETE FROM cq_keep k USING ${s.staging} s WHERE ${on}`);
-      }
+      const kept = await setAside(client, s, all, params);
       await client.query(`LOCK TABLE ${s.qualified} IN ACCESS EXCLUSIVE MODE`);
       const indexes = await rebuildableIndexes(client, s.qualified);
       await client.query(`TRUNCATE ONLY ${s.qualified}`);
       for (const i of indexes) await client.query(i.drop);
       const load = async (dedupe: boolean) => {
-        if (kept.rowCount) await client.query(`INSERT INTO ${s.qualified} (${all}) OVERRIDING SYSTEM VALUE SELECT ${all} FROM cq_keep`);
+        if (kept) await client.query(`INSERT INTO ${s.qualified} (${all}) OVERRIDING SYSTEM VALUE SELECT ${all} FROM cq_keep`);
         await client.query(insertStagedSql(s, dedupe), params);
         for (const i of indexes) await client.query(i.create);
       };
