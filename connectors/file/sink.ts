@@ -33,8 +33,8 @@ class PublishedFile implements ObjectStream {
     return this.#temp.path;
   }
 
-  write(chunk: Uint8Array | string): Promise<void> {
-    return this.#temp.write(chunk);
+  write(chunk: Uint8Array | string, give?: boolean): Promise<void> {
+    return this.#temp.write(chunk, give);
   }
 
   async end(): Promise<void> {

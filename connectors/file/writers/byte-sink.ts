@@ -6,8 +6,11 @@
 export interface ByteSink {
   /** where the bytes go, for messages: a temp file path or s3://bucket/key */
   readonly path: string;
-  /** write a chunk; resolves when the sink is below its high-water mark again */
-  write(chunk: Uint8Array | string): Promise<void>;
+  /**
+   * write a chunk; resolves when the sink is below its high-water mark again. `give`: the chunk's
+   * whole buffer is the sink's from now on (it may free it once written; FileSink does)
+   */
+  write(chunk: Uint8Array | string, give?: boolean): Promise<void>;
   /** flush and close; resolves when every byte is stored */
   end(): Promise<void>;
   /** stop writing and remove what was written; never throws */

@@ -231,14 +231,15 @@ class Encoder {
         break;
       case 'chunk': {
         const bytes = msg.bytes;
-        f.queued += bytes.byteLength;
+        const n = bytes.byteLength; // the sink frees the bytes once written (then empty)
+        f.queued += n;
         f.chain = f.chain
-          .then(() => (f.error ? undefined : f.sink.write(bytes)))
+          .then(() => (f.error ? undefined : f.sink.write(bytes, true)))
           .catch((err: unknown) => {
             f.error ??= err instanceof Error ? err : failure(f, String(err));
           })
           .finally(() => {
-            f.queued -= bytes.byteLength;
+            f.queued -= n;
             wake(f);
           });
         break;
