@@ -325,7 +325,8 @@ t.test('session: a transient error reconnects and replays the kept batches from 
         // the server drops the connection: the transaction is gone
         await query(
           url,
-          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND datname = current_database() AND pid <> pg_backend_pid()",
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity ' +
+            "WHERE application_name = 'cq-pipe' AND datname = current_database() AND pid <> pg_backend_pid()",
         );
         await s.client.query('SELECT 1');
       } catch (err) {
