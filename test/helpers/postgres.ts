@@ -27,6 +27,22 @@ export function pgServer(): Promise<string> {
 }
 
 let seq = 0;
+const created: string[] = [];
+
+/**
+ * on a server of its own the file's connections end when the server stops; on a shared one the
+ * connections left open to the file's databases are ended at teardown instead, as that stop did
+ * (else a connection a test did not close keeps the process alive until tap's timeout)
+ */
+async function endLeftConnections(): Promise<void> {
+  const c = new pg.Client({ connectionString: await pgServer() });
+  await c.connect();
+  try {
+    await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()', [created]);
+  } finally {
+    await c.end();
+  }
+}
 
 /** a fresh, empty database on the test server; returns its URL */
 export async function freshDatabase(prefix = 't'): Promise<string> {
@@ -39,6 +55,7 @@ export async function freshDatabase(prefix = 't'): Promise<string> {
   } finally {
     await c.end();
   }
+  if (process.env.CQ_PIPE_TEST_PG_URL && created.push(name) === 1) tap.teardown(endLeftConnections);
   const u = new URL(admin);
   u.pathname = `/${name}`;
   return u.toString();
