@@ -244,7 +244,8 @@ t.test('a lost connection in the final step is retried from the staged rows', as
   let killed = 0;
   while (!killed) {
     const r = await admin.query<{ pid: number }>(
-      "SELECT pid FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND wait_event_type = 'Lock' AND query LIKE 'LOCK TABLE%ACCESS EXCLUSIVE%'",
+      "SELECT pid FROM pg_stat_activity WHERE application_name = 'cq-pipe' AND wait_event_type = 'Lock' " +
+        "AND query LIKE 'LOCK TABLE%ACCESS EXCLUSIVE%' AND datname = current_database()",
     );
     for (const { pid } of r.rows) killed += (await admin.query('SELECT pg_terminate_backend($1)', [pid])).rowCount ?? 0;
     if (!killed) await new Promise((r) => setTimeout(r, 20));
