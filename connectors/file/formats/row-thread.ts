@@ -20,6 +20,11 @@ import { INPUT_WINDOW, serve, WORKER_TAG, type RejectedAt, type RowFormatName, t
 
 /** a worker with no open read stops after this long */
 const IDLE_MS = 5000;
+/**
+ * the worker's stack: V8's limit on the main thread (984 KiB) plus the 192 KiB Node keeps below a
+ * worker's limit, so that a record too deep to read or convert on the main thread is too deep here
+ */
+const STACK_MB = (984 + 192) / 1024;
 /** pieces of input shorter than this are joined before they are sent */
 const PIECE_BYTES = 512 * 1024;
 
@@ -91,8 +96,7 @@ class RowThread {
       this.#post = (req) => queueMicrotask(() => handle(req));
       return;
     }
-    // the stack of the main thread (V8's ~1 MB, not a worker's 4 MB): a record too deep to convert here is too deep there
-    const w = new Worker(new URL('./row-worker.js', import.meta.url), { workerData: WORKER_TAG, resourceLimits: { stackSizeMb: 1 } });
+    const w = new Worker(new URL('./row-worker.js', import.meta.url), { workerData: WORKER_TAG, resourceLimits: { stackSizeMb: STACK_MB } });
     w.unref();
     w.on('message', (msg: RowReply) => this.#onReply(msg));
     w.on('messageerror', (err) => this.#stop(`file row thread failed: ${err.message}`));
