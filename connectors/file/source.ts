@@ -33,7 +33,9 @@ import { localFile, type InputFile } from './inputs.js';
 import { globFiles } from './local-glob.js';
 import { deepest, isStackOverflow } from './nesting.js';
 import { RawRecords } from './raw-records.js';
-import { FILE_FORMATS, FORMATS, formatFromName, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
+import { FILE_FORMATS, FORMATS, formatFromName, openText, type CsvOptions, type FileFormat, type Format, type RowFormat } from './formats/index.js';
+import { readHead, rowsInThread, rowsInWorker, rowWorkerMode, SMALL_INPUT_BYTES, type Head } from './formats/row-thread.js';
+import type { RejectedAt } from './formats/row-worker.js';
 
 export interface FileTableSpec {
   name: string;
@@ -417,6 +419,19 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     return new SourceDataError(`a record nested ${best.depth} levels deep is too deep to convert`, where, cause);
   }
 
+  /** the `rejected-rows` message of rows left out of a batch, with their records as the file holds them */
+  async function rejectedRows(raws: RawRecords, file: string, format: RowFormat, table: string, rejected: RejectedAt[]): Promise<SyncMessage> {
+    const texts = await raws.get(rejected.map((r) => r.position));
+    const rows = rejected.map((r, k) => ({
+      raw: texts[k]!,
+      file,
+      ...(format.position === 'line' ? { line: r.position } : { element: r.position }),
+      column: r.column,
+      reason: r.reason,
+    }));
+    return { kind: 'rejected-rows', table, rows };
+  }
+
   /**
    * Rows to SyncMessages. With `reject` (a destination has a dead-letter file) a row whose value does
    * not fit its column is left out of its batch and sent, with its record as the file holds it, in a
@@ -435,7 +450,39 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
     const name = tableName(schema);
     const known = new Set(schema.fields.map((f) => f.name));
     const raws = reject ? new RawRecords(() => format.raw(input, { signal, csv: csvOf(t) })) : undefined;
+    const mode = rowWorkerMode();
+    const byFormat = mode === 'off' ? undefined : format === FORMATS.ndjson ? 'ndjson' : format === FORMATS.csv ? 'csv' : undefined;
+    let head: Head | undefined;
     try {
+      if (byFormat) head = await readHead(openText(input), mode === 'auto' ? SMALL_INPUT_BYTES : 0);
+      if (byFormat && head && !head.small) {
+        // parsed and built on the row worker (formats/row-thread.ts): the same batches, errors and warnings
+        const events = rowsInWorker(head, {
+          format: byFormat,
+          file,
+          table: name,
+          schema,
+          text: format.text,
+          batchRows,
+          csv: csvOf(t),
+          reject,
+          signal,
+        });
+        for await (const ev of events) {
+          if (ev.t === 'extra') {
+            if (!plan.warned) {
+              plan.warned = true;
+              ctx.logger.warn(`table ${name}: ${file} has a column "${ev.column}" that is not in the table's columns; it is ignored`, { table: name });
+            }
+          } else if (ev.t === 'too-deep') {
+            throw await tooDeep(format, input, t, name, ev.first, ev.last, ev.cause);
+          } else {
+            if (!raws || ev.batch.numRows > 0) yield { kind: 'insert', table: name, batch: ev.batch };
+            if (raws && ev.rejected?.length) yield await rejectedRows(raws, file, format, name, ev.rejected);
+          }
+        }
+        return;
+      }
       const builder = new RowBatchBuilder(schema, format.text);
       let lines: number[] = [];
       /** the batch, then the rows it left out (with a dead-letter file) */
@@ -448,16 +495,13 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
         const { batch, rejected } = await convert(() => builder.finishRejecting());
         if (batch.numRows > 0) yield { kind: 'insert', table: name, batch };
         if (!rejected.length) return;
-        const positions = rejected.map((r) => at[r.index]!);
-        const texts = await raws.get(positions);
-        const rows = rejected.map((r, k) => ({
-          raw: texts[k]!,
+        yield await rejectedRows(
+          raws,
           file,
-          ...(format.position === 'line' ? { line: positions[k]! } : { element: positions[k]! }),
-          column: r.column,
-          reason: r.reason,
-        }));
-        yield { kind: 'rejected-rows', table: name, rows };
+          format,
+          name,
+          rejected.map((r) => ({ position: at[r.index]!, column: r.column, reason: r.reason })),
+        );
       };
       const flush = (): Promise<A.RecordBatch> => convert(() => builder.finish());
       const convert = async <R>(finish: () => R): Promise<R> => {
@@ -474,7 +518,8 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
         }
       };
       let checked = 0;
-      for await (const chunk of format.read(input, { signal, csv: csvOf(t) })) {
+      const chunks = byFormat && head ? rowsInThread(byFormat, head, file, { signal, csv: csvOf(t) }) : format.read(input, { signal, csv: csvOf(t) });
+      for await (const chunk of chunks) {
         if (!plan.warned && checked < 100) {
           for (const row of chunk.rows.slice(0, 100 - checked)) {
             const extra = Object.keys(row).find((k) => !known.has(k));
@@ -498,6 +543,7 @@ export function createFileTableSource(spec: FileSourceSpec, ctx: ConnectorContex
       }
       if (builder.length > 0) yield* batches();
     } finally {
+      head?.destroy();
       await raws?.close();
     }
   }

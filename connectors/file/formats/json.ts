@@ -6,7 +6,8 @@
 import { streamArray } from 'stream-json/streamers/stream-array.js';
 import withParser from 'stream-json/utils/with-parser.js';
 import { CqPipeError, SourceDataError } from '../../../lib/errors.js';
-import { openText, type RawRecord, type ReadContext, type RowChunk, type RowFormat } from './index.js';
+import { openText } from './open-text.js';
+import type { RawRecord, ReadContext, RowChunk, RowFormat } from './index.js';
 import { stringifyExact } from '../../../lib/json-exact.js';
 import type { InputFile } from '../inputs.js';
 
