@@ -49,7 +49,7 @@ export function dataToWire(data: A.Data, transfer: Set<ArrayBuffer>): WireData {
 /** the Data of `w` typed `type` (the type it was built as, from the same schema) */
 export function dataFromWire(type: A.DataType, w: WireData): A.Data {
   const children = w.children.map((c, i) => dataFromWire(type.children[i]!.type, c));
-  return new A.Data(type, w.offset, w.length, w.nullCount, w.buffers as never, children);
+  return new A.Data(type, w.offset, w.length, w.nullCount, w.buffers as unknown as Partial<A.Data['buffers']>, children);
 }
 
 /** a batch as the WireData of its struct, and the rows it has */
