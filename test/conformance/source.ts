@@ -63,8 +63,13 @@ export function runSourceSuite(t: Test, adapter: SourceAdapter): void {
       t.equal(m.batch.schema.metadata.get(MD_TABLE_NAME), m.table, 'batch names its table');
       break;
     }
-    const again = await readAll(await adapter.connector.create(spec, ctx()), tables);
-    t.same(again.counts, counts, 'a second read gives the same counts');
+    const second = await adapter.connector.create(spec, ctx());
+    try {
+      const again = await readAll(second, tables);
+      t.same(again.counts, counts, 'a second read gives the same counts');
+    } finally {
+      await second.close?.();
+    }
     await client.close?.();
   });
 
