@@ -17,7 +17,8 @@ import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
 import { createRequire } from 'node:module';
 import { decodeInsertMessage, encodeInsertMessage, insertRecord, pluginServiceDefinition } from '../connectors/cloudquery-plugin/insert-codec.js';
 import { installFraming, recordOffset } from '../connectors/cloudquery-plugin/grpc-framing.js';
-import { encodeRecord, encodeRecordPieces, decodeRecord } from '../connectors/cloudquery-plugin/arrow-wire.js';
+import { encodeRecord, decodeRecord } from '../connectors/cloudquery-plugin/arrow-wire.js';
+import { ipcStreamPieces } from '../lib/arrow/ipc-write.js';
 import { PluginConnection } from '../connectors/cloudquery-plugin/grpc-client.js';
 import { RECEIVE_WINDOW_BYTES } from '../connectors/cloudquery-plugin/serve/receive-window.js';
 import { startPluginServer } from '../connectors/cloudquery-plugin/serve/server.js';
@@ -94,6 +95,16 @@ t.test('any other message is left to the generated code', async (t) => {
   t.ok((def.Write!.requestSerialize(msg) as Buffer).equals(generated.Write.requestSerialize(msg)), 'a Write migrate_table as generated');
 });
 
+/** cq-pipe's test source served as a plugin on a unix socket */
+const serveTestSource = (socket: string) =>
+  startPluginServer({
+    connectors: { name: 'test', source: testSource },
+    version: 'v0.0.0-test',
+    network: 'unix',
+    address: socket,
+    logger: createLogger({ level: 'error' }),
+  });
+
 /** grpc-js's stream decoder, with our write and its own */
 type Decoder = { write(b: Buffer): Buffer[] };
 const grpcInternals = createRequire(import.meta.url);
@@ -168,7 +179,7 @@ t.test("the decoder gives grpc-js's messages, copied once, each insert's record 
 t.test('an insert is copied once on its way out: its record into the message, which is framed in place', async (t) => {
   const spec = { num_tables: 1, num_rows: 3000, seed: 42, batch_rows: 10_000, preset: 'bench', incremental: false } as const;
   const batch = generateBatch(spec, testTableSchemas(spec)[0]!, 0, 0, 3000);
-  const pieces = await encodeRecordPieces(batch);
+  const pieces = ipcStreamPieces(batch);
   t.ok(Buffer.concat(pieces).equals(Buffer.from(encodeRecord(batch))), "the pieces are encodeRecord's bytes");
   const record = insertRecord(pieces);
   const msg = new v3.Sync.Response({ insert: new v3.Sync.MessageInsert({ record }) });
@@ -180,13 +191,7 @@ t.test('an insert is copied once on its way out: its record into the message, wh
 t.test('rows served by `plugin test serve` arrive as views of the received frames, and whole', async (t) => {
   const dir = await tmpDir(t, 'cq-frames-');
   const socket = path.join(dir, 'p.sock');
-  const server = await startPluginServer({
-    connectors: { name: 'test', source: testSource },
-    version: 'v0.0.0-test',
-    network: 'unix',
-    address: socket,
-    logger: createLogger({ level: 'error' }),
-  });
+  const server = await serveTestSource(socket);
   const conn = await PluginConnection.open({ name: 'test', address: socket }, `unix:${socket}`);
   try {
     await conn.init({ num_rows: 25_000, preset: 'bench', batch_rows: 7_000 }, 'inv');
@@ -227,13 +232,7 @@ t.test('starting a local plugin loads no gRPC code first: the client code loads 
 t.test('a served plugin offers an 8 MiB HTTP/2 receive window, stream and connection', async (t) => {
   const dir = await tmpDir(t, 'cq-win-');
   const socket = path.join(dir, 'p.sock');
-  const server = await startPluginServer({
-    connectors: { name: 'test', source: testSource },
-    version: 'v0.0.0-test',
-    network: 'unix',
-    address: socket,
-    logger: createLogger({ level: 'error' }),
-  });
+  const server = await serveTestSource(socket);
   const session = http2.connect('http://localhost', { createConnection: () => net.connect(socket) });
   session.on('error', () => {});
   try {

@@ -110,21 +110,6 @@ export function encodeRecord(batch: A.RecordBatch): Uint8Array {
 }
 
 /**
- * encodeRecord's bytes as the pieces Arrow's IPC writer makes (messages, padding, and views of the
- * batch's own buffers), not joined: insert-codec.ts `insertRecord` copies them once, into the
- * message that carries them.
- */
-export async function encodeRecordPieces(batch: A.RecordBatch): Promise<Uint8Array[]> {
-  if (batch.numRows === 0) throw new RangeError('an empty batch is not sent to a plugin');
-  const writer = new A.RecordBatchStreamWriter();
-  writer.write(batch);
-  writer.finish();
-  const pieces: Uint8Array[] = [];
-  for await (const piece of writer) pieces.push(piece);
-  return pieces;
-}
-
-/**
  * The value of a delete_record predicate: one IPC stream whose first batch has one row; its first
  * column (what a Go destination reads) becomes a one-row, one-column batch in cq-pipe's type for
  * that field (extension types and timestamps as for rows), the schema metadata kept. Throws a

@@ -20,7 +20,8 @@ import {
 import { DestinationWriteError } from '../../lib/errors.js';
 import type { DeleteRecordMessage, DeleteStaleMessage } from '../../lib/messages.js';
 import { tableName } from '../../lib/schema.js';
-import { encodeRecordPieces, encodeSchema } from './arrow-wire.js';
+import { encodeSchema } from './arrow-wire.js';
+import { ipcStreamPieces } from '../../lib/arrow/ipc-write.js';
 import { insertRecord } from './insert-codec.js';
 import { toWireDeleteRecord } from './delete-record.js';
 import { type CliModes, CliSchemas, cliModes, PLUGIN_DESTINATION_CAPABILITIES } from './cli-schema.js';
@@ -121,7 +122,7 @@ class PluginDestinationClient implements DestinationClient {
   async writeBatch(table: A.Schema, batches: A.RecordBatch[]): Promise<void> {
     for (const b of batches) {
       if (b.numRows === 0) continue;
-      const record = insertRecord(await encodeRecordPieces(this.#schemas.batch(table, b)));
+      const record = insertRecord(ipcStreamPieces(this.#schemas.batch(table, b)));
       await this.#send(new v3.Write.Request({ insert: new v3.Write.MessageInsert({ record }) }));
     }
   }

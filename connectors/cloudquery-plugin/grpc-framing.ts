@@ -17,14 +17,12 @@
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { insertHeader } from './insert-header.js';
 
 const require = createRequire(import.meta.url);
 
 /** the gRPC prefix of a message: compressed flag (1 byte) and length (4 bytes, big-endian) */
 const PREFIX = 5;
-/** `insert` of Sync.Response / Write.Request and `record` of MessageInsert, both length-delimited */
-const INSERT_TAG = (2 << 3) | 2;
-const RECORD_TAG = (1 << 3) | 2;
 /** message bytes looked at to find a record's offset: two tags and two varints of up to 5 bytes */
 const PROBE = 12;
 
@@ -48,25 +46,9 @@ function framedInPlace(message: Buffer): Buffer | undefined {
   return framed;
 }
 
-/** a varint at `pos` of the first `end` bytes: [value, next position], or undefined */
-function varint(buf: Uint8Array, pos: number, end: number): [number, number] | undefined {
-  let x = 0;
-  let scale = 1;
-  for (let i = 0; i < 5 && pos < end; i++) {
-    const b = buf[pos++]!;
-    x += (b & 0x7f) * scale;
-    if (b < 0x80) return [x, pos];
-    scale *= 128;
-  }
-  return undefined;
-}
-
 /** where the record of an insert message starts, from its first bytes; 0 for any other message */
 export function recordOffset(head: Uint8Array, n: number): number {
-  if (n < 4 || head[0] !== INSERT_TAG) return 0;
-  const inner = varint(head, 1, n);
-  if (!inner || head[inner[1]] !== RECORD_TAG) return 0;
-  return varint(head, inner[1] + 1, n)?.[1] ?? 0;
+  return insertHeader(head, n)?.start ?? 0;
 }
 
 /** grpc-js's StreamDecoder: `write(chunk)` returns the messages it completes, each with its prefix */

@@ -11,31 +11,9 @@
 import type * as grpcTypes from '@grpc/grpc-js';
 import { pluginV3 } from '@cloudquery/plugin-pb-javascript';
 import { installFraming, withHeadroom } from './grpc-framing.js';
+import { INSERT_TAG, insertHeader, RECORD_TAG, varintLength, writeVarint } from './insert-header.js';
 
 const v3 = pluginV3.cloudquery.plugin.v3;
-
-/** `insert` of Sync.Response and of Write.Request, a length-delimited field */
-const INSERT_TAG = (2 << 3) | 2;
-/** `record` of MessageInsert, a length-delimited field */
-const RECORD_TAG = (1 << 3) | 2;
-
-function varintLength(n: number): number {
-  let len = 1;
-  while (n >= 0x80) {
-    n = Math.floor(n / 128);
-    len++;
-  }
-  return len;
-}
-
-function writeVarint(out: Uint8Array, pos: number, n: number): number {
-  while (n >= 0x80) {
-    out[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  return pos;
-}
 
 /** an empty `{ insert: { record } }` message for a record of `length` bytes, with room for gRPC's prefix; where the record goes */
 function insertFrame(length: number): { out: Buffer; start: number } {
@@ -53,7 +31,7 @@ function insertFrame(length: number): { out: Buffer; start: number } {
 const messages = new WeakMap<Uint8Array, Buffer>();
 
 /**
- * A record (as the pieces of arrow-wire.ts `encodeRecordPieces`) copied once, into the message that
+ * A record (as the pieces of lib/arrow/ipc-write.ts `ipcStreamPieces`) copied once, into the message that
  * will carry it: the serializers below send that message as it is.
  */
 export function insertRecord(pieces: readonly Uint8Array[]): Uint8Array {
@@ -79,19 +57,6 @@ export function encodeInsertMessage(record: Uint8Array): Buffer {
   return out;
 }
 
-/** a varint at `pos`: [value, next position], or undefined when it runs past `end` or is too long */
-function readVarint(buf: Uint8Array, pos: number, end: number): [number, number] | undefined {
-  let x = 0;
-  let scale = 1;
-  for (let i = 0; i < 8 && pos < end; i++) {
-    const b = buf[pos++]!;
-    x += (b & 0x7f) * scale;
-    if (b < 0x80) return [x, pos];
-    scale *= 128;
-  }
-  return undefined;
-}
-
 /**
  * The record of a message that is exactly `{ insert: { record } }` with a non-empty record, or
  * undefined for any other message (the caller decodes it with the generated code). The record is a
@@ -99,12 +64,9 @@ function readVarint(buf: Uint8Array, pos: number, end: number): [number, number]
  */
 export function decodeInsertMessage(buf: Uint8Array): Uint8Array | undefined {
   const end = buf.length;
-  if (end < 4 || buf[0] !== INSERT_TAG) return undefined;
-  const inner = readVarint(buf, 1, end);
-  if (!inner || inner[1] + inner[0] !== end || buf[inner[1]] !== RECORD_TAG) return undefined;
-  const rec = readVarint(buf, inner[1] + 1, end);
-  if (!rec || rec[0] === 0 || rec[1] + rec[0] !== end) return undefined;
-  const [length, start] = rec;
+  const h = insertHeader(buf, end);
+  if (!h || h.innerEnd !== end || h.length === 0 || h.start + h.length !== end) return undefined;
+  const { length, start } = h;
   const offset = buf.byteOffset + start;
   if (offset % 8 === 0) return new Uint8Array(buf.buffer, offset, length);
   const copy = new Uint8Array(length);

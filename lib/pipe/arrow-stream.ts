@@ -9,10 +9,9 @@
  */
 import type { Readable } from 'node:stream';
 import * as A from 'apache-arrow';
-import { Message, RecordBatch as BatchHeader } from 'apache-arrow/ipc/metadata/message';
-import { VectorAssembler } from 'apache-arrow/visitor/vectorassembler';
 import { utf8Data } from '../arrow/index.js';
 import { ipcStreams } from '../arrow/ipc-read.js';
+import { ipcStreamPieces, joinPieces } from '../arrow/ipc-write.js';
 import { CqPipeError, SourceDataError, isErrorCode, type ErrorContext } from '../errors.js';
 import type { SyncMessage } from '../messages.js';
 import { MD_TABLE_NAME, tableName, withSchemaMetadata } from '../schema.js';
@@ -62,86 +61,12 @@ function payloadSegment(kind: string, payload: unknown): Uint8Array {
   return A.tableToIPC(new A.Table([batch]), 'stream');
 }
 
-/** an IPC message as the stream format frames it: continuation marker, length, flatbuffer padded to 8 bytes */
-function framed(message: Message): Uint8Array {
-  const fb = Message.encode(message);
-  const size = (8 + fb.byteLength + 7) & ~7;
-  const out = new Uint8Array(size);
-  const v = new DataView(out.buffer);
-  v.setInt32(0, -1, true);
-  v.setInt32(4, size - 8, true);
-  out.set(fb, 8);
-  return out;
-}
-
-const END_OF_STREAM = Uint8Array.of(0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0);
-const PADDING = new Uint8Array(8);
-const sameMap = (a: Map<string, string>, b: Map<string, string>) => a === b || (a.size === b.size && [...a].every(([k, v]) => b.get(k) === v));
-
-/**
- * The same schema message: apache-arrow gives every batch its own copy of the schema (fields
- * cloned, metadata maps copied), but their types are shared objects, and a shared type has the
- * same children. Anything else is encoded anew.
- */
-function sameSchema(a: A.Schema, b: A.Schema): boolean {
-  return (
-    a === b ||
-    (a.fields.length === b.fields.length &&
-      sameMap(a.metadata, b.metadata) &&
-      a.fields.every((f, i) => {
-        const g = b.fields[i]!;
-        return f.type === g.type && f.name === g.name && f.nullable === g.nullable && sameMap(f.metadata, g.metadata);
-      }))
-  );
-}
-
-/** each table's last schema and its framed message: the schema is encoded once, not once a batch */
-const schemaMessages = new Map<string, { schema: A.Schema; bytes: Uint8Array }>();
-
-/**
- * A table segment (schema, the batch, end-of-stream) as the pieces written one after the other:
- * the column buffers themselves, not copied (the bytes are those `tableToIPC` gives). A schema
- * with dictionaries goes through apache-arrow's writer, which writes them before the batch.
- */
-function batchSegment(batch: A.RecordBatch): Uint8Array[] {
-  if (batch.schema.dictionaries.size > 0) return [A.tableToIPC(new A.Table([batch]), 'stream')];
-  const table = batch.schema.metadata.get(MD_TABLE_NAME) ?? '';
-  let known = schemaMessages.get(table);
-  if (!known || !sameSchema(known.schema, batch.schema)) {
-    known = { schema: batch.schema, bytes: framed(Message.from(batch.schema)) };
-    schemaMessages.set(table, known);
-  }
-  const schema = known.bytes;
-  const { byteLength, nodes, bufferRegions, buffers, variadicBufferCounts } = VectorAssembler.assemble(batch);
-  const header = new BatchHeader(batch.numRows, nodes, bufferRegions, null, variadicBufferCounts, batch.metadata);
-  const parts = [schema, framed(Message.from(header, byteLength))];
-  for (const b of buffers) {
-    if (b.byteLength === 0) continue;
-    parts.push(b instanceof Uint8Array ? b : new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-    const pad = ((b.byteLength + 7) & ~7) - b.byteLength;
-    if (pad) parts.push(PADDING.subarray(0, pad));
-  }
-  parts.push(END_OF_STREAM);
-  return parts;
-}
-
-function joined(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
-}
-
 /**
  * A message as the pieces of its segment, to be written in order (`read` hands them to one
  * writev); undefined for a batch without rows, which is not sent.
  */
 export function encodeMessageParts(msg: PipeMessage): Uint8Array[] | undefined {
-  if (msg.kind === 'insert') return msg.batch.numRows === 0 ? undefined : batchSegment(msg.batch);
+  if (msg.kind === 'insert') return msg.batch.numRows === 0 ? undefined : ipcStreamPieces(msg.batch);
   const one = encodeMessage(msg);
   return one && [one];
 }
@@ -151,7 +76,7 @@ export function encodeMessage(msg: PipeMessage): Uint8Array | undefined {
   switch (msg.kind) {
     case 'insert':
       if (msg.batch.numRows === 0) return undefined;
-      return joined(batchSegment(msg.batch));
+      return joinPieces(ipcStreamPieces(msg.batch));
     case 'migrate-table': {
       const schema = withSchemaMetadata(msg.table, { [MD_MESSAGE]: 'migrate-table' });
       // one empty batch: a stream without any batch would not end cleanly for readers

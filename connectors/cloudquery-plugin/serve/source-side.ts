@@ -17,7 +17,8 @@ import { addInternalColumns, internalColumns } from '../../../lib/stages/interna
 import { selectTables } from '../../../lib/table-select.js';
 import { CQ_ID, CQ_SOURCE_NAME, CQ_SYNC_TIME, MD_PRIMARY_KEY, batchFromColumns, isPrimaryKey, tableName, withFieldMetadata } from '../../../lib/schema.js';
 import * as Arrow from 'apache-arrow';
-import { encodeRecordPieces, encodeSchema } from '../arrow-wire.js';
+import { encodeSchema } from '../arrow-wire.js';
+import { ipcStreamPieces } from '../../../lib/arrow/ipc-write.js';
 import { insertRecord } from '../insert-codec.js';
 import { type grpcTypes, v3, errorText } from './grpc.js';
 
@@ -96,7 +97,7 @@ export async function syncTables(call: SyncCall, opts: SyncOptions): Promise<{ t
       if (!schema || msg.batch.numRows === 0) continue;
       const byName = new Map(msg.batch.schema.fields.map((f, i) => [f.name, i]));
       const cols = schema.fields.map((f) => msg.batch.data.children[byName.get(f.name)!]!);
-      const record = insertRecord(await encodeRecordPieces(batchFromColumns(schema, msg.batch.numRows, cols)));
+      const record = insertRecord(ipcStreamPieces(batchFromColumns(schema, msg.batch.numRows, cols)));
       await send(call, new v3.Sync.Response({ insert: new v3.Sync.MessageInsert({ record }) }), opts.signal);
       rows += msg.batch.numRows;
     } else if (msg.kind === 'table-error') {
