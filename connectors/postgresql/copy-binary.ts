@@ -104,6 +104,22 @@ function withNulls(data: A.Data, enc: Encoder): Encoder {
   };
 }
 
+/** bytes [a, b) of `src` into `dst` at `p`, without a view per value (short values by a loop) */
+function copyRange(dst: Uint8Array, p: number, src: Uint8Array, a: number, b: number): void {
+  if (b - a > 64) dst.set(src.subarray(a, b), p);
+  else for (let k = a; k < b; k++) dst[p++] = src[k]!;
+}
+
+/** 2^32, to split a number into the two 32-bit halves of an int64 */
+const TWO32 = 4294967296;
+/** int64 values with |hi| below this (±2^52) are exact as JS numbers */
+const SAFE_HI = 1 << 20;
+
+/** an int64 column's values as 32-bit halves (little-endian: [lo, hi] per value), read without a bigint per value */
+function int64Halves(v: BigInt64Array): Int32Array {
+  return new Int32Array(v.buffer, v.byteOffset, v.length * 2);
+}
+
 const NUL_ESCAPE = Buffer.from('\\u0000');
 
 function stripNul(b: Uint8Array, json: boolean): Uint8Array {
@@ -269,10 +285,12 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       const width = base === 'smallint' ? 2 : base === 'integer' ? 4 : 8;
       const big = (t as A.Int).bitWidth === 64;
       if (width === 8 && big) {
+        const w = int64Halves(v as BigInt64Array);
         return withNulls(data, (out, i) => {
           out.ensure(12);
           out.view.setInt32(out.pos, 8);
-          out.view.setBigInt64(out.pos + 4, v[i] as bigint);
+          out.view.setInt32(out.pos + 4, w[2 * i + 1]!);
+          out.view.setInt32(out.pos + 8, w[2 * i]!);
           out.pos += 12;
         });
       }
@@ -356,6 +374,18 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       if (t.typeId !== A.Type.Utf8 && t.typeId !== A.Type.LargeUtf8 && ext !== 'inet' && ext !== 'json') throw mismatch();
       const get = varBytes(data);
       const clean = !columnHasNul(data, false);
+      if (clean && data.valueOffsets instanceof Int32Array) {
+        const offs = data.valueOffsets;
+        const values = data.values as Uint8Array;
+        return withNulls(data, (out, i) => {
+          const a = offs[i]!;
+          const len = offs[i + 1]! - a;
+          out.ensure(4 + len);
+          out.view.setInt32(out.pos, len);
+          copyRange(out.buf, out.pos + 4, values, a, a + len);
+          out.pos += 4 + len;
+        });
+      }
       return withNulls(data, (out, i) => {
         const b = clean ? get(i) : stripNul(get(i), false);
         out.ensure(4 + b.length);
@@ -388,7 +418,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       return withNulls(data, (out, i) => {
         out.ensure(20);
         out.view.setInt32(out.pos, 16);
-        out.buf.set(v.subarray(i * 16, i * 16 + 16), out.pos + 4);
+        copyRange(out.buf, out.pos + 4, v, i * 16, i * 16 + 16);
         out.pos += 20;
       });
     }
@@ -396,6 +426,19 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       if (t.typeId === A.Type.Binary || t.typeId === A.Type.Utf8 || t.typeId === A.Type.LargeBinary || t.typeId === A.Type.LargeUtf8) {
         const get = varBytes(data);
         const clean = !columnHasNul(data, true);
+        if (clean && data.valueOffsets instanceof Int32Array) {
+          const offs = data.valueOffsets;
+          const values = data.values as Uint8Array;
+          return withNulls(data, (out, i) => {
+            const a = offs[i]!;
+            const len = offs[i + 1]! - a;
+            out.ensure(5 + len);
+            out.view.setInt32(out.pos, len + 1);
+            out.buf[out.pos + 4] = 1;
+            copyRange(out.buf, out.pos + 5, values, a, a + len);
+            out.pos += 5 + len;
+          });
+        }
         return withNulls(data, (out, i) => {
           const b = clean ? get(i) : stripNul(get(i), true);
           out.ensure(5 + b.length);
@@ -456,7 +499,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       if (t.typeId !== A.Type.Timestamp) throw mismatch();
       const v = data.values as BigInt64Array;
       const toUs = timestampToMicros((t as A.Timestamp).unit);
-      return withNulls(data, (out, i) => {
+      const slow = (out: Out, i: number) => {
         const x = v[i]!;
         let pgUs: bigint;
         // ±infinity (lib/arrow/time.ts) → Postgres' ±infinity; anything else must be in Postgres' range, never wrap
@@ -469,6 +512,21 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
         out.ensure(12);
         out.view.setInt32(out.pos, 8);
         out.view.setBigInt64(out.pos + 4, pgUs);
+        out.pos += 12;
+      };
+      if ((t as A.Timestamp).unit !== A.TimeUnit.MICROSECOND) return withNulls(data, slow);
+      // µs within ±2^52 of 1970 (years 1827 to 2112): shifted to Postgres' epoch as numbers, no bigint per value
+      const w = int64Halves(v);
+      const epoch = Number(PG_EPOCH_US);
+      return withNulls(data, (out, i) => {
+        const hi = w[2 * i + 1]!;
+        if (hi >= SAFE_HI || hi < -SAFE_HI) return slow(out, i);
+        const pg = hi * TWO32 + (w[2 * i]! >>> 0) - epoch;
+        const pgHi = Math.floor(pg / TWO32);
+        out.ensure(12);
+        out.view.setInt32(out.pos, 8);
+        out.view.setInt32(out.pos + 4, pgHi);
+        out.view.setUint32(out.pos + 8, pg - pgHi * TWO32);
         out.pos += 12;
       });
     }
