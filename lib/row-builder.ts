@@ -199,6 +199,11 @@ function toNumber(v: unknown): number {
   return NaN;
 }
 
+/** The column of `values` (JS values as JSON.parse gives them), as a batch's column is built; throws ValueError. */
+export function convertValues(values: unknown[], field: A.Field): A.Data {
+  return convertColumn(values, field, false);
+}
+
 function convertColumn(values: unknown[], field: A.Field, text: boolean): A.Data {
   const t = field.type as A.DataType;
   const n = values.length;

@@ -61,15 +61,6 @@ export function toDays(s: string): number {
 }
 
 const D0 = 48;
-function digits(s: string, from: number, n: number): number {
-  let v = 0;
-  for (let i = from; i < from + n; i++) {
-    const c = s.charCodeAt(i) - D0;
-    if (c < 0 || c > 9) return NaN;
-    v = v * 10 + c;
-  }
-  return v;
-}
 
 /** µs as a JS number are exact below 2^53: seconds within ±9,007,199,254 (about 1684–2255) */
 const SAFE_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1_000_000);
@@ -82,24 +73,38 @@ const SAFE_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1_000_000);
  */
 export function isoToMicrosNumber(s: string): number {
   const len = s.length;
-  if (len < 20 || s.charCodeAt(4) !== 45 || s.charCodeAt(7) !== 45 || s.charCodeAt(13) !== 58 || s.charCodeAt(16) !== 58) return NaN;
-  const sep = s.charCodeAt(10);
+  if (len < 20 || len > 64) return len < 20 ? NaN : isoCodesToMicros(codesOf(s, new Uint16Array(len)), 0, len);
+  return isoCodesToMicros(codesOf(s, SCRATCH), 0, len);
+}
+
+/** scratch for the code units of a short string */
+const SCRATCH = new Uint16Array(64);
+
+function codesOf(s: string, out: Uint16Array): Uint16Array {
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i);
+  return out;
+}
+
+/** isoToMicrosNumber of the code units (UTF-16, or bytes of ASCII text) s[start, start + len) */
+export function isoCodesToMicros(s: Uint16Array | Uint8Array, start: number, len: number): number {
+  if (len < 20 || s[start + 4] !== 45 || s[start + 7] !== 45 || s[start + 13] !== 58 || s[start + 16] !== 58) return NaN;
+  const sep = s[start + 10];
   if (sep !== 84 && sep !== 32) return NaN;
-  const y = digits(s, 0, 4),
-    mo = digits(s, 5, 2),
-    d = digits(s, 8, 2),
-    h = digits(s, 11, 2),
-    mi = digits(s, 14, 2),
-    sec = digits(s, 17, 2);
+  const y = digitsAt(s, start, 0, 4),
+    mo = digitsAt(s, start, 5, 2),
+    d = digitsAt(s, start, 8, 2),
+    h = digitsAt(s, start, 11, 2),
+    mi = digitsAt(s, start, 14, 2),
+    sec = digitsAt(s, start, 17, 2);
   if (!(mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h <= 23 && mi <= 59 && sec <= 59)) return NaN;
   if (d > 28 && d > daysInMonth(y, mo)) return NaN;
   let p = 19;
   let frac = 0;
-  if (s.charCodeAt(p) === 46) {
+  if (s[start + p] === 46) {
     p++;
     let n = 0;
     while (p < len) {
-      const c = s.charCodeAt(p) - D0;
+      const c = s[start + p]! - D0;
       if (c < 0 || c > 9) break;
       if (n < 6) frac = frac * 10 + c;
       n++;
@@ -109,12 +114,12 @@ export function isoToMicrosNumber(s: string): number {
     for (let k = n; k < 6; k++) frac *= 10;
   }
   let offsetMin = 0;
-  const z = s.charCodeAt(p);
+  const z = p < len ? s[start + p] : -1;
   if ((z === 90 || z === 122) && p + 1 === len) {
     // UTC
-  } else if ((z === 43 || z === 45) && p + 6 === len && s.charCodeAt(p + 3) === 58) {
-    const oh = digits(s, p + 1, 2),
-      om = digits(s, p + 4, 2);
+  } else if ((z === 43 || z === 45) && p + 6 === len && s[start + p + 3] === 58) {
+    const oh = digitsAt(s, start, p + 1, 2),
+      om = digitsAt(s, start, p + 4, 2);
     if (!(oh <= 23 && om <= 59)) return NaN;
     offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
   } else {
@@ -123,4 +128,15 @@ export function isoToMicrosNumber(s: string): number {
   const secs = daysFromCivil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offsetMin * 60;
   if (secs >= SAFE_SECONDS || secs <= -SAFE_SECONDS) return NaN;
   return secs * 1_000_000 + frac;
+}
+
+/** the decimal of the n code units s[start + from, …) (all within the text: callers checked its length), or NaN */
+function digitsAt(s: Uint16Array | Uint8Array, start: number, from: number, n: number): number {
+  let v = 0;
+  for (let i = start + from; i < start + from + n; i++) {
+    const c = s[i]! - D0;
+    if (c < 0 || c > 9) return NaN;
+    v = v * 10 + c;
+  }
+  return v;
 }

@@ -65,14 +65,25 @@ for (let i = 0; i < 6; i++) {
  * not one. Parsed by char codes: this runs once per value on the hot path of text sources.
  */
 export function uuidFromString(s: string, out = new Uint8Array(16), offset = 0): Uint8Array | undefined {
-  const dashed = s.length === 36;
-  if (!dashed && s.length !== 32) return undefined;
-  if (dashed && (s.charCodeAt(8) !== 45 || s.charCodeAt(13) !== 45 || s.charCodeAt(18) !== 45 || s.charCodeAt(23) !== 45)) return undefined;
-  let p = 0;
+  const len = s.length;
+  if (len !== 36 && len !== 32) return undefined;
+  for (let i = 0; i < len; i++) SCRATCH[i] = s.charCodeAt(i);
+  return uuidFromCodes(SCRATCH, 0, len, out, offset);
+}
+
+/** scratch for the code units of a uuid string */
+const SCRATCH = new Uint16Array(36);
+
+/** uuidFromString of the code units (UTF-16, or bytes of ASCII text) s[start, start + len) */
+export function uuidFromCodes(s: Uint16Array | Uint8Array, start: number, len: number, out: Uint8Array, offset: number): Uint8Array | undefined {
+  const dashed = len === 36;
+  if (!dashed && len !== 32) return undefined;
+  if (dashed && (s[start + 8] !== 45 || s[start + 13] !== 45 || s[start + 18] !== 45 || s[start + 23] !== 45)) return undefined;
+  let p = start;
   for (let i = 0; i < 16; i++) {
-    if (dashed && (p === 8 || p === 13 || p === 18 || p === 23)) p++;
-    const a = s.charCodeAt(p);
-    const b = s.charCodeAt(p + 1);
+    if (dashed && (p === start + 8 || p === start + 13 || p === start + 18 || p === start + 23)) p++;
+    const a = s[p]!;
+    const b = s[p + 1]!;
     const hi = a < 128 ? HEX_VALUE[a]! : -1;
     const lo = b < 128 ? HEX_VALUE[b]! : -1;
     if (hi < 0 || lo < 0) return undefined;

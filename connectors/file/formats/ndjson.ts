@@ -39,6 +39,21 @@ export const ndjsonFormat: RowFormat = {
   },
 };
 
+/** One line of NDJSON (without its line break), line `line` of file `name`: its object, or undefined for a blank line. */
+export function parseNdjsonLine(text: string, name: string, line: number): Record<string, unknown> | undefined {
+  if (text.length === 0 || (text.length < 8 && text.trim() === '')) return undefined;
+  let v: unknown;
+  try {
+    v = parseJsonExact(text);
+  } catch (err) {
+    throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: name, line });
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) {
+    throw new SourceDataError(`expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file: name, line });
+  }
+  return v as Record<string, unknown>;
+}
+
 /**
  * The rows of NDJSON bytes (`input`, already gunzipped), named `name` in errors: what read() yields,
  * also run on bytes handed to the row worker (./row-worker.ts). `input` is destroyed when done.
@@ -67,17 +82,9 @@ export async function* ndjsonRows(input: Readable, name: string, ctx: ReadContex
   const limit = ctx.limit ?? Infinity;
   const parse = (text: string, chunk: RowChunk): void => {
     line++;
-    if (text.length === 0 || (text.length < 8 && text.trim() === '')) return;
-    let v: unknown;
-    try {
-      v = parseJsonExact(text);
-    } catch (err) {
-      throw new SourceDataError(`malformed JSON: ${(err as Error).message}`, { file: name, line });
-    }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-      throw new SourceDataError(`expected a JSON object, got ${Array.isArray(v) ? 'an array' : v === null ? 'null' : typeof v}`, { file: name, line });
-    }
-    chunk.rows.push(v as Record<string, unknown>);
+    const row = parseNdjsonLine(text, name, line);
+    if (!row) return;
+    chunk.rows.push(row);
     chunk.lines.push(line);
     count++;
   };

@@ -26,6 +26,7 @@ import { isStackOverflow } from '../nesting.js';
 import { csvRows } from './csv.js';
 import type { CsvOptions, RowChunk, ReadContext } from './index.js';
 import { ndjsonRows } from './ndjson.js';
+import { type NdjsonItem, ndjsonBatches } from './ndjson-batches.js';
 import { batchToWire, errorFromWire, errorToWire, type WireData, type WireError } from './row-wire.js';
 
 /** `workerData` of the worker started by ./row-thread.ts */
@@ -83,6 +84,11 @@ export type RowReply =
   | { t: 'error'; id: number; error: WireError }
   | { t: 'too-deep'; id: number; first: number; last: number; cause: WireError };
 
+/** NDJSON is read by the byte scanner unless CQ_PIPE_NDJSON_SCAN=0 (docs/file-source.md) */
+function scanNdjson(): boolean {
+  return process.env.CQ_PIPE_NDJSON_SCAN !== '0';
+}
+
 /** one read being served */
 interface Read {
   /** bytes not yet taken (null: the end; a WireError: the input failed) */
@@ -127,13 +133,15 @@ export function serve(reply: (msg: RowReply, transfer: ArrayBuffer[]) => void): 
     const builder = new RowBatchBuilder(schema, req.text);
     const known = new Set(schema.fields.map((f) => f.name));
     let lines: number[] = [];
-    const flush = async (): Promise<boolean> => {
+    /** `built`: a batch the NDJSON scanner made (./ndjson-batches.ts); else the builder's rows */
+    const flush = async (built?: A.RecordBatch): Promise<boolean> => {
       const at = lines;
       lines = [];
       let batch: A.RecordBatch;
       let rejected: RejectedAt[] | undefined;
       try {
-        if (req.reject) {
+        if (built) batch = built;
+        else if (req.reject) {
           const out = builder.finishRejecting();
           batch = out.batch;
           rejected = out.rejected.map((v) => ({ position: at[v.index]!, column: v.column, reason: v.reason }));
@@ -157,9 +165,17 @@ export function serve(reply: (msg: RowReply, transfer: ArrayBuffer[]) => void): 
     };
     const ctx: ReadContext = { signal: new AbortController().signal, csv: req.csv };
     const input = Readable.from(bytesOf(id, r), { objectMode: false });
-    const chunks: AsyncIterable<RowChunk> = req.format === 'csv' ? csvRows(input, file, ctx) : ndjsonRows(input, file, ctx);
+    const items: AsyncIterable<RowChunk | NdjsonItem> =
+      req.format === 'csv' ? csvRows(input, file, ctx) : scanNdjson() ? ndjsonBatches(input, file, schema, req.batchRows) : ndjsonRows(input, file, ctx);
     let checked = 0;
-    for await (const chunk of chunks) {
+    for await (const item of items) {
+      if ('batch' in item) {
+        // a whole batch from the scanner: the builder is empty (batches start every batchRows rows)
+        checked += item.batch.numRows;
+        if (!(await flush(item.batch))) return;
+        continue;
+      }
+      const chunk = 'chunk' in item ? item.chunk : item;
       if (checked < 100) {
         for (const row of chunk.rows.slice(0, 100 - checked)) {
           const extra = Object.keys(row).find((k) => !known.has(k));
