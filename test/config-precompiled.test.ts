@@ -13,6 +13,9 @@ import t from 'tap';
 import { loadConfig } from '../index.js';
 import { AJV_OPTIONS, PRECOMPILED_DIR, precompiledFile, precompiledValidator, schemaKey, schemaValidator, validatorStats } from '../lib/config/precompiled.js';
 import { destinationSchema, sourceSchema } from '../lib/config/schema.js';
+import { acceptSpec } from '../connectors/cloudquery-plugin/serve/spec.js';
+import { fileDestination } from '../connectors/file/destination.js';
+import { testSource } from '../connectors/test-source.js';
 import { builtinSchemas } from '../scripts/built-in-schemas.js';
 import { cliSync } from './helpers/cli.js';
 import { tmpDir } from './helpers/index.js';
@@ -65,6 +68,18 @@ t.test('a config of built-ins loads with no schema compiled and without ajv; a m
   t.same(m.destinations[0]!.spec, { level: 4 }, "the module's default applied");
   t.equal(validatorStats.compiled - before.compiled, 1, "the module's schema compiled at run time");
   t.equal(ajvCore().length, 2, 'ajv loaded for it');
+});
+
+t.test("a served plugin's Init spec is checked with the build's validators", async (t) => {
+  const before = { ...validatorStats };
+  const served = { name: 'file', destination: fileDestination };
+  const ok = await acceptSpec(served, { path: '/tmp/x/{{TABLE}}/{{UUID}}.{{FORMAT}}', format: 'json', batch_size: 5 });
+  t.same(ok.destination?.batch, { rows: 5 }, 'engine keys split off');
+  await t.rejects(acceptSpec(served, { path: '/tmp/x/{{TABLE}}/{{UUID}}.{{FORMAT}}', fromat: 'json' }), { message: /unknown key "fromat" \(did you mean "format"\?\)/ });
+  const src = await acceptSpec({ name: 'test', source: testSource }, {});
+  t.equal(src.source?.num_rows, 1000, "the test source's default applied");
+  t.equal(validatorStats.precompiled - before.precompiled, 2, 'one per descriptor');
+  t.equal(validatorStats.compiled - before.compiled, 0, 'nothing compiled');
 });
 
 t.test('the CLI loads no ajv module but its small run-time helpers for a config of built-ins', async (t) => {
