@@ -75,7 +75,9 @@ t.test("a served plugin's Init spec is checked with the build's validators", asy
   const served = { name: 'file', destination: fileDestination };
   const ok = await acceptSpec(served, { path: '/tmp/x/{{TABLE}}/{{UUID}}.{{FORMAT}}', format: 'json', batch_size: 5 });
   t.same(ok.destination?.batch, { rows: 5 }, 'engine keys split off');
-  await t.rejects(acceptSpec(served, { path: '/tmp/x/{{TABLE}}/{{UUID}}.{{FORMAT}}', fromat: 'json' }), { message: /unknown key "fromat" \(did you mean "format"\?\)/ });
+  await t.rejects(acceptSpec(served, { path: '/tmp/x/{{TABLE}}/{{UUID}}.{{FORMAT}}', fromat: 'json' }), {
+    message: /unknown key "fromat" \(did you mean "format"\?\)/,
+  });
   const src = await acceptSpec({ name: 'test', source: testSource }, {});
   t.equal(src.source?.num_rows, 1000, "the test source's default applied");
   t.equal(validatorStats.precompiled - before.precompiled, 2, 'one per descriptor');
