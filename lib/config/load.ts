@@ -4,13 +4,14 @@
  * naming file:line, document, key path and, for near misses, a suggestion.
  */
 import path from 'node:path';
-import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { ConfigError, CqPipeError, PluginUnavailableError } from '../errors.js';
 import type { DestinationConnector, SourceConnector, SpecProblem, SpecSchema } from '../connector.js';
 import type { Registry } from '../registry.js';
 import type { TransformerDefinition } from '../transformer.js';
 import type { DestinationSpec, LoadedConfig, Origin, SourceSpec, TransformerSpec } from './types.js';
 import { KIND_SCHEMAS, documentSchema, type Kind } from './schema.js';
+import { schemaValidator } from './precompiled.js';
 import { PLUGIN_REF } from './interpolate.js';
 import { didYouMean } from './suggest.js';
 import { schemaProblems } from './schema-problems.js';
@@ -69,18 +70,16 @@ export class ConfigProblems extends ConfigError {
   }
 }
 
-// ajv loads with the first config, not with the package (start-up of library users)
-let ajvInstance: Ajv | undefined;
-const ajv = (): Ajv => ajvInstance!;
-// compiled on first use, per kind (start-up time of every command)
+// validators from the build (precompiled.ts), looked up on first use, per kind; ajv loads only
+// for a schema the build did not see (start-up time of every command)
 const compiledKinds = new Map<Kind, ValidateFunction>();
 const kindValidator = (k: Kind): ValidateFunction => {
   let v = compiledKinds.get(k);
-  if (!v) compiledKinds.set(k, (v = ajv().compile(KIND_SCHEMAS[k])));
+  if (!v) compiledKinds.set(k, (v = schemaValidator(KIND_SCHEMAS[k])));
   return v;
 };
 let compiledDoc: ValidateFunction | undefined;
-const docValidator = (): ValidateFunction => (compiledDoc ??= ajv().compile(documentSchema));
+const docValidator = (): ValidateFunction => (compiledDoc ??= schemaValidator(documentSchema));
 const connectorValidators = new WeakMap<object, ValidateFunction>();
 
 /** ajv errors → problems, relative to `prefix` inside the document */
@@ -107,7 +106,6 @@ interface Entry {
 
 export async function loadConfig(paths: string[], opts: LoadOptions): Promise<LoadedConfig> {
   const registry = opts.registry;
-  ajvInstance ??= new (await import('ajv')).Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
   const env = opts.env ?? process.env;
   const problems: ConfigProblem[] = [];
   const secrets = new Set<string>();
@@ -427,12 +425,12 @@ export function withRegistry<T extends object>(config: T, registry: Registry): T
   return Object.freeze(c) as T & { readonly registry: Registry };
 }
 
-/** A connector's or transformer's schema, compiled once per descriptor; a string when it does not compile. */
+/** A connector's or transformer's validator, once per descriptor (precompiled.ts); a string when its schema does not compile. */
 function compileConnectorSchema(owner: object, schema: SpecSchema): ValidateFunction | string {
   let validate = connectorValidators.get(owner);
   if (!validate) {
     try {
-      validate = ajv().compile(schema as object);
+      validate = schemaValidator(schema as object);
     } catch (err) {
       return (err as Error).message;
     }

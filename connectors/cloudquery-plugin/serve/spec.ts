@@ -5,11 +5,12 @@
  * included), then with the connector's own checks, as `cq-pipe validate-config` does. A connector
  * that is both a source and a destination is served as whichever kinds the spec fits.
  */
-import type { Ajv, ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { DestinationConnector, SourceConnector, SpecSchema, SpecProblem } from '../../../lib/connector.js';
 import { ConfigError } from '../../../lib/errors.js';
 import { schemaProblems } from '../../../lib/config/schema-problems.js';
 import { formatKeyPath } from '../../../lib/config/load.js';
+import { schemaValidator } from '../../../lib/config/precompiled.js';
 import { splitEngineKeys, withEngineKeys, type BatchCaps } from '../../../lib/config/engine-keys.js';
 
 export type ServedKind = 'source' | 'destination';
@@ -30,13 +31,12 @@ export interface AcceptedSpec {
   rejected: Partial<Record<ServedKind, string>>;
 }
 
-let ajvInstance: Ajv | undefined;
 const compiled = new WeakMap<object, ValidateFunction>();
 
-async function validatorFor(owner: object, schema: SpecSchema): Promise<ValidateFunction> {
-  ajvInstance ??= new (await import('ajv')).Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+/** the connector's validator, once per descriptor: the build's, or compiled with ajv (lib/config/precompiled.ts) */
+function validatorFor(owner: object, schema: SpecSchema): ValidateFunction {
   let v = compiled.get(owner);
-  if (!v) compiled.set(owner, (v = ajvInstance.compile(schema as object)));
+  if (!v) compiled.set(owner, (v = schemaValidator(schema as object)));
   return v;
 }
 
@@ -74,7 +74,7 @@ function schemaOf(c: ServedConnectors, kind: ServedKind): SpecSchema {
 async function check(c: ServedConnectors, kind: ServedKind, raw: Record<string, unknown>): Promise<{ problems: SpecProblem[]; spec: Record<string, unknown> }> {
   const connector = kind === 'source' ? c.source! : c.destination!;
   const spec = structuredClone(raw);
-  const validate = await validatorFor(connector, schemaOf(c, kind));
+  const validate = validatorFor(connector, schemaOf(c, kind));
   if (!validate(spec)) return { problems: schemaProblems(validate.errors ?? [], ['spec']), spec };
   const own = kind === 'destination' ? splitEngineKeys(spec).spec : spec;
   const problems = ((connector.validate as ((s: unknown) => SpecProblem[]) | undefined)?.(own) ?? []).map((p) => ({ ...p, keyPath: ['spec', ...p.keyPath] }));
