@@ -24,7 +24,8 @@
  */
 import * as A from 'apache-arrow';
 import picomatch from 'picomatch';
-import { Ajv, type ValidateFunction } from 'ajv';
+import type { ValidateFunction } from 'ajv';
+import { schemaValidator } from '../lib/config/precompiled.js';
 import type { SyncMessage } from '../lib/messages.js';
 import type { SpecProblem } from '../lib/connector.js';
 import { ConfigError, InternalError } from '../lib/errors.js';
@@ -73,8 +74,7 @@ export const jsonflattenerSpecSchema = {
 
 // compiled on first use: a process that never validates this transformer pays nothing at start-up
 let compiled: ValidateFunction | undefined;
-const validateSchema = (): ValidateFunction =>
-  (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(jsonflattenerSpecSchema));
+const validateSchema = (): ValidateFunction => (compiled ??= schemaValidator(jsonflattenerSpecSchema));
 
 export function parseJsonFlattenerSpec(spec: unknown): { spec?: JsonFlattenerSpec; problems: SpecProblem[] } {
   const copy = structuredClone(spec ?? {}) as JsonFlattenerSpec;

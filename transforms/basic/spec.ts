@@ -3,7 +3,8 @@
  * checks a schema cannot express, and ajv errors translated into config problems with
  * did-you-mean suggestions (docs/transformers.md).
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { schemaValidator } from '../../lib/config/precompiled.js';
 import type { SpecProblem } from '../../lib/connector.js';
 import { didYouMean } from '../../lib/config/suggest.js';
 import { schemaProblems } from '../../lib/config/schema-problems.js';
@@ -49,8 +50,7 @@ export const basicSpecSchema = {
 
 // compiled on first use: a process that never validates this transformer pays nothing at start-up
 let compiled: ValidateFunction | undefined;
-const validateSchema = (): ValidateFunction =>
-  (compiled ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false }).compile(basicSpecSchema));
+const validateSchema = (): ValidateFunction => (compiled ??= schemaValidator(basicSpecSchema));
 
 /** ajv errors → problems (key paths relative to the transformer's `spec`); transformation kinds get their own words. */
 export function ajvSpecProblems(errors: ErrorObject[], prefix: KeyPath = ['spec']): SpecProblem[] {
