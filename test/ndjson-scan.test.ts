@@ -357,3 +357,28 @@ t.test('a bad line: the same error, code, message and line both ways, wherever i
   t.match(errorOf(want.error), { code: 'CQ_ERR_SOURCE_DATA', message: /invalid UTF-8/, context: { line: 1200 } }, 'invalid UTF-8 named on line 1200');
   t.same(errorOf(got.error), errorOf(want.error), 'the same invalid UTF-8 error by the scanner');
 });
+
+t.test('edges: empty input, a BOM alone, blank lines only, one line without a newline, a line longer than every piece', async (t) => {
+  const long = `{"name":"${'x'.repeat(200_000)}","quantity":5}`;
+  const inputs: [string, Buffer][] = [
+    ['empty', Buffer.alloc(0)],
+    ['a BOM alone', Buffer.from('\uFEFF')],
+    ['blank lines only', Buffer.from('\n\n  \n\r\n')],
+    ['one line, no newline', Buffer.from('{"quantity":1}')],
+    ['one line after a BOM, no newline', Buffer.from('\uFEFF{"quantity":1}')],
+    ['a long line', Buffer.from(`{"quantity":1}\n${long}\n{"quantity":2}`)],
+  ];
+  for (const [what, bytes] of inputs) {
+    const want = await viaLines(bytes, ITEMS, 2);
+    for (const size of [1, 3, 65536]) {
+      const got = await viaScanner(bytes, ITEMS, 2, size);
+      t.same(errorOf(got.error), errorOf(want.error), `${what}, pieces of ${size}: the same error or none`);
+      t.same(
+        got.batches.map((b) => b.numRows),
+        want.batches.map((b) => b.numRows),
+        `${what}, pieces of ${size}: the same batches`,
+      );
+      if (want.batches.length) t.ok(ipc(got.batches).equals(ipc(want.batches)), `${what}, pieces of ${size}: the same Arrow IPC bytes`);
+    }
+  }
+});
