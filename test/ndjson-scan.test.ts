@@ -41,6 +41,8 @@ const OTHER = defineTable({
     { name: 'big', type: 'large_utf8' },
     { name: 'f32', type: 'float32' },
     { name: 'ip', type: 'inet' },
+    { name: 'u64', type: 'uint64' },
+    { name: 'flag', type: 'bool' },
   ],
 });
 
@@ -305,6 +307,8 @@ t.test('columns of other types go through the builder: the same bytes', async (t
     ['big', ['"x"', '"ünï"', '"a\\nb"', '12', '{"o":1}', 'null']],
     ['f32', ['1.5', '-0', '3.4e38', '"2"', 'null']],
     ['ip', ['"10.0.0.1"', '"::1"', 'null']],
+    ['u64', ['0', '18446744073709551615', '9007199254740993', '1234567890123456', '12345678901234.0', 'null']],
+    ['flag', ['true', 'false', 'null']],
   ];
   const r = prng(5);
   const bytes = Buffer.from(`${Array.from({ length: 3000 }, (_, i) => line(r, i, values, { extra: false, ws: true })).join('\n')}\n`);

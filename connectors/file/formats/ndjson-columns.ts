@@ -451,9 +451,24 @@ export class NdjsonColumns {
         return end;
       }
       default: {
+        // the value JSON.parse gives, without parsing text where the bytes say it already
+        const text = (a: number, e: number) => Buffer.from(b.buffer, b.byteOffset + a, e - a).toString('utf8');
+        if (c0 === Q) {
+          const end = this.stringEnd(p);
+          if (end < 0) return -1;
+          col.values.push(this.escaped ? JSON.parse(text(p, end)) : text(p + 1, end - 1));
+          return end;
+        }
+        if (c0 === 45 || (c0! >= 48 && c0! <= 57)) {
+          const end = numberEnd(b, p);
+          if (end < 0) return -1;
+          // integers of 16 digits and more may be beyond 2^53: exact as parseJsonExact reads them
+          col.values.push(end - p > 15 && isInteger(b, p, end) ? parseJsonExact(text(p, end)) : numberAt(b, p, end));
+          return end;
+        }
         const end = this.skip(p, 0);
         if (end < 0) return -1;
-        col.values.push(parseJsonExact(Buffer.from(b.buffer, b.byteOffset + p, end - p).toString('utf8')));
+        col.values.push(c0 === 116 ? true : c0 === 102 ? false : parseJsonExact(text(p, end)));
         return end;
       }
     }
@@ -577,6 +592,12 @@ function ws(b: Uint8Array, p: number): number {
 
 function isHex(c: number | undefined): boolean {
   return c !== undefined && ((c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102));
+}
+
+/** is the number [p, end) an integer (no fraction, no exponent)? */
+function isInteger(b: Uint8Array, p: number, end: number): boolean {
+  for (let i = p; i < end; i++) if (b[i] === 46 || b[i] === 101 || b[i] === 69) return false;
+  return true;
 }
 
 /** the end of the JSON number at `p` (-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?), or -1 */
