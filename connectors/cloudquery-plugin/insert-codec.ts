@@ -76,6 +76,30 @@ export function decodeInsertMessage(buf: Uint8Array): Uint8Array | undefined {
 
 type Method = grpcTypes.MethodDefinition<unknown, unknown>;
 
+/** a Sync response or Write request: a oneof that may hold an insert */
+interface InsertCarrier {
+  has_insert: boolean;
+  insert: { record: Uint8Array };
+}
+
+/**
+ * `def` with the messages of its `side` that carry an insert (de)serialized by the functions above;
+ * `make` builds the generated message of a decoded record. Every other message as generated.
+ */
+function withInsertCodec(def: Method, side: 'request' | 'response', make: (record: Uint8Array) => unknown): Method {
+  const serialize = side === 'request' ? def.requestSerialize : def.responseSerialize;
+  const deserialize = side === 'request' ? def.requestDeserialize : def.responseDeserialize;
+  const ser = (value: unknown) => {
+    const m = value as InsertCarrier;
+    return m.has_insert && m.insert.record.length > 0 ? encodeInsertMessage(m.insert.record) : serialize(m);
+  };
+  const de = (b: Buffer) => {
+    const record = decodeInsertMessage(b);
+    return record ? make(record) : deserialize(b);
+  };
+  return side === 'request' ? { ...def, requestSerialize: ser, requestDeserialize: de } : { ...def, responseSerialize: ser, responseDeserialize: de };
+}
+
 /**
  * The plugin service definition with the Sync responses and Write requests that carry an insert
  * (de)serialized by the functions above; every other message, and every other method, as generated.
@@ -84,27 +108,9 @@ type Method = grpcTypes.MethodDefinition<unknown, unknown>;
 export function pluginServiceDefinition(): grpcTypes.ServiceDefinition {
   installFraming();
   const generated = v3.UnimplementedPluginService.definition as unknown as Record<string, Method>;
-  const sync = generated.Sync!;
-  const write = generated.Write!;
-  type SyncResponse = InstanceType<typeof v3.Sync.Response>;
-  type WriteRequest = InstanceType<typeof v3.Write.Request>;
   return {
     ...generated,
-    Sync: {
-      ...sync,
-      responseSerialize: (m: SyncResponse) => (m.has_insert && m.insert.record.length > 0 ? encodeInsertMessage(m.insert.record) : sync.responseSerialize(m)),
-      responseDeserialize: (b: Buffer) => {
-        const record = decodeInsertMessage(b);
-        return record ? new v3.Sync.Response({ insert: new v3.Sync.MessageInsert({ record }) }) : sync.responseDeserialize(b);
-      },
-    } as Method,
-    Write: {
-      ...write,
-      requestSerialize: (m: WriteRequest) => (m.has_insert && m.insert.record.length > 0 ? encodeInsertMessage(m.insert.record) : write.requestSerialize(m)),
-      requestDeserialize: (b: Buffer) => {
-        const record = decodeInsertMessage(b);
-        return record ? new v3.Write.Request({ insert: new v3.Write.MessageInsert({ record }) }) : write.requestDeserialize(b);
-      },
-    } as Method,
+    Sync: withInsertCodec(generated.Sync!, 'response', (record) => new v3.Sync.Response({ insert: new v3.Sync.MessageInsert({ record }) })),
+    Write: withInsertCodec(generated.Write!, 'request', (record) => new v3.Write.Request({ insert: new v3.Write.MessageInsert({ record }) })),
   };
 }
