@@ -66,7 +66,7 @@ const D0 = 48;
 const SAFE_SECONDS = Math.floor(Number.MAX_SAFE_INTEGER / 1_000_000);
 
 /**
- * Fast path of toMicros for the common shapes `YYYY-MM-DD[T ]HH:MM:SS[.f…](Z|±HH:MM)`, parsed by
+ * Fast path of toMicros for the common shapes `YYYY-MM-DD[T ]HH:MM:SS[.f…](Z|±HH:MM|±HHMM|±HH)`, parsed by
  * char codes into a JS number of µs. NaN for anything else, for a date that does not exist, and for
  * instants whose µs are not exact as a JS number (before ~1684, after ~2255): callers then fall
  * back to toMicros, which is exact everywhere and reports errors.
@@ -117,9 +117,12 @@ export function isoCodesToMicros(s: Uint16Array | Uint8Array, start: number, len
   const z = p < len ? s[start + p] : -1;
   if ((z === 90 || z === 122) && p + 1 === len) {
     // UTC
-  } else if ((z === 43 || z === 45) && p + 6 === len && s[start + p + 3] === 58) {
+  } else if (z === 43 || z === 45) {
+    // ±HH:MM, ±HHMM or ±HH (DuckDB writes +00), as toMicros reads them
+    const tz = len - p;
+    if (!(tz === 3 || tz === 5 || (tz === 6 && s[start + p + 3] === 58))) return NaN;
     const oh = digitsAt(s, start, p + 1, 2),
-      om = digitsAt(s, start, p + 4, 2);
+      om = tz === 3 ? 0 : digitsAt(s, start, p + tz - 2, 2);
     if (!(oh <= 23 && om <= 59)) return NaN;
     offsetMin = (z === 45 ? -1 : 1) * (oh * 60 + om);
   } else {

@@ -8,6 +8,8 @@
  * are read by the scanner (the count of batches it built is checked, so the fast path cannot
  * silently stop being used).
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as A from 'apache-arrow';
 import t from 'tap';
@@ -17,6 +19,7 @@ import { ndjsonRows } from '../connectors/file/formats/ndjson.js';
 import { CqPipeError } from '../lib/errors.js';
 import { RowBatchBuilder } from '../lib/row-builder.js';
 import { defineTable } from '../lib/schema.js';
+import { duckdb, tmpDir } from './helpers/index.js';
 
 const ITEMS = defineTable({
   name: 'items',
@@ -385,4 +388,47 @@ t.test('edges: empty input, a BOM alone, blank lines only, one line without a ne
       if (want.batches.length) t.ok(ipc(got.batches).equals(ipc(want.batches)), `${what}, pieces of ${size}: the same Arrow IPC bytes`);
     }
   }
+});
+
+t.test('NDJSON written by DuckDB (an independent writer): the scanner reads it, the same bytes as JSON.parse, and the values DuckDB wrote', async (t) => {
+  const dir = await tmpDir(t);
+  const file = path.join(dir, 'duck.ndjson');
+  await duckdb(`COPY (
+      SELECT uuid() AS id,
+             CASE i % 4 WHEN 0 THEN 'plain ' || i WHEN 1 THEN 'ünï "quoted" \\ back' WHEN 2 THEN 'tab' || chr(9) || 'nl' || chr(10) ELSE NULL END AS name,
+             TIMESTAMPTZ '2024-05-14 14:13:22.407268+00' + to_microseconds(i * 1234567) AS created_at,
+             (i * 7919 - 2500000)::BIGINT AS quantity,
+             i % 3 = 0 AS active,
+             i / 7.0 AS price,
+             {'rank': i, 'tag': 't' || (i % 5), 'nested': [i, i + 1]} AS attrs
+      FROM range(5000) t(i)
+    ) TO '${file}' (FORMAT json)`);
+  const bytes = await readFile(file);
+  const want = await viaLines(bytes, ITEMS, 1000);
+  t.equal(want.error, undefined, 'the line reader reads it');
+  const got = await viaScanner(bytes, ITEMS, 1000, 65536);
+  t.equal(errorOf(got.error), undefined, 'the scanner reads it');
+  t.equal(got.scanned, 5, 'all 5 batches by the scanner');
+  t.ok(ipc(got.batches).equals(ipc(want.batches)), 'the same Arrow IPC bytes');
+  // DuckDB's own reading of its file, against the scanner's values
+  const duck = await duckdb(`SELECT name, epoch_us(created_at)::VARCHAR AS us, quantity::VARCHAR AS q, active, price, attrs::VARCHAR AS attrs
+    FROM read_json('${file}', columns = {id: 'UUID', name: 'VARCHAR', created_at: 'TIMESTAMPTZ', quantity: 'BIGINT', active: 'BOOLEAN', price: 'DOUBLE', attrs: 'JSON'})`);
+  const rows = got.batches.flatMap((b) => b.toArray());
+  // the timestamps' µs as stored (toArray gives milliseconds)
+  const micros = got.batches.flatMap((b) => [...(b.getChild('created_at')!.data[0]!.values as BigInt64Array)]);
+  t.equal(rows.length, duck.length, '5000 rows both');
+  const dec = new TextDecoder();
+  let same = 0;
+  rows.forEach((r, i) => {
+    const d = duck[i]!;
+    const ok =
+      r.name === d.name &&
+      String(micros[i]) === d.us &&
+      String(r.quantity) === d.q &&
+      r.active === d.active &&
+      r.price === d.price &&
+      JSON.stringify(JSON.parse(dec.decode(r.attrs))) === JSON.stringify(JSON.parse(String(d.attrs)));
+    if (ok) same++;
+  });
+  t.equal(same, 5000, 'every value as DuckDB reads its own file');
 });

@@ -83,3 +83,18 @@ t.test('NDJSON timestamps and dates at the edges through the file source, read b
   t.equal(e?.context.line, 2);
   t.match(e?.message, /"2024-02-30T00:00:00Z" is not an ISO-8601 timestamp/);
 });
+
+t.test('the fast ISO-8601 reader gives toMicros’s value for every offset form toMicros takes (±HH, ±HHMM, ±HH:MM)', async (t) => {
+  const bases = ['2024-05-14T14:13:22', '2024-05-14 14:13:22.407268', '1969-12-31T23:59:59.5', '2024-02-29T00:00:00.000001'];
+  const zones = ['Z', 'z', '+00', '-00', '+05', '-08', '+0530', '-0945', '+05:30', '-09:45', '+23:59', '+2359', '+23'];
+  let same = 0;
+  for (const b of bases)
+    for (const z of zones) {
+      const s = b + z;
+      if (isoToMicrosNumber(s) === Number(toMicros(s))) same++;
+      else t.fail(`${s}: ${isoToMicrosNumber(s)} against ${toMicros(s)}`);
+    }
+  t.equal(same, bases.length * zones.length, 'every string the same µs');
+  for (const bad of ['2024-05-14T14:13:22+24', '2024-05-14T14:13:22+0560', '2024-05-14T14:13:22+5', '2024-05-14T14:13:22+05:3', '2024-05-14T14:13:22+053'])
+    t.ok(Number.isNaN(isoToMicrosNumber(bad)), `${bad}: left to toMicros`);
+});
