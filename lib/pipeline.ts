@@ -26,6 +26,7 @@ import { countTableError, inSpan } from './telemetry.js';
 import { startOtelExport } from './otel-export.js';
 import { openState, type StateBackend } from './state/index.js';
 import { BatchWriter } from './batch-writer.js';
+import { QUEUED_BATCHES } from './batcher.js';
 import { FanOut } from './fan-out.js';
 import { selectTables } from './table-select.js';
 import { isIncrementalTable, tableName } from './schema.js';
@@ -306,7 +307,7 @@ export async function openDestination(
     onTableError: ctx.onTableError,
     onSyncEnd: ctx.summary,
   });
-  const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
+  const input = new PassThrough({ objectMode: true, highWaterMark: QUEUED_BATCHES });
   const done = pipeline(input, plan.stage, writer, ctx.signal ? { signal: ctx.signal } : {});
   return { input, done, writer, client };
 }
@@ -387,7 +388,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         // each destination with a dead-letter file takes them; one without fails the table (lib/batch-writer.ts)
         rejectUnconvertible: branches.some((b) => b.client.rejectRows !== undefined),
       }),
-      { objectMode: true, highWaterMark: 1 },
+      { objectMode: true, highWaterMark: QUEUED_BATCHES },
     );
     const all = [
       pipeline(
