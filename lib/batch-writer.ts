@@ -79,6 +79,11 @@ export class BatchWriter extends Writable {
     this.#opts = opts;
   }
 
+  /** resolves once no message is being handled or waits to be (never rejects) */
+  settled(): Promise<void> {
+    return this.#queue;
+  }
+
   /** run fn after everything queued before it (writes and timer flushes never overlap) */
   #serial(fn: () => Promise<void>): Promise<void> {
     const p = this.#queue.then(() => {
@@ -151,6 +156,8 @@ export class BatchWriter extends Writable {
       cb(null);
       return;
     }
+    // messages taken ahead and not yet handled are dropped: nothing is written or committed after an abort
+    this.#failed ??= reason;
     this.#queue
       .finally(() => this.#opts.client.close(reason))
       .then(

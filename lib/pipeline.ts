@@ -405,6 +405,8 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
       }),
     );
     const results = await Promise.allSettled(all);
+    // messages a batch writer took ahead are handled (or dropped, after an abort) before the sync returns
+    await Promise.all(branches.map((b) => b.writer.settled()));
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => toCqPipeError(r.reason));
     if (failures.length) {
       // the first failure that is not just the echo of our own abort
