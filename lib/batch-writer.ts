@@ -23,7 +23,7 @@ import type { CheckpointMessage, DeleteRecordMessage, DeleteStaleMessage, Reject
 import { QUEUED_BATCHES, TableBatcher, type BatchCaps } from './batcher.js';
 import { countRows, inSpan } from './telemetry.js';
 import { type CqPipeError, DestinationWriteError, SchemaIncompatibleError, SourceDataError, UnsupportedError, tableFailure, toCqPipeError } from './errors.js';
-import { batchByteSize, tableName } from './schema.js';
+import { tableName } from './schema.js';
 import { inCascadeOrder } from './delete-record.js';
 
 export interface BatchWriterOptions {
@@ -45,14 +45,6 @@ export interface BatchWriterOptions {
   highWaterMark?: number;
 }
 
-/**
- * the bytes of batches a batch writer takes ahead of the one being written (at least one message is
- * always taken ahead, whatever its size)
- */
-export const QUEUED_BYTES = 1024 * 1024;
-/** the most messages a batch writer takes ahead of the one being written */
-export const QUEUED_MESSAGES = 4;
-
 export class BatchWriter extends Writable {
   readonly #opts: BatchWriterOptions;
   readonly #tables = new Map<string, A.Schema>();
@@ -60,8 +52,6 @@ export class BatchWriter extends Writable {
   #pendingMigrations: A.Schema[] = [];
   #pendingDeletes: DeleteStaleMessage[] = [];
   #queue: Promise<void> = Promise.resolve();
-  /** messages accepted (their write callback called) but not yet handled, and their batches' bytes */
-  #ahead = { messages: 0, bytes: 0 };
   #timer: NodeJS.Timeout | undefined;
   #failed: Error | undefined;
   /** DDL the migrations ran (or planned) */
@@ -96,34 +86,8 @@ export class BatchWriter extends Writable {
     return p;
   }
 
-  /**
-   * A message is taken at once (the source may go on) while it is the only one waiting behind the
-   * one being handled, or while the messages waiting stay within QUEUED_MESSAGES and their batches
-   * within QUEUED_BYTES; otherwise once it has
-   * been handled. So a destination's write (a COPY, an upload) overlaps the source's next batch,
-   * and what waits here is bounded by bytes, not only by count (docs/benchmarks.md). An error of a
-   * message taken at once fails the next write, or the end.
-   */
   override _write(msg: SyncMessage, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const bytes = msg.kind === 'insert' ? batchByteSize(msg.batch) : 0;
-    const early = !this.#failed && (this.#ahead.messages === 0 || (this.#ahead.messages < QUEUED_MESSAGES && this.#ahead.bytes + bytes <= QUEUED_BYTES));
-    if (early) {
-      this.#ahead.messages++;
-      this.#ahead.bytes += bytes;
-    }
-    const handled = this.#serial(() => {
-      if (early) {
-        this.#ahead.messages--;
-        this.#ahead.bytes -= bytes;
-      }
-      return this.#handle(msg);
-    });
-    if (early) {
-      handled.catch(() => {}); // kept in #failed by #serial
-      cb();
-      return;
-    }
-    handled.then(
+    this.#serial(() => this.#handle(msg)).then(
       () => cb(),
       (err) => cb(toCqPipeError(err, { connector: this.#opts.destination })),
     );
@@ -156,7 +120,7 @@ export class BatchWriter extends Writable {
       cb(null);
       return;
     }
-    // messages taken ahead and not yet handled are dropped: nothing is written or committed after an abort
+    // messages still queued are dropped: nothing is written or committed after an abort
     this.#failed ??= reason;
     this.#queue
       .finally(() => this.#opts.client.close(reason))

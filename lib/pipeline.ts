@@ -405,7 +405,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
       }),
     );
     const results = await Promise.allSettled(all);
-    // messages a batch writer took ahead are handled (or dropped, after an abort) before the sync returns
+    // nothing a batch writer queued runs on after the sync returns (a checkpoint's state flush)
     await Promise.all(branches.map((b) => b.writer.settled()));
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => toCqPipeError(r.reason));
     if (failures.length) {

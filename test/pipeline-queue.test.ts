@@ -1,9 +1,9 @@
 /**
  * How many batches a sync holds between its source and a stalled destination (lib/pipeline.ts,
- * lib/batch-writer.ts, docs/benchmarks.md "Where the time and memory go"): the streams between the
- * stages buffer none (QUEUED_BATCHES = 0); the batch writer takes one batch ahead of the one being
- * written, and more only while they stay within QUEUED_MESSAGES and QUEUED_BYTES. So a destination that
- * stops taking batches stops the source after a number of batches set by their size.
+ * lib/batcher.ts QUEUED_BATCHES, docs/benchmarks.md "Where the time and memory go"): the streams
+ * between the stages buffer none and no stage asks for a batch before the next one has taken its
+ * last, so a destination that stops taking batches stops the source at the one it is writing,
+ * whatever their size (with high-water marks of 1 it was 3).
  */
 import type * as A from 'apache-arrow';
 import t from 'tap';
@@ -12,7 +12,6 @@ import { withRegistry } from '../lib/config/index.js';
 import type { Registry } from '../lib/registry.js';
 import { defineDestination, defineSource, type DestinationConnector, type SourceConnector } from '../lib/connector.js';
 import { runSync } from '../lib/pipeline.js';
-import { QUEUED_BYTES, QUEUED_MESSAGES } from '../lib/batch-writer.js';
 import { batchByteSize } from '../lib/schema.js';
 import { ITEMS, destSpec, itemsBatch, sourceSpec } from './helpers/index.js';
 
@@ -81,7 +80,7 @@ async function settle(): Promise<void> {
   for (let i = 0; i < 200; i++) await new Promise((r) => setImmediate(r));
 }
 
-t.test('batches of a stalled destination: what the source has produced, by batch size', async (t) => {
+t.test('a stalled destination: the source has produced only the batch being written, whatever its size', async (t) => {
   for (const rows of [100, 5000, 10_000]) {
     const s = stalledSync(rows);
     const done = s.run();
@@ -89,11 +88,8 @@ t.test('batches of a stalled destination: what the source has produced, by batch
     await settle();
     t.equal(s.state.writes, 1, `${rows} rows a batch: one write, stalled`);
     // a batch as the destination gets it (the engine's columns added)
-    const bytes = s.state.firstBytes;
-    // the one being written, those taken ahead (at least one, more while within both caps) and the one offered next
-    const ahead = Math.min(QUEUED_MESSAGES, Math.max(1, Math.floor(QUEUED_BYTES / bytes)));
-    const expected = Math.min(BATCHES, 1 + ahead + 1);
-    t.equal(s.state.produced, expected, `${rows} rows a batch (${bytes} bytes): ${expected} batches produced of ${BATCHES}`);
+    t.ok(s.state.firstBytes > rows * 60, `${rows} rows a batch: ${s.state.firstBytes} bytes`);
+    t.equal(s.state.produced, 1, `${rows} rows a batch: only the batch being written was produced (of ${BATCHES})`);
     s.release();
     const r = await done;
     t.equal(r.status, 'succeeded');

@@ -176,7 +176,7 @@ export async function writeCommand(
           { signal: ac.signal },
         ),
         branch.done,
-        // messages the batch writer took ahead are handled (or dropped, after an abort) before the state closes
+        // nothing the batch writer queued runs on after the state closes
       ]).finally(() => branch.writer.settled());
       const rejected = branch.client.rejectedRows?.() ?? 0;
       const errors = stats.errorCount + stats.destinationErrors.length;
