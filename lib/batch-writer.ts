@@ -20,7 +20,7 @@ import { Writable } from 'node:stream';
 import type * as A from 'apache-arrow';
 import type { DestinationClient, MigrateOptions } from './connector.js';
 import type { CheckpointMessage, DeleteRecordMessage, DeleteStaleMessage, RejectedRowsMessage, SyncMessage } from './messages.js';
-import { TableBatcher, type BatchCaps } from './batcher.js';
+import { QUEUED_BATCHES, TableBatcher, type BatchCaps } from './batcher.js';
 import { countRows, inSpan } from './telemetry.js';
 import { type CqPipeError, DestinationWriteError, SchemaIncompatibleError, SourceDataError, UnsupportedError, tableFailure, toCqPipeError } from './errors.js';
 import { tableName } from './schema.js';
@@ -65,8 +65,13 @@ export class BatchWriter extends Writable {
   deleteRecords = { applied: 0, dropped: 0 };
 
   constructor(opts: BatchWriterOptions) {
-    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? 1 });
+    super({ objectMode: true, highWaterMark: opts.highWaterMark ?? QUEUED_BATCHES });
     this.#opts = opts;
+  }
+
+  /** resolves once no message is being handled or waits to be (never rejects) */
+  settled(): Promise<void> {
+    return this.#queue;
   }
 
   /** run fn after everything queued before it (writes and timer flushes never overlap) */
@@ -115,6 +120,8 @@ export class BatchWriter extends Writable {
       cb(null);
       return;
     }
+    // messages still queued are dropped: nothing is written or committed after an abort
+    this.#failed ??= reason;
     this.#queue
       .finally(() => this.#opts.client.close(reason))
       .then(

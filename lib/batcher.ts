@@ -6,6 +6,17 @@
 import type * as A from 'apache-arrow';
 import { batchByteSize } from './schema.js';
 
+/**
+ * The high-water mark of every object stream between a source and its destinations' batch writers
+ * (lib/pipeline.ts, lib/fan-out.ts, lib/batch-writer.ts): 0, so that no batch is made before a
+ * stage asks for it and none waits in a stream. With 1, batches were made ahead and waited through
+ * more young collections, so most batches' Arrow buffers were promoted and piled up (60–70 MB)
+ * until a full collection (docs/benchmarks.md). Taking batches ahead in the batch writer (one, or
+ * up to 1 MiB) was measured too: 15–20% slower into Parquet, as the main thread made the next batch
+ * while the encoder's acknowledgement waited for it.
+ */
+export const QUEUED_BATCHES = 0;
+
 export interface BatchCaps {
   rows: number;
   bytes: number;

@@ -6,13 +6,14 @@
 import { Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { SyncMessage } from './messages.js';
+import { QUEUED_BATCHES } from './batcher.js';
 import { AbortedError } from './errors.js';
 
 export class FanOut extends Writable {
   readonly #branches: Writable[];
 
   constructor(branches: Writable[]) {
-    super({ objectMode: true, highWaterMark: 1 });
+    super({ objectMode: true, highWaterMark: QUEUED_BATCHES });
     this.#branches = branches;
   }
 

@@ -26,6 +26,7 @@ import { countTableError, inSpan } from './telemetry.js';
 import { startOtelExport } from './otel-export.js';
 import { openState, type StateBackend } from './state/index.js';
 import { BatchWriter } from './batch-writer.js';
+import { QUEUED_BATCHES } from './batcher.js';
 import { FanOut } from './fan-out.js';
 import { selectTables } from './table-select.js';
 import { isIncrementalTable, tableName } from './schema.js';
@@ -306,7 +307,7 @@ export async function openDestination(
     onTableError: ctx.onTableError,
     onSyncEnd: ctx.summary,
   });
-  const input = new PassThrough({ objectMode: true, highWaterMark: 1 });
+  const input = new PassThrough({ objectMode: true, highWaterMark: QUEUED_BATCHES });
   const done = pipeline(input, plan.stage, writer, ctx.signal ? { signal: ctx.signal } : {});
   return { input, done, writer, client };
 }
@@ -387,7 +388,7 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
         // each destination with a dead-letter file takes them; one without fails the table (lib/batch-writer.ts)
         rejectUnconvertible: branches.some((b) => b.client.rejectRows !== undefined),
       }),
-      { objectMode: true, highWaterMark: 1 },
+      { objectMode: true, highWaterMark: QUEUED_BATCHES },
     );
     const all = [
       pipeline(
@@ -404,6 +405,8 @@ async function syncSource(source: SourceSpec, dests: DestinationSpec[], ctx: Syn
       }),
     );
     const results = await Promise.allSettled(all);
+    // nothing a batch writer queued runs on after the sync returns (a checkpoint's state flush)
+    await Promise.all(branches.map((b) => b.writer.settled()));
     const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => toCqPipeError(r.reason));
     if (failures.length) {
       // the first failure that is not just the echo of our own abort

@@ -176,7 +176,8 @@ export async function writeCommand(
           { signal: ac.signal },
         ),
         branch.done,
-      ]);
+        // nothing the batch writer queued runs on after the state closes
+      ]).finally(() => branch.writer.settled());
       const rejected = branch.client.rejectedRows?.() ?? 0;
       const errors = stats.errorCount + stats.destinationErrors.length;
       writeStderr(summaryLine(stats.resources, errors, 0, Date.now() - started));

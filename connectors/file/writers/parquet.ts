@@ -23,18 +23,53 @@ import { extensionOf } from '../../../lib/types.js';
 import { DestinationWriteError, SchemaIncompatibleError } from '../../../lib/errors.js';
 import { FileSink } from './sink.js';
 import { batchByteSize } from '../../../lib/schema.js';
+import { ipcStreamPieces } from '../../../lib/arrow/ipc-write.js';
 import { serve, own, rowGroupRows, WORKER_TAG, ROW_GROUP_BYTES, ROW_GROUP_ROWS, type EncoderReply, type EncoderRequest } from './parquet-worker.js';
 import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
 
 export { ROW_GROUP_BYTES, ROW_GROUP_ROWS, rowGroupRows };
 
-/** uuid bytes → Utf8 canonical strings (36 bytes each), nulls kept. */
-function uuidStrings(data: A.Data): A.Data<A.Utf8> {
+/**
+ * Reusable memory of the conversions and the IPC bytes of one `write`: the same few buffers every
+ * batch instead of new ones (docs/benchmarks.md, "Where the time and memory go": a few MB of
+ * fresh ArrayBuffers per batch fragmented the main thread's malloc heap, which grew with the rows).
+ * A scratch buffer is only valid until the batch it went into is copied into its IPC bytes, which
+ * happens in the same synchronous step.
+ */
+class Scratch {
+  readonly #slots: ArrayBuffer[] = [];
+  #next = 0;
+
+  /** a new `write`: every slot may be reused */
+  reset(): void {
+    this.#next = 0;
+  }
+
+  /** `bytes` bytes of the next slot (grown when too small; contents undefined) */
+  take(bytes: number): ArrayBuffer {
+    const i = this.#next++;
+    let b = this.#slots[i];
+    if (!b || b.byteLength < bytes) {
+      b = new ArrayBuffer(grownSize(bytes));
+      this.#slots[i] = b;
+    }
+    return b;
+  }
+}
+
+/** a reusable buffer's size for `bytes`: a quarter more, in whole 64 KiB, so that slightly larger batches fit */
+function grownSize(bytes: number): number {
+  return Math.ceil((bytes * 1.25) / 65536) * 65536;
+}
+
+/** uuid bytes → Utf8 canonical strings (36 bytes each), nulls kept; in `scratch` memory when given. */
+function uuidStrings(data: A.Data, scratch?: Scratch): A.Data<A.Utf8> {
   const n = data.length;
   const src = data.values as Uint8Array;
-  const out = new Uint8Array(n * 36);
-  const offsets = new Int32Array(n + 1);
+  const out = scratch ? new Uint8Array(scratch.take(n * 36), 0, n * 36) : new Uint8Array(n * 36);
+  const offsets = scratch ? new Int32Array(scratch.take((n + 1) * 4), 0, n + 1) : new Int32Array(n + 1);
+  offsets[0] = 0;
   let p = 0;
   for (let i = 0; i < n; i++) {
     p = writeUuidText(out, p, src, i * 16);
@@ -61,15 +96,15 @@ export function parquetField(f: A.Field): A.Field {
 }
 
 /** Column data converted to `target` (from parquetField). Zero-copy except for uuids. */
-function parquetData(f: A.Field, target: A.Field, data: A.Data): A.Data {
+function parquetData(f: A.Field, target: A.Field, data: A.Data, scratch?: Scratch): A.Data {
   if (f === target) return data;
   const ext = extensionOf(f);
-  if (ext === 'uuid' && data.typeId === A.Type.FixedSizeBinary) return uuidStrings(data);
+  if (ext === 'uuid' && data.typeId === A.Type.FixedSizeBinary) return uuidStrings(data, scratch);
   if (ext) {
     // json / inet: the same bytes and offsets, typed as strings
     return data.typeId === A.Type.Utf8 ? data : data.clone(new A.Utf8());
   }
-  const children = data.children.map((c, i) => parquetData(f.type.children[i]!, target.type.children[i]!, c));
+  const children = data.children.map((c, i) => parquetData(f.type.children[i]!, target.type.children[i]!, c, scratch));
   return data.clone(target.type, data.offset, data.length, data.nullCount, undefined, children);
 }
 
@@ -78,10 +113,35 @@ export function parquetSchema(schema: A.Schema): A.Schema {
   return fields.every((f, i) => f === schema.fields[i]) ? schema : new A.Schema(fields, schema.metadata);
 }
 
-export function toParquetBatch(batch: A.RecordBatch, source: A.Schema, target: A.Schema): A.RecordBatch {
+/** `batch` with the columns of `target` (parquetSchema); uuid text in `scratch` memory when given */
+export function toParquetBatch(batch: A.RecordBatch, source: A.Schema, target: A.Schema, scratch?: Scratch): A.RecordBatch {
   if (source === target) return batch;
-  const children = source.fields.map((f, i) => parquetData(f, target.fields[i]!, batch.data.children[i]!));
+  const children = source.fields.map((f, i) => parquetData(f, target.fields[i]!, batch.data.children[i]!, scratch));
   return new A.RecordBatch(target, A.makeData({ type: new A.Struct(target.fields), length: batch.numRows, nullCount: 0, children }));
+}
+
+/**
+ * The batches (one schema) as one Arrow IPC stream — the schema, each batch, end of stream — copied
+ * into memory from `alloc(bytes)`: the column buffers are copied once, into it, and nothing else of
+ * their size is allocated. Schemas with dictionaries go through apache-arrow's writer instead
+ * (`fresh`: its own new buffer).
+ */
+export function ipcStreamInto(schema: A.Schema, batches: A.RecordBatch[], alloc: (bytes: number) => Uint8Array): { bytes: Uint8Array; fresh: boolean } {
+  if (schema.dictionaries.size > 0) return { bytes: A.tableToIPC(new A.Table(schema, batches), 'stream'), fresh: true };
+  const parts: Uint8Array[] = [];
+  batches.forEach((b, i) => {
+    const pieces = ipcStreamPieces(b);
+    // one schema message at the start and one end-of-stream marker at the end
+    for (let j = i === 0 ? 0 : 1; j < pieces.length - 1; j++) parts.push(pieces[j]!);
+    if (i === batches.length - 1) parts.push(pieces[pieces.length - 1]!);
+  });
+  const out = alloc(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  return { bytes: out, fresh: false };
 }
 
 /** The dotted path of the first union inside a field, if any. */
@@ -110,6 +170,8 @@ function sameShape(a: A.Schema, b: A.Schema): boolean {
 const MAX_UNACKED = 1;
 /** encoded bytes of a file received but not yet accepted by its sink before `write` waits */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+/** IPC buffers handed back by the encoder and kept for the next batches (one per unacknowledged batch, and one more) */
+const MAX_SPARE_BUFFERS = 2;
 /** an encoder with no open file stops after this long (frees the worker's WebAssembly memory) */
 const IDLE_MS = 5000;
 
@@ -153,6 +215,8 @@ class Encoder {
   readonly #files = new Map<number, EncodedFile>();
   readonly #post: (req: EncoderRequest, transfer: ArrayBuffer[]) => void;
   readonly #worker: Worker | undefined;
+  /** IPC buffers the encoder is done with, reused for the next batches */
+  readonly #spare: ArrayBuffer[] = [];
   #nextId = 1;
   /** replies awaited (acks, dones): the worker is ref'd while there are any */
   #awaited = 0;
@@ -190,9 +254,23 @@ class Encoder {
     if (f.error) throw f.error;
   }
 
-  /** send a batch (Arrow IPC stream bytes, transferred); the file's first names its row groups' size */
-  write(f: EncodedFile, ipc: Uint8Array, groupRows: number): void {
-    const bytes = own(ipc);
+  /**
+   * `bytes` bytes of memory to write a batch's IPC bytes into: a buffer the encoder handed back
+   * (large enough, else a new one a quarter larger than asked, so that it is reused)
+   */
+  buffer(bytes: number): Uint8Array {
+    const i = this.#spare.findIndex((b) => b.byteLength >= bytes);
+    if (i < 0 && this.#spare.length >= MAX_SPARE_BUFFERS) this.#spare.shift(); // too small: let it go
+    const b = i >= 0 ? this.#spare.splice(i, 1)[0]! : new ArrayBuffer(grownSize(bytes));
+    return new Uint8Array(b, 0, bytes);
+  }
+
+  /**
+   * send a batch (Arrow IPC stream bytes; their whole buffer is transferred, so it must be `buffer`'s
+   * or `fresh`: a new one nothing else views); the file's first names its row groups' size
+   */
+  write(f: EncodedFile, ipc: Uint8Array, groupRows: number, fresh = false): void {
+    const bytes = fresh ? own(ipc) : ipc;
     const first = !f.sent;
     f.sent = true;
     f.unacked++;
@@ -224,11 +302,14 @@ class Encoder {
     const f = this.#files.get(msg.id);
     if (!f) return; // failed or discarded meanwhile
     switch (msg.t) {
-      case 'ack':
+      case 'ack': {
+        const spent = msg.spent.buffer;
+        if (spent instanceof ArrayBuffer && spent.byteLength > 0 && this.#spare.length < MAX_SPARE_BUFFERS) this.#spare.push(spent);
         f.unacked--;
         this.#await(-1);
         wake(f);
         break;
+      }
       case 'chunk': {
         const bytes = msg.bytes;
         const n = bytes.byteLength; // the sink frees the bytes once written (then empty)
@@ -294,6 +375,8 @@ class Encoder {
 }
 
 const encoders: { worker?: Encoder; inProcess?: Encoder } = {};
+/** the uuid text of the batch being sent (this thread's; see Scratch) */
+const scratch = new Scratch();
 
 /** the encoder new files go to (CQ_PIPE_PARQUET_WORKER=0: on this thread) */
 function encoder(): Encoder {
@@ -352,11 +435,14 @@ export class ParquetWriter implements FormatWriter {
         throw new SchemaIncompatibleError(`batch columns changed within one Parquet file ${this.#sink.path}`, { phase: 'write' });
       }
     }
-    const converted = parts.map((b) => toParquetBatch(b, this.#schema, this.#target));
     const rows = parts.reduce((n, b) => n + b.numRows, 0);
     await this.#encoder.room(this.#file);
+    // from here to the encoder's write in one synchronous step: the scratch memory is reused by the next write
+    scratch.reset();
+    const converted = parts.map((b) => toParquetBatch(b, this.#schema, this.#target, scratch));
     const groupRows = this.#file.sent ? ROW_GROUP_ROWS : rowGroupRows(converted.reduce((n, b) => n + batchByteSize(b), 0) / rows);
-    this.#encoder.write(this.#file, A.tableToIPC(new A.Table(this.#target, converted), 'stream'), groupRows);
+    const ipc = ipcStreamInto(this.#target, converted, (n) => this.#encoder.buffer(n));
+    this.#encoder.write(this.#file, ipc.bytes, groupRows, ipc.fresh);
     this.rows += rows;
   }
 
