@@ -8,7 +8,7 @@
  *   BENCH_BIG_ROWS=10000000 (default) the size of the memory runs compared with it;
  *   BENCH_ONLY=file|pipe|memory|postgres|plugins runs one section.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -72,6 +72,11 @@ spec:
     peak_rss_mb: Math.round(s.peak_rss_bytes / 1048576),
     output_mb: Math.round((await dirSize(out)) / 1048576),
   };
+}
+
+/** write back every dirty page (sync(1)), so that a section's timings are not another section's disk writes */
+function settleDisk(): void {
+  spawnSync('sync');
 }
 
 /** one timed `cq-pipe sync` of an existing config */
@@ -171,6 +176,9 @@ spec: ${dest}
       } finally {
         await pgs.stop();
       }
+      // the 10M-row runs leave GBs of dirty pages (Parquet files, a Postgres cluster) that the kernel
+      // writes back for tens of seconds: flushed here, so that the next section does not time them
+      settleDisk();
     }
     if (!only || only === 'postgres') {
       postgres = await postgresBench(work, ROWS, (name, cfg) => timedSync(name, cfg, work), log);
