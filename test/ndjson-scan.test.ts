@@ -412,7 +412,8 @@ t.test('NDJSON written by DuckDB (an independent writer): the scanner reads it, 
   t.ok(ipc(got.batches).equals(ipc(want.batches)), 'the same Arrow IPC bytes');
   // DuckDB's own reading of its file, against the scanner's values
   const duck = await duckdb(`SELECT name, epoch_us(created_at)::VARCHAR AS us, quantity::VARCHAR AS q, active, price, attrs::VARCHAR AS attrs
-    FROM read_json('${file}', columns = {id: 'UUID', name: 'VARCHAR', created_at: 'TIMESTAMPTZ', quantity: 'BIGINT', active: 'BOOLEAN', price: 'DOUBLE', attrs: 'JSON'})`);
+    FROM read_json('${file}', columns = {id: 'UUID', name: 'VARCHAR', created_at: 'TIMESTAMPTZ', quantity: 'BIGINT',
+                                         active: 'BOOLEAN', price: 'DOUBLE', attrs: 'JSON'})`);
   const rows = got.batches.flatMap((b) => b.toArray());
   // the timestamps' µs as stored (toArray gives milliseconds)
   const micros = got.batches.flatMap((b) => [...(b.getChild('created_at')!.data[0]!.values as BigInt64Array)]);
