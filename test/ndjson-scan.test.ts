@@ -13,8 +13,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import * as A from 'apache-arrow';
 import t from 'tap';
-import { ndjsonBatches } from '../connectors/file/formats/ndjson-batches.js';
-import type { ReadContext } from '../connectors/file/formats/index.js';
+import { type NdjsonItem, ndjsonBatches } from '../connectors/file/formats/ndjson-batches.js';
+import type { ReadContext, RowChunk } from '../connectors/file/formats/index.js';
 import { ndjsonRows } from '../connectors/file/formats/ndjson.js';
 import { CqPipeError } from '../lib/errors.js';
 import { RowBatchBuilder } from '../lib/row-builder.js';
@@ -198,18 +198,19 @@ interface Out {
   error?: CqPipeError;
 }
 
-async function viaScanner(bytes: Buffer, schema: A.Schema, batchRows: number, size: number): Promise<Out> {
+/** batches of what a reader yields: rows go into a RowBatchBuilder closed every `batchRows` rows, a scanned batch as it is */
+async function collect(items: AsyncIterable<NdjsonItem | RowChunk>, schema: A.Schema, batchRows: number): Promise<Out> {
   const builder = new RowBatchBuilder(schema);
   const out: Out = { batches: [], scanned: 0 };
   try {
-    for await (const item of ndjsonBatches(pieces(bytes, size), 'f.ndjson', schema, batchRows)) {
+    for await (const item of items) {
       if ('batch' in item) {
         if (builder.length !== 0) throw new Error('a scanned batch while the builder holds rows');
         out.batches.push(item.batch);
         out.scanned++;
         continue;
       }
-      for (const row of item.chunk.rows) {
+      for (const row of ('chunk' in item ? item.chunk : item).rows) {
         builder.push(row);
         if (builder.length >= batchRows) out.batches.push(builder.finish());
       }
@@ -222,24 +223,11 @@ async function viaScanner(bytes: Buffer, schema: A.Schema, batchRows: number, si
   return out;
 }
 
-async function viaLines(bytes: Buffer, schema: A.Schema, batchRows: number): Promise<Out> {
-  const builder = new RowBatchBuilder(schema);
-  const out: Out = { batches: [], scanned: 0 };
-  try {
-    const ctx = { signal: new AbortController().signal, csv: {} as ReadContext['csv'] };
-    for await (const chunk of ndjsonRows(Readable.from([bytes]), 'f.ndjson', ctx)) {
-      for (const row of chunk.rows) {
-        builder.push(row);
-        if (builder.length >= batchRows) out.batches.push(builder.finish());
-      }
-    }
-    if (builder.length) out.batches.push(builder.finish());
-  } catch (err) {
-    if (!(err instanceof CqPipeError)) throw err;
-    out.error = err;
-  }
-  return out;
-}
+const viaScanner = (bytes: Buffer, schema: A.Schema, batchRows: number, size: number): Promise<Out> =>
+  collect(ndjsonBatches(pieces(bytes, size), 'f.ndjson', schema, batchRows), schema, batchRows);
+
+const viaLines = (bytes: Buffer, schema: A.Schema, batchRows: number): Promise<Out> =>
+  collect(ndjsonRows(Readable.from([bytes]), 'f.ndjson', { signal: new AbortController().signal, csv: {} as ReadContext['csv'] }), schema, batchRows);
 
 const ipc = (batches: A.RecordBatch[]): Buffer => Buffer.from(A.tableToIPC(new A.Table(batches[0]!.schema, batches), 'stream'));
 const errorOf = (e?: CqPipeError) => e && { code: e.code, message: e.message, context: e.context };

@@ -110,6 +110,24 @@ function copyRange(dst: Uint8Array, p: number, src: Uint8Array, a: number, b: nu
   else for (let k = a; k < b; k++) dst[p++] = src[k]!;
 }
 
+/**
+ * The values of a variable-length column without NUL bytes (32-bit offsets) as they are, copied by
+ * range; `jsonb`: after jsonb's version byte (1), counted in the length.
+ */
+function bytesByRange(data: A.Data, offs: Int32Array, jsonb: boolean): Encoder {
+  const values = data.values as Uint8Array;
+  const head = jsonb ? 5 : 4;
+  return (out, i) => {
+    const a = offs[i]!;
+    const len = offs[i + 1]! - a;
+    out.ensure(head + len);
+    out.view.setInt32(out.pos, len + head - 4);
+    if (jsonb) out.buf[out.pos + 4] = 1;
+    copyRange(out.buf, out.pos + head, values, a, a + len);
+    out.pos += head + len;
+  };
+}
+
 /** 2^32, to split a number into the two 32-bit halves of an int64 */
 const TWO32 = 4294967296;
 /** int64 values with |hi| below this (±2^52) are exact as JS numbers */
@@ -374,18 +392,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       if (t.typeId !== A.Type.Utf8 && t.typeId !== A.Type.LargeUtf8 && ext !== 'inet' && ext !== 'json') throw mismatch();
       const get = varBytes(data);
       const clean = !columnHasNul(data, false);
-      if (clean && data.valueOffsets instanceof Int32Array) {
-        const offs = data.valueOffsets;
-        const values = data.values as Uint8Array;
-        return withNulls(data, (out, i) => {
-          const a = offs[i]!;
-          const len = offs[i + 1]! - a;
-          out.ensure(4 + len);
-          out.view.setInt32(out.pos, len);
-          copyRange(out.buf, out.pos + 4, values, a, a + len);
-          out.pos += 4 + len;
-        });
-      }
+      if (clean && data.valueOffsets instanceof Int32Array) return withNulls(data, bytesByRange(data, data.valueOffsets, false));
       return withNulls(data, (out, i) => {
         const b = clean ? get(i) : stripNul(get(i), false);
         out.ensure(4 + b.length);
@@ -426,19 +433,7 @@ export function makeEncoder(data: A.Data, field: A.Field, pgType: string): Encod
       if (t.typeId === A.Type.Binary || t.typeId === A.Type.Utf8 || t.typeId === A.Type.LargeBinary || t.typeId === A.Type.LargeUtf8) {
         const get = varBytes(data);
         const clean = !columnHasNul(data, true);
-        if (clean && data.valueOffsets instanceof Int32Array) {
-          const offs = data.valueOffsets;
-          const values = data.values as Uint8Array;
-          return withNulls(data, (out, i) => {
-            const a = offs[i]!;
-            const len = offs[i + 1]! - a;
-            out.ensure(5 + len);
-            out.view.setInt32(out.pos, len + 1);
-            out.buf[out.pos + 4] = 1;
-            copyRange(out.buf, out.pos + 5, values, a, a + len);
-            out.pos += 5 + len;
-          });
-        }
+        if (clean && data.valueOffsets instanceof Int32Array) return withNulls(data, bytesByRange(data, data.valueOffsets, true));
         return withNulls(data, (out, i) => {
           const b = clean ? get(i) : stripNul(get(i), true);
           out.ensure(5 + b.length);

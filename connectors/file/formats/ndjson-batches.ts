@@ -63,8 +63,8 @@ export async function* ndjsonBatches(input: AsyncIterable<Uint8Array>, name: str
     return { chunk, end };
   };
 
-  /** the batch in progress cannot be scanned: read its held lines again the general way; the segment goes on from `batchStart` */
-  function* fallBack(batchStart: number): Generator<NdjsonItem, number> {
+  /** the batch in progress cannot be scanned: its lines in earlier pieces read again the general way (the caller goes on with the rest) */
+  function* fallBack(): Generator<NdjsonItem> {
     fast.reset();
     slowLeft = batchRows;
     const before = held;
@@ -79,7 +79,6 @@ export async function* ndjsonBatches(input: AsyncIterable<Uint8Array>, name: str
         if (chunk.rows.length) yield { chunk };
       }
     }
-    return batchStart;
   }
 
   /** a full or last batch of the scanner; undefined when it cannot be built (the caller falls back) */
@@ -124,7 +123,8 @@ export async function* ndjsonBatches(input: AsyncIterable<Uint8Array>, name: str
           continue;
         }
       }
-      pos = yield* fallBack(batchStart);
+      yield* fallBack();
+      pos = batchStart;
     }
     if (fast.length > 0) held.push(seg.subarray(batchStart));
   }
@@ -149,7 +149,7 @@ export async function* ndjsonBatches(input: AsyncIterable<Uint8Array>, name: str
     const batch = finish();
     if (batch) yield { batch };
     else {
-      yield* fallBack(0);
+      yield* fallBack();
     }
   }
 }

@@ -341,17 +341,13 @@ export class NdjsonColumns {
   }
 
   private nullValue(col: Column, r: number): void {
-    col.setNull(r);
-    switch (col.kind) {
-      case Kind.Utf8:
-      case Kind.Json:
-        col.offsets[r + 1] = col.byteLength;
-        break;
-      case Kind.Values:
-        col.values.push(null);
-        break;
-      default:
+    // a column of JS values gets its validity from the builder's conversion
+    if (col.kind === Kind.Values) {
+      col.values.push(null);
+      return;
     }
+    col.setNull(r);
+    if (col.kind === Kind.Utf8 || col.kind === Kind.Json) col.offsets[r + 1] = col.byteLength;
   }
 
   /** the value at `p` into row `r` of `col`: the position after it, or -1 */
