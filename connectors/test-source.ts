@@ -76,6 +76,7 @@ const cloudqueryConfigSchema = {
 };
 
 const BASE_TIME_US = 1_704_067_200_000_000n; // 2024-01-01T00:00:00Z
+const BASE_TIME_US_NUMBER = Number(BASE_TIME_US);
 const WORDS = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima'];
 const COUNTRIES = ['DE', 'FR', 'US', 'GB', 'JP', 'BR', 'IN', 'ZA'];
 const CATEGORIES = ['books', 'garden', 'toys', 'tools', 'music', 'sports'];
@@ -84,22 +85,34 @@ const WORD_BYTES = WORDS.map((w) => enc.encode(w));
 const COUNTRY_BYTES = COUNTRIES.map((w) => enc.encode(w));
 const CATEGORY_BYTES = CATEGORIES.map((w) => enc.encode(w));
 
-/** mulberry32: a small, fast, seedable PRNG */
-function prng(seed: number): () => number {
+/** draws in [0, 1); `fill` draws a byte per element, ⌊draw·256⌋ */
+type Rand = (() => number) & { fill(buf: Uint8Array): void };
+
+/**
+ * mulberry32: a small, fast, seedable PRNG. `fill` runs its state in a local, so that a uuid's 16
+ * draws allocate nothing (a context slot holding a number above 2^30 is a heap number per draw)
+ */
+function prng(seed: number): Rand {
   let a = seed >>> 0;
-  return () => {
+  const next = () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-function fillFrom(rand: () => number): (buf: Uint8Array) => void {
-  return (buf) => {
-    for (let i = 0; i < buf.length; i++) buf[i] = (rand() * 256) | 0;
+  const fill = (buf: Uint8Array) => {
+    let s = a;
+    for (let i = 0; i < buf.length; i++) {
+      s = (s + 0x6d2b79f5) >>> 0;
+      let t = s;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      buf[i] = (t ^ (t >>> 14)) >>> 24; // = ⌊next()·256⌋
+    }
+    a = s;
   };
+  return Object.assign(next, { fill });
 }
 
 const ALL_TYPES_COLUMNS: ColumnDef[] = [
@@ -164,45 +177,124 @@ export function generateBatch(spec: Required<TestSourceSpec>, schema: A.Schema, 
   return batchFromColumns(schema, n, cols);
 }
 
-/**
- * A Binary column of ASCII strings, encoded straight into one buffer (not one small ArrayBuffer
- * per value: 10,000 of them per batch were most of the source's garbage)
+/*
+ * The bench preset's columns are written straight into their Arrow buffers: no JS string, BigInt,
+ * array or view per value. A source that made ~700 bytes of JS garbage per row was most of the
+ * main thread's allocation in every bench run (1.4 GB per 2M rows, sampled), and so most of its
+ * heap growth. Values, and the order in which they take `rand`, are those of the first
+ * version (test/test-source.test.ts compares the two).
  */
-function asciiBinaryData(values: string[]): A.Data<A.Binary> {
-  const offsets = new Int32Array(values.length + 1);
+
+/** a Utf8 column of n words of `words` (ASCII, < 256 of them), each picked by `rand` */
+function pickedWordsData(words: Uint8Array[], n: number, rand: Rand): A.Data<A.Utf8> {
+  const picks = new Uint8Array(n);
+  const offsets = new Int32Array(n + 1);
   let size = 0;
-  for (let i = 0; i < values.length; i++) offsets[i + 1] = size += values[i]!.length;
+  for (let i = 0; i < n; i++) {
+    const k = (rand() * words.length) | 0;
+    picks[i] = k;
+    offsets[i + 1] = size += words[k]!.length;
+  }
   const data = new Uint8Array(size);
-  for (let i = 0; i < values.length; i++) enc.encodeInto(values[i]!, data.subarray(offsets[i]!));
-  return A.makeData({ type: new A.Binary(), length: values.length, nullCount: 0, valueOffsets: offsets, data });
+  for (let i = 0; i < n; i++) data.set(words[picks[i]!]!, offsets[i]!);
+  return A.makeData({ type: new A.Utf8(), length: n, nullCount: 0, valueOffsets: offsets, data });
 }
 
-function pick(bytes: Uint8Array[], rand: () => number): Uint8Array {
-  return bytes[(rand() * bytes.length) | 0]!;
+/** an int64-wide column of non-negative integers below 2^53, written as 32-bit halves (little-endian, as Arrow) */
+function int64Halves(n: number, value: (i: number) => number): BigInt64Array {
+  const out = new BigInt64Array(n);
+  const halves = new Uint32Array(out.buffer);
+  for (let i = 0; i < n; i++) {
+    const v = value(i);
+    halves[2 * i] = v >>> 0;
+    halves[2 * i + 1] = Math.floor(v / 4294967296);
+  }
+  return out;
 }
 
-function benchColumn(name: string, start: number, n: number, rand: () => number): A.Data {
+const ASCII_0 = 48;
+
+/** decimal digits of a non-negative integer below 2^53 */
+function digitCount(v: number): number {
+  let d = 1;
+  while (v >= 10) {
+    v = Math.floor(v / 10);
+    d++;
+  }
+  return d;
+}
+
+/** writes the digits of a non-negative integer ending before `end`; returns where they start */
+function writeDigits(out: Uint8Array, end: number, v: number): number {
+  do {
+    const q = Math.floor(v / 10);
+    out[--end] = ASCII_0 + (v - q * 10);
+    v = q;
+  } while (v > 0);
+  return end;
+}
+
+const ATTRS_RANK = enc.encode('{"rank":');
+const ATTRS_TAG = enc.encode(',"tag":"');
+const ATTRS_SCORE = enc.encode('","score":');
+
+/**
+ * `{"rank":<start+i>,"tag":"<word>","score":<k/10>}` per row, k = round(rand·1000) in 0…1000:
+ * k/10 prints as JS prints it (`JSON.stringify`), the integer k/10 when k is a multiple of 10, else
+ * ⌊k/10⌋ "." k mod 10
+ */
+function benchAttrsData(start: number, n: number, rand: Rand): A.Data<A.Binary> {
+  const tags = new Uint8Array(n);
+  const scores = new Uint16Array(n);
+  const offsets = new Int32Array(n + 1);
+  const fixed = ATTRS_RANK.length + ATTRS_TAG.length + ATTRS_SCORE.length + 1;
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const tag = (rand() * WORDS.length) | 0;
+    const k = Math.round(rand() * 1000);
+    tags[i] = tag;
+    scores[i] = k;
+    const score = k % 10 === 0 ? digitCount(k / 10) : digitCount(Math.floor(k / 10)) + 2;
+    offsets[i + 1] = size += fixed + digitCount(start + i) + WORD_BYTES[tag]!.length + score;
+  }
+  const data = new Uint8Array(size);
+  for (let i = 0; i < n; i++) {
+    let at = offsets[i]!;
+    data.set(ATTRS_RANK, at);
+    at += ATTRS_RANK.length;
+    at += digitCount(start + i);
+    writeDigits(data, at, start + i);
+    data.set(ATTRS_TAG, at);
+    at += ATTRS_TAG.length;
+    const word = WORD_BYTES[tags[i]!]!;
+    data.set(word, at);
+    at += word.length;
+    data.set(ATTRS_SCORE, at);
+    const end = offsets[i + 1]! - 1;
+    const k = scores[i]!;
+    if (k % 10 === 0) writeDigits(data, end, k / 10);
+    else {
+      data[end - 1] = ASCII_0 + (k % 10);
+      data[end - 2] = 0x2e; // '.'
+      writeDigits(data, end - 2, Math.floor(k / 10));
+    }
+    data[end] = 0x7d; // '}'
+  }
+  return A.makeData({ type: new A.Binary(), length: n, nullCount: 0, valueOffsets: offsets, data });
+}
+
+function benchColumn(name: string, start: number, n: number, rand: Rand): A.Data {
   switch (name) {
     case 'id':
-      return uuidData(randomUuidBytes(n, fillFrom(rand)), n);
+      return uuidData(randomUuidBytes(n, rand.fill), n);
     case 'name':
-      return varBinaryData(
-        new A.Utf8(),
-        Array.from({ length: n }, () => pick(WORD_BYTES, rand)),
-      );
+      return pickedWordsData(WORD_BYTES, n, rand);
     case 'category':
-      return varBinaryData(
-        new A.Utf8(),
-        Array.from({ length: n }, () => pick(CATEGORY_BYTES, rand)),
-      );
+      return pickedWordsData(CATEGORY_BYTES, n, rand);
     case 'country':
-      return varBinaryData(
-        new A.Utf8(),
-        Array.from({ length: n }, () => pick(COUNTRY_BYTES, rand)),
-      );
+      return pickedWordsData(COUNTRY_BYTES, n, rand);
     case 'created_at': {
-      const v = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) v[i] = BASE_TIME_US + BigInt(Math.floor(rand() * 31_536_000_000_000));
+      const v = int64Halves(n, () => BASE_TIME_US_NUMBER + Math.floor(rand() * 31_536_000_000_000));
       return A.makeData({ type: new A.TimestampMicrosecond('UTC'), length: n, nullCount: 0, data: v });
     }
     case 'updated_at': {
@@ -211,8 +303,7 @@ function benchColumn(name: string, start: number, n: number, rand: () => number)
       return A.makeData({ type: new A.TimestampMicrosecond('UTC'), length: n, nullCount: 0, data: v });
     }
     case 'quantity': {
-      const v = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) v[i] = BigInt(Math.floor(rand() * 1_000_000));
+      const v = int64Halves(n, () => Math.floor(rand() * 1_000_000));
       return A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: v });
     }
     case 'active': {
@@ -226,16 +317,14 @@ function benchColumn(name: string, start: number, n: number, rand: () => number)
       return A.makeData({ type: new A.Float64(), length: n, nullCount: 0, data: v });
     }
     case 'attrs':
-      return asciiBinaryData(
-        Array.from({ length: n }, (_, i) => `{"rank":${start + i},"tag":"${WORDS[(rand() * WORDS.length) | 0]}","score":${Math.round(rand() * 1000) / 10}}`),
-      );
+      return benchAttrsData(start, n, rand);
     default:
       // the preset's columns are fixed (BENCH_COLUMNS)
       throw new InternalError(`bench preset has no column ${name}`);
   }
 }
 
-function allTypesColumn(f: A.Field, start: number, n: number, rand: () => number): A.Data {
+function allTypesColumn(f: A.Field, start: number, n: number, rand: Rand): A.Data {
   const isNull = (i: number) => f.nullable && (start + i) % 7 === 6;
   if (f.name === 'id') {
     const v = new BigInt64Array(n);
@@ -243,7 +332,7 @@ function allTypesColumn(f: A.Field, start: number, n: number, rand: () => number
     return A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: v });
   }
   if (f.name === 'uuid_col') {
-    return uuidData(randomUuidBytes(n, fillFrom(rand)), n, (i) => !isNull(i));
+    return uuidData(randomUuidBytes(n, rand.fill), n, (i) => !isNull(i));
   }
   if (f.name === 'json_col' || f.name === 'inet_col') {
     const vals = Array.from({ length: n }, (_, i) => {
@@ -260,7 +349,7 @@ function allTypesColumn(f: A.Field, start: number, n: number, rand: () => number
   return b.finish().flush();
 }
 
-function allTypesValue(name: string, r: number, rand: () => number): unknown {
+function allTypesValue(name: string, r: number, rand: Rand): unknown {
   const sign = r % 2 === 0 ? 1 : -1;
   switch (name) {
     case 'bool_col':
