@@ -15,7 +15,7 @@ import type { ConnectorContext, DestinationClient, MigrateOptions } from '../../
 import type { DeleteRecordMessage } from '../../lib/messages.js';
 import { ConfigError, CqPipeError, DestinationWriteError, SchemaIncompatibleError, UnsupportedError, tableFailure } from '../../lib/errors.js';
 import { tableName } from '../../lib/schema.js';
-import { openFormatWriterOn, type FormatWriter } from '../file/writers/index.js';
+import { openFormatWriterOn, prepareFormat, type FormatWriter } from '../file/writers/index.js';
 import type { ObjectWriterSettings } from './settings.js';
 import type { ObjectSink } from './sink.js';
 
@@ -49,6 +49,7 @@ export class ObjectWriter implements DestinationClient {
     this.#sink = sink;
     this.#ctx = ctx;
     for (const notice of settings.notices) ctx.logger.info(`destination ${ctx.name}: ${notice}`);
+    prepareFormat(settings.format);
   }
 
   #name(table: string): string {

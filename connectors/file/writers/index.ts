@@ -10,7 +10,7 @@ import type { CSV_DELIMITERS } from '../../../lib/arrow-json.js';
 import { NdjsonWriter } from './ndjson.js';
 import { CsvWriter } from './csv.js';
 import { ArrowWriter } from './arrow.js';
-import { ParquetWriter } from './parquet.js';
+import { ParquetWriter, warmParquetEncoder } from './parquet.js';
 
 export const FILE_FORMATS = ['parquet', 'ndjson', 'csv', 'arrow'] as const;
 export type FileFormat = (typeof FILE_FORMATS)[number];
@@ -46,6 +46,11 @@ export function openFormatWriter(
   options: FormatOptions = {},
 ): Promise<FormatWriter> {
   return openFormatWriterOn(format, compression, (gzip) => FileSink.open(file, gzip), schema, options);
+}
+
+/** made ready ahead of the first file of `format` (Parquet: its encoder thread starts) */
+export function prepareFormat(format: FileFormat): void {
+  if (format === 'parquet') warmParquetEncoder();
 }
 
 /** A format writer into any byte sink (a temp file, an S3 upload); `openSink(gzip)` makes it. */

@@ -13,7 +13,7 @@
  * only drop it). A WebAssembly trap is `fatal`: the instance may be corrupt, so the main thread
  * retires this worker.
  *
- * The module imports neither apache-arrow nor, until the first message, parquet-wasm.
+ * The module imports no apache-arrow; as a worker it starts loading parquet-wasm at once.
  * `serve` is also what runs in-process when the worker is disabled (CQ_PIPE_PARQUET_WORKER=0).
  */
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
@@ -210,6 +210,8 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
 
 if (!isMainThread && parentPort && workerData === WORKER_TAG) {
   const port = parentPort;
+  // compiled while the main thread is still starting its source: a first batch finds it ready
+  void parquetWasm().catch(() => {}); // a failure to load is reported with the first file's request
   port.on(
     'message',
     serve((msg, transfer) => port.postMessage(msg, transfer)),

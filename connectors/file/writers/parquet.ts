@@ -231,13 +231,21 @@ class Encoder {
       return;
     }
     const w = new Worker(new URL('./parquet-worker.js', import.meta.url), { workerData: WORKER_TAG });
-    w.unref();
     w.on('message', (msg: EncoderReply) => this.#onReply(msg));
     w.on('messageerror', (err) => this.#stop(`Parquet encoder thread failed: ${err.message}`));
     w.on('error', (err) => this.#stop(`Parquet encoder thread failed: ${err.name}: ${err.message}`));
     w.on('exit', (code) => this.#stop(`Parquet encoder thread exited (code ${code})`));
+    w.unref(); // after the listeners: a 'message' listener refs the thread again
     this.#post = (req, transfer) => w.postMessage(req, transfer);
     this.#worker = w;
+  }
+
+  /** no file is open: the idle timer runs (a warmed thread nobody uses stops) */
+  warm(): void {
+    if (this.#files.size === 0 && this.#worker && !this.#stopped && !this.#idle) {
+      this.#idle = setTimeout(() => this.#stop(), IDLE_MS);
+      this.#idle.unref();
+    }
   }
 
   open(sink: ByteSink): EncodedFile {
@@ -383,6 +391,15 @@ function encoder(): Encoder {
   const off = process.env.CQ_PIPE_PARQUET_WORKER;
   if (off === '0' || off === 'false') return (encoders.inProcess ??= new Encoder(true));
   return (encoders.worker ??= new Encoder(false));
+}
+
+/**
+ * start the encoder's thread (and its WebAssembly) ahead of the first file, while the source is
+ * still starting: a destination that will write Parquet calls this when it is made. Unused, the
+ * thread stops after IDLE_MS and keeps no process alive meanwhile.
+ */
+export function warmParquetEncoder(): void {
+  encoder().warm();
 }
 
 export class ParquetWriter implements FormatWriter {
