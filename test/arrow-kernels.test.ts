@@ -312,6 +312,22 @@ t.test('uuid: text ↔ bytes round trip', async (t) => {
   t.equal(uuidData(rnd, 3).nullCount, 0);
 });
 
+t.test('uuid: writeUuidText (unrolled) writes what uuidToString gives, every byte value, only its 36 bytes', async (t) => {
+  let seed = 7;
+  const src = new Uint8Array(16 * 300);
+  for (let i = 0; i < src.length; i++) src[i] = i < 256 * 2 ? i >> 1 : (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24;
+  const out = new Uint8Array(36 * 300 + 5).fill(0x21);
+  let p = 3;
+  let bad = 0;
+  for (let i = 0; i < 300; i++) {
+    const next = writeUuidText(out, p, src, i * 16);
+    if (next !== p + 36 || decoder.decode(out.subarray(p, next)) !== uuidToString(src, i * 16)) bad++;
+    p = next;
+  }
+  t.equal(bad, 0, '300 uuids, each byte value 0…255 in every position of the first 32');
+  t.same([...out.subarray(0, 3), ...out.subarray(p)], [0x21, 0x21, 0x21, 0x21, 0x21], 'nothing written outside');
+});
+
 t.test('time: civil dates and day numbers at the edges', async (t) => {
   const out = new Int32Array(3);
   const civil = (d: number) => {

@@ -9,7 +9,7 @@
 import path from 'node:path';
 import * as A from 'apache-arrow';
 import t from 'tap';
-import { ParquetWriter } from '../connectors/file/writers/parquet.js';
+import { ParquetWriter, parquetSchema } from '../connectors/file/writers/parquet.js';
 import { uuidData, uuidToString } from '../lib/arrow/uuid.js';
 import { batchFromColumns, defineTable } from '../lib/schema.js';
 import { duckdb, tmpDir } from './helpers/index.js';
@@ -75,3 +75,34 @@ for (const mode of ['worker', 'in-process'] as const) {
     t.equal(rows.filter((r) => r.id === null).length, expected.filter((x) => x === null).length, 'nulls kept (every 11th row)');
   });
 }
+
+t.test('the files of a table share one Parquet-side schema (one schema message), a changed schema gets its own', async (t) => {
+  // apache-arrow gives each batch its own copy of the schema: fields cloned, types shared
+  const copy = (s: A.Schema) =>
+    new A.Schema(
+      s.fields.map((f) => f.clone()),
+      new Map(s.metadata),
+    );
+  const first = parquetSchema(copy(TABLE));
+  t.not(first, TABLE, 'uuid columns become text');
+  t.equal(first.fields[0]!.type.typeId, A.Type.Utf8);
+  t.equal(parquetSchema(copy(TABLE)), first, 'a copy of the same schema: the same target');
+  const wider = defineTable({
+    name: 'reuse',
+    columns: [
+      { name: 'id', type: 'uuid' },
+      { name: 'n', type: 'int64' },
+      { name: 'label', type: 'utf8' },
+      { name: 'x', type: 'bool' },
+    ],
+  });
+  const changed = parquetSchema(wider);
+  t.not(changed, first, 'a column more: a new target');
+  t.same(
+    changed.fields.map((f) => f.name),
+    ['id', 'n', 'label', 'x'],
+  );
+  const other = defineTable({ name: 'other', columns: [{ name: 'id', type: 'uuid' }] });
+  t.not(parquetSchema(other), changed, 'another table: its own');
+  t.equal(parquetSchema(copy(wider)), changed, "the table's last schema is remembered");
+});

@@ -29,7 +29,7 @@ const sameMap = (a: Map<string, string>, b: Map<string, string>) => a === b || (
  * cloned, metadata maps copied), but their types are shared objects, and a shared type has the
  * same children. Anything else is encoded anew.
  */
-function sameSchema(a: A.Schema, b: A.Schema): boolean {
+export function sameSchema(a: A.Schema, b: A.Schema): boolean {
   return (
     a === b ||
     (a.fields.length === b.fields.length &&

@@ -22,8 +22,8 @@ import { Worker } from 'node:worker_threads';
 import { extensionOf } from '../../../lib/types.js';
 import { DestinationWriteError, SchemaIncompatibleError } from '../../../lib/errors.js';
 import { FileSink } from './sink.js';
-import { batchByteSize } from '../../../lib/schema.js';
-import { ipcStreamPieces } from '../../../lib/arrow/ipc-write.js';
+import { batchByteSize, MD_TABLE_NAME } from '../../../lib/schema.js';
+import { ipcStreamPieces, sameSchema } from '../../../lib/arrow/ipc-write.js';
 import { serve, own, rowGroupRows, WORKER_TAG, ROW_GROUP_BYTES, ROW_GROUP_ROWS, type EncoderReply, type EncoderRequest } from './parquet-worker.js';
 import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
@@ -63,8 +63,11 @@ function grownSize(bytes: number): number {
   return Math.ceil((bytes * 1.25) / 65536) * 65536;
 }
 
-/** uuid bytes → Utf8 canonical strings (36 bytes each), nulls kept; in `scratch` memory when given. */
-function uuidStrings(data: A.Data, scratch?: Scratch): A.Data<A.Utf8> {
+/**
+ * uuid bytes → Utf8 canonical strings (36 bytes each) of `type`, nulls kept; in `scratch` memory
+ * when given
+ */
+function uuidStrings(data: A.Data, type: A.Utf8, scratch?: Scratch): A.Data<A.Utf8> {
   const n = data.length;
   const src = data.values as Uint8Array;
   const out = scratch ? new Uint8Array(scratch.take(n * 36), 0, n * 36) : new Uint8Array(n * 36);
@@ -75,7 +78,7 @@ function uuidStrings(data: A.Data, scratch?: Scratch): A.Data<A.Utf8> {
     p = writeUuidText(out, p, src, i * 16);
     offsets[i + 1] = p;
   }
-  return A.makeData({ type: new A.Utf8(), length: n, nullCount: data.nullCount, nullBitmap: realignedBitmap(data), valueOffsets: offsets, data: out });
+  return A.makeData({ type, length: n, nullCount: data.nullCount, nullBitmap: realignedBitmap(data), valueOffsets: offsets, data: out });
 }
 
 function hasExtension(f: A.Field): boolean {
@@ -95,22 +98,37 @@ export function parquetField(f: A.Field): A.Field {
   return f; // maps and unions with extension children: written as stored
 }
 
-/** Column data converted to `target` (from parquetField). Zero-copy except for uuids. */
+/**
+ * Column data converted to `target` (from parquetField). Zero-copy except for uuids. Converted
+ * columns take the target's own type object, so that every batch of a file has the same schema
+ * (lib/arrow/ipc-write.ts then encodes it once, not once a batch).
+ */
 function parquetData(f: A.Field, target: A.Field, data: A.Data, scratch?: Scratch): A.Data {
   if (f === target) return data;
   const ext = extensionOf(f);
-  if (ext === 'uuid' && data.typeId === A.Type.FixedSizeBinary) return uuidStrings(data, scratch);
+  if (ext === 'uuid' && data.typeId === A.Type.FixedSizeBinary) return uuidStrings(data, target.type as A.Utf8, scratch);
   if (ext) {
     // json / inet: the same bytes and offsets, typed as strings
-    return data.typeId === A.Type.Utf8 ? data : data.clone(new A.Utf8());
+    return data.type === target.type ? data : data.clone(target.type);
   }
   const children = data.children.map((c, i) => parquetData(f.type.children[i]!, target.type.children[i]!, c, scratch));
   return data.clone(target.type, data.offset, data.length, data.nullCount, undefined, children);
 }
 
+/**
+ * each table's last schema and its Parquet-side schema: the files of a table (one a batch, when
+ * they rotate) share one target schema, and so one encoded schema message (lib/arrow/ipc-write.ts)
+ */
+const parquetSchemas = new Map<string, { source: A.Schema; target: A.Schema }>();
+
 export function parquetSchema(schema: A.Schema): A.Schema {
+  const table = schema.metadata.get(MD_TABLE_NAME) ?? '';
+  const known = parquetSchemas.get(table);
+  if (known && sameSchema(known.source, schema)) return known.target;
   const fields = schema.fields.map(parquetField);
-  return fields.every((f, i) => f === schema.fields[i]) ? schema : new A.Schema(fields, schema.metadata);
+  const target = fields.every((f, i) => f === schema.fields[i]) ? schema : new A.Schema(fields, schema.metadata);
+  parquetSchemas.set(table, { source: schema, target });
+  return target;
 }
 
 /** `batch` with the columns of `target` (parquetSchema); uuid text in `scratch` memory when given */
