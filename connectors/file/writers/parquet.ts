@@ -70,15 +70,25 @@ function grownSize(bytes: number): number {
 function uuidStrings(data: A.Data, type: A.Utf8, scratch?: Scratch): A.Data<A.Utf8> {
   const n = data.length;
   const src = data.values as Uint8Array;
-  const out = scratch ? new Uint8Array(scratch.take(n * 36), 0, n * 36) : new Uint8Array(n * 36);
+  const nullBitmap = realignedBitmap(data);
+  // a null row gets no text (an all-null column, as _cq_parent_id mostly is, none at all)
+  const size = 36 * (nullBitmap ? n - data.nullCount : n);
+  const out = scratch ? new Uint8Array(scratch.take(size), 0, size) : new Uint8Array(size);
   const offsets = scratch ? new Int32Array(scratch.take((n + 1) * 4), 0, n + 1) : new Int32Array(n + 1);
   offsets[0] = 0;
   let p = 0;
-  for (let i = 0; i < n; i++) {
-    p = writeUuidText(out, p, src, i * 16);
-    offsets[i + 1] = p;
+  if (!nullBitmap) {
+    for (let i = 0; i < n; i++) {
+      p = writeUuidText(out, p, src, i * 16);
+      offsets[i + 1] = p;
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      if ((nullBitmap[i >> 3]! >> (i & 7)) & 1) p = writeUuidText(out, p, src, i * 16);
+      offsets[i + 1] = p;
+    }
   }
-  return A.makeData({ type, length: n, nullCount: data.nullCount, nullBitmap: realignedBitmap(data), valueOffsets: offsets, data: out });
+  return A.makeData({ type, length: n, nullCount: data.nullCount, nullBitmap, valueOffsets: offsets, data: out });
 }
 
 function hasExtension(f: A.Field): boolean {
