@@ -60,6 +60,41 @@ t.test('deterministic_cq_id: _cq_id is the only key; the source key becomes a pl
   t.same(primaryKeys(withInternalColumns([ITEMS], { cqIdAsPk: true })[0]!), ['_cq_id']);
 });
 
+t.test('constant reserved columns are made once per batch size and shared; values and lengths stay right', async (t) => {
+  const syncTime = new Date('2026-01-02T03:04:05.678Z');
+  const out = await collect(
+    internalColumns({ sourceName: 'src', syncTime, deterministicCqId: false })(
+      Readable.from([
+        { kind: 'migrate-table', table: ITEMS },
+        { kind: 'insert', table: 'items', batch: itemsBatch(rows(4)) },
+        { kind: 'insert', table: 'items', batch: itemsBatch(rows(4, 5)) },
+        { kind: 'insert', table: 'items', batch: itemsBatch(rows(2, 9)) },
+        { kind: 'insert', table: 'items', batch: itemsBatch(rows(4, 11)) },
+      ] as SyncMessage[]),
+    ),
+  );
+  const batches = out.slice(1).map((m) => (m as Extract<SyncMessage, { kind: 'insert' }>).batch);
+  const data = (i: number, name: string) => batches[i]!.getChild(name)!.data[0]!;
+  for (const name of ['_cq_sync_time', '_cq_source_name', '_cq_parent_id']) {
+    t.equal(data(1, name), data(0, name), `${name}: one column for two batches of 4 rows`);
+    t.not(data(2, name), data(1, name), `${name}: its own for 2 rows`);
+  }
+  t.not(data(1, '_cq_id'), data(0, '_cq_id'), '_cq_id: new ids for every batch');
+  for (const [i, b] of batches.entries()) {
+    t.equal(b.numRows, i === 2 ? 2 : 4);
+    t.same(
+      Array.from({ length: b.numRows }, (_, r) => [
+        b.getChild('_cq_source_name')!.get(r),
+        Number(b.getChild('_cq_sync_time')!.get(r)),
+        b.getChild('_cq_parent_id')!.get(r),
+      ]),
+      Array.from({ length: b.numRows }, () => ['src', syncTime.getTime(), null]),
+      `batch ${i}: values`,
+    );
+  }
+  t.equal(new Set(batches.map((b) => uuidToString(b.getChild('_cq_id')!.get(0) as Uint8Array))).size, 4, 'ids differ');
+});
+
 t.test('deterministic_cq_id into Postgres: the primary key is _cq_id only, and two syncs upsert the same ids', async (t) => {
   const url = await freshDatabase();
   const { spec: src } = staticSource([ITEMS], [{ kind: 'insert', table: 'items', batch: itemsBatch(rows(5)) }], { deterministic_cq_id: true });

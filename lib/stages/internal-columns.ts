@@ -109,6 +109,20 @@ export function internalColumns(opts: InternalColumnsOptions) {
     return p;
   };
 
+  /**
+   * the columns that are the same in every batch of n rows (_cq_sync_time, _cq_source_name, a
+   * _cq_parent_id of nulls), made once per size and shared by the batches: Arrow data is never
+   * written to once made, and nothing transfers a batch's buffers away
+   */
+  const constants = new Map<Reserved, { n: number; data: A.Data }>();
+  const constant = (name: Reserved, n: number, make: () => A.Data): A.Data => {
+    const known = constants.get(name);
+    if (known?.n === n) return known.data;
+    const data = make();
+    constants.set(name, { n, data });
+    return data;
+  };
+
   return async function* (source: AsyncIterable<SyncMessage>): AsyncGenerator<SyncMessage> {
     for await (const msg of source) {
       if (msg.kind === 'migrate-table') {
@@ -143,13 +157,13 @@ export function internalColumns(opts: InternalColumnsOptions) {
           }
           switch (c.make) {
             case CQ_SYNC_TIME:
-              return constantTimestampData(syncMicros, n);
+              return constant(CQ_SYNC_TIME, n, () => constantTimestampData(syncMicros, n));
             case CQ_SOURCE_NAME:
-              return constantUtf8Data(opts.sourceName, n);
+              return constant(CQ_SOURCE_NAME, n, () => constantUtf8Data(opts.sourceName, n));
             case CQ_ID:
               return ids();
             case CQ_PARENT_ID:
-              return nullData(new A.FixedSizeBinary(16), n);
+              return constant(CQ_PARENT_ID, n, () => nullData(new A.FixedSizeBinary(16), n));
             default:
               return assertNever(c.make);
           }
