@@ -85,8 +85,14 @@ const WORD_BYTES = WORDS.map((w) => enc.encode(w));
 const COUNTRY_BYTES = COUNTRIES.map((w) => enc.encode(w));
 const CATEGORY_BYTES = CATEGORIES.map((w) => enc.encode(w));
 
-/** draws in [0, 1); `fill` draws a byte per element, ⌊draw·256⌋ */
-type Rand = (() => number) & { fill(buf: Uint8Array): void };
+/**
+ * draws in [0, 1); `fill` draws a byte per element, ⌊draw·256⌋; `draws(n)` the next n draws, in a
+ * scratch array the next call overwrites
+ */
+type Rand = (() => number) & { fill(buf: Uint8Array): void; draws(n: number): Float64Array };
+
+/** the scratch of `draws` (generateBatch runs synchronously: one batch at a time) */
+let drawScratch = new Float64Array(0);
 
 /**
  * mulberry32: a small, fast, seedable PRNG. `fill` runs its state in a local, so that a uuid's 16
@@ -112,7 +118,23 @@ function prng(seed: number): Rand {
     }
     a = s;
   };
-  return Object.assign(next, { fill });
+  // the draws of a column at once, into a typed array: a draw returned by a call is a heap
+  // number, and those were most of the bench preset's remaining garbage
+  const draws = (n: number): Float64Array => {
+    if (drawScratch.length < n) drawScratch = new Float64Array(n);
+    const out = drawScratch;
+    let s = a;
+    for (let i = 0; i < n; i++) {
+      s = (s + 0x6d2b79f5) >>> 0;
+      let t = s;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    }
+    a = s;
+    return out;
+  };
+  return Object.assign(next, { fill, draws });
 }
 
 const ALL_TYPES_COLUMNS: ColumnDef[] = [
@@ -196,8 +218,9 @@ function pickedWordsData(words: Uint8Array[], n: number, rand: Rand): A.Data<A.U
   const picks = new Uint8Array(n);
   const offsets = new Int32Array(n + 1);
   let size = 0;
+  const r = rand.draws(n);
   for (let i = 0; i < n; i++) {
-    const k = (rand() * words.length) | 0;
+    const k = (r[i]! * words.length) | 0;
     picks[i] = k;
     offsets[i + 1] = size += words[k]!.length;
   }
@@ -206,12 +229,15 @@ function pickedWordsData(words: Uint8Array[], n: number, rand: Rand): A.Data<A.U
   return A.makeData({ type: new A.Utf8(), length: n, nullCount: 0, valueOffsets: offsets, data });
 }
 
-/** an int64-wide column of non-negative integers below 2^53, written as 32-bit halves (little-endian, as Arrow) */
-function int64Halves(n: number, value: (i: number) => number): BigInt64Array {
+/**
+ * an int64-wide column of `base + ⌊draw·scale⌋` per draw (non-negative, below 2^53), written as
+ * 32-bit halves (little-endian, as Arrow): no BigInt, and no number leaves the loop
+ */
+function int64FromDraws(draws: Float64Array, n: number, base: number, scale: number): BigInt64Array {
   const out = new BigInt64Array(n);
   const halves = new Uint32Array(out.buffer);
   for (let i = 0; i < n; i++) {
-    const v = value(i);
+    const v = base + Math.floor(draws[i]! * scale);
     halves[2 * i] = v >>> 0;
     halves[2 * i + 1] = Math.floor(v / 4294967296);
   }
@@ -254,9 +280,10 @@ function benchAttrsData(start: number, n: number, rand: Rand): A.Data<A.Binary> 
   const offsets = new Int32Array(n + 1);
   const fixed = ATTRS_RANK.length + ATTRS_TAG.length + ATTRS_SCORE.length + 1;
   let size = 0;
+  const r = rand.draws(2 * n);
   for (let i = 0; i < n; i++) {
-    const tag = (rand() * WORDS.length) | 0;
-    const k = Math.round(rand() * 1000);
+    const tag = (r[2 * i]! * WORDS.length) | 0;
+    const k = Math.round(r[2 * i + 1]! * 1000);
     tags[i] = tag;
     scores[i] = k;
     offsets[i + 1] = size += fixed + digitCount(start + i) + WORD_BYTES[tag]!.length + SCORE_TEXT[k]!.length;
@@ -286,7 +313,7 @@ function benchColumn(name: string, start: number, n: number, rand: Rand): A.Data
     case 'country':
       return pickedWordsData(COUNTRY_BYTES, n, rand);
     case 'created_at': {
-      const v = int64Halves(n, () => BASE_TIME_US_NUMBER + Math.floor(rand() * 31_536_000_000_000));
+      const v = int64FromDraws(rand.draws(n), n, BASE_TIME_US_NUMBER, 31_536_000_000_000);
       return A.makeData({ type: new A.TimestampMicrosecond('UTC'), length: n, nullCount: 0, data: v });
     }
     case 'updated_at': {
@@ -295,17 +322,19 @@ function benchColumn(name: string, start: number, n: number, rand: Rand): A.Data
       return A.makeData({ type: new A.TimestampMicrosecond('UTC'), length: n, nullCount: 0, data: v });
     }
     case 'quantity': {
-      const v = int64Halves(n, () => Math.floor(rand() * 1_000_000));
+      const v = int64FromDraws(rand.draws(n), n, 0, 1_000_000);
       return A.makeData({ type: new A.Int64(), length: n, nullCount: 0, data: v });
     }
     case 'active': {
       const bits = new Uint8Array((n + 7) >> 3);
-      for (let i = 0; i < n; i++) if (rand() < 0.5) bits[i >> 3]! |= 1 << (i & 7);
+      const r = rand.draws(n);
+      for (let i = 0; i < n; i++) if (r[i]! < 0.5) bits[i >> 3]! |= 1 << (i & 7);
       return A.makeData({ type: new A.Bool(), length: n, nullCount: 0, data: bits });
     }
     case 'price': {
       const v = new Float64Array(n);
-      for (let i = 0; i < n; i++) v[i] = Math.round(rand() * 100_000) / 100;
+      const r = rand.draws(n);
+      for (let i = 0; i < n; i++) v[i] = Math.round(r[i]! * 100_000) / 100;
       return A.makeData({ type: new A.Float64(), length: n, nullCount: 0, data: v });
     }
     case 'attrs':
