@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../test/helpers/pg-server.js';
+import { settle } from './settle.js';
 
 export interface PluginFigures {
   /** the built-in reference: `cq-pipe sync` of the test source into Postgres append */
@@ -123,15 +124,18 @@ export async function pluginBench(o: PluginBenchOptions): Promise<PluginFigures>
     const builtinCfg = path.join(o.work, 'plugins-builtin.yml');
     await writeFile(builtinCfg, sourceConfig('path: test', o.rows, url, 'builtin'));
     o.log('test source → Postgres append (built-in) ...');
+    await settle(url);
     const builtin = await o.sync('plugins_builtin', builtinCfg);
 
     const hostedCfg = path.join(o.work, 'plugins-hosted.yml');
     await writeFile(hostedCfg, sourceConfig(`registry: local, path: "${testLauncher}"`, o.rows, url, 'hosted'));
     o.log('cq-pipe plugin test serve, hosted → Postgres append ...');
+    await settle(url);
     const hosted = await o.sync('plugins_hosted_source', hostedCfg);
     const hostedPluginRss = await peakOf(sourceRss);
 
     o.log('CLI-like client → cq-pipe plugin postgresql serve ...');
+    await settle(url);
     const served = await runClient(pgLauncher, o.rows, { connection_string: url, schema: 'served' });
     const servedPluginRss = await peakOf(destRss);
 

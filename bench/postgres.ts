@@ -10,6 +10,7 @@ import pg from 'pg';
 import { generateBatch, testTableSchemas } from '../connectors/test-source.js';
 import { batchToCsv, batchToNdjson, csvHeader } from '../lib/arrow-json.js';
 import { startEmbeddedPostgres } from '../test/helpers/pg-server.js';
+import { settle } from './settle.js';
 
 export interface PgFigures {
   psql_copy_out_seconds: number;
@@ -106,8 +107,6 @@ export async function postgresBench(work: string, rows: number, sync: SyncFn, lo
     const url = u.toString();
     log('writing the dataset (NDJSON and CSV) ...');
     const { ndjson, csv } = await writeDataset(work, rows);
-    // the dataset's dirty pages written back before anything is timed (bench/run.ts settleDisk)
-    spawnSync('sync');
 
     const c = new pg.Client({ connectionString: url });
     await c.connect();
@@ -115,6 +114,7 @@ export async function postgresBench(work: string, rows: number, sync: SyncFn, lo
       quantity bigint, active boolean, price double precision, attrs jsonb)`);
     await c.end();
     log('psql \\copy ...');
+    await settle(url);
     const t0 = process.hrtime.bigint();
     const r = spawnSync(psql, [url, '-v', 'ON_ERROR_STOP=1', '-c', `\\copy psql_items FROM '${csv}' WITH (FORMAT csv, HEADER true)`], { encoding: 'utf8' });
     const psqlSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -123,6 +123,7 @@ export async function postgresBench(work: string, rows: number, sync: SyncFn, lo
     const appendCfg = path.join(work, 'pg-append.yml');
     await writeFile(appendCfg, config('items_append', ndjson, url, 'append'));
     log('NDJSON → Postgres append ...');
+    await settle(url);
     const append = await sync('ndjson_to_pg_append', appendCfg);
 
     const overCfg = path.join(work, 'pg-overwrite.yml');
@@ -130,9 +131,11 @@ export async function postgresBench(work: string, rows: number, sync: SyncFn, lo
     log('NDJSON → Postgres overwrite-delete-stale (first load) ...');
     await sync('ndjson_to_pg_overwrite_first', overCfg);
     log('NDJSON → Postgres overwrite-delete-stale into the loaded table ...');
+    await settle(url);
     const over = await sync('ndjson_to_pg_overwrite', overCfg);
     // Postgres → Parquet, against psql \copy (select …) TO a CSV file
     log('psql \\copy (select …) TO csv ...');
+    await settle(url);
     const t1 = process.hrtime.bigint();
     const out = spawnSync(
       psql,
@@ -152,6 +155,7 @@ spec: { name: lake, path: file, spec: { path: "${path.join(work, 'pq')}/{{TABLE}
 `,
     );
     log('Postgres → Parquet ...');
+    await settle(url);
     const toParquet = await sync('pg_to_parquet', toParquetCfg);
 
     // Postgres → Postgres, against psql \copy … TO STDOUT | psql \copy … FROM STDIN
@@ -173,6 +177,7 @@ spec: { name: lake, path: file, spec: { path: "${path.join(work, 'pq')}/{{TABLE}
       quantity bigint, active boolean, price double precision, attrs jsonb)`);
     await c2.end();
     log('psql \\copy TO STDOUT | psql \\copy FROM STDIN ...');
+    await settle(url);
     const t2 = process.hrtime.bigint();
     const pipe = spawnSync(
       'sh',
@@ -196,6 +201,7 @@ spec: { name: pg2, path: postgresql, write_mode: append, spec: { connection_stri
 `,
     );
     log('Postgres → Postgres (append) ...');
+    await settle(url);
     const pgToPg = await sync('pg_to_pg', pgToPgCfg);
 
     return {

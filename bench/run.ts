@@ -8,7 +8,7 @@
  *   BENCH_BIG_ROWS=10000000 (default) the size of the memory runs compared with it;
  *   BENCH_ONLY=file|pipe|memory|postgres|plugins runs one section.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { pluginBench } from './plugins.js';
 import { postgresBench } from './postgres.js';
 import { formatTable, reportLines, type MemoryFigures, type MemoryRun, type PipeFigures, type Run, type Sections } from './report.js';
 import { startEmbeddedPostgres } from '../test/helpers/pg-server.js';
+import { settle } from './settle.js';
 
 const ROOT = path.resolve(new URL('../..', import.meta.url).pathname);
 const CLI = path.join(ROOT, 'dist/bin/cq-pipe.js');
@@ -74,11 +75,6 @@ spec:
   };
 }
 
-/** write back every dirty page (sync(1)), so that a section's timings are not another section's disk writes */
-function settleDisk(): void {
-  spawnSync('sync');
-}
-
 /** one timed `cq-pipe sync` of an existing config */
 async function timedSync(name: string, cfg: string, work: string): Promise<{ seconds: number; rows: number; peakRssMb: number }> {
   const summary = path.join(work, `${name}.summary.jsonl`);
@@ -118,7 +114,9 @@ spec: { name: out, path: file, spec: { path: "${work}/pipe-out/{{TABLE}}/{{UUID}
 `,
       );
       log('sync, then read | write ...');
+      await settle();
       const viaSync = await timedSync('pipe_sync', cfg, work);
+      await settle();
       const t0 = process.hrtime.bigint();
       const r = await sh('bash', [
         '-o',
@@ -178,7 +176,7 @@ spec: ${dest}
       }
       // the 10M-row runs leave GBs of dirty pages (Parquet files, a Postgres cluster) that the kernel
       // writes back for tens of seconds: flushed here, so that the next section does not time them
-      settleDisk();
+      await settle();
     }
     if (!only || only === 'postgres') {
       postgres = await postgresBench(work, ROWS, (name, cfg) => timedSync(name, cfg, work), log);
