@@ -40,8 +40,13 @@ export function rowGroupRows(bytesPerRow: number): number {
 }
 
 export type EncoderRequest =
-  /** `rowGroupRows` with a file's first batch: its row groups' size (ROW_GROUP_ROWS without) */
-  { t: 'write'; id: number; ipc: Uint8Array; rowGroupRows?: number } | { t: 'finish'; id: number; schema?: Uint8Array } | { t: 'discard'; id: number };
+  /**
+   * with a file's first batch: `rowGroupRows` its row groups' size (ROW_GROUP_ROWS without), `plain`
+   * the columns written without a dictionary (./parquet-dictionary.ts)
+   */
+  | { t: 'write'; id: number; ipc: Uint8Array; rowGroupRows?: number; plain?: string[] }
+  | { t: 'finish'; id: number; schema?: Uint8Array }
+  | { t: 'discard'; id: number };
 
 export type EncoderReply =
   | { t: 'ack'; id: number; spent: Uint8Array }
@@ -63,7 +68,7 @@ function parquetWasm(): Promise<ParquetWasm> {
  * falls back to plain pages after a few thousand values instead of hashing a MiB of them per row
  * group — about a third less encoding time on the benchmark rows, and smaller files
  */
-const DICTIONARY_PAGE_BYTES = 128 * 1024;
+export const DICTIONARY_PAGE_BYTES = 128 * 1024;
 
 /*
  * Statistics (min, max, null count) per column chunk, none per page: page-level statistics make
@@ -73,14 +78,15 @@ const DICTIONARY_PAGE_BYTES = 128 * 1024;
  * readers prune by the row groups' statistics.
  */
 
-function writerProperties(pw: ParquetWasm, rowGroupRows = ROW_GROUP_ROWS) {
-  return new pw.WriterPropertiesBuilder()
+function writerProperties(pw: ParquetWasm, rowGroupRows = ROW_GROUP_ROWS, plain: string[] = []) {
+  let b = new pw.WriterPropertiesBuilder()
     .setCompression(pw.Compression.SNAPPY)
     .setMaxRowGroupSize(rowGroupRows)
     .setDictionaryPageSizeLimit(DICTIONARY_PAGE_BYTES)
     .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
-    .setCreatedBy('cq-pipe')
-    .build();
+    .setCreatedBy('cq-pipe');
+  for (const column of plain) b = b.setColumnDictionaryEnabled(column, false);
+  return b.build();
 }
 
 /** one file being encoded */
@@ -126,7 +132,7 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
     r?.();
   };
 
-  const start = (pw: ParquetWasm, id: number, f: Encoding, rowGroupRows: number | undefined): void => {
+  const start = (pw: ParquetWasm, id: number, f: Encoding, rowGroupRows: number | undefined, plain: string[] | undefined): void => {
     f.input = new ReadableStream<unknown>(
       {
         start: (c) => {
@@ -141,7 +147,7 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
       { highWaterMark: 1 },
     );
     // not awaited before the first batch is queued: the stream starts by pulling one
-    const out = pw.transformParquetStream(f.input as unknown as globalThis.ReadableStream, writerProperties(pw, rowGroupRows));
+    const out = pw.transformParquetStream(f.input as unknown as globalThis.ReadableStream, writerProperties(pw, rowGroupRows, plain));
     f.pump = (async () => {
       const bytes = (await out) as unknown as AsyncIterable<Uint8Array>;
       for await (const chunk of bytes) {
@@ -153,13 +159,13 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
     f.pump.catch((err: unknown) => fail(id, f, err));
   };
 
-  const write = async (id: number, f: Encoding, ipc: Uint8Array, rowGroupRows: number | undefined): Promise<void> => {
+  const write = async (id: number, f: Encoding, ipc: Uint8Array, rowGroupRows: number | undefined, plain: string[] | undefined): Promise<void> => {
     if (f.failed) return;
     const pw = await parquetWasm();
     const table = pw.Table.fromIPCStream(ipc); // copied into WebAssembly memory
     const batches = table.recordBatches();
     table.free();
-    if (!f.pump) start(pw, id, f, rowGroupRows);
+    if (!f.pump) start(pw, id, f, rowGroupRows, plain);
     for (const b of batches) {
       if (f.failed) return;
       f.ctrl!.enqueue(b);
@@ -203,7 +209,9 @@ export function serve(reply: (msg: EncoderReply, transfer: ArrayBuffer[]) => voi
     }
     const file = f;
     const run =
-      req.t === 'write' ? () => write(req.id, file, req.ipc, req.rowGroupRows) : () => finish(req.id, file, req.schema).finally(() => files.delete(req.id));
+      req.t === 'write'
+        ? () => write(req.id, file, req.ipc, req.rowGroupRows, req.plain)
+        : () => finish(req.id, file, req.schema).finally(() => files.delete(req.id));
     file.queue = file.queue.then(run).catch((err: unknown) => fail(req.id, file, err));
   };
 }

@@ -24,7 +24,18 @@ import { DestinationWriteError, SchemaIncompatibleError } from '../../../lib/err
 import { FileSink } from './sink.js';
 import { batchByteSize, MD_TABLE_NAME } from '../../../lib/schema.js';
 import { ipcStreamPieces, sameSchema } from '../../../lib/arrow/ipc-write.js';
-import { serve, own, rowGroupRows, WORKER_TAG, ROW_GROUP_BYTES, ROW_GROUP_ROWS, type EncoderReply, type EncoderRequest } from './parquet-worker.js';
+import {
+  serve,
+  own,
+  rowGroupRows,
+  WORKER_TAG,
+  DICTIONARY_PAGE_BYTES,
+  ROW_GROUP_BYTES,
+  ROW_GROUP_ROWS,
+  type EncoderReply,
+  type EncoderRequest,
+} from './parquet-worker.js';
+import { plainColumns } from './parquet-dictionary.js';
 import type { ByteSink } from './byte-sink.js';
 import type { FormatWriter } from './index.js';
 
@@ -125,20 +136,31 @@ function parquetData(f: A.Field, target: A.Field, data: A.Data, scratch?: Scratc
   return data.clone(target.type, data.offset, data.length, data.nullCount, undefined, children);
 }
 
+/** a table's Parquet side: its schema, and the columns its files write without a dictionary (decided by its first file) */
+interface ParquetTable {
+  source: A.Schema;
+  target: A.Schema;
+  plain?: string[];
+}
+
 /**
- * each table's last schema and its Parquet-side schema: the files of a table (one a batch, when
- * they rotate) share one target schema, and so one encoded schema message (lib/arrow/ipc-write.ts)
+ * each table's last schema and its Parquet side: the files of a table (one a batch, when they
+ * rotate) share one target schema, and so one encoded schema message (lib/arrow/ipc-write.ts)
  */
-const parquetSchemas = new Map<string, { source: A.Schema; target: A.Schema }>();
+const parquetTables = new Map<string, ParquetTable>();
+
+function parquetTable(schema: A.Schema): ParquetTable {
+  const table = schema.metadata.get(MD_TABLE_NAME) ?? '';
+  const known = parquetTables.get(table);
+  if (known && sameSchema(known.source, schema)) return known;
+  const fields = schema.fields.map(parquetField);
+  const entry = { source: schema, target: fields.every((f, i) => f === schema.fields[i]) ? schema : new A.Schema(fields, schema.metadata) };
+  parquetTables.set(table, entry);
+  return entry;
+}
 
 export function parquetSchema(schema: A.Schema): A.Schema {
-  const table = schema.metadata.get(MD_TABLE_NAME) ?? '';
-  const known = parquetSchemas.get(table);
-  if (known && sameSchema(known.source, schema)) return known.target;
-  const fields = schema.fields.map(parquetField);
-  const target = fields.every((f, i) => f === schema.fields[i]) ? schema : new A.Schema(fields, schema.metadata);
-  parquetSchemas.set(table, { source: schema, target });
-  return target;
+  return parquetTable(schema).target;
 }
 
 /** `batch` with the columns of `target` (parquetSchema); uuid text in `scratch` memory when given */
@@ -305,13 +327,15 @@ class Encoder {
    * send a batch (Arrow IPC stream bytes; their whole buffer is transferred, so it must be `buffer`'s
    * or `fresh`: a new one nothing else views); the file's first names its row groups' size
    */
-  write(f: EncodedFile, ipc: Uint8Array, groupRows: number, fresh = false): void {
+  write(f: EncodedFile, ipc: Uint8Array, groupRows: number, plain: string[] | undefined, fresh = false): void {
     const bytes = fresh ? own(ipc) : ipc;
     const first = !f.sent;
     f.sent = true;
     f.unacked++;
     this.#await(1);
-    this.#post(first ? { t: 'write', id: f.id, ipc: bytes, rowGroupRows: groupRows } : { t: 'write', id: f.id, ipc: bytes }, [bytes.buffer as ArrayBuffer]);
+    this.#post(first ? { t: 'write', id: f.id, ipc: bytes, rowGroupRows: groupRows, plain } : { t: 'write', id: f.id, ipc: bytes }, [
+      bytes.buffer as ArrayBuffer,
+    ]);
   }
 
   /** resolves once the encoded bytes, footer included, were accepted by the sink */
@@ -435,13 +459,15 @@ export class ParquetWriter implements FormatWriter {
   readonly #sink: ByteSink;
   readonly #schema: A.Schema;
   readonly #target: A.Schema;
+  readonly #table: ParquetTable;
   readonly #encoder: Encoder;
   readonly #file: EncodedFile;
 
   private constructor(sink: ByteSink, schema: A.Schema) {
     this.#sink = sink;
     this.#schema = schema;
-    this.#target = parquetSchema(schema);
+    this.#table = parquetTable(schema);
+    this.#target = this.#table.target;
     this.#encoder = encoder();
     this.#file = this.#encoder.open(sink);
   }
@@ -486,8 +512,10 @@ export class ParquetWriter implements FormatWriter {
     scratch.reset();
     const converted = parts.map((b) => toParquetBatch(b, this.#schema, this.#target, scratch));
     const groupRows = this.#file.sent ? ROW_GROUP_ROWS : rowGroupRows(converted.reduce((n, b) => n + batchByteSize(b), 0) / rows);
+    // the table's first file decides which columns go without a dictionary; its later files follow
+    const plain = this.#file.sent ? undefined : (this.#table.plain ??= plainColumns(converted[0]!, groupRows, DICTIONARY_PAGE_BYTES));
     const ipc = ipcStreamInto(this.#target, converted, (n) => this.#encoder.buffer(n));
-    this.#encoder.write(this.#file, ipc.bytes, groupRows, ipc.fresh);
+    this.#encoder.write(this.#file, ipc.bytes, groupRows, plain, ipc.fresh);
     this.rows += rows;
   }
 
