@@ -94,42 +94,41 @@ type Rand = (() => number) & { fill(buf: Uint8Array): void; draws(n: number): Fl
 /** the scratch of `draws` (generateBatch runs synchronously: one batch at a time) */
 let drawScratch = new Float64Array(0);
 
+const MULBERRY_STEP = 0x6d2b79f5;
+
+/** mulberry32's output (a uint32) for state `s` */
+function mulberry(s: number): number {
+  let t = Math.imul(s ^ (s >>> 15), s | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return (t ^ (t >>> 14)) >>> 0;
+}
+
 /**
- * mulberry32: a small, fast, seedable PRNG. `fill` runs its state in a local, so that a uuid's 16
- * draws allocate nothing (a context slot holding a number above 2^30 is a heap number per draw)
+ * mulberry32: a small, fast, seedable PRNG. `fill` and `draws` run the state in a local, so that
+ * their draws allocate nothing (a number returned by a call, or held in a context slot above
+ * 2^30, is a heap number per draw: those were most of the bench preset's garbage)
  */
 function prng(seed: number): Rand {
   let a = seed >>> 0;
   const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    a = (a + MULBERRY_STEP) >>> 0;
+    return mulberry(a) / 4294967296;
   };
   const fill = (buf: Uint8Array) => {
     let s = a;
     for (let i = 0; i < buf.length; i++) {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      buf[i] = (t ^ (t >>> 14)) >>> 24; // = ⌊next()·256⌋
+      s = (s + MULBERRY_STEP) >>> 0;
+      buf[i] = mulberry(s) >>> 24; // = ⌊next()·256⌋
     }
     a = s;
   };
-  // the draws of a column at once, into a typed array: a draw returned by a call is a heap
-  // number, and those were most of the bench preset's remaining garbage
   const draws = (n: number): Float64Array => {
     if (drawScratch.length < n) drawScratch = new Float64Array(n);
     const out = drawScratch;
     let s = a;
     for (let i = 0; i < n; i++) {
-      s = (s + 0x6d2b79f5) >>> 0;
-      let t = s;
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      s = (s + MULBERRY_STEP) >>> 0;
+      out[i] = mulberry(s) / 4294967296;
     }
     a = s;
     return out;

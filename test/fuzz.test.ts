@@ -21,18 +21,8 @@ import { encodeMessage, type PipeMessage } from '../lib/pipe/arrow-stream.js';
 import { encodeNdjson } from '../lib/pipe/ndjson-stream.js';
 import { openPipeInput } from '../lib/pipe/detect.js';
 import { batchToNdjson } from '../lib/arrow-json.js';
-
-/** mulberry32, seeded: failures are reproducible */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// mulberry32, seeded: failures are reproducible
+import { prng } from './helpers/fault-proxy.js';
 
 const PIECES = [
   '{',

@@ -2,6 +2,7 @@ import t from 'tap';
 import { runSourceSuite } from './conformance/source.js';
 import { testSource, generateBatch, testTableSchemas } from '../connectors/test-source.js';
 import { typeName } from '../lib/types.js';
+import { prng as mulberry32 } from './helpers/fault-proxy.js';
 import { silentLogger } from '../lib/logger.js';
 import type { SyncMessage } from '../lib/messages.js';
 
@@ -80,16 +81,6 @@ t.test('incremental: checkpoints after each batch, resumes at the saved cursor (
 
 t.test('bench preset: values written into the buffers are those of a row-by-row oracle (same PRNG draws)', async (t) => {
   // the first version of the bench columns, value by value: mulberry32, and the columns' draws in schema order
-  const mulberry32 = (seed: number) => {
-    let a = seed >>> 0;
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0;
-      let x = a;
-      x = Math.imul(x ^ (x >>> 15), x | 1);
-      x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-      return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-    };
-  };
   const words = ['alpha', 'bravo', 'charlie', 'delta', 'echo', 'foxtrot', 'golf', 'hotel', 'india', 'juliet', 'kilo', 'lima'];
   const countries = ['DE', 'FR', 'US', 'GB', 'JP', 'BR', 'IN', 'ZA'];
   const categories = ['books', 'garden', 'toys', 'tools', 'music', 'sports'];

@@ -10,6 +10,7 @@
  * the encoder's work (and the few dictionary pages written before the fallback).
  */
 import * as A from 'apache-arrow';
+import { validTest } from '../../../lib/arrow/bitmap.js';
 
 /** the rows sampled from the top of the first batch */
 export const SAMPLE_ROWS = 4096;
@@ -28,7 +29,8 @@ function hashBytes(bytes: Uint8Array, a: number, b: number): number {
 /** distinct values and value bytes among the first `rows` valid values of a flat column; undefined for a column this does not judge */
 function sample(data: A.Data, rows: number): { values: number; distinct: number; bytes: number } | undefined {
   const t = data.type;
-  const valid = (i: number) => data.nullCount === 0 || data.getValid(i);
+  const isValid = validTest(data);
+  const valid = (i: number) => !isValid || isValid(i);
   const seen = new Set<number>();
   let values = 0;
   let bytes = 0;

@@ -88,16 +88,9 @@ function uuidStrings(data: A.Data, type: A.Utf8, scratch?: Scratch): A.Data<A.Ut
   const offsets = scratch ? new Int32Array(scratch.take((n + 1) * 4), 0, n + 1) : new Int32Array(n + 1);
   offsets[0] = 0;
   let p = 0;
-  if (!nullBitmap) {
-    for (let i = 0; i < n; i++) {
-      p = writeUuidText(out, p, src, i * 16);
-      offsets[i + 1] = p;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      if ((nullBitmap[i >> 3]! >> (i & 7)) & 1) p = writeUuidText(out, p, src, i * 16);
-      offsets[i + 1] = p;
-    }
+  for (let i = 0; i < n; i++) {
+    if (!nullBitmap || (nullBitmap[i >> 3]! >> (i & 7)) & 1) p = writeUuidText(out, p, src, i * 16);
+    offsets[i + 1] = p;
   }
   return A.makeData({ type, length: n, nullCount: data.nullCount, nullBitmap, valueOffsets: offsets, data: out });
 }
